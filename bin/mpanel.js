@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// The `mpanel` command. mPanel runs its TypeScript sources through tsx (no build step); see README.
+import { existsSync } from 'node:fs';
+import process from 'node:process';
+import { register } from 'tsx/esm/api';
+
+// Settings from ./.env when present (see .env.example); variables already set in the environment win.
+if (existsSync('.env')) process.loadEnvFile('.env');
+
+register();
+await import('../src/cli.ts');

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Quick start on a fresh Debian 12 machine (as root): dependencies, loopback services, database,
+# demo tenant with a SUPER_ADMIN, then the API and a worker in the foreground (Ctrl-C stops them).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$1"; }
+
+step 'npm ci (dependencies from package-lock.json)'
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+else
+  echo 'node_modules is up to date'
+fi
+
+step 'loopback services: PostgreSQL, Redis, PowerDNS, nginx, Pebble, Dovecot'
+scripts/services.sh up
+
+step 'database migrations'
+node bin/mpanel.js migrate
+
+step 'demo tenant and SUPER_ADMIN'
+node bin/mpanel.js seed
+
+PORT=${PORT:-2271}
+step "starting mPanel: API on http://127.0.0.1:${PORT} + worker (Ctrl-C stops both)"
+cat <<EOF_INFO
+  health:   curl http://127.0.0.1:${PORT}/ready
+  login:    the SUPER_ADMIN credentials printed above (a generated password is shown only once;
+            set MPANEL_ADMIN_EMAIL / MPANEL_ADMIN_PASSWORD before the first run to choose them)
+EOF_INFO
+exec node bin/mpanel.js start

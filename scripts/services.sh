@@ -1,0 +1,560 @@
+#!/usr/bin/env bash
+# mPanel's real services on loopback, without systemd or Docker (Debian 12):
+#   PowerDNS (DNS + HTTP API), nginx, Pebble (ACME), Dovecot (IMAP + LMTP),
+#   plus PostgreSQL and Redis, which are only started when they do not answer already.
+#
+# usage: scripts/services.sh up|down [--all]|status|install|env
+#   install   apt-get install whatever is missing (no apt call at all when nothing is)
+#   up        install, then start everything that is not running; idempotent, ~0.3 s when all is up
+#   down      stop the daemons started from MPANEL_RUN_DIR (by pid file only);
+#             --all also stops PostgreSQL/Redis if (and only if) this script started them
+#   status    one line per service; exit status 1 if any is down
+#   env       print the matching environment for the application (export lines)
+#
+# Configuration (environment; defaults in brackets):
+#   MPANEL_RUN_DIR [/var/lib/mpanel]  configs, pid files, logs, zone database; must be traversable
+#                                     (o+x) with all its parents: nginx workers run as nobody,
+#                                     Dovecot's auth as dovecot
+#   WEB_ROOT [$RUN_DIR/www]  NGINX_CONF [$RUN_DIR/nginx/nginx.conf]  NGINX_SITES_DIR [$RUN_DIR/nginx/sites]
+#   DOVECOT_USERS_FILE [$RUN_DIR/dovecot/users]  MAIL_ROOT [$RUN_DIR/mail]
+#   POWERDNS_API_KEY [dev-pdns-key]
+#   MPANEL_DNS_PORT [5300] MPANEL_PDNS_API_PORT [8081] NGINX_HTTP_PORT [8080]
+#   MPANEL_ACME_PORT [14000] MPANEL_ACME_MGMT_PORT [15000] MPANEL_IMAP_PORT [1143] MPANEL_LMTP_PORT [2424]
+#   MPANEL_PG_PORT [5432] MPANEL_REDIS_PORT [6379] MPANEL_SERVICES_TIMEOUT [20] (seconds per service)
+# Everything binds 127.0.0.1 only.
+set -euo pipefail
+umask 022 # a CI umask of 077 would make the web root unreadable for nginx's workers
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUN_DIR=$(realpath -m "${MPANEL_RUN_DIR:-/var/lib/mpanel}")
+WEB_ROOT=$(realpath -m "${WEB_ROOT:-$RUN_DIR/www}")
+NGINX_CONF=$(realpath -m "${NGINX_CONF:-$RUN_DIR/nginx/nginx.conf}")
+NGINX_PREFIX=$(dirname "$NGINX_CONF")
+NGINX_SITES_DIR=$(realpath -m "${NGINX_SITES_DIR:-$RUN_DIR/nginx/sites}")
+DOVECOT_USERS_FILE=$(realpath -m "${DOVECOT_USERS_FILE:-$RUN_DIR/dovecot/users}")
+MAIL_ROOT=$(realpath -m "${MAIL_ROOT:-$RUN_DIR/mail}")
+POWERDNS_API_KEY=${POWERDNS_API_KEY:-dev-pdns-key}
+DNS_PORT=${MPANEL_DNS_PORT:-5300}
+PDNS_API_PORT=${MPANEL_PDNS_API_PORT:-8081}
+HTTP_PORT=${NGINX_HTTP_PORT:-8080}
+ACME_PORT=${MPANEL_ACME_PORT:-14000}
+ACME_MGMT_PORT=${MPANEL_ACME_MGMT_PORT:-15000}
+IMAP_PORT=${MPANEL_IMAP_PORT:-1143}
+LMTP_PORT=${MPANEL_LMTP_PORT:-2424}
+PG_PORT=${MPANEL_PG_PORT:-5432}
+REDIS_PORT=${MPANEL_REDIS_PORT:-6379}
+TIMEOUT=${MPANEL_SERVICES_TIMEOUT:-20}
+PG_SOCKET_DIR=/var/run/postgresql
+
+PACKAGES=(pdns-server pdns-backend-sqlite3 nginx pebble dovecot-imapd dovecot-lmtpd bind9-dnsutils
+          sqlite3 openssl curl openssh-server iproute2)
+
+T0=$(date +%s%N)
+say() { echo "services: $*"; }
+warn() { echo "services: $*" >&2; }
+die() { echo "services: ERROR: $*" >&2; exit 1; }
+elapsed() { awk -v a="$T0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f s", (b - a) / 1e9 }'; }
+
+# ---------------------------------------------------------------------------------------------
+# processes and ports
+
+alive() { # alive <pid>: a zombie counts as gone (PID 1 may reap orphans only every few seconds)
+  local st
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  st=${st##*) }
+  [ "${st:0:1}" != Z ] && [ "${st:0:1}" != X ]
+}
+
+pid_of() { # pid_of <pidfile> <comm>: print the pid if it is alive AND is that program (pids get reused)
+  local pid=
+  [ -s "$1" ] && read -r pid < "$1" 2>/dev/null || true
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  alive "$pid" && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] && echo "$pid"
+}
+
+tcp_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+
+port_users() { # port_users tcp|udp <port>: print the listeners on that port, if any
+  local flag=-lnt; [ "$1" = udp ] && flag=-lnu
+  if command -v ss >/dev/null; then
+    ss -H $flag -p "sport = :$2" 2>/dev/null | awk '{ print $4 " " ($6 == "" ? "(process unknown)" : $6) }'
+  elif [ "$1" = tcp ] && tcp_open 127.0.0.1 "$2"; then
+    echo "127.0.0.1:$2 (install iproute2 for ss to see which process)"
+  fi
+}
+
+ports_free() { # ports_free <service> tcp:5300:VAR ...: fail naming the process that holds a port
+  local svc=$1 spec proto port var users; shift
+  for spec in "$@"; do
+    IFS=: read -r proto port var <<<"$spec"
+    users=$(port_users "$proto" "$port")
+    [ -z "$users" ] && continue
+    warn "cannot start $svc: port $port/$proto is already in use:"
+    echo "$users" | sed 's/^/    /' >&2
+    warn "  probably a leftover from an earlier run (its pid file in $RUN_DIR is gone or stale)."
+    warn "  Stop that process (kill <pid>) or choose another port with $var=..."
+    return 1
+  done
+}
+
+wait_for() { # wait_for <service> <log> <pid|""> <command...>: poll for up to $TIMEOUT s
+  local what=$1 log=$2 pid=$3 i; shift 3
+  for ((i = 0; i < TIMEOUT * 20; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    if [ -n "$pid" ] && ! alive "$pid"; then warn "$what exited during start-up"; break; fi
+    sleep 0.05
+  done
+  [ -n "$pid" ] && alive "$pid" && warn "$what did not answer within ${TIMEOUT}s"
+  warn "last lines of $log:"; tail -n 25 "$log" 2>/dev/null | sed 's/^/    /' >&2 || true
+  return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# install
+
+need_root() { [ "$(id -u)" = 0 ] || die "'$1' must run as root (packages, Dovecot's mail user, runuser postgres)"; }
+
+missing_packages() {
+  local installed p
+  installed=$'\n'$( { dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${PACKAGES[@]}" 2>/dev/null || true; } |
+    awk 'substr($2, 2, 1) == "i" { print $1 }')$'\n'
+  for p in "${PACKAGES[@]}"; do [[ $installed == *$'\n'$p$'\n'* ]] || echo "$p"; done
+  command -v psql >/dev/null && command -v pg_isready >/dev/null || echo postgresql-client
+  if ! tcp_open 127.0.0.1 "$PG_PORT" && ! command -v pg_ctlcluster >/dev/null; then echo postgresql; fi
+  if ! tcp_open 127.0.0.1 "$REDIS_PORT" && ! command -v redis-server >/dev/null; then echo redis-server; fi
+}
+
+do_install() {
+  local missing t log=$RUN_DIR/install.log
+  mapfile -t missing < <(missing_packages)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  need_root install
+  t=$(date +%s)
+  say "installing packages (first run, ~15 s): ${missing[*]}"
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    # packages must not start their system services (nginx :80, dovecot :143, pdns :53, ...)
+    printf '#!/bin/sh\n# written by mPanel scripts/services.sh: packages do not start services\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    say "wrote /usr/sbin/policy-rc.d (exit 101): package installs no longer start services; delete it if this machine needs that"
+  fi
+  {
+    apt-get -o DPkg::Lock::Timeout=300 update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+      --no-install-recommends "${missing[@]}"
+  } </dev/null >"$log" 2>&1 || { warn "apt-get failed; last lines of $log:"; tail -n 30 "$log" >&2; exit 1; }
+  mapfile -t missing < <(missing_packages)
+  [ ${#missing[@]} -eq 0 ] || die "still missing after apt-get install: ${missing[*]} (see $log)"
+  say "packages installed in $(( $(date +%s) - t )) s (log: $log)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# directories
+
+check_traversable() { # check_traversable <dir>: every parent must be o+x (the dir itself is made so)
+  local dir=$1 p mode
+  mkdir -p "$dir"
+  chmod o+x "$dir"
+  p=$(dirname "$dir")
+  while :; do
+    mode=$(stat -L -c %a "$p")
+    if (( (8#$mode & 1) == 0 )); then
+      die "$p (mode $mode) is not traversable by other users, so nginx's workers (nobody) and Dovecot (dovecot, mail) cannot reach $dir. Run 'chmod o+x $p' or set MPANEL_RUN_DIR to a path such as /var/lib/mpanel."
+    fi
+    [ "$p" = / ] && break
+    p=$(dirname "$p")
+  done
+}
+
+prepare_dirs() {
+  check_traversable "$RUN_DIR"
+  check_traversable "$WEB_ROOT"
+  check_traversable "$MAIL_ROOT"
+  check_traversable "$(dirname "$DOVECOT_USERS_FILE")"
+  mkdir -p "$NGINX_PREFIX" "$NGINX_SITES_DIR"
+}
+
+lock() { exec 9>>"$RUN_DIR/.services.lock"; flock -w 300 9 || die "another services.sh holds $RUN_DIR/.services.lock"; }
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL and Redis (machine services: used when they answer, started only when they do not)
+
+pg_answering() { pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -t 2 >/dev/null 2>&1; }
+
+pg_admin() { # psql as the superuser over the Unix socket (stock Debian: peer auth; TCP wants a password)
+  if id -u postgres >/dev/null 2>&1 && [ -S "$PG_SOCKET_DIR/.s.PGSQL.$PG_PORT" ]; then
+    (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" -p "$PG_PORT" -d postgres "$@")
+  else
+    env -u PGPASSWORD psql -X -q -w -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres "$@"
+  fi
+}
+
+start_postgres() {
+  local line ver name log
+  if pg_answering; then say "postgres up on 127.0.0.1:$PG_PORT"; return 0; fi
+  command -v pg_lsclusters >/dev/null || die "PostgreSQL does not answer on 127.0.0.1:$PG_PORT and is not installed (apt-get install postgresql)"
+  line=$(pg_lsclusters -h 2>/dev/null | awk -v p="$PG_PORT" '$3 == p { print; exit }')
+  if [ -z "$line" ]; then
+    [ -z "$(pg_lsclusters -h 2>/dev/null)" ] || die "PostgreSQL does not answer on 127.0.0.1:$PG_PORT and no cluster uses that port: $(pg_lsclusters -h | tr '\n' ';')"
+    ver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+    say "creating PostgreSQL cluster $ver/main on port $PG_PORT"
+    pg_createcluster --port "$PG_PORT" "$ver" main </dev/null >/dev/null
+    line=$(pg_lsclusters -h | awk -v p="$PG_PORT" '$3 == p { print; exit }')
+  fi
+  read -r ver name _ _ _ _ log <<<"$line"
+  ports_free postgres "tcp:$PG_PORT:MPANEL_PG_PORT" || exit 1
+  say "starting PostgreSQL $ver/$name (not answering on 127.0.0.1:$PG_PORT)"
+  mkdir -p "$RUN_DIR/postgres"
+  pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start </dev/null >"$RUN_DIR/postgres/start.log" 2>&1 9>&- || {
+    cat "$RUN_DIR/postgres/start.log" >&2; warn "last lines of $log:"; tail -n 20 "$log" >&2; exit 1; }
+  echo "$ver $name" > "$RUN_DIR/postgres/started-by-services"
+  wait_for PostgreSQL "$log" "" pg_answering || exit 1
+  say "postgres up on 127.0.0.1:$PG_PORT (started $ver/$name)"
+}
+
+redis_answering() {
+  if command -v redis-cli >/dev/null; then
+    [ "$(timeout 2 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]
+  else
+    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$REDIS_PORT && printf 'PING\r\n' >&3 && head -c5 <&3 | grep -q PONG" 2>/dev/null
+  fi
+}
+
+start_redis() {
+  local d=$RUN_DIR/redis
+  if redis_answering; then say "redis up on 127.0.0.1:$REDIS_PORT"; return 0; fi
+  command -v redis-server >/dev/null || die "Redis does not answer on 127.0.0.1:$REDIS_PORT and is not installed (apt-get install redis-server)"
+  ports_free redis "tcp:$REDIS_PORT:MPANEL_REDIS_PORT" || exit 1
+  mkdir -p "$d"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+    --dir "$d" --logfile "$d/log" --pidfile "$d/redis.pid" </dev/null >"$d/start.log" 2>&1 9>&- || {
+    cat "$d/start.log" >&2; exit 1; }
+  wait_for Redis "$d/log" "" redis_answering || exit 1
+  say "redis up on 127.0.0.1:$REDIS_PORT (started, pid $(cat "$d/redis.pid" 2>/dev/null))"
+}
+
+# shellcheck disable=SC2069 # stderr is the result, stdout is dropped
+tcp_login() { # tcp_login <role> <db>: passwordless login over loopback TCP, as the tests and the app do it
+  env -u PGPASSWORD PGPASSFILE=/dev/null PGCONNECT_TIMEOUT=5 \
+    psql -X -w -Atq -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d "$2" -c 'select 1' 2>&1 >/dev/null
+}
+
+HBA_MARK='# added by mPanel scripts/services.sh: passwordless loopback logins, for dev/CI machines only'
+setup_database() {
+  local err hba role db i ok
+  pg_admin < "$ROOT/scripts/db-roles.sql" || die "scripts/db-roles.sql failed"
+  if [ "$(pg_admin -Atc "SELECT 1 FROM pg_database WHERE datname = 'mpanel'")" != 1 ]; then
+    pg_admin -c 'CREATE DATABASE mpanel OWNER mpanel' || die "could not create database mpanel"
+    say "created database mpanel (owner mpanel)"
+  fi
+  for i in 1 2; do
+    ok=1
+    for role in postgres:postgres mpanel:mpanel mpanel_app:mpanel; do
+      db=${role#*:}; role=${role%%:*}
+      err=$(tcp_login "$role" "$db") && continue
+      ok=0; break
+    done
+    [ $ok = 1 ] && break
+    [ $i = 1 ] && [[ $err == *password* || $err == *authentication* ]] ||
+      die "role $role cannot log in to database $db on 127.0.0.1:$PG_PORT without a password: $err"
+    hba=$(pg_admin -Atc 'SHOW hba_file')
+    [ "$(head -n 1 "$hba")" != "$HBA_MARK" ] || die "role $role cannot log in on 127.0.0.1:$PG_PORT although $hba starts with trust lines: $err"
+    [ -f "$hba.before-mpanel" ] || cp -p "$hba" "$hba.before-mpanel"
+    { printf '%s\n' "$HBA_MARK" 'host all all 127.0.0.1/32 trust' 'host all all ::1/128 trust'; cat "$hba"; } > "$hba.mpanel-tmp"
+    cat "$hba.mpanel-tmp" > "$hba" && rm -f "$hba.mpanel-tmp"  # cat keeps the file's owner and mode
+    pg_admin -Atc 'SELECT pg_reload_conf()' >/dev/null
+    say "PostgreSQL asked role $role for a password on 127.0.0.1: added 'host all all 127.0.0.1/32 trust' and '::1/128 trust' at the top of $hba and reloaded (dev/CI only; production sets passwords in DATABASE_URL; original kept as $hba.before-mpanel)"
+    for _ in $(seq 1 40); do tcp_login "$role" "$db" >/dev/null && break; sleep 0.05; done
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# PowerDNS, nginx, Pebble, Dovecot (run from $RUN_DIR, stopped by pid file)
+
+pdns_ok() { curl -sf -o /dev/null -H "X-API-Key: $POWERDNS_API_KEY" "http://127.0.0.1:$PDNS_API_PORT/api/v1/servers/localhost"; }
+nginx_ok() { curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/"; }
+pebble_ok() { curl -sf -o /dev/null --cacert "$RUN_DIR/pebble/cert.pem" "https://127.0.0.1:$ACME_PORT/dir"; }
+imap_ok() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$IMAP_PORT && head -c4 <&3 | grep -q OK" 2>/dev/null; }
+lmtp_ok() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$LMTP_PORT && head -c3 <&3 | grep -q 220" 2>/dev/null; }
+dovecot_ok() { imap_ok && lmtp_ok; }
+
+already() { # already <service> <pid> <check> <log> <message>: running from an earlier start
+  wait_for "$1" "$4" "$2" "$3" || exit 1
+  say "$5 (already running, pid $2)"
+}
+
+start_pdns() {
+  local d=$RUN_DIR/pdns pid msg="powerdns up on 127.0.0.1:$DNS_PORT (api :$PDNS_API_PORT)"
+  if pid=$(pid_of "$d/pdns.pid" pdns_server); then already PowerDNS "$pid" pdns_ok "$d/log" "$msg"; return; fi
+  ports_free powerdns "tcp:$DNS_PORT:MPANEL_DNS_PORT" "udp:$DNS_PORT:MPANEL_DNS_PORT" "tcp:$PDNS_API_PORT:MPANEL_PDNS_API_PORT" || exit 1
+  mkdir -p "$d"; rm -f "$d/pdns.pid"
+  [ -s "$d/pdns.sqlite3" ] || sqlite3 "$d/pdns.sqlite3" < /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql
+  cat > "$d/pdns.conf" <<EOF
+# written by scripts/services.sh; zones live in pdns.sqlite3 and survive restarts
+launch=gsqlite3
+gsqlite3-database=$d/pdns.sqlite3
+local-address=127.0.0.1
+local-port=$DNS_PORT
+api=yes
+api-key=$POWERDNS_API_KEY
+webserver=yes
+webserver-address=127.0.0.1
+webserver-port=$PDNS_API_PORT
+webserver-allow-from=127.0.0.0/8
+default-soa-content=ns1.@ hostmaster.@ 0 10800 3600 604800 3600
+socket-dir=$d
+daemon=no
+guardian=no
+disable-syslog=yes
+security-poll-suffix=
+setuid=
+setgid=
+EOF
+  pdns_server --config-dir="$d" </dev/null >"$d/log" 2>&1 9>&- &  # writes $d/pdns.pid itself
+  wait_for PowerDNS "$d/log" $! pdns_ok || exit 1
+  say "$msg"
+}
+
+start_nginx() {
+  local d=$NGINX_PREFIX pid msg="nginx up on 127.0.0.1:$HTTP_PORT (sites: $NGINX_SITES_DIR/*.conf)"
+  if pid=$(pid_of "$d/nginx.pid" nginx); then already nginx "$pid" nginx_ok "$d/logs/error.log" "$msg"; return; fi
+  ports_free nginx "tcp:$HTTP_PORT:NGINX_HTTP_PORT" || exit 1
+  mkdir -p "$d/logs" "$d/tmp" "$NGINX_SITES_DIR"; rm -f "$d/nginx.pid"
+  cat > "$NGINX_CONF" <<EOF
+# written by scripts/services.sh. Every command needs the same prefix and file:
+#   nginx -p $d -c $NGINX_CONF [-t|-s reload]
+# Relative paths below resolve against the -p prefix.
+worker_processes 1;
+pid nginx.pid;
+error_log logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
+  access_log logs/access.log;
+  client_body_temp_path tmp/body;
+  proxy_temp_path tmp/proxy;
+  fastcgi_temp_path tmp/fastcgi;
+  uwsgi_temp_path tmp/uwsgi;
+  scgi_temp_path tmp/scgi;
+  server_names_hash_bucket_size 512;  # 128 fails for names over ~115 chars; 512 fits 253
+  server_names_hash_max_size 65536;   # default 512: only a warning with 1000s of names
+  server {
+    listen 127.0.0.1:$HTTP_PORT default_server;
+    server_name _;
+    return 404;
+  }
+  include $NGINX_SITES_DIR/*.conf;
+}
+EOF
+  nginx -t -q -p "$d" -c "$NGINX_CONF" </dev/null 9>&- || die "nginx -t failed for $NGINX_CONF (a broken file in $NGINX_SITES_DIR?)"
+  nginx -p "$d" -c "$NGINX_CONF" </dev/null >>"$d/logs/start.log" 2>&1 9>&- || {
+    cat "$d/logs/start.log" >&2; die "nginx did not start"; }
+  wait_for nginx "$d/logs/error.log" "" nginx_ok || exit 1
+  say "$msg"
+}
+
+fetch_pebble_roots() { # the issuing root and intermediate are new at each Pebble start
+  local d=$RUN_DIR/pebble f
+  for f in root:roots intermediate:intermediates; do
+    curl -sf --cacert "$d/cert.pem" "https://127.0.0.1:$ACME_MGMT_PORT/${f#*:}/0" > "$d/${f%%:*}.pem.tmp" ||
+      die "could not fetch Pebble's ${f%%:*} certificate from :$ACME_MGMT_PORT"
+    mv "$d/${f%%:*}.pem.tmp" "$d/${f%%:*}.pem"
+  done
+}
+
+start_pebble() {
+  local d=$RUN_DIR/pebble pid msg="pebble up on https://127.0.0.1:$ACME_PORT/dir (mgmt :$ACME_MGMT_PORT, CA $RUN_DIR/pebble/cert.pem)"
+  if pid=$(pid_of "$d/pebble.pid" pebble); then
+    already Pebble "$pid" pebble_ok "$d/log" "$msg"
+    [ -s "$d/root.pem" ] || fetch_pebble_roots
+    return
+  fi
+  ports_free pebble "tcp:$ACME_PORT:MPANEL_ACME_PORT" "tcp:$ACME_MGMT_PORT:MPANEL_ACME_MGMT_PORT" || exit 1
+  mkdir -p "$d"; rm -f "$d/pebble.pid" "$d/root.pem" "$d/intermediate.pem"
+  [ -s "$d/cert.pem" ] && [ -s "$d/key.pem" ] || openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=localhost \
+      -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' -keyout "$d/key.pem" -out "$d/cert.pem" 2>/dev/null
+  cat > "$d/config.json" <<EOF
+{"pebble": {
+  "listenAddress": "127.0.0.1:$ACME_PORT",
+  "managementListenAddress": "127.0.0.1:$ACME_MGMT_PORT",
+  "certificate": "$d/cert.pem",
+  "privateKey": "$d/key.pem",
+  "httpPort": $HTTP_PORT,
+  "tlsPort": 8443,
+  "ocspResponderURL": "",
+  "externalAccountBindingRequired": false
+}}
+EOF
+  PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 \
+    pebble -config "$d/config.json" -dnsserver "127.0.0.1:$DNS_PORT" </dev/null >"$d/log" 2>&1 9>&- &
+  echo $! > "$d/pebble.pid"
+  wait_for Pebble "$d/log" $! pebble_ok || exit 1
+  fetch_pebble_roots
+  say "$msg"
+}
+
+start_dovecot() {
+  local d=$RUN_DIR/dovecot pid msg="dovecot up on 127.0.0.1:$IMAP_PORT (imap) and 127.0.0.1:$LMTP_PORT (lmtp)"
+  if pid=$(pid_of "$d/run/master.pid" dovecot); then already Dovecot "$pid" dovecot_ok "$d/log" "$msg"; return; fi
+  ports_free dovecot "tcp:$IMAP_PORT:MPANEL_IMAP_PORT" "tcp:$LMTP_PORT:MPANEL_LMTP_PORT" || exit 1
+  mkdir -p "$d/run" "$d/state" "$MAIL_ROOT"; rm -f "$d/run/master.pid"
+  chown mail:mail "$MAIL_ROOT"
+  [ -e "$DOVECOT_USERS_FILE" ] || : > "$DOVECOT_USERS_FILE"
+  chgrp dovecot "$DOVECOT_USERS_FILE"; chmod 640 "$DOVECOT_USERS_FILE"  # read by the auth process as dovecot
+  cat > "$d/dovecot.conf" <<EOF
+# written by scripts/services.sh; dovecot -c $d/dovecot.conf (2.3): each '{' ends its line
+protocols = imap lmtp
+listen = 127.0.0.1
+base_dir = $d/run
+state_dir = $d/state
+log_path = $d/log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+first_valid_uid = 8
+mail_location = maildir:$MAIL_ROOT/%d/%n
+mail_plugins = \$mail_plugins quota
+passdb {
+  driver = passwd-file
+  args = scheme=SHA512-CRYPT username_format=%u $DOVECOT_USERS_FILE
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%u $DOVECOT_USERS_FILE
+  default_fields = uid=mail gid=mail home=$MAIL_ROOT/%d/%n
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $IMAP_PORT
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $LMTP_PORT
+  }
+}
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+protocol imap {
+  mail_plugins = \$mail_plugins imap_quota
+}
+plugin {
+  quota = maildir:User quota
+  quota_rule = *:storage=100M
+}
+EOF
+  # Dovecot daemonises but keeps its stderr: without the redirect a parent reading this script's
+  # output ($(...), execFileSync, a test runner's globalSetup) waits for ever.
+  dovecot -c "$d/dovecot.conf" </dev/null >"$d/startup.log" 2>&1 9>&- || {
+    cat "$d/startup.log" >&2; tail -n 20 "$d/log" >&2 2>/dev/null; die "dovecot did not start"; }
+  wait_for Dovecot "$d/log" "" dovecot_ok || exit 1
+  say "$msg"
+}
+
+# ---------------------------------------------------------------------------------------------
+# stop / status
+
+stop_all() { # stop_all <name:pidfile:comm>...: SIGTERM to all at once, then wait (Dovecot takes ~1 s)
+  local spec name file comm pid pids=() names=() i
+  for spec in "$@"; do
+    IFS=: read -r name file comm <<<"$spec"
+    if pid=$(pid_of "$file" "$comm"); then
+      kill "$pid" 2>/dev/null && { pids+=("$pid"); names+=("$name"); }
+    fi
+    rm -f "$file"
+  done
+  for i in "${!pids[@]}"; do
+    for _ in $(seq 1 250); do alive "${pids[$i]}" || break; sleep 0.02; done
+    if alive "${pids[$i]}"; then warn "${names[$i]} (${pids[$i]}) ignored SIGTERM for 5 s, killing"; kill -9 "${pids[$i]}" 2>/dev/null || true; fi
+    say "${names[$i]} stopped (pid ${pids[$i]})"
+  done
+}
+
+do_down() {
+  [ -d "$RUN_DIR" ] || { say "nothing to stop ($RUN_DIR does not exist)"; return 0; }
+  lock
+  stop_all "dovecot:$RUN_DIR/dovecot/run/master.pid:dovecot" "pebble:$RUN_DIR/pebble/pebble.pid:pebble" \
+           "nginx:$NGINX_PREFIX/nginx.pid:nginx" "powerdns:$RUN_DIR/pdns/pdns.pid:pdns_server"
+  if [ "${1:-}" = --all ]; then
+    stop_all "redis:$RUN_DIR/redis/redis.pid:redis-server"
+    if [ -s "$RUN_DIR/postgres/started-by-services" ]; then
+      local ver name; read -r ver name < "$RUN_DIR/postgres/started-by-services"
+      pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" stop </dev/null >/dev/null 2>&1 9>&- &&
+        say "postgres $ver/$name stopped" || warn "could not stop PostgreSQL $ver/$name"
+      rm -f "$RUN_DIR/postgres/started-by-services"
+    fi
+  fi
+  say "down in $(elapsed)"
+}
+
+do_status() {
+  local bad=0 line
+  st() { # st <name> <address> <check...>
+    local name=$1 addr=$2; shift 2
+    if "$@" >/dev/null 2>&1; then printf 'services: %-9s up    %s\n' "$name" "$addr"
+    else printf 'services: %-9s DOWN  %s\n' "$name" "$addr"; bad=1; fi
+  }
+  running() { pid_of "$1" "$2" >/dev/null && "$3"; }
+  st postgres "127.0.0.1:$PG_PORT" pg_answering
+  st redis "127.0.0.1:$REDIS_PORT" redis_answering
+  st powerdns "127.0.0.1:$DNS_PORT api http://127.0.0.1:$PDNS_API_PORT/api/v1" running "$RUN_DIR/pdns/pdns.pid" pdns_server pdns_ok
+  st nginx "http://127.0.0.1:$HTTP_PORT" running "$NGINX_PREFIX/nginx.pid" nginx nginx_ok
+  st pebble "https://127.0.0.1:$ACME_PORT/dir" running "$RUN_DIR/pebble/pebble.pid" pebble pebble_ok
+  st dovecot "imap 127.0.0.1:$IMAP_PORT lmtp 127.0.0.1:$LMTP_PORT" running "$RUN_DIR/dovecot/run/master.pid" dovecot dovecot_ok
+  return $bad
+}
+
+do_env() {
+  cat <<EOF
+export MPANEL_RUN_DIR=$RUN_DIR
+export DATABASE_URL=postgres://mpanel_app@127.0.0.1:$PG_PORT/mpanel
+export MIGRATION_DATABASE_URL=postgres://mpanel@127.0.0.1:$PG_PORT/mpanel
+export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+export POWERDNS_API_URL=http://127.0.0.1:$PDNS_API_PORT/api/v1
+export POWERDNS_API_KEY=$POWERDNS_API_KEY
+export DNS_RESOLVER=127.0.0.1:$DNS_PORT
+export WEB_ROOT=$WEB_ROOT
+export NGINX_CONF=$NGINX_CONF
+export NGINX_SITES_DIR=$NGINX_SITES_DIR
+export NGINX_HTTP_PORT=$HTTP_PORT
+export ACME_DIRECTORY_URL=https://127.0.0.1:$ACME_PORT/dir
+export ACME_CA_CERT=$RUN_DIR/pebble/cert.pem
+export DOVECOT_USERS_FILE=$DOVECOT_USERS_FILE
+export MAIL_ROOT=$MAIL_ROOT
+EOF
+}
+
+case ${1:-} in
+  install)
+    need_root install; mkdir -p "$RUN_DIR"; lock; do_install ;;
+  up)
+    need_root up
+    mkdir -p "$RUN_DIR"; lock
+    do_install
+    prepare_dirs
+    start_postgres
+    setup_database
+    start_redis
+    start_pdns
+    start_nginx
+    start_pebble
+    start_dovecot
+    say "all up in $(elapsed): postgres 127.0.0.1:$PG_PORT, redis 127.0.0.1:$REDIS_PORT, dns 127.0.0.1:$DNS_PORT, pdns-api http://127.0.0.1:$PDNS_API_PORT/api/v1, http 127.0.0.1:$HTTP_PORT, acme https://127.0.0.1:$ACME_PORT/dir, imap 127.0.0.1:$IMAP_PORT, lmtp 127.0.0.1:$LMTP_PORT (run dir $RUN_DIR)" ;;
+  down)
+    do_down "${2:-}" ;;
+  status)
+    do_status ;;
+  env)
+    do_env ;;
+  *)
+    echo "usage: $0 up|down [--all]|status|install|env   (see the top of this file)" >&2; exit 2 ;;
+esac

@@ -1,0 +1,193 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
+import { eq, sql } from 'drizzle-orm';
+import { ConfigError, loadEnv, type Env } from './config/env.js';
+import { createContainer, type Container } from './container.js';
+import { users } from './db/schema/index.js';
+import { LOGIN_EMAIL_SETTING } from './db/schema/rls.js';
+import { runMigrations } from './db/migrate.js';
+import { withTenant } from './db/tenant-tx.js';
+import { cliActor } from './modules/audit/audit.service.js';
+import { generatePassword } from './modules/auth/password.js';
+import { createTenant, findTenantBySlug } from './modules/tenants/tenants.service.js';
+import { createUser } from './modules/users/users.service.js';
+import { userRole } from './modules/users/users.types.js';
+import { AppError } from './shared/errors/app-error.js';
+import { StartupError } from './shared/startup.js';
+import { z } from 'zod';
+
+const DEMO_TENANT = { slug: 'demo', name: 'Demo Hosting' } as const;
+const DEFAULT_ADMIN_EMAIL = 'admin@demo.mpanel.test';
+
+/** Runs `fn` with a container (database + Redis) and always closes it. */
+async function withContainer<T>(fn: (container: Container) => Promise<T>): Promise<T> {
+  const container = createContainer(loadEnv(), 'cli');
+  try {
+    return await fn(container);
+  } finally {
+    await container.close();
+  }
+}
+
+function say(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+const program = new Command()
+  .name('mpanel')
+  .description('mPanel: multi-tenant hosting billing and provisioning back office')
+  .showHelpAfterError('(run with --help for usage)')
+  .configureHelp({ sortSubcommands: true });
+
+program
+  .command('migrate')
+  .description('apply pending database migrations (as the owner role, MIGRATION_DATABASE_URL); safe to run again')
+  .action(async () => {
+    const env = loadEnv();
+    const { applied } = await runMigrations(env.MIGRATION_DATABASE_URL);
+    say(applied === 0 ? 'migrate: database is up to date' : `migrate: applied ${applied} migration(s)`);
+  });
+
+program
+  .command('seed')
+  .description(`create the demo tenant "${DEMO_TENANT.slug}" and a SUPER_ADMIN (idempotent)`)
+  .option('--admin-email <email>', 'SUPER_ADMIN email (env MPANEL_ADMIN_EMAIL)', process.env.MPANEL_ADMIN_EMAIL ?? DEFAULT_ADMIN_EMAIL)
+  .option('--admin-password <password>', 'SUPER_ADMIN password, 12-72 bytes (env MPANEL_ADMIN_PASSWORD; generated and printed once when absent)')
+  .action(async (options: { adminEmail: string; adminPassword?: string }) => {
+    await withContainer(async ({ database: { db } }) => {
+      const tenant = (await findTenantBySlug(db, DEMO_TENANT.slug)) ?? (await createTenant(db, DEMO_TENANT, cliActor));
+      say(`seed: tenant "${tenant.slug}" (${tenant.id})`);
+      const email = options.adminEmail.toLowerCase();
+      const existing = await db.transaction(async (tx) => {
+        await tx.execute(sql`select set_config(${LOGIN_EMAIL_SETTING}, ${email}, true)`);
+        const [row] = await tx.select({ id: users.id }).from(users).where(eq(sql`lower(${users.email})`, email));
+        return row;
+      });
+      if (existing) {
+        say(`seed: SUPER_ADMIN ${email} already exists (password unchanged)`);
+        return;
+      }
+      const givenPassword = options.adminPassword ?? process.env.MPANEL_ADMIN_PASSWORD;
+      const password = givenPassword ?? generatePassword();
+      await withTenant(db, tenant.id, (tx) => createUser(tx, tenant.id, { email, name: 'Administrator', role: 'SUPER_ADMIN', password }, cliActor));
+      say(`seed: SUPER_ADMIN ${email} created`);
+      if (!givenPassword) say(`seed: generated password (shown once): ${password}`);
+    });
+  });
+
+const tenant = program.command('tenant').description('manage tenants');
+tenant
+  .command('create')
+  .description('create a tenant')
+  .requiredOption('--slug <slug>', 'URL-safe identifier, e.g. acme-hosting')
+  .requiredOption('--name <name>', 'display name')
+  .action(async (options: { slug: string; name: string }) => {
+    await withContainer(async ({ database: { db } }) => {
+      const created = await createTenant(db, options, cliActor);
+      say(`tenant ${created.slug} created: ${created.id}`);
+    });
+  });
+
+const user = program.command('user').description('manage staff users');
+user
+  .command('create')
+  .description('create a staff user in a tenant')
+  .requiredOption('--tenant <slug>', 'tenant slug')
+  .requiredOption('--email <email>', 'login email (unique across tenants)')
+  .requiredOption('--name <name>', 'display name')
+  .requiredOption('--role <role>', `one of ${userRole.options.join(', ')}`, (value) => {
+    const parsed = userRole.safeParse(value);
+    if (!parsed.success) throw new InvalidArgumentError(`must be one of ${userRole.options.join(', ')}`);
+    return parsed.data;
+  })
+  .option('--password <password>', '12-72 bytes; generated and printed once when absent')
+  .action(async (options: { tenant: string; email: string; name: string; role: (typeof userRole.options)[number]; password?: string }) => {
+    await withContainer(async ({ database: { db } }) => {
+      const target = await findTenantBySlug(db, options.tenant);
+      if (!target) throw new AppError('NOT_FOUND', `tenant "${options.tenant}" not found`);
+      const password = options.password ?? generatePassword();
+      const created = await withTenant(db, target.id, (tx) =>
+        createUser(tx, target.id, { email: options.email, name: options.name, role: options.role, password }, cliActor),
+      );
+      say(`user ${created.email} (${created.role}) created in ${target.slug}: ${created.id}`);
+      if (!options.password) say(`generated password (shown once): ${password}`);
+    });
+  });
+
+program
+  .command('api')
+  .description('run the HTTP API on HOST:PORT (default 0.0.0.0:2271)')
+  .action(async () => {
+    const { startApi } = await import('./server.js');
+    await startApi();
+  });
+
+program
+  .command('worker')
+  .description('run queue workers (provisioning steps)')
+  .option('--queues <names>', 'comma-separated queue names to consume (default: all)', (value) => value.split(',').filter(Boolean))
+  .option('--concurrency <n>', 'jobs in parallel per queue', (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+    return n;
+  })
+  .action(async (options: { queues?: string[]; concurrency?: number }) => {
+    const { runWorker } = await import('./worker.js');
+    await runWorker(options);
+  });
+
+program
+  .command('start')
+  .description('run the API and one worker as two processes (what `npm start` does); stops both on SIGTERM/SIGINT')
+  .action(() => startAll(loadEnv()));
+
+/** Supervises `mpanel api` and `mpanel worker`: forwards signals, exits when both have stopped. */
+function startAll(env: Env): void {
+  const bin = fileURLToPath(new URL('../bin/mpanel.js', import.meta.url));
+  const children = (['api', 'worker'] as const).map((role) => ({ role, child: spawn(process.execPath, [bin, role], { stdio: 'inherit', env: process.env }) }));
+  let exitCode = 0;
+  let running = children.length;
+  let stopping = false;
+  const stopAll = (signal: NodeJS.Signals) => {
+    stopping = true;
+    for (const { child } of children) if (child.exitCode === null) child.kill(signal);
+  };
+  for (const { role, child } of children) {
+    child.on('exit', (code, signal) => {
+      running -= 1;
+      if (code !== 0) exitCode = code ?? 1;
+      if (!stopping) {
+        process.stderr.write(`mpanel start: ${role} exited (${signal ?? code}); stopping the other process\n`);
+        stopAll('SIGTERM');
+      }
+      if (running === 0) process.exit(exitCode);
+    });
+  }
+  process.on('SIGTERM', () => stopAll('SIGTERM'));
+  process.on('SIGINT', () => stopAll('SIGINT'));
+  process.stdout.write(`mpanel start: API on http://${env.HOST}:${env.PORT}, worker running (Ctrl-C stops both)\n`);
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`mpanel: ${error.message}\nSee .env.example for every setting and its default.\n`);
+    process.exit(2);
+  }
+  if (error instanceof AppError) {
+    const fields = error.fields.map((f) => `\n  - ${f.field}: ${f.message}`).join('');
+    process.stderr.write(`mpanel: ${error.message}${fields}\n`);
+    process.exit(1);
+  }
+  if (error instanceof z.ZodError) {
+    process.stderr.write(`mpanel: invalid input:\n${z.prettifyError(error)}\n`);
+    process.exit(1);
+  }
+  if (error instanceof StartupError || (error instanceof Error && error.name === 'DatabaseNotMigratedError')) {
+    process.stderr.write(`mpanel: ${error.message}\n`);
+    process.exit(1);
+  }
+  throw error;
+}

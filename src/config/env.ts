@@ -1,0 +1,153 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every setting mPanel reads, parsed once from the environment. Defaults point at the loopback
+ * services started by `scripts/services.sh`, so a fresh checkout runs without an .env file.
+ * Secrets have development defaults that are refused when NODE_ENV=production.
+ */
+
+const DEV_SECRETS = {
+  JWT_SECRET: 'dev-only-jwt-secret-change-me-0123456789abcdef',
+  MARKETING_WEBHOOK_SECRET: 'dev-only-marketing-webhook-secret',
+  STRIPE_WEBHOOK_SECRET: 'whsec_dev_only_stripe_webhook_secret',
+  POWERDNS_API_KEY: 'dev-pdns-key',
+  SECRETS_ENCRYPTION_KEY: 'dev-only-encryption-key-change-me-0123456789',
+} as const;
+const devSecretNames = ['JWT_SECRET', 'MARKETING_WEBHOOK_SECRET', 'STRIPE_WEBHOOK_SECRET', 'POWERDNS_API_KEY', 'SECRETS_ENCRYPTION_KEY'] as const;
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const url = (protocols: readonly string[]) =>
+  z.string().refine((value) => {
+    try {
+      return protocols.includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+
+/** "15m", "7d", "3600s" or a bare number of seconds. */
+const duration = z
+  .string()
+  .regex(/^\d+\s*[smhd]?$/, 'must be a duration like 900, 900s, 15m, 12h or 7d')
+  .transform(parseDurationSeconds);
+
+export function parseDurationSeconds(value: string): number {
+  const match = /^(\d+)\s*([smhd]?)$/.exec(value.trim());
+  if (!match) throw new Error(`not a duration: ${value}`);
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] ?? ''] ?? 1;
+  return Number(match[1]) * unit;
+}
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    PORT: port.default(2271),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    APP_URL: url(['http:', 'https:']).default('http://127.0.0.1:2271'),
+    TRUST_PROXY: bool.default(false),
+    BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
+
+    DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://mpanel_app@127.0.0.1:5432/mpanel'),
+    MIGRATION_DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://mpanel@127.0.0.1:5432/mpanel'),
+    DATABASE_POOL_MAX: positiveInt.default(10),
+    REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+    REDIS_KEY_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits, _ . : - only')
+      .default('mpanel'),
+
+    JWT_SECRET: z
+      .string()
+      .refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes')
+      .default(DEV_SECRETS.JWT_SECRET),
+    JWT_ISSUER: z.string().min(1).default('mpanel'),
+    JWT_AUDIENCE: z.string().min(1).default('mpanel-api'),
+    JWT_ACCESS_EXPIRES_IN: duration.default(900),
+    JWT_REFRESH_EXPIRES_IN: duration.default(7 * 86400),
+
+    EMAIL_FROM: z.email().default('mpanel@localhost.localdomain'),
+    SMTP_HOST: z.string().min(1).default('127.0.0.1'),
+    SMTP_PORT: port.default(2525),
+
+    POWERDNS_API_URL: url(['http:', 'https:']).default('http://127.0.0.1:8081/api/v1'),
+    POWERDNS_API_KEY: z.string().min(1).default(DEV_SECRETS.POWERDNS_API_KEY),
+    POWERDNS_SERVER_ID: z.string().min(1).default('localhost'),
+    DNS_RESOLVER: z
+      .string()
+      .regex(/^[0-9a-fA-F.:[\]]+:\d+$/, 'must be address:port, e.g. 127.0.0.1:5300')
+      .default('127.0.0.1:5300'),
+
+    MARKETING_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').default(DEV_SECRETS.MARKETING_WEBHOOK_SECRET),
+    STRIPE_WEBHOOK_SECRET: z.string().startsWith('whsec_', 'must start with whsec_').default(DEV_SECRETS.STRIPE_WEBHOOK_SECRET),
+    SECRETS_ENCRYPTION_KEY: z
+      .string()
+      .refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes')
+      .default(DEV_SECRETS.SECRETS_ENCRYPTION_KEY),
+
+    MPANEL_RUN_DIR: z.string().min(1).default('/var/lib/mpanel'),
+    WEB_ROOT: z.string().min(1).optional(),
+    NGINX_SITES_DIR: z.string().min(1).optional(),
+    NGINX_CONF: z.string().min(1).optional(),
+    NGINX_HTTP_PORT: port.default(8080),
+    ACME_DIRECTORY_URL: url(['https:', 'http:']).default('https://127.0.0.1:14000/dir'),
+    ACME_CA_CERT: z.string().min(1).optional(),
+    ACME_EMAIL: z.email().default('hostmaster@localhost.localdomain'),
+    DOVECOT_USERS_FILE: z.string().min(1).optional(),
+    MAIL_ROOT: z.string().min(1).optional(),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV !== 'production') return;
+    for (const name of devSecretNames) {
+      if (env[name] === DEV_SECRETS[name]) {
+        ctx.addIssue({ code: 'custom', path: [name], message: 'must be set in production (the development default is public)' });
+      }
+    }
+  })
+  .transform((env) => {
+    const runDir = path.resolve(env.MPANEL_RUN_DIR);
+    return {
+      ...env,
+      MPANEL_RUN_DIR: runDir,
+      WEB_ROOT: path.resolve(env.WEB_ROOT ?? path.join(runDir, 'www')),
+      NGINX_SITES_DIR: path.resolve(env.NGINX_SITES_DIR ?? path.join(runDir, 'nginx', 'sites')),
+      NGINX_CONF: path.resolve(env.NGINX_CONF ?? path.join(runDir, 'nginx', 'nginx.conf')),
+      ACME_CA_CERT: path.resolve(env.ACME_CA_CERT ?? path.join(runDir, 'pebble', 'cert.pem')),
+      DOVECOT_USERS_FILE: path.resolve(env.DOVECOT_USERS_FILE ?? path.join(runDir, 'dovecot', 'users')),
+      MAIL_ROOT: path.resolve(env.MAIL_ROOT ?? path.join(runDir, 'mail')),
+    };
+  });
+
+export type Env = z.output<typeof envSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the given environment (process.env by default); throws ConfigError naming each bad variable. */
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  // Empty strings count as unset, as in most .env tooling.
+  const input = Object.fromEntries(Object.entries(source).filter(([, value]) => value !== undefined && value !== ''));
+  const result = envSchema.safeParse(input);
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((issue) => {
+      const name = issue.path.join('.') || '(environment)';
+      const given = typeof source[name] === 'string' && !isSecretName(name) ? ` (got "${source[name]}")` : '';
+      return `${name}: ${issue.message}${given}`;
+    }),
+  );
+}
+
+function isSecretName(name: string): boolean {
+  return /SECRET|KEY|PASSWORD|DATABASE_URL|REDIS_URL/.test(name);
+}

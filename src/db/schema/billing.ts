@@ -1,0 +1,129 @@
+import { sql } from 'drizzle-orm';
+import { index, jsonb, pgTable, text, unique, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { amount, createdAt, currency, deletedAt, id, moneyChecks, tstz, updatedAt } from './columns.js';
+import { orderStatusEnum, subscriptionStatusEnum, webhookEventStatusEnum } from './enums.js';
+import { prices, products } from './catalog.js';
+import { tenantIsolationPolicy } from './rls.js';
+import { tenantId } from './tenancy.js';
+
+export const customers = pgTable(
+  'customers',
+  {
+    id: id(),
+    tenantId: tenantId(),
+    email: text('email').notNull(),
+    name: text('name').notNull(),
+    company: text('company'),
+    phone: text('phone'),
+    stripeCustomerId: text('stripe_customer_id'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    deletedAt: deletedAt(),
+  },
+  (t) => [
+    uniqueIndex('customers_tenant_email_lower_unique').on(t.tenantId, sql`lower(${t.email})`),
+    tenantIsolationPolicy(t.tenantId),
+  ],
+).enableRLS();
+
+/** Payment tracking (the seed's stripe_orders). The payment reference is the idempotency key. */
+export const orders = pgTable(
+  'orders',
+  {
+    id: id(),
+    tenantId: tenantId(),
+    customerId: uuid('customer_id')
+      .notNull()
+      .references(() => customers.id),
+    priceId: uuid('price_id')
+      .notNull()
+      .references(() => prices.id),
+    status: orderStatusEnum('status').notNull().default('PENDING'),
+    paymentProvider: text('payment_provider').notNull(),
+    paymentReference: text('payment_reference').notNull(),
+    amount: amount(),
+    currency: currency(),
+    domainName: text('domain_name'),
+    /** Hash of the normalised request: same reference + different hash = idempotency conflict. */
+    requestHash: text('request_hash').notNull(),
+    stripeCustomerId: text('stripe_customer_id'),
+    stripeSubscriptionId: text('stripe_subscription_id'),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>(),
+    fulfilledAt: tstz('fulfilled_at'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    ...moneyChecks('orders', t.amount, t.currency),
+    unique('orders_tenant_payment_unique').on(t.tenantId, t.paymentProvider, t.paymentReference),
+    index('orders_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
+    index('orders_customer_idx').on(t.customerId),
+    tenantIsolationPolicy(t.tenantId),
+  ],
+).enableRLS();
+
+export const subscriptions = pgTable(
+  'subscriptions',
+  {
+    id: id(),
+    tenantId: tenantId(),
+    customerId: uuid('customer_id')
+      .notNull()
+      .references(() => customers.id),
+    productId: uuid('product_id')
+      .notNull()
+      .references(() => products.id),
+    priceId: uuid('price_id')
+      .notNull()
+      .references(() => prices.id),
+    /** Nullable so staff can create a subscription without an order; one subscription per order. */
+    orderId: uuid('order_id')
+      .unique('subscriptions_order_unique')
+      .references(() => orders.id),
+    status: subscriptionStatusEnum('status').notNull().default('PENDING'),
+    currentPeriodStart: tstz('current_period_start').notNull().defaultNow(),
+    /** NULL for ONE_TIME prices. */
+    currentPeriodEnd: tstz('current_period_end'),
+    stripeSubscriptionId: text('stripe_subscription_id'),
+    suspendedAt: tstz('suspended_at'),
+    terminatedAt: tstz('terminated_at'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    index('subscriptions_tenant_status_idx').on(t.tenantId, t.status),
+    index('subscriptions_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
+    index('subscriptions_customer_idx').on(t.customerId),
+    tenantIsolationPolicy(t.tenantId),
+  ],
+).enableRLS();
+
+/**
+ * Stripe event de-duplication. No RLS: events arrive before their tenant is known; tenant_id is
+ * filled in once resolved (no foreign key, an event may name a tenant that is gone).
+ */
+export const webhookEvents = pgTable(
+  'webhook_events',
+  {
+    id: id(),
+    provider: text('provider').notNull(),
+    eventId: text('event_id').notNull(),
+    type: text('type').notNull(),
+    tenantId: uuid('tenant_id'),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    status: webhookEventStatusEnum('status').notNull().default('RECEIVED'),
+    error: text('error'),
+    receivedAt: tstz('received_at').notNull().defaultNow(),
+    processedAt: tstz('processed_at'),
+  },
+  (t) => [unique('webhook_events_provider_event_unique').on(t.provider, t.eventId)],
+);
+
+export type Customer = typeof customers.$inferSelect;
+export type NewCustomer = typeof customers.$inferInsert;
+export type Order = typeof orders.$inferSelect;
+export type NewOrder = typeof orders.$inferInsert;
+export type Subscription = typeof subscriptions.$inferSelect;
+export type NewSubscription = typeof subscriptions.$inferInsert;
+export type WebhookEvent = typeof webhookEvents.$inferSelect;
+export type NewWebhookEvent = typeof webhookEvents.$inferInsert;

@@ -1,0 +1,91 @@
+import { sql } from 'drizzle-orm';
+import { bigint, boolean, check, index, integer, pgTable, text, unique, uuid, type PgColumn } from 'drizzle-orm/pg-core';
+import { customers, subscriptions } from './billing.js';
+import { createdAt, deletedAt, id, tstz, updatedAt } from './columns.js';
+import { dnsRecordTypeEnum, dnsZoneStatusEnum, domainStatusEnum } from './enums.js';
+import { tenantIsolationPolicy } from './rls.js';
+import { tenantId } from './tenancy.js';
+
+/** Backstop for the application's validation: lower-case, no trailing dot, at most 253 chars. */
+const fqdnCheck = (name: string, col: PgColumn) =>
+  check(name, sql`${col} = lower(${col}) and char_length(${col}) between 1 and 253 and right(${col}, 1) <> '.'`);
+
+/** A customer's domain name: lower-case punycode FQDN without the trailing dot. */
+export const domains = pgTable(
+  'domains',
+  {
+    id: id(),
+    tenantId: tenantId(),
+    customerId: uuid('customer_id')
+      .notNull()
+      .references(() => customers.id),
+    subscriptionId: uuid('subscription_id').references(() => subscriptions.id),
+    name: text('name').notNull(),
+    status: domainStatusEnum('status').notNull().default('PENDING'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    fqdnCheck('domains_name_check', t.name),
+    unique('domains_tenant_name_unique').on(t.tenantId, t.name),
+    tenantIsolationPolicy(t.tenantId),
+  ],
+).enableRLS();
+
+export const dnsZones = pgTable(
+  'dns_zones',
+  {
+    id: id(),
+    tenantId: tenantId(),
+    domainId: uuid('domain_id').references(() => domains.id),
+    name: text('name').notNull(),
+    status: dnsZoneStatusEnum('status').notNull().default('PENDING'),
+    /** SOA serial as last written to PowerDNS. */
+    serial: bigint('serial', { mode: 'number' }),
+    /** When a DELETED zone may be purged (retention). */
+    deleteAfter: tstz('delete_after'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    deletedAt: deletedAt(),
+  },
+  (t) => [
+    fqdnCheck('dns_zones_name_check', t.name),
+    unique('dns_zones_tenant_name_unique').on(t.tenantId, t.name),
+    index('dns_zones_status_idx').on(t.status),
+    tenantIsolationPolicy(t.tenantId),
+  ],
+).enableRLS();
+
+export const dnsRecords = pgTable(
+  'dns_records',
+  {
+    id: id(),
+    tenantId: tenantId(),
+    zoneId: uuid('zone_id')
+      .notNull()
+      .references(() => dnsZones.id, { onDelete: 'cascade' }),
+    /** FQDN without the trailing dot. */
+    name: text('name').notNull(),
+    type: dnsRecordTypeEnum('type').notNull(),
+    content: text('content').notNull(),
+    ttl: integer('ttl').notNull().default(3600),
+    priority: integer('priority'),
+    /** true for records created from the default template. */
+    managed: boolean('managed').notNull().default(false),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    check('dns_records_ttl_check', sql`${t.ttl} between 60 and 604800`),
+    check('dns_records_priority_check', sql`${t.priority} between 0 and 65535`),
+    index('dns_records_zone_name_type_idx').on(t.zoneId, t.name, t.type),
+    tenantIsolationPolicy(t.tenantId),
+  ],
+).enableRLS();
+
+export type Domain = typeof domains.$inferSelect;
+export type NewDomain = typeof domains.$inferInsert;
+export type DnsZone = typeof dnsZones.$inferSelect;
+export type NewDnsZone = typeof dnsZones.$inferInsert;
+export type DnsRecord = typeof dnsRecords.$inferSelect;
+export type NewDnsRecord = typeof dnsRecords.$inferInsert;

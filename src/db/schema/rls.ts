@@ -1,0 +1,57 @@
+import { sql, type SQL } from 'drizzle-orm';
+import { pgPolicy, type PgColumn, type PgPolicy } from 'drizzle-orm/pg-core';
+
+// Transaction-local settings the policies read. Set them with
+// `select set_config(<name>, <value>, true)` inside a transaction: `is_local = true` resets
+// them at commit/rollback, so a pooled connection never carries a tenant into the next request.
+export const TENANT_SETTING = 'app.tenant_id';
+export const LOGIN_EMAIL_SETTING = 'app.login_email';
+export const REFRESH_TOKEN_HASH_SETTING = 'app.refresh_token_hash';
+
+/** `nullif(current_setting('<name>', true), '')`: NULL when the setting is unset or empty. */
+function setting(name: string): SQL {
+  return sql.raw(`nullif(current_setting('${name}', true), '')`);
+}
+
+/**
+ * The one tenant policy every tenant-owned table carries: rows are visible and writable only
+ * when `tenant_id` equals the transaction's `app.tenant_id`. With nothing set, the comparison
+ * is NULL, so no rows. TO PUBLIC (not only mpanel_app) so that, under FORCE ROW LEVEL SECURITY,
+ * the owner role (seeds, admin scripts) works the same way once it sets the tenant.
+ */
+export function tenantIsolationPolicy(tenantId: PgColumn): PgPolicy {
+  const sameTenant = sql`${tenantId} = ${setting(TENANT_SETTING)}::uuid`;
+  return pgPolicy('tenant_isolation', {
+    as: 'permissive',
+    for: 'all',
+    to: 'public',
+    using: sameTenant,
+    withCheck: sameTenant,
+  });
+}
+
+/**
+ * users: SELECT-only, for login before the tenant is known. The transaction declares the one
+ * (lower-cased) email it looks up in `app.login_email`.
+ */
+export function loginLookupPolicy(email: PgColumn): PgPolicy {
+  return pgPolicy('login_lookup', {
+    as: 'permissive',
+    for: 'select',
+    to: 'public',
+    using: sql`lower(${email}) = ${setting(LOGIN_EMAIL_SETTING)}`,
+  });
+}
+
+/**
+ * refresh_tokens: SELECT-only, for the refresh endpoint, which knows only the token. The
+ * transaction declares the one token hash it looks up in `app.refresh_token_hash`.
+ */
+export function refreshLookupPolicy(tokenHash: PgColumn): PgPolicy {
+  return pgPolicy('refresh_lookup', {
+    as: 'permissive',
+    for: 'select',
+    to: 'public',
+    using: sql`${tokenHash} = ${setting(REFRESH_TOKEN_HASH_SETTING)}`,
+  });
+}

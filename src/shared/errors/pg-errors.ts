@@ -1,0 +1,45 @@
+import { AppError } from './app-error.js';
+
+/**
+ * Turns PostgreSQL errors into AppErrors at the edge. Only the codes the app relies on are mapped;
+ * anything else stays an unknown error (a 500 that leaks nothing).
+ */
+interface PgErrorLike {
+  code: string;
+  constraint?: string;
+}
+
+function isPgError(error: unknown): error is PgErrorLike {
+  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' && /^[0-9A-Z]{5}$/.test(error.code);
+}
+
+/** Walks `cause` chains too: drizzle wraps driver errors ("Failed query: ...") with the pg error as cause. */
+export function findPgError(error: unknown): PgErrorLike | undefined {
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+    if (isPgError(current)) return current;
+    current = typeof current === 'object' && 'cause' in current ? current.cause : undefined;
+  }
+  return undefined;
+}
+
+export function fromPgError(error: unknown): AppError | undefined {
+  const pg = findPgError(error);
+  if (!pg) return undefined;
+  switch (pg.code) {
+    case '23505':
+      return new AppError('CONFLICT', 'A record with the same unique value already exists', {
+        details: pg.constraint ? { constraint: pg.constraint } : {},
+        cause: error,
+      });
+    case '23503':
+      return new AppError('CONFLICT', 'The record is referenced by, or references, another record', { cause: error });
+    case '57P01': // admin_shutdown (pg_terminate_backend)
+    case '57P03': // cannot_connect_now
+    case '08000':
+    case '08003':
+    case '08006':
+      return new AppError('DEPENDENCY_UNAVAILABLE', 'The database is unavailable, retry later', { retryAfterSeconds: 1, cause: error });
+    default:
+      return undefined;
+  }
+}
