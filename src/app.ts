@@ -1,16 +1,26 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import helmet from '@fastify/helmet';
+import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { DatabaseHandle } from './config/database.js';
 import type { Env } from './config/env.js';
 import { healthRouter } from './modules/health/health.router.js';
+import { apiRouters } from './modules/index.js';
 import { AppError } from './shared/errors/app-error.js';
 import './shared/http/fastify-augment.js';
+import { assertRouteDeclaresAccess, createAuthenticate } from './shared/http/authenticate.js';
 import { errorHandler, sendProblem } from './shared/http/problem.js';
+import type { RouterDeps } from './shared/http/router-deps.js';
 import { createHttpMetrics, type HttpMetrics } from './shared/metrics/metrics.js';
 
 export interface AppDeps {
@@ -78,7 +88,43 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     reply.header('x-request-id', request.id);
   });
 
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'mPanel API',
+        version: '0.1.0',
+        description: 'Multi-tenant hosting billing and provisioning back office. Errors are RFC 9457 problem documents.',
+        license: { name: 'MIT', identifier: 'MIT' },
+      },
+      servers: [{ url: env.APP_URL }],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          marketingSignature: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-Mpanel-Signature',
+            description: 't=<unix seconds>,v1=<hex HMAC-SHA256(MARKETING_WEBHOOK_SECRET, t + "." + raw body)>',
+          },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+
   await app.register(healthRouter, { pool: database.pool, redis, metrics });
+
+  const routerDeps: RouterDeps = { env, logger, db: database.db, redis };
+  await app.register(
+    async (api) => {
+      api.addHook('onRoute', assertRouteDeclaresAccess);
+      api.addHook('onRequest', createAuthenticate({ env, db: database.db }));
+      for (const router of apiRouters) await api.register(router, routerDeps);
+    },
+    { prefix: '/api' },
+  );
 
   return app;
 }

@@ -35,7 +35,7 @@ CREATE TABLE "audit_logs" (
 	"metadata" jsonb,
 	"prev_hash" text,
 	"hash" text NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
 ALTER TABLE "audit_logs" ENABLE ROW LEVEL SECURITY;--> statement-breakpoint
@@ -45,12 +45,12 @@ CREATE TABLE "refresh_tokens" (
 	"user_id" uuid NOT NULL,
 	"family_id" uuid NOT NULL,
 	"token_hash" text NOT NULL,
-	"expires_at" timestamp with time zone NOT NULL,
-	"revoked_at" timestamp with time zone,
+	"expires_at" timestamp (3) with time zone NOT NULL,
+	"revoked_at" timestamp (3) with time zone,
 	"replaced_by" uuid,
 	"ip" text,
 	"user_agent" text,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "refresh_tokens_token_hash_unique" UNIQUE("token_hash")
 );
 --> statement-breakpoint
@@ -60,8 +60,8 @@ CREATE TABLE "tenants" (
 	"slug" text NOT NULL,
 	"name" text NOT NULL,
 	"is_active" boolean DEFAULT true NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "tenants_slug_unique" UNIQUE("slug"),
 	CONSTRAINT "tenants_slug_check" CHECK ("tenants"."slug" ~ '^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$')
 );
@@ -74,10 +74,10 @@ CREATE TABLE "users" (
 	"password_hash" text NOT NULL,
 	"role" "user_role" NOT NULL,
 	"is_active" boolean DEFAULT true NOT NULL,
-	"last_login_at" timestamp with time zone,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"deleted_at" timestamp with time zone
+	"last_login_at" timestamp (3) with time zone,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"deleted_at" timestamp (3) with time zone
 );
 --> statement-breakpoint
 ALTER TABLE "users" ENABLE ROW LEVEL SECURITY;--> statement-breakpoint
@@ -90,8 +90,8 @@ CREATE TABLE "prices" (
 	"interval" "billing_interval" NOT NULL,
 	"is_active" boolean DEFAULT true NOT NULL,
 	"stripe_price_id" text,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "prices_amount_check" CHECK ("prices"."amount" >= 0),
 	CONSTRAINT "prices_currency_check" CHECK ("prices"."currency" ~ '^[A-Z]{3}$')
 );
@@ -106,9 +106,9 @@ CREATE TABLE "products" (
 	"features" jsonb DEFAULT '{}'::jsonb NOT NULL,
 	"is_active" boolean DEFAULT true NOT NULL,
 	"is_public" boolean DEFAULT true NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"deleted_at" timestamp with time zone,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"deleted_at" timestamp (3) with time zone,
 	CONSTRAINT "products_name_length_check" CHECK (char_length("products"."name") between 1 and 120)
 );
 --> statement-breakpoint
@@ -121,9 +121,9 @@ CREATE TABLE "customers" (
 	"company" text,
 	"phone" text,
 	"stripe_customer_id" text,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"deleted_at" timestamp with time zone
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"deleted_at" timestamp (3) with time zone
 );
 --> statement-breakpoint
 ALTER TABLE "customers" ENABLE ROW LEVEL SECURITY;--> statement-breakpoint
@@ -142,9 +142,9 @@ CREATE TABLE "orders" (
 	"stripe_customer_id" text,
 	"stripe_subscription_id" text,
 	"metadata" jsonb,
-	"fulfilled_at" timestamp with time zone,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"fulfilled_at" timestamp (3) with time zone,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "orders_tenant_payment_unique" UNIQUE("tenant_id","payment_provider","payment_reference"),
 	CONSTRAINT "orders_amount_check" CHECK ("orders"."amount" >= 0),
 	CONSTRAINT "orders_currency_check" CHECK ("orders"."currency" ~ '^[A-Z]{3}$')
@@ -159,13 +159,13 @@ CREATE TABLE "subscriptions" (
 	"price_id" uuid NOT NULL,
 	"order_id" uuid,
 	"status" "subscription_status" DEFAULT 'PENDING' NOT NULL,
-	"current_period_start" timestamp with time zone DEFAULT now() NOT NULL,
-	"current_period_end" timestamp with time zone,
+	"current_period_start" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"current_period_end" timestamp (3) with time zone,
 	"stripe_subscription_id" text,
-	"suspended_at" timestamp with time zone,
-	"terminated_at" timestamp with time zone,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"suspended_at" timestamp (3) with time zone,
+	"terminated_at" timestamp (3) with time zone,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "subscriptions_order_unique" UNIQUE("order_id")
 );
 --> statement-breakpoint
@@ -179,8 +179,8 @@ CREATE TABLE "webhook_events" (
 	"payload" jsonb NOT NULL,
 	"status" "webhook_event_status" DEFAULT 'RECEIVED' NOT NULL,
 	"error" text,
-	"received_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"processed_at" timestamp with time zone,
+	"received_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"processed_at" timestamp (3) with time zone,
 	CONSTRAINT "webhook_events_provider_event_unique" UNIQUE("provider","event_id")
 );
 --> statement-breakpoint
@@ -194,8 +194,8 @@ CREATE TABLE "dns_records" (
 	"ttl" integer DEFAULT 3600 NOT NULL,
 	"priority" integer,
 	"managed" boolean DEFAULT false NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "dns_records_ttl_check" CHECK ("dns_records"."ttl" between 60 and 604800),
 	CONSTRAINT "dns_records_priority_check" CHECK ("dns_records"."priority" between 0 and 65535)
 );
@@ -208,10 +208,10 @@ CREATE TABLE "dns_zones" (
 	"name" text NOT NULL,
 	"status" "dns_zone_status" DEFAULT 'PENDING' NOT NULL,
 	"serial" bigint,
-	"delete_after" timestamp with time zone,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"deleted_at" timestamp with time zone,
+	"delete_after" timestamp (3) with time zone,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"deleted_at" timestamp (3) with time zone,
 	CONSTRAINT "dns_zones_tenant_name_unique" UNIQUE("tenant_id","name"),
 	CONSTRAINT "dns_zones_name_check" CHECK ("dns_zones"."name" = lower("dns_zones"."name") and char_length("dns_zones"."name") between 1 and 253 and right("dns_zones"."name", 1) <> '.')
 );
@@ -224,8 +224,8 @@ CREATE TABLE "domains" (
 	"subscription_id" uuid,
 	"name" text NOT NULL,
 	"status" "domain_status" DEFAULT 'PENDING' NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "domains_tenant_name_unique" UNIQUE("tenant_id","name"),
 	CONSTRAINT "domains_name_check" CHECK ("domains"."name" = lower("domains"."name") and char_length("domains"."name") between 1 and 253 and right("domains"."name", 1) <> '.')
 );
@@ -241,9 +241,9 @@ CREATE TABLE "backups" (
 	"location" text,
 	"size_bytes" bigint,
 	"error" text,
-	"started_at" timestamp with time zone,
-	"completed_at" timestamp with time zone,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"started_at" timestamp (3) with time zone,
+	"completed_at" timestamp (3) with time zone,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "backups_size_check" CHECK ("backups"."size_bytes" >= 0)
 );
 --> statement-breakpoint
@@ -260,8 +260,8 @@ CREATE TABLE "deployments" (
 	"os_image" text NOT NULL,
 	"ipv4" text,
 	"status" "deployment_status" DEFAULT 'PENDING' NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "deployments_resources_check" CHECK ("deployments"."vcpus" > 0 and "deployments"."memory_mb" > 0 and "deployments"."disk_gb" > 0)
 );
 --> statement-breakpoint
@@ -275,8 +275,8 @@ CREATE TABLE "mailboxes" (
 	"password_hash" text,
 	"quota_mb" integer DEFAULT 1024 NOT NULL,
 	"status" "mailbox_status" DEFAULT 'PENDING' NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "mailboxes_tenant_domain_local_part_unique" UNIQUE("tenant_id","domain_id","local_part"),
 	CONSTRAINT "mailboxes_quota_check" CHECK ("mailboxes"."quota_mb" > 0)
 );
@@ -297,8 +297,8 @@ CREATE TABLE "servers" (
 	"ssh_user" text,
 	"ssh_host_key" text,
 	"capacity" integer,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "servers_tenant_hostname_role_unique" UNIQUE("tenant_id","hostname","role"),
 	CONSTRAINT "servers_http_port_check" CHECK ("servers"."http_port" between 1 and 65535),
 	CONSTRAINT "servers_ssh_port_check" CHECK ("servers"."ssh_port" between 1 and 65535),
@@ -316,13 +316,13 @@ CREATE TABLE "ssl_certificates" (
 	"status" "certificate_status" DEFAULT 'PENDING' NOT NULL,
 	"issuer" text,
 	"serial_number" text,
-	"not_before" timestamp with time zone,
-	"not_after" timestamp with time zone,
+	"not_before" timestamp (3) with time zone,
+	"not_after" timestamp (3) with time zone,
 	"certificate_pem" text,
 	"private_key_encrypted" text,
 	"last_error" text,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
 ALTER TABLE "ssl_certificates" ENABLE ROW LEVEL SECURITY;--> statement-breakpoint
@@ -334,10 +334,10 @@ CREATE TABLE "websites" (
 	"server_id" uuid NOT NULL,
 	"docroot" text NOT NULL,
 	"status" "website_status" DEFAULT 'PENDING' NOT NULL,
-	"suspended_at" timestamp with time zone,
-	"terminated_at" timestamp with time zone,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"suspended_at" timestamp (3) with time zone,
+	"terminated_at" timestamp (3) with time zone,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "websites_tenant_domain_unique" UNIQUE("tenant_id","domain_id")
 );
 --> statement-breakpoint
@@ -357,11 +357,11 @@ CREATE TABLE "jobs" (
 	"last_error" text,
 	"result" jsonb,
 	"history" jsonb DEFAULT '[]'::jsonb NOT NULL,
-	"enqueued_at" timestamp with time zone,
-	"started_at" timestamp with time zone,
-	"finished_at" timestamp with time zone,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"enqueued_at" timestamp (3) with time zone,
+	"started_at" timestamp (3) with time zone,
+	"finished_at" timestamp (3) with time zone,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "jobs_attempts_check" CHECK ("jobs"."attempts" >= 0 and "jobs"."max_attempts" >= 1)
 );
 --> statement-breakpoint

@@ -6,7 +6,9 @@ import { check, integer, text, timestamp, uuid, type PgColumn } from 'drizzle-or
 
 export const id = () => uuid('id').primaryKey().defaultRandom();
 
-export const tstz = (name: string) => timestamp(name, { withTimezone: true });
+// Millisecond precision: what a JavaScript Date holds, so values (and keyset cursors built from
+// them) survive a round trip exactly.
+export const tstz = (name: string) => timestamp(name, { withTimezone: true, precision: 3 });
 
 export const createdAt = () => tstz('created_at').notNull().defaultNow();
 

@@ -1,0 +1,61 @@
+import type { UserRole } from '../../db/schema/index.js';
+
+/**
+ * THE permission matrix: every route names one permission, and this file says which roles hold
+ * it. Roles, high to low: SUPER_ADMIN (all tenants) > ADMIN > BILLING, SUPPORT > READ_ONLY.
+ * READ_ONLY holds only `*:read` permissions (and its own session): it can read, never write.
+ */
+const ALL: readonly UserRole[] = ['SUPER_ADMIN', 'ADMIN', 'BILLING', 'SUPPORT', 'READ_ONLY'];
+const ADMINS: readonly UserRole[] = ['SUPER_ADMIN', 'ADMIN'];
+
+export const permissionMatrix = {
+  /** Own session: GET /auth/me, POST /auth/logout. */
+  'session:self': ALL,
+
+  'users:read': ADMINS,
+  'users:write': ADMINS,
+  'tenants:read': ['SUPER_ADMIN'],
+  'tenants:write': ['SUPER_ADMIN'],
+  'audit:read': ADMINS,
+
+  'catalog:read': ALL,
+  'catalog:write': ADMINS,
+
+  'customers:read': ALL,
+  'orders:read': ALL,
+  'subscriptions:read': ALL,
+  'subscriptions:suspend': ['SUPER_ADMIN', 'ADMIN', 'BILLING', 'SUPPORT'],
+  'subscriptions:terminate': ADMINS,
+  'jobs:read': ALL,
+  'jobs:retry': ['SUPER_ADMIN', 'ADMIN', 'SUPPORT'],
+
+  'dns:read': ALL,
+  'dns:write': ['SUPER_ADMIN', 'ADMIN', 'SUPPORT'],
+  'servers:read': ADMINS,
+  'servers:write': ADMINS,
+} as const satisfies Record<string, readonly UserRole[]>;
+
+export type Permission = keyof typeof permissionMatrix;
+
+export function isPermission(value: string): value is Permission {
+  return Object.hasOwn(permissionMatrix, value);
+}
+
+export function roleHas(role: UserRole, permission: Permission): boolean {
+  const roles: readonly UserRole[] = permissionMatrix[permission];
+  return roles.includes(role);
+}
+
+/** Rank for "nobody can raise a user above their own role"; BILLING and SUPPORT are peers. */
+export const roleRank: Readonly<Record<UserRole, number>> = {
+  SUPER_ADMIN: 4,
+  ADMIN: 3,
+  BILLING: 2,
+  SUPPORT: 2,
+  READ_ONLY: 1,
+};
+
+/** May `actor` give a user the role `target` (create, or change a role to it)? */
+export function canAssignRole(actor: UserRole, target: UserRole): boolean {
+  return roleRank[target] <= roleRank[actor];
+}

@@ -1,0 +1,13 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Database } from '../../config/database.js';
+import type { Env } from '../../config/env.js';
+
+/** What a module's router receives when app.ts registers it (a plain object, no DI framework). */
+export interface RouterDeps {
+  env: Env;
+  logger: Logger;
+  db: Database;
+  /** Fail-fast ("command") connection, see config/redis.ts. */
+  redis: Redis;
+}
