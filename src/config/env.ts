@@ -71,6 +71,9 @@ const envSchema = z
     JWT_AUDIENCE: z.string().min(1).default('mpanel-api'),
     JWT_ACCESS_EXPIRES_IN: duration.default(900),
     JWT_REFRESH_EXPIRES_IN: duration.default(7 * 86400),
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: positiveInt.default(5),
+    LOGIN_MAX_FAILURES_PER_IP: positiveInt.default(20),
+    LOGIN_FAILURE_WINDOW: duration.default(900),
 
     EMAIL_FROM: z.email().default('mpanel@localhost.localdomain'),
     SMTP_HOST: z.string().min(1).default('127.0.0.1'),

@@ -1,9 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { RouterDeps } from '../shared/http/router-deps.js';
+import { authRouter } from './auth/auth.router.js';
 
 /**
  * The API's modules, each a Fastify plugin mounted under /api behind the authenticate hook
  * (app.ts). A route is public only when it says so (`config.public`); any other declares a
  * permission from modules/auth/permissions.ts.
  */
-export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [];
+export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
+  authRouter,
+];

@@ -16,7 +16,11 @@ export async function hashPassword(password: string, cost = BCRYPT_COST): Promis
 }
 
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
-  return bcrypt.compare(password, hash);
+  // bcrypt would compare only the first 72 bytes, so a longer password sharing them would match.
+  // No stored password is longer (passwordSchema), so a longer one never matches; the compare
+  // still runs, against the same hash, to keep the timing of a wrong password.
+  const matches = await bcrypt.compare(password, hash);
+  return matches && Buffer.byteLength(password, 'utf8') <= MAX_BYTES;
 }
 
 /**
