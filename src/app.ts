@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
 import {
   jsonSchemaTransform,
   jsonSchemaTransformObject,
@@ -14,6 +14,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { DatabaseHandle } from './config/database.js';
 import type { Env } from './config/env.js';
+import type { JobProducer } from './jobs/queue.js';
 import { healthRouter } from './modules/health/health.router.js';
 import { apiRouters } from './modules/index.js';
 import { AppError } from './shared/errors/app-error.js';
@@ -29,7 +30,10 @@ export interface AppDeps {
   database: DatabaseHandle;
   /** A fail-fast ("command") connection: see config/redis.ts. */
   redis: Redis;
+  producer: JobProducer;
   metrics?: HttpMetrics;
+  /** Called for every route as it is registered: tests collect the route table with it. */
+  onRoute?: (route: RouteOptions) => void;
 }
 
 export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger, ZodTypeProvider>;
@@ -61,6 +65,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, new AppError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`)),
   );
+  // Added before any router so that it sees every route, /api and operations alike.
+  const { onRoute } = deps;
+  if (onRoute) app.addHook('onRoute', onRoute);
 
   // JSON bodies are read as bytes and kept on the request: signature checks (order webhook,
   // Stripe) need the exact bytes received, not a re-serialisation. Parsing uses Fastify's own
@@ -116,7 +123,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   await app.register(healthRouter, { pool: database.pool, redis, metrics });
 
-  const routerDeps: RouterDeps = { env, logger, db: database.db, redis };
+  const routerDeps: RouterDeps = { env, logger, db: database.db, redis, producer: deps.producer };
   await app.register(
     async (api) => {
       api.addHook('onRoute', assertRouteDeclaresAccess);

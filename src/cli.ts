@@ -4,10 +4,11 @@ import { Command, InvalidArgumentError } from 'commander';
 import { eq, sql } from 'drizzle-orm';
 import { ConfigError, loadEnv, type Env } from './config/env.js';
 import { createContainer, type Container } from './container.js';
-import { users } from './db/schema/index.js';
+import { tenants, users } from './db/schema/index.js';
 import { LOGIN_EMAIL_SETTING } from './db/schema/rls.js';
 import { runMigrations } from './db/migrate.js';
 import { withTenant } from './db/tenant-tx.js';
+import { verifyAuditChain } from './modules/audit/audit-verify.js';
 import { cliActor } from './modules/audit/audit.service.js';
 import { generatePassword } from './modules/auth/password.js';
 import { createTenant, findTenantBySlug } from './modules/tenants/tenants.service.js';
@@ -112,6 +113,37 @@ user
       );
       say(`user ${created.email} (${created.role}) created in ${target.slug}: ${created.id}`);
       if (!options.password) say(`generated password (shown once): ${password}`);
+    });
+  });
+
+const audit = program.command('audit').description('the audit log');
+audit
+  .command('verify')
+  .description("check each tenant's audit hash chain and name the first broken row; exits 1 when a chain is broken")
+  .option('--tenant <slug>', 'check only this tenant (default: every tenant)')
+  .action(async (options: { tenant?: string }) => {
+    await withContainer(async ({ database: { db } }) => {
+      let targets: { id: string; slug: string }[];
+      if (options.tenant) {
+        const target = await findTenantBySlug(db, options.tenant);
+        if (!target) throw new AppError('NOT_FOUND', `tenant "${options.tenant}" not found`);
+        targets = [target];
+      } else {
+        targets = await db.select({ id: tenants.id, slug: tenants.slug }).from(tenants).orderBy(tenants.slug);
+      }
+      let broken = 0;
+      for (const target of targets) {
+        const result = await verifyAuditChain(db, target.id);
+        if (result.ok) {
+          say(`audit verify: ${target.slug} ok (${result.rows} rows)`);
+        } else {
+          broken += 1;
+          const { seq, id, reason } = result.firstBroken;
+          say(`audit verify: ${target.slug} BROKEN at seq ${seq} (${id}): ${reason}`);
+        }
+      }
+      if (targets.length !== 1) say(`audit verify: ${targets.length} tenant(s) checked, ${broken} broken`);
+      if (broken > 0) process.exitCode = 1;
     });
   });
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { createDatabase, type DatabaseHandle } from './config/database.js';
 import type { Env } from './config/env.js';
 import { createRedis } from './config/redis.js';
+import { JobProducer } from './jobs/queue.js';
 import { createLogger } from './shared/logger.js';
 
 /**
@@ -15,6 +16,8 @@ export interface Container {
   readonly database: DatabaseHandle;
   /** Fail-fast connection for request-path commands (see config/redis.ts). */
   readonly redis: Redis;
+  /** Adds jobs to BullMQ (API side of the outbox). */
+  readonly producer: JobProducer;
   close(): Promise<void>;
 }
 
@@ -22,6 +25,7 @@ export function createContainer(env: Env, role: 'api' | 'worker' | 'cli'): Conta
   const logger = createLogger(env, `mpanel-${role}`);
   const database = createDatabase(env.DATABASE_URL, { max: env.DATABASE_POOL_MAX, logger, applicationName: `mpanel-${role}` });
   const redis = createRedis(env.REDIS_URL, 'command');
+  const producer = new JobProducer(env);
   // ioredis reports every failed reconnect; one line per state change is enough.
   let redisDown = false;
   redis.on('error', (error) => {
@@ -37,7 +41,9 @@ export function createContainer(env: Env, role: 'api' | 'worker' | 'cli'): Conta
     logger,
     database,
     redis,
+    producer,
     async close() {
+      await producer.close();
       redis.disconnect();
       await database.pool.end();
     },

@@ -1,56 +1,86 @@
-import { Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { loadEnv } from './config/env.js';
 import { createRedis } from './config/redis.js';
 import { createContainer, type Container } from './container.js';
-import { productionJobs, type JobDefinition } from './jobs/registry.js';
+import { sweepOutbox } from './jobs/outbox.js';
+import { runStep, type PipelineDeps } from './jobs/pipeline.js';
+import { backoffDelay, BACKOFF_TYPE, JobProducer, PROVISIONING_QUEUE } from './jobs/queue.js';
+import { createRegistry, productionSteps, type StepRegistry } from './jobs/registry.js';
+import { createWorkerMetrics, serveMetrics, type WorkerMetrics } from './jobs/worker-metrics.js';
 import { onShutdown } from './shared/shutdown.js';
 import { checkDependencies } from './shared/startup.js';
 
+/** Repeatable maintenance jobs (the outbox sweep); one run per interval across all workers. */
+const MAINTENANCE_QUEUE = 'maintenance';
+const OUTBOX_SWEEP = 'outbox-sweep';
+
 export interface WorkerOptions {
-  /** Only consume these queues (default: every queue in the registry). */
+  registry?: StepRegistry;
+  /** Step queues to consume (default: the provisioning queue). */
   queues?: readonly string[];
   concurrency?: number;
 }
 
 export interface RunningWorkers {
   readonly queues: readonly string[];
-  /** Waits for the jobs in progress to finish, then disconnects. */
+  readonly metrics: WorkerMetrics;
+  /** Waits for the steps in progress to finish, then disconnects. */
   close(): Promise<void>;
 }
 
-/** Starts one BullMQ worker per queue; each dispatches a job by its name to the registry's handler. */
-export function startWorkers(container: Container, registry: readonly JobDefinition[], options: WorkerOptions = {}): RunningWorkers {
+/**
+ * Starts BullMQ workers for the step queues and the maintenance queue (outbox sweeper). Each step
+ * job goes through the pipeline (jobs/pipeline.ts), which keeps the jobs table authoritative.
+ */
+export async function startWorkers(container: Container, options: WorkerOptions = {}): Promise<RunningWorkers> {
   const { env, logger, database } = container;
-  const byQueue = new Map<string, Map<string, JobDefinition>>();
-  for (const definition of registry) {
-    if (options.queues && !options.queues.includes(definition.queue)) continue;
-    const handlers = byQueue.get(definition.queue) ?? new Map<string, JobDefinition>();
-    handlers.set(definition.type, definition);
-    byQueue.set(definition.queue, handlers);
-  }
+  const queues = options.queues ?? [PROVISIONING_QUEUE];
+  const producer = new JobProducer(env);
+  const metrics = createWorkerMetrics(async () =>
+    Object.fromEntries(await Promise.all(queues.map(async (queue) => [queue, await producer.depth(queue).catch(() => 0)] as const))),
+  );
+  const deps: PipelineDeps = { env, logger, db: database.db, producer, registry: options.registry ?? createRegistry(productionSteps), metrics };
 
   const connection = createRedis(env.REDIS_URL, 'worker');
-  const workers = [...byQueue].map(
-    ([queue, handlers]) =>
-      new Worker(
-        queue,
-        async (job) => {
-          const definition = handlers.get(job.name);
-          if (!definition) throw new Error(`no handler for job type ${job.name} on queue ${queue}`);
-          const payload = definition.payload.parse(job.data);
-          return definition.handle(payload, { env, logger: logger.child({ job: job.id, type: job.name }), database, attempt: job.attemptsMade + 1 });
-        },
-        { connection, prefix: env.REDIS_KEY_PREFIX, concurrency: options.concurrency ?? 10 },
-      ),
+  connection.on('error', () => undefined); // each worker reports its own connection errors below
+  const common = { connection, prefix: env.REDIS_KEY_PREFIX, lockDuration: env.WORKER_LOCK_DURATION_MS };
+  const stepWorkers = queues.map(
+    (queue) =>
+      new Worker(queue, (job) => runStep(deps, job), {
+        ...common,
+        concurrency: options.concurrency ?? env.WORKER_CONCURRENCY,
+        // A killed worker's step is picked up again; the job row, not BullMQ, counts attempts.
+        maxStalledCount: 10,
+        stalledInterval: env.WORKER_LOCK_DURATION_MS,
+        settings: { backoffStrategy: (attemptsMade, type) => (type === BACKOFF_TYPE ? backoffDelay(attemptsMade, env.JOB_BACKOFF_BASE_MS) : 1_000) },
+      }),
   );
-  for (const worker of workers) {
-    worker.on('error', (error) => logger.warn({ err: error, queue: worker.name }, 'worker connection error'));
+
+  const maintenance = new Queue(MAINTENANCE_QUEUE, { connection, prefix: env.REDIS_KEY_PREFIX });
+  await maintenance.upsertJobScheduler(OUTBOX_SWEEP, { every: env.OUTBOX_SWEEP_INTERVAL_MS }, { name: OUTBOX_SWEEP });
+  const maintenanceWorker = new Worker(
+    MAINTENANCE_QUEUE,
+    async () => sweepOutbox(database.db, producer, logger, { pendingAfterMs: env.OUTBOX_PENDING_AFTER_MS, queuedAfterMs: 10 * 60_000 }),
+    { ...common, concurrency: 1 },
+  );
+
+  const all = [...stepWorkers, maintenanceWorker];
+  let lastErrorLog = 0;
+  for (const worker of all) {
+    worker.on('error', (error) => {
+      // A Redis outage makes every worker report every reconnect attempt: one line per 10 s is enough.
+      if (Date.now() - lastErrorLog > 10_000) logger.warn({ err: error, queue: worker.name }, 'worker connection error; retrying');
+      lastErrorLog = Date.now();
+    });
   }
 
   return {
-    queues: [...byQueue.keys()],
+    queues,
+    metrics,
     async close() {
-      await Promise.all(workers.map((worker) => worker.close()));
+      await Promise.all(all.map((worker) => worker.close()));
+      await maintenance.close();
+      await producer.close();
       connection.disconnect();
     },
   };
@@ -62,18 +92,16 @@ export async function runWorker(options: WorkerOptions = {}): Promise<void> {
   const container = createContainer(env, 'worker');
   const { logger } = container;
   await checkDependencies(container);
-  const running = startWorkers(container, productionJobs, options);
+  const running = await startWorkers(container, options);
+  const metricsServer = await serveMetrics(running.metrics, env.WORKER_METRICS_HOST, env.WORKER_METRICS_PORT);
 
   onShutdown(logger, async (signal) => {
-    logger.info({ signal }, 'shutting down: finishing the jobs in progress');
+    logger.info({ signal }, 'shutting down: finishing the steps in progress');
     await running.close();
+    await metricsServer.close();
     await container.close();
     logger.info('worker stopped');
   });
 
-  logger.info(
-    running.queues.length > 0
-      ? `mPanel worker consuming ${running.queues.join(', ')}`
-      : 'mPanel worker started; no job types are registered yet, waiting for a shutdown signal',
-  );
+  logger.info(`mPanel worker consuming ${running.queues.join(', ')}; metrics on ${metricsServer.url}`);
 }

@@ -94,6 +94,15 @@ const envSchema = z
       .refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes')
       .default(DEV_SECRETS.SECRETS_ENCRYPTION_KEY),
 
+    JOB_MAX_ATTEMPTS: positiveInt.default(6),
+    JOB_BACKOFF_BASE_MS: positiveInt.default(1_000),
+    OUTBOX_SWEEP_INTERVAL_MS: positiveInt.default(5_000),
+    OUTBOX_PENDING_AFTER_MS: positiveInt.default(10_000),
+    WORKER_CONCURRENCY: positiveInt.default(10),
+    WORKER_LOCK_DURATION_MS: positiveInt.default(30_000),
+    WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+    WORKER_METRICS_PORT: port.default(2272),
+
     MPANEL_RUN_DIR: z.string().min(1).default('/var/lib/mpanel'),
     WEB_ROOT: z.string().min(1).optional(),
     NGINX_SITES_DIR: z.string().min(1).optional(),

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { RouterDeps } from '../shared/http/router-deps.js';
+import { auditRouter } from './audit/audit.router.js';
 import { authRouter } from './auth/auth.router.js';
+import { orderIntakeRouter } from './orders/orders.router.js';
 
 /**
  * The API's modules, each a Fastify plugin mounted under /api behind the authenticate hook
@@ -9,4 +11,6 @@ import { authRouter } from './auth/auth.router.js';
  */
 export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
   authRouter,
+  orderIntakeRouter,
+  auditRouter,
 ];

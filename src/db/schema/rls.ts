@@ -7,6 +7,7 @@ import { pgPolicy, type PgColumn, type PgPolicy } from 'drizzle-orm/pg-core';
 export const TENANT_SETTING = 'app.tenant_id';
 export const LOGIN_EMAIL_SETTING = 'app.login_email';
 export const REFRESH_TOKEN_HASH_SETTING = 'app.refresh_token_hash';
+export const OUTBOX_SWEEP_SETTING = 'app.outbox_sweep';
 
 /** `nullif(current_setting('<name>', true), '')`: NULL when the setting is unset or empty. */
 function setting(name: string): SQL {
@@ -53,5 +54,19 @@ export function refreshLookupPolicy(tokenHash: PgColumn): PgPolicy {
     for: 'select',
     to: 'public',
     using: sql`${tokenHash} = ${setting(REFRESH_TOKEN_HASH_SETTING)}`,
+  });
+}
+
+/**
+ * jobs: SELECT-only, for the outbox sweeper, which looks for jobs left unqueued in every tenant.
+ * The transaction declares it with `app.outbox_sweep = 'on'`; it then sees only PENDING and QUEUED
+ * rows (nothing finished, nothing it could not also see by walking the tenants one by one).
+ */
+export function outboxSweepPolicy(status: PgColumn): PgPolicy {
+  return pgPolicy('outbox_sweep', {
+    as: 'permissive',
+    for: 'select',
+    to: 'public',
+    using: sql`${setting(OUTBOX_SWEEP_SETTING)} = 'on' and ${status} in ('PENDING', 'QUEUED')`,
   });
 }

@@ -1,8 +1,13 @@
 import { createHash } from 'node:crypto';
-import { desc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, gte, lt, sql, type SQL } from 'drizzle-orm';
+import { z } from 'zod';
+import type { Database } from '../../config/database.js';
 import { auditLogs, type AuditLog } from '../../db/schema/index.js';
-import type { DbOrTx } from '../../db/tenant-tx.js';
+import { withTenant, type DbOrTx } from '../../db/tenant-tx.js';
 import { canonicalJson } from '../../shared/canonical-json.js';
+import { AppError, notFound } from '../../shared/errors/app-error.js';
+import type { AuthContext } from '../../shared/http/authenticate.js';
+import type { AuditLogItem, AuditLogPage, AuditLogQuery } from './audit.types.js';
 
 export type ActorType = AuditLog['actorType'];
 
@@ -89,4 +94,84 @@ export async function recordAudit(tx: DbOrTx, entry: AuditEntry): Promise<void> 
     createdAt,
   };
   await tx.insert(auditLogs).values({ ...row, hash: auditHash(row) });
+}
+
+/**
+ * Keyset over `seq` (newest first) rather than the shared (created_at, id) keyset in
+ * shared/http/pagination.ts: seq is the chain's own order, unique per row, and indexed with
+ * every filter column. Same opaque base64url-JSON cursor style.
+ */
+const seqCursor = z.object({ s: z.number().int().positive() });
+
+export function encodeSeqCursor(seq: number): string {
+  return Buffer.from(JSON.stringify({ s: seq })).toString('base64url');
+}
+
+function decodeSeqCursor(cursor: string): number {
+  try {
+    const raw: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    return seqCursor.parse(raw).s;
+  } catch {
+    throw new AppError('VALIDATION_FAILED', 'The cursor is not valid', { fields: [{ field: 'querystring/cursor', message: 'is not a cursor returned by this API' }] });
+  }
+}
+
+const itemColumns = {
+  id: auditLogs.id,
+  seq: auditLogs.seq,
+  action: auditLogs.action,
+  actorType: auditLogs.actorType,
+  actorUserId: auditLogs.actorUserId,
+  targetType: auditLogs.targetType,
+  targetId: auditLogs.targetId,
+  ip: auditLogs.ip,
+  userAgent: auditLogs.userAgent,
+  requestId: auditLogs.requestId,
+  before: auditLogs.before,
+  after: auditLogs.after,
+  metadata: auditLogs.metadata,
+  createdAt: auditLogs.createdAt,
+  hash: auditLogs.hash,
+  prevHash: auditLogs.prevHash,
+};
+
+function filtersOf(query: AuditLogQuery): (SQL | undefined)[] {
+  const action = query.action;
+  const prefix = action?.endsWith('*') ? action.slice(0, -1) : undefined;
+  return [
+    query.actorUserId ? eq(auditLogs.actorUserId, query.actorUserId) : undefined,
+    // starts_with, not LIKE: a prefix holding `_` or `%` must match literally.
+    prefix !== undefined ? sql`starts_with(${auditLogs.action}, ${prefix})` : action ? eq(auditLogs.action, action) : undefined,
+    query.targetType ? eq(auditLogs.targetType, query.targetType) : undefined,
+    query.targetId ? eq(auditLogs.targetId, query.targetId) : undefined,
+    query.from ? gte(auditLogs.createdAt, new Date(query.from)) : undefined,
+    query.to ? lt(auditLogs.createdAt, new Date(query.to)) : undefined,
+    query.cursor ? lt(auditLogs.seq, decodeSeqCursor(query.cursor)) : undefined,
+  ];
+}
+
+/** The tenant's audit log, newest first, filtered; one page of `query.limit` rows. */
+export async function listAuditLogs(db: Database, auth: Pick<AuthContext, 'tenantId'>, query: AuditLogQuery): Promise<AuditLogPage> {
+  const rows = await withTenant(db, auth.tenantId, (tx) =>
+    tx
+      .select(itemColumns)
+      .from(auditLogs)
+      .where(and(eq(auditLogs.tenantId, auth.tenantId), ...filtersOf(query)))
+      .orderBy(desc(auditLogs.seq))
+      .limit(query.limit + 1),
+  );
+  const items: AuditLogItem[] = rows.slice(0, query.limit);
+  const last = items.at(-1);
+  return { items, nextCursor: rows.length > query.limit && last ? encodeSeqCursor(last.seq) : null };
+}
+
+export async function getAuditLog(db: Database, auth: Pick<AuthContext, 'tenantId'>, id: string): Promise<AuditLogItem> {
+  const [row] = await withTenant(db, auth.tenantId, (tx) =>
+    tx
+      .select(itemColumns)
+      .from(auditLogs)
+      .where(and(eq(auditLogs.tenantId, auth.tenantId), eq(auditLogs.id, id))),
+  );
+  if (!row) throw notFound('Audit log entry');
+  return row;
 }

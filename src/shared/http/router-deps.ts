@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
 import type { Env } from '../../config/env.js';
+import type { JobProducer } from '../../jobs/queue.js';
 
 /** What a module's router receives when app.ts registers it (a plain object, no DI framework). */
 export interface RouterDeps {
@@ -10,4 +11,6 @@ export interface RouterDeps {
   db: Database;
   /** Fail-fast ("command") connection, see config/redis.ts. */
   redis: Redis;
+  /** Hands jobs to BullMQ after commit (fails fast when Redis is down; the outbox sweeper retries). */
+  producer: JobProducer;
 }

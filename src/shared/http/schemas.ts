@@ -30,3 +30,6 @@ export const authProblems = problems(400, 401, 403, 404);
 export const messageResponse = z.object({ message: z.string() });
 
 export const timestamp = z.date().meta({ description: 'RFC 3339 date-time' });
+
+/** A boolean in a query string: only `true` or `false` (z.coerce.boolean would read "false" as true). */
+export const queryBoolean = z.enum(['true', 'false']).transform((value) => value === 'true');

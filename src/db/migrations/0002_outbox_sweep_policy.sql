@@ -1,0 +1,1 @@
+CREATE POLICY "outbox_sweep" ON "jobs" AS PERMISSIVE FOR SELECT TO public USING (nullif(current_setting('app.outbox_sweep', true), '') = 'on' and "jobs"."status" in ('PENDING', 'QUEUED'));

@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import type { ProductType } from '../db/schema/index.js';
+import { AppError } from '../shared/errors/app-error.js';
+import { PROVISIONING_QUEUE } from './queue.js';
+import type { StepType } from './registry.js';
+
+/** One step of an order's provisioning plan, before it becomes a jobs row. */
+export interface PlannedStep {
+  type: StepType;
+  dependsOn: readonly StepType[];
+  queue: string;
+}
+
+export interface PlanInput {
+  productType: ProductType;
+  /** The product's features (validated by the catalog); only what the plan needs is read here. */
+  features: unknown;
+  mailboxCount: number;
+}
+
+const planFeatures = z.looseObject({ sslIncluded: z.boolean().optional() });
+
+/**
+ * Which steps an order needs and in which order (DESIGN.md "The order → live-site flow"): DNS
+ * first; hosting and mail once the zone exists; the certificate once both DNS and the site exist;
+ * VERIFY_AND_ACTIVATE last, after everything. Steps on a particular server are routed to its queue
+ * when servers are assigned; until then all run on the provisioning queue.
+ */
+export function planProvisioning(input: PlanInput): PlannedStep[] {
+  const features = planFeatures.safeParse(input.features);
+  const ssl = features.success && features.data.sslIncluded === true;
+  const steps: PlannedStep[] = [];
+  const add = (type: StepType, dependsOn: readonly StepType[]) => steps.push({ type, dependsOn, queue: PROVISIONING_QUEUE });
+
+  switch (input.productType) {
+    case 'SHARED_HOSTING':
+      add('PROVISION_DNS', []);
+      add('PROVISION_HOSTING', ['PROVISION_DNS']);
+      if (input.mailboxCount > 0) add('PROVISION_MAIL', ['PROVISION_DNS']);
+      if (ssl) add('ISSUE_SSL', ['PROVISION_DNS', 'PROVISION_HOSTING']);
+      break;
+    case 'EMAIL':
+      add('PROVISION_DNS', []);
+      add('PROVISION_MAIL', ['PROVISION_DNS']);
+      break;
+    case 'DNS':
+      add('PROVISION_DNS', []);
+      break;
+    case 'VPS':
+    case 'DOMAIN':
+      throw new AppError('VALIDATION_FAILED', `Products of type ${input.productType} cannot be ordered yet: mPanel does not provision them`, {
+        fields: [{ field: 'body/priceId', message: `is a ${input.productType} price, which is not provisioned yet` }],
+      });
+  }
+  add('VERIFY_AND_ACTIVATE', steps.map((step) => step.type));
+  return steps;
+}

@@ -1,0 +1,191 @@
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditLogs, customers, domains, jobs, orders, prices, subscriptions, type Price, type Tenant } from '../../db/schema/index.js';
+import { withTenant } from '../../db/tenant-tx.js';
+import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
+import { buildOffer, orderPayload, signedHeaders } from '../../../test/helpers/orders.js';
+import { buildTenant } from '../../../test/factories.js';
+
+let t: TestApp;
+let tenant: Tenant;
+let price: Price;
+
+beforeAll(async () => {
+  t = await createTestApp();
+  tenant = await buildTenant(t.container.database.db);
+  ({ price } = await buildOffer(t.container.database.db, tenant, { features: { diskQuotaMb: 1024, mailboxes: 5, sslIncluded: true } }));
+});
+afterAll(async () => {
+  await t.close();
+});
+
+const db = () => t.container.database.db;
+
+function send(body: unknown, options: { secret?: string; timestamp?: number; headers?: Record<string, string>; raw?: string } = {}) {
+  const raw = options.raw ?? JSON.stringify(body);
+  const headers = { ...signedHeaders(options.secret ?? t.env.MARKETING_WEBHOOK_SECRET, raw, options.timestamp), ...options.headers };
+  return t.app.inject({ method: 'POST', url: '/api/orders', payload: raw, headers });
+}
+
+async function counts(tenantId: string) {
+  return withTenant(db(), tenantId, async (tx) => ({
+    orders: (await tx.select().from(orders)).length,
+    subscriptions: (await tx.select().from(subscriptions)).length,
+    domains: (await tx.select().from(domains)).length,
+    jobs: (await tx.select().from(jobs)).length,
+    customers: (await tx.select().from(customers)).length,
+  }));
+}
+
+describe('signature (X-Mpanel-Signature)', () => {
+  it('missing, malformed, stale, future, tampered and wrong-secret requests get 401 and change nothing', async () => {
+    const own = await buildTenant(db());
+    const offer = await buildOffer(db(), own);
+    const body = orderPayload(own, offer.price);
+    const raw = JSON.stringify(body);
+    const now = Math.floor(Date.now() / 1000);
+    const attempts = [
+      t.app.inject({ method: 'POST', url: '/api/orders', payload: raw, headers: { 'content-type': 'application/json' } }),
+      send(body, { headers: { 'x-mpanel-signature': 'sha256=abc' } }),
+      send(body, { headers: { 'x-mpanel-signature': `t=${now},v1=zz` } }),
+      send(body, { timestamp: now - 301 }),
+      send(body, { timestamp: now + 301 }),
+      send(body, { secret: 'another-secret-entirely-0123456789' }),
+      // Signed over one body, sent with another.
+      t.app.inject({ method: 'POST', url: '/api/orders', payload: raw.replace(offer.price.id, offer.price.id.replace(/.$/, '0')), headers: signedHeaders(t.env.MARKETING_WEBHOOK_SECRET, raw) }),
+    ];
+    for (const res of await Promise.all(attempts)) {
+      expect(res.statusCode).toBe(401);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+    }
+    expect(await counts(own.id)).toEqual({ orders: 0, subscriptions: 0, domains: 0, jobs: 0, customers: 0 });
+    // Within the window it is accepted.
+    expect((await send(body, { timestamp: now - 290 })).statusCode).toBe(201);
+  });
+});
+
+describe('validation', () => {
+  it.each([
+    ['domain without a dot', { domain: 'localhost' }, 'body/domain'],
+    ['domain with a path', { domain: '../etc/passwd' }, 'body/domain'],
+    ['unknown key', { isAdmin: true }, 'body'],
+    ['bad price id', { priceId: 'not-a-uuid' }, 'body/priceId'],
+    ['duplicate mailbox', { mailboxes: [{ localPart: 'info' }, { localPart: 'info' }] }, 'body/mailboxes/1/localPart'],
+    ['bad mailbox', { mailboxes: [{ localPart: 'Info Desk' }] }, 'body/mailboxes/0/localPart'],
+  ])('%s → 400', async (_name, override, field) => {
+    const res = await send(orderPayload(tenant, price, override));
+    expect(res.statusCode).toBe(400);
+    expect(res.json().errors.map((e: { field: string }) => e.field)).toContain(field);
+  });
+
+  it('payment must match the price, the price must be active and the tenant\'s own', async () => {
+    const base = orderPayload(tenant, price);
+    const wrongAmount = await send({ ...base, payment: { ...base.payment, amount: price.amount + 1 } });
+    expect(wrongAmount.statusCode).toBe(400);
+    expect(wrongAmount.json().errors).toEqual([expect.objectContaining({ field: 'body/payment/amount' })]);
+    const wrongCurrency = await send({ ...base, payment: { ...base.payment, currency: 'USD' } });
+    expect(wrongCurrency.json().errors).toEqual([expect.objectContaining({ field: 'body/payment/currency' })]);
+
+    const other = await buildTenant(db());
+    const foreign = await buildOffer(db(), other);
+    const res = await send(orderPayload(tenant, foreign.price));
+    expect(res.statusCode).toBe(400);
+    expect(res.json().errors).toEqual([expect.objectContaining({ field: 'body/priceId' })]);
+
+    const inactive = await buildOffer(db(), tenant);
+    await withTenant(db(), tenant.id, (tx) => tx.update(prices).set({ isActive: false }).where(eq(prices.id, inactive.price.id)));
+    expect((await send(orderPayload(tenant, inactive.price))).statusCode).toBe(400);
+  });
+
+  it('unknown tenant → 404; a domain already hosted → 409', async () => {
+    expect((await send(orderPayload({ slug: 'no-such-tenant' }, price))).statusCode).toBe(404);
+    const first = orderPayload(tenant, price);
+    expect((await send(first)).statusCode).toBe(201);
+    const again = await send(orderPayload(tenant, price, { domain: first.domain.toUpperCase() }));
+    expect(again.statusCode).toBe(409);
+    expect(again.json().errors).toEqual([expect.objectContaining({ field: 'body/domain' })]);
+  });
+
+  it('stores an IDN domain as punycode', async () => {
+    const res = await send(orderPayload(tenant, price, { domain: 'Bücher-Laden.example.test' }));
+    expect(res.statusCode).toBe(201);
+    const [domain] = await withTenant(db(), tenant.id, (tx) => tx.select().from(domains).where(eq(domains.subscriptionId, res.json().subscriptionId)));
+    expect(domain?.name).toBe('xn--bcher-laden-thb.example.test');
+  });
+});
+
+describe('acceptance', () => {
+  it('creates customer, order, subscription, domain and the planned jobs in one go, audited', async () => {
+    const own = await buildTenant(db());
+    const offer = await buildOffer(db(), own, { features: { diskQuotaMb: 1024, mailboxes: 5, sslIncluded: true }, interval: 'YEAR' });
+    const body = orderPayload(own, offer.price, { mailboxes: [{ localPart: 'info' }] });
+    const res = await send(body);
+    expect(res.statusCode).toBe(201);
+    const accepted = res.json();
+    expect(accepted.jobs.map((job: { type: string }) => job.type)).toEqual(['PROVISION_DNS', 'PROVISION_HOSTING', 'PROVISION_MAIL', 'ISSUE_SSL', 'VERIFY_AND_ACTIVATE']);
+
+    await withTenant(db(), own.id, async (tx) => {
+      const [order] = await tx.select().from(orders).where(eq(orders.id, accepted.orderId));
+      expect(order).toMatchObject({ status: 'PAID', amount: offer.price.amount, currency: offer.price.currency, paymentReference: body.payment.reference, domainName: body.domain });
+      const [subscription] = await tx.select().from(subscriptions).where(eq(subscriptions.id, accepted.subscriptionId));
+      expect(subscription?.status).toBe('PENDING');
+      const days = (subscription!.currentPeriodEnd!.getTime() - subscription!.currentPeriodStart.getTime()) / 86_400_000;
+      expect(days).toBeGreaterThanOrEqual(365);
+      const rows = await tx.select().from(jobs).where(eq(jobs.orderId, accepted.orderId));
+      const byType = new Map(rows.map((row) => [row.type, row]));
+      expect(byType.get('PROVISION_HOSTING')?.dependsOn).toEqual([byType.get('PROVISION_DNS')?.id]);
+      expect(byType.get('ISSUE_SSL')?.dependsOn.sort()).toEqual([byType.get('PROVISION_DNS')?.id, byType.get('PROVISION_HOSTING')?.id].sort());
+      expect(byType.get('VERIFY_AND_ACTIVATE')?.dependsOn).toHaveLength(4);
+      // The first step is handed to the queue after commit; the others wait for their dependencies.
+      expect(byType.get('PROVISION_DNS')?.status).toBe('QUEUED');
+      expect(byType.get('PROVISION_HOSTING')?.status).toBe('PENDING');
+      const audit = await tx.select().from(auditLogs).where(eq(auditLogs.targetId, accepted.orderId));
+      expect(audit.map((row) => row.action)).toEqual(['order.created']);
+    });
+  });
+
+  it('is idempotent on the payment reference: sequential and 20 concurrent replays', async () => {
+    const own = await buildTenant(db());
+    const offer = await buildOffer(db(), own);
+    const body = orderPayload(own, offer.price);
+    const first = await send(body);
+    expect(first.statusCode).toBe(201);
+    for (let i = 0; i < 3; i++) {
+      const replay = await send(body);
+      expect(replay.statusCode).toBe(200);
+      expect(replay.json()).toEqual(first.json());
+    }
+    // Key order and whitespace do not matter: the request is compared after parsing.
+    const reordered = await send(undefined, { raw: JSON.stringify({ payment: body.payment, domain: body.domain, priceId: body.priceId, customer: body.customer, tenant: body.tenant }, null, 2) });
+    expect(reordered.statusCode).toBe(200);
+
+    const concurrent = orderPayload(own, offer.price);
+    const results = await Promise.all(Array.from({ length: 20 }, () => send(concurrent)));
+    expect(results.filter((r) => r.statusCode === 201)).toHaveLength(1);
+    expect(results.filter((r) => r.statusCode === 200)).toHaveLength(19);
+    expect(new Set(results.map((r) => r.body)).size).toBe(1);
+
+    expect(await counts(own.id)).toMatchObject({ orders: 2, subscriptions: 2, domains: 2, jobs: 6 });
+  });
+
+  it('the same reference with a different body is 409 and changes nothing', async () => {
+    const own = await buildTenant(db());
+    const offer = await buildOffer(db(), own);
+    const body = orderPayload(own, offer.price);
+    expect((await send(body)).statusCode).toBe(201);
+    const before = await counts(own.id);
+    const res = await send({ ...body, domain: 'another-domain.example.test' });
+    expect(res.statusCode).toBe(409);
+    expect(res.json().errors).toEqual([expect.objectContaining({ field: 'body/payment/reference' })]);
+    expect(await counts(own.id)).toEqual(before);
+  });
+
+  it('reuses the customer by email across orders', async () => {
+    const own = await buildTenant(db());
+    const offer = await buildOffer(db(), own);
+    const customer = { email: 'Repeat@Example.test', name: 'Repeat Buyer' };
+    expect((await send(orderPayload(own, offer.price, { customer }))).statusCode).toBe(201);
+    expect((await send(orderPayload(own, offer.price, { customer: { ...customer, email: 'repeat@example.test' } }))).statusCode).toBe(201);
+    expect((await counts(own.id)).customers).toBe(1);
+  });
+});

@@ -1,0 +1,39 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { RouterDeps } from '../../shared/http/router-deps.js';
+import { problems } from '../../shared/http/schemas.js';
+import { SIGNATURE_HEADER, verifyMarketingSignature } from './marketing-signature.js';
+import { acceptOrder } from './order-intake.service.js';
+import { orderAccepted, orderBody } from './orders.types.js';
+
+/** POST /api/orders: the marketing site's signed order webhook (no user token). */
+export const orderIntakeRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, db, producer, logger }) => {
+  app.post(
+    '/orders',
+    {
+      schema: {
+        tags: ['orders'],
+        summary: 'Accept a paid order from the marketing site (signed webhook)',
+        description:
+          'Authenticated only by X-Mpanel-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(MARKETING_WEBHOOK_SECRET, t + "." + raw body)>, ' +
+          'within 300 s of now. Idempotent on payment.reference: a replay answers 200 with the same body; ' +
+          'the same reference with a different body is 409.',
+        security: [{ marketingSignature: [] }],
+        body: orderBody,
+        response: { 201: orderAccepted, 200: orderAccepted, ...problems(400, 401, 404, 409, 413, 415) },
+      },
+      config: { public: true },
+      // Before body validation: an unsigned request is 401 whatever its body.
+      preValidation: async (request) => {
+        const header = request.headers[SIGNATURE_HEADER];
+        verifyMarketingSignature(env.MARKETING_WEBHOOK_SECRET, typeof header === 'string' ? header : undefined, request.rawBody);
+      },
+    },
+    async (request, reply) => {
+      const actor = { type: 'WEBHOOK' as const, ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id };
+      const log = logger.child({ reqId: request.id });
+      const result = await acceptOrder({ db, producer, logger: log, maxAttempts: env.JOB_MAX_ATTEMPTS }, request.body, actor);
+      if (result.created) log.info({ orderId: result.body.orderId }, 'order accepted');
+      return reply.status(result.created ? 201 : 200).send(result.body);
+    },
+  );
+};
