@@ -158,15 +158,18 @@ program
 program
   .command('worker')
   .description('run queue workers (provisioning steps)')
-  .option('--queues <names>', 'comma-separated queue names to consume (default: all)', (value) => value.split(',').filter(Boolean))
+  .option('--queues <names>', 'comma-separated queue names to consume (default: provisioning + every LOCAL server\'s queue)', (value) =>
+    value.split(',').filter(Boolean),
+  )
+  .option('--server <id>', 'consume only this server\'s queue (a worker running on that web or mail server)')
   .option('--concurrency <n>', 'jobs in parallel per queue', (value) => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
     return n;
   })
-  .action(async (options: { queues?: string[]; concurrency?: number }) => {
+  .action(async (options: { queues?: string[]; concurrency?: number; server?: string }) => {
     const { runWorker } = await import('./worker.js');
-    await runWorker(options);
+    await runWorker({ queues: options.queues, concurrency: options.concurrency, serverId: options.server });
   });
 
 program

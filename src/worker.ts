@@ -1,10 +1,14 @@
 import { Queue, Worker } from 'bullmq';
+import { and, eq, ne } from 'drizzle-orm';
+import type { Database } from './config/database.js';
+import { servers, tenants } from './db/schema/index.js';
+import { withTenant } from './db/tenant-tx.js';
 import { loadEnv } from './config/env.js';
 import { createRedis } from './config/redis.js';
 import { createContainer, type Container } from './container.js';
 import { sweepOutbox } from './jobs/outbox.js';
 import { runStep, type PipelineDeps } from './jobs/pipeline.js';
-import { backoffDelay, BACKOFF_TYPE, JobProducer, PROVISIONING_QUEUE } from './jobs/queue.js';
+import { backoffDelay, BACKOFF_TYPE, JobProducer, PROVISIONING_QUEUE, serverQueue } from './jobs/queue.js';
 import { createRegistry, productionSteps, type StepRegistry } from './jobs/registry.js';
 import { createWorkerMetrics, serveMetrics, type WorkerMetrics } from './jobs/worker-metrics.js';
 import { onShutdown } from './shared/shutdown.js';
@@ -86,13 +90,30 @@ export async function startWorkers(container: Container, options: WorkerOptions 
   };
 }
 
+/**
+ * The queues of the servers this machine drives with the LOCAL driver, in every tenant: on a
+ * single-machine install one worker consumes them all, next to the provisioning queue.
+ */
+export async function localServerQueues(db: Database): Promise<string[]> {
+  const queues: string[] = [];
+  for (const tenant of await db.select({ id: tenants.id }).from(tenants)) {
+    const rows = await withTenant(db, tenant.id, (tx) =>
+      tx.select({ id: servers.id }).from(servers).where(and(eq(servers.driver, 'LOCAL'), ne(servers.status, 'DISABLED'))),
+    );
+    queues.push(...rows.map((row) => serverQueue(row.id)));
+  }
+  return queues;
+}
+
 /** Queue entry point: `mpanel worker`. A separate process from the API. */
-export async function runWorker(options: WorkerOptions = {}): Promise<void> {
+export async function runWorker(options: WorkerOptions & { serverId?: string } = {}): Promise<void> {
   const env = loadEnv();
   const container = createContainer(env, 'worker');
   const { logger } = container;
   await checkDependencies(container);
-  const running = await startWorkers(container, options);
+  const queues =
+    options.queues ?? (options.serverId ? [serverQueue(options.serverId)] : [PROVISIONING_QUEUE, ...(await localServerQueues(container.database.db))]);
+  const running = await startWorkers(container, { ...options, queues });
   const metricsServer = await serveMetrics(running.metrics, env.WORKER_METRICS_HOST, env.WORKER_METRICS_PORT);
 
   onShutdown(logger, async (signal) => {

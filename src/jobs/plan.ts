@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ProductType } from '../db/schema/index.js';
 import { AppError } from '../shared/errors/app-error.js';
-import { PROVISIONING_QUEUE } from './queue.js';
+import { PROVISIONING_QUEUE, serverQueue } from './queue.js';
 import type { StepType } from './registry.js';
 
 /** One step of an order's provisioning plan, before it becomes a jobs row. */
@@ -16,6 +16,10 @@ export interface PlanInput {
   /** The product's features (validated by the catalog); only what the plan needs is read here. */
   features: unknown;
   mailboxCount: number;
+  /** The web server chosen for the site, if one is registered: its steps go to its queue. */
+  webServerId?: string | null;
+  /** The mail server for the mailboxes, if one is registered. */
+  mailServerId?: string | null;
 }
 
 const planFeatures = z.looseObject({ sslIncluded: z.boolean().optional() });
@@ -23,14 +27,21 @@ const planFeatures = z.looseObject({ sslIncluded: z.boolean().optional() });
 /**
  * Which steps an order needs and in which order (DESIGN.md "The order → live-site flow"): DNS
  * first; hosting and mail once the zone exists; the certificate once both DNS and the site exist;
- * VERIFY_AND_ACTIVATE last, after everything. Steps on a particular server are routed to its queue
- * when servers are assigned; until then all run on the provisioning queue.
+ * VERIFY_AND_ACTIVATE last, after everything. Steps that act on a server (hosting and certificate
+ * files on the web server, mailboxes on the mail server) go to that server's queue, consumed by the
+ * worker running there; the others run on the provisioning queue.
  */
 export function planProvisioning(input: PlanInput): PlannedStep[] {
   const features = planFeatures.safeParse(input.features);
   const ssl = features.success && features.data.sslIncluded === true;
   const steps: PlannedStep[] = [];
-  const add = (type: StepType, dependsOn: readonly StepType[]) => steps.push({ type, dependsOn, queue: PROVISIONING_QUEUE });
+  const queueOf = (serverId: string | null | undefined) => (serverId ? serverQueue(serverId) : PROVISIONING_QUEUE);
+  const onServer: Partial<Record<StepType, string>> = {
+    PROVISION_HOSTING: queueOf(input.webServerId),
+    ISSUE_SSL: queueOf(input.webServerId),
+    PROVISION_MAIL: queueOf(input.mailServerId),
+  };
+  const add = (type: StepType, dependsOn: readonly StepType[]) => steps.push({ type, dependsOn, queue: onServer[type] ?? PROVISIONING_QUEUE });
 
   switch (input.productType) {
     case 'SHARED_HOSTING':

@@ -3,6 +3,8 @@ import type { RouterDeps } from '../shared/http/router-deps.js';
 import { auditRouter } from './audit/audit.router.js';
 import { authRouter } from './auth/auth.router.js';
 import { orderIntakeRouter } from './orders/orders.router.js';
+import { tenantsRouter } from './tenants/tenants.router.js';
+import { usersRouter } from './users/users.router.js';
 
 /**
  * The API's modules, each a Fastify plugin mounted under /api behind the authenticate hook
@@ -13,4 +15,6 @@ export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
   authRouter,
   orderIntakeRouter,
   auditRouter,
+  usersRouter,
+  tenantsRouter,
 ];

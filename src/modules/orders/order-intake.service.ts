@@ -1,8 +1,21 @@
 import { createHash } from 'node:crypto';
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, isNull, or, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
-import { customers, domains, jobs, orders, prices, products, subscriptions, type BillingInterval, type Job } from '../../db/schema/index.js';
+import {
+  customers,
+  domains,
+  jobs,
+  orders,
+  prices,
+  products,
+  servers,
+  subscriptions,
+  websites,
+  type BillingInterval,
+  type Job,
+  type ServerRole,
+} from '../../db/schema/index.js';
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { enqueue } from '../../jobs/outbox.js';
 import { planProvisioning } from '../../jobs/plan.js';
@@ -106,6 +119,21 @@ export async function acceptOrder(deps: OrderIntakeDeps, body: OrderBody, actor:
   return { created: outcome.created, body: outcome.body };
 }
 
+/**
+ * The tenant's ACTIVE server of a role with the fewest websites and room left (capacity NULL =
+ * unlimited), or undefined when none is registered.
+ */
+async function leastLoadedServer(tx: Tx, role: ServerRole): Promise<{ id: string } | undefined> {
+  const load = sql<number>`(select count(*) from ${websites} where ${websites.serverId} = ${servers.id} and ${websites.status} <> 'TERMINATED')`;
+  const [server] = await tx
+    .select({ id: servers.id })
+    .from(servers)
+    .where(and(eq(servers.role, role), eq(servers.status, 'ACTIVE'), or(isNull(servers.capacity), gt(servers.capacity, load))))
+    .orderBy(asc(load), asc(servers.createdAt))
+    .limit(1);
+  return server;
+}
+
 async function createOrder(tx: Tx, deps: OrderIntakeDeps, tenantId: string, body: OrderBody, requestHash: string, actor: AuditActor) {
   const [offer] = await tx
     .select({ price: prices, product: products })
@@ -127,7 +155,15 @@ async function createOrder(tx: Tx, deps: OrderIntakeDeps, tenantId: string, body
   const [taken] = await tx.select({ id: domains.id }).from(domains).where(eq(domains.name, body.domain));
   if (taken) throw new AppError('CONFLICT', `The domain ${body.domain} is already hosted here`, { fields: [{ field: 'body/domain', message: 'is already hosted in this tenant' }] });
 
-  const plan = planProvisioning({ productType: product.type, features: product.features, mailboxCount: body.mailboxes?.length ?? 0 });
+  const webServer = await leastLoadedServer(tx, 'WEB');
+  const mailServer = await leastLoadedServer(tx, 'MAIL');
+  const plan = planProvisioning({
+    productType: product.type,
+    features: product.features,
+    mailboxCount: body.mailboxes?.length ?? 0,
+    webServerId: webServer?.id ?? null,
+    mailServerId: mailServer?.id ?? null,
+  });
 
   // Reuse the customer by email; ON CONFLICT waits for a concurrent insert of the same email.
   await tx
@@ -190,7 +226,14 @@ async function createOrder(tx: Tx, deps: OrderIntakeDeps, tenantId: string, body
         type: step.type,
         queue: step.queue,
         maxAttempts: deps.maxAttempts,
-        payload: { subscriptionId: subscription.id, domainId: domain.id, domain: domain.name, mailboxes: body.mailboxes?.map((box) => box.localPart) ?? [] },
+        payload: {
+          subscriptionId: subscription.id,
+          domainId: domain.id,
+          domain: domain.name,
+          mailboxes: body.mailboxes?.map((box) => box.localPart) ?? [],
+          serverId: webServer?.id ?? null,
+          mailServerId: mailServer?.id ?? null,
+        },
         dependsOn: step.dependsOn.map((type) => {
           const id = idsByType.get(type);
           if (!id) throw new Error(`plan step ${step.type} depends on ${type}, which is not planned before it`);
