@@ -3,18 +3,14 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
-import {
-  jsonSchemaTransform,
-  jsonSchemaTransformObject,
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { DatabaseHandle } from './config/database.js';
 import type { Env } from './config/env.js';
 import type { JobProducer } from './jobs/queue.js';
+import { docsRouter } from './modules/docs/docs.router.js';
+import { openapiOptions } from './modules/docs/openapi.js';
 import { healthRouter } from './modules/health/health.router.js';
 import { apiRouters } from './modules/index.js';
 import { AppError } from './shared/errors/app-error.js';
@@ -79,49 +75,42 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     void parseJson(request, raw.toString('utf8'), done);
   });
 
-  await app.register(helmet, { contentSecurityPolicy: false, global: true });
+  // The headers that matter for a JSON API. Helmet's document-oriented ones (Origin-Agent-Cluster,
+  // X-DNS-Prefetch-Control, X-Download-Options, X-Permitted-Cross-Domain-Policies, X-XSS-Protection,
+  // COOP) protect HTML pages; the docs page sets its own CSP. Each header costs on every response.
+  await app.register(helmet, {
+    global: true,
+    contentSecurityPolicy: false,
+    crossOriginOpenerPolicy: false,
+    originAgentCluster: false,
+    xDnsPrefetchControl: false,
+    xDownloadOptions: false,
+    xPermittedCrossDomainPolicies: false,
+    xXssProtection: false,
+  });
 
   // One readable line per request, with the route template and duration; also feeds the histogram.
+  // Successful reads of public endpoints (catalog, probes, docs) are high-volume and say nothing
+  // an operator needs: they are logged at debug; everything else at info.
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    const seconds = reply.elapsedTime / 1000;
-    metrics.httpDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, seconds);
-    request.log.info(
-      { method: request.method, url: request.url, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
-      `${request.method} ${request.url} ${reply.statusCode}`,
-    );
+    const status = reply.statusCode;
+    metrics.httpDuration.observe({ method: request.method, route, status_code: String(status) }, reply.elapsedTime / 1000);
+    const routine = status < 400 && (request.method === 'GET' || request.method === 'HEAD') && request.routeOptions.config.public === true;
+    const level = routine ? 'debug' : 'info';
+    if (!logger.isLevelEnabled(level)) return;
+    request.log[level]({ method: request.method, url: request.url, route, status, ms: Math.round(reply.elapsedTime * 10) / 10 }, `${request.method} ${request.url} ${status}`);
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'mPanel API',
-        version: '0.1.0',
-        description: 'Multi-tenant hosting billing and provisioning back office. Errors are RFC 9457 problem documents.',
-        license: { name: 'MIT', identifier: 'MIT' },
-      },
-      servers: [{ url: env.APP_URL }],
-      components: {
-        securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-          marketingSignature: {
-            type: 'apiKey',
-            in: 'header',
-            name: 'X-Mpanel-Signature',
-            description: 't=<unix seconds>,v1=<hex HMAC-SHA256(MARKETING_WEBHOOK_SECRET, t + "." + raw body)>',
-          },
-        },
-      },
-    },
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
-  });
+  // The document's fixed parts and the transforms that complete it live in modules/docs/openapi.ts.
+  await app.register(swagger, openapiOptions(env));
 
   await app.register(healthRouter, { pool: database.pool, redis, metrics });
+  // Outside the /api plugin: swagger-ui's own routes carry no access config (all of it is public).
+  await app.register(docsRouter);
 
   const routerDeps: RouterDeps = { env, logger, db: database.db, redis, producer: deps.producer };
   await app.register(

@@ -4,11 +4,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { loadEnv } from '../../src/config/env.js';
 import { runMigrations } from '../../src/db/migrate.js';
+import { benchCatalog } from './catalog.js';
 import { benchHttpShell } from './http-shell.js';
 import { DURATION_S, CONNECTIONS, printTable, type Figure } from './lib.js';
 
 const sections: Record<string, () => Promise<Figure[]>> = {
   'http shell': benchHttpShell,
+  catalog: benchCatalog,
 };
 
 const only = process.argv.slice(2);

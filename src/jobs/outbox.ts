@@ -19,8 +19,8 @@ export function historyEntry(status: JobHistoryEntry['status'], extra: Omit<JobH
 }
 
 /** Appends to `jobs.history` in SQL, so concurrent writers never lose an entry. */
-export function appendHistory(entry: JobHistoryEntry) {
-  return sql`${jobs.history} || ${JSON.stringify([entry])}::jsonb`;
+export function appendHistory(...entries: JobHistoryEntry[]) {
+  return sql`${jobs.history} || ${JSON.stringify(entries)}::jsonb`;
 }
 
 /** PENDING jobs among `candidates` whose dependencies have all SUCCEEDED (in the tx's tenant). */

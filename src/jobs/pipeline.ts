@@ -84,9 +84,12 @@ async function claim(db: Database, tenantId: string, jobId: string): Promise<Cla
       return { kind: 'skip', reason: 'dependencies have not all succeeded' };
     }
     const attempt = row.attempts + 1;
+    // Still PENDING: the API handed the job to BullMQ and a worker got it before the API marked the
+    // row QUEUED (its later update then matches nothing). Record the hand-over it skipped.
+    const entries = row.status === 'PENDING' ? [historyEntry('QUEUED'), historyEntry('RUNNING', { attempt })] : [historyEntry('RUNNING', { attempt })];
     const [running] = await tx
       .update(jobs)
-      .set({ status: 'RUNNING', attempts: attempt, startedAt: new Date(), history: appendHistory(historyEntry('RUNNING', { attempt })) })
+      .set({ status: 'RUNNING', attempts: attempt, startedAt: new Date(), history: appendHistory(...entries) })
       .where(eq(jobs.id, jobId))
       .returning();
     if (!running) return { kind: 'skip', reason: 'job row vanished' };

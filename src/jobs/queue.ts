@@ -58,7 +58,7 @@ export class JobProducer {
     return queue;
   }
 
-  async add(job: { id: string; type: string; queue: string; tenantId: string; maxAttempts: number }): Promise<void> {
+  private async assertReady(): Promise<void> {
     // Right after start-up the connection may still be opening: give it a moment, not for ever.
     if (this.connection.status === 'connecting' || this.connection.status === 'connect') {
       await waitForRedis(this.connection, 1_000).catch(() => undefined);
@@ -66,12 +66,17 @@ export class JobProducer {
     // BullMQ waits for a connection that has never been ready, whatever enableOfflineQueue says:
     // refuse here instead, so the caller (an HTTP request) is never left hanging.
     if (this.connection.status !== 'ready') throw new Error(`Redis is not reachable (connection ${this.connection.status})`);
+  }
+
+  async add(job: { id: string; type: string; queue: string; tenantId: string; maxAttempts: number }): Promise<void> {
+    await this.assertReady();
     const data: QueuedJobData = { tenantId: job.tenantId };
     await this.queue(job.queue).add(job.type, data, jobOptions(job.id, job.maxAttempts));
   }
 
   /** Removes a finished BullMQ job so the same id can be added again (admin retry). */
   async forget(queueName: string, jobId: string): Promise<void> {
+    await this.assertReady();
     const existing = await this.queue(queueName).getJob(jobId);
     if (existing) await existing.remove();
   }

@@ -2,7 +2,13 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { RouterDeps } from '../shared/http/router-deps.js';
 import { auditRouter } from './audit/audit.router.js';
 import { authRouter } from './auth/auth.router.js';
+import { catalogRouter } from './catalog/catalog.router.js';
+import { customersRouter } from './customers/customers.router.js';
+import { jobsRouter } from './jobs/jobs.router.js';
 import { orderIntakeRouter } from './orders/orders.router.js';
+import { ordersAdminRouter } from './orders/orders-admin.router.js';
+import { stripeWebhookRouter } from './stripe-webhook/stripe-webhook.router.js';
+import { subscriptionsRouter } from './subscriptions/subscriptions.router.js';
 import { tenantsRouter } from './tenants/tenants.router.js';
 import { usersRouter } from './users/users.router.js';
 
@@ -13,7 +19,13 @@ import { usersRouter } from './users/users.router.js';
  */
 export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
   authRouter,
+  catalogRouter,
   orderIntakeRouter,
+  ordersAdminRouter,
+  customersRouter,
+  subscriptionsRouter,
+  jobsRouter,
+  stripeWebhookRouter,
   auditRouter,
   usersRouter,
   tenantsRouter,

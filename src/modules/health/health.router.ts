@@ -42,6 +42,7 @@ export const healthRouter: FastifyPluginAsyncZod<HealthRouterDeps> = async (app,
       schema: {
         tags: ['operations'],
         summary: 'Prometheus metrics (text exposition format)',
+        produces: ['text/plain'],
         response: { 200: z.string() },
       },
       config: { public: true },

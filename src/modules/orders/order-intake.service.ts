@@ -7,8 +7,6 @@ import {
   domains,
   jobs,
   orders,
-  prices,
-  products,
   servers,
   subscriptions,
   websites,
@@ -25,6 +23,7 @@ import { canonicalJson } from '../../shared/canonical-json.js';
 import { AppError } from '../../shared/errors/app-error.js';
 import { findPgError } from '../../shared/errors/pg-errors.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
+import { findOrderablePrice } from '../catalog/prices.service.js';
 import { resolvePublicTenant } from '../tenants/tenant-resolution.js';
 import type { OrderAccepted, OrderBody } from './orders.types.js';
 
@@ -135,11 +134,7 @@ async function leastLoadedServer(tx: Tx, role: ServerRole): Promise<{ id: string
 }
 
 async function createOrder(tx: Tx, deps: OrderIntakeDeps, tenantId: string, body: OrderBody, requestHash: string, actor: AuditActor) {
-  const [offer] = await tx
-    .select({ price: prices, product: products })
-    .from(prices)
-    .innerJoin(products, eq(products.id, prices.productId))
-    .where(and(eq(prices.id, body.priceId), eq(prices.isActive, true), eq(products.isActive, true), isNull(products.deletedAt)));
+  const offer = await findOrderablePrice(tx, tenantId, body.priceId);
   if (!offer) {
     throw new AppError('VALIDATION_FAILED', 'The price is not an active price of this tenant', { fields: [{ field: 'body/priceId', message: 'is not an active price of this tenant' }] });
   }

@@ -6,8 +6,9 @@ export const idParams = z.strictObject({ id: z.uuid() });
 
 export const fieldError = z.object({ field: z.string(), message: z.string() });
 
+// Loose: a problem may carry extension members (RFC 9457 §3.2), e.g. the violated constraint.
 export const problemSchema = z
-  .object({
+  .looseObject({
     type: z.string(),
     title: z.string(),
     status: z.number().int(),

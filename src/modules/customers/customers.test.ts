@@ -1,0 +1,117 @@
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { customers, type Customer, type Tenant, type UserRole } from '../../db/schema/index.js';
+import { withTenant } from '../../db/tenant-tx.js';
+import { buildOrder, buildTenant, buildUser } from '../../../test/factories.js';
+import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
+import { authHeader } from '../../../test/helpers/auth.js';
+
+const ROLES: readonly UserRole[] = ['SUPER_ADMIN', 'ADMIN', 'BILLING', 'SUPPORT', 'READ_ONLY'];
+
+let t: TestApp;
+let tenant: Tenant;
+const headers = new Map<UserRole, Record<string, string>>();
+const db = () => t.container.database.db;
+const get = (url: string, role: UserRole = 'ADMIN') => t.app.inject({ method: 'GET', url, headers: headers.get(role)! });
+const ids = (body: { items: { id: string }[] }) => body.items.map((item) => item.id);
+
+// Explicit, distinct creation times: the listing order must not depend on two inserts' clock ticks.
+let created = Date.now() - 60_000;
+async function addCustomer(values: { email: string; name: string; company?: string; deletedAt?: Date }): Promise<Customer> {
+  created += 1000;
+  const [row] = await withTenant(db(), tenant.id, (tx) =>
+    tx
+      .insert(customers)
+      .values({ tenantId: tenant.id, createdAt: new Date(created), ...values })
+      .returning(),
+  );
+  return row!;
+}
+
+let ada: Customer;
+let bob: Customer;
+let percent: Customer;
+
+beforeAll(async () => {
+  t = await createTestApp();
+  tenant = await buildTenant(db());
+  for (const role of ROLES) headers.set(role, await authHeader(t.env, (await buildUser(db(), tenant, { role })).user));
+  ada = await addCustomer({ email: 'ada@lovelace.example', name: 'Ada Lovelace', company: 'Analytical Engines' });
+  bob = await addCustomer({ email: 'bob@builder.example', name: 'Bob Builder' });
+  percent = await addCustomer({ email: 'sale@shop.example', name: '50% Off Shop' });
+  await addCustomer({ email: 'gone@deleted.example', name: 'Ada Deleted', deletedAt: new Date() });
+  const elsewhere = await buildTenant(db());
+  await withTenant(db(), elsewhere.id, (tx) => tx.insert(customers).values({ tenantId: elsewhere.id, email: 'ada@other.example', name: 'Ada Elsewhere' }));
+});
+afterAll(async () => {
+  await t.close();
+});
+
+describe('GET /api/customers', () => {
+  it("lists the tenant's live customers newest first", async () => {
+    const res = await get('/api/customers');
+    expect(res.statusCode, res.body).toBe(200);
+    expect(ids(res.json())).toEqual([percent.id, bob.id, ada.id]);
+    expect(res.json().items[2]).toEqual({
+      id: ada.id,
+      email: 'ada@lovelace.example',
+      name: 'Ada Lovelace',
+      company: 'Analytical Engines',
+      phone: null,
+      stripeCustomerId: null,
+      createdAt: ada.createdAt.toISOString(),
+      updatedAt: ada.updatedAt.toISOString(),
+    });
+  });
+
+  it('q matches a substring of the email or the name, case-insensitively, with LIKE wildcards taken literally', async () => {
+    expect(ids((await get('/api/customers?q=ADA')).json())).toEqual([ada.id]);
+    expect(ids((await get('/api/customers?q=builder.example')).json())).toEqual([bob.id]);
+    expect(ids((await get('/api/customers?q=50%25')).json())).toEqual([percent.id]);
+    // `_` would match any one character in LIKE; here it matches nothing.
+    expect(ids((await get('/api/customers?q=_')).json())).toEqual([]);
+  });
+
+  it('pages with a cursor', async () => {
+    const first = (await get('/api/customers?limit=2')).json();
+    expect(ids(first)).toEqual([percent.id, bob.id]);
+    const second = (await get(`/api/customers?limit=2&cursor=${first.nextCursor}`)).json();
+    expect(ids(second)).toEqual([ada.id]);
+    expect(second.nextCursor).toBeNull();
+  });
+
+  it('every role can read; a bad query is 400', async () => {
+    for (const role of ROLES) expect((await get('/api/customers', role)).statusCode, role).toBe(200);
+    expect((await get('/api/customers?q=')).statusCode).toBe(400);
+    expect((await get('/api/customers?email=x')).statusCode).toBe(400);
+  });
+});
+
+describe('GET /api/customers/:id', () => {
+  it('shows the customer with their subscriptions, newest first', async () => {
+    const first = await buildOrder(db(), tenant);
+    const second = await buildOrder(db(), tenant, { customer: first.customer, subscriptionStatus: 'ACTIVE' });
+    const res = await get(`/api/customers/${first.customer.id}`, 'READ_ONLY');
+    expect(res.statusCode, res.body).toBe(200);
+    const body = res.json();
+    expect(body).toMatchObject({ id: first.customer.id, email: first.customer.email, name: first.customer.name });
+    const newestFirst = [first, second].sort(
+      (a, b) => b.subscription.createdAt.getTime() - a.subscription.createdAt.getTime() || (b.subscription.id > a.subscription.id ? 1 : -1),
+    );
+    expect(body.subscriptions.map((s: { id: string; status: string }) => [s.id, s.status])).toEqual(
+      newestFirst.map((b) => [b.subscription.id, b.subscription.status]),
+    );
+    expect(body.subscriptions.find((s: { id: string }) => s.id === second.subscription.id)).toMatchObject({
+      status: 'ACTIVE',
+      customerId: first.customer.id,
+      orderId: second.order.id,
+      priceId: second.order.priceId,
+    });
+  });
+
+  it('404 for a deleted customer and for an unknown id', async () => {
+    const [deleted] = await withTenant(db(), tenant.id, (tx) => tx.select().from(customers).where(eq(customers.email, 'gone@deleted.example')));
+    expect((await get(`/api/customers/${deleted!.id}`)).statusCode).toBe(404);
+    expect((await get('/api/customers/00000000-0000-4000-8000-000000000000')).statusCode).toBe(404);
+  });
+});

@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { pageOf, paginationQuery } from '../../shared/http/pagination.js';
+import { timestamp } from '../../shared/http/schemas.js';
+import { subscriptionResponse } from '../subscriptions/subscriptions.types.js';
+
+export const listCustomersQuery = z.strictObject({
+  q: z.string().trim().min(1).max(100).optional().meta({ description: 'Substring of the email or the name (case-insensitive)' }),
+  ...paginationQuery,
+});
+export type ListCustomersQuery = z.output<typeof listCustomersQuery>;
+
+export const customerResponse = z
+  .object({
+    id: z.uuid(),
+    email: z.string(),
+    name: z.string(),
+    company: z.string().nullable(),
+    phone: z.string().nullable(),
+    stripeCustomerId: z.string().nullable(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Customer' });
+export type CustomerView = z.output<typeof customerResponse>;
+
+export const customerDetail = customerResponse.extend({ subscriptions: z.array(subscriptionResponse) }).meta({ id: 'CustomerDetail' });
+export type CustomerDetailView = z.output<typeof customerDetail>;
+
+export const customersPage = pageOf(customerResponse);
+export type CustomersPage = z.output<typeof customersPage>;

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { billingIntervals, domainStatuses, productTypes, subscriptionStatuses } from '../../db/schema/index.js';
+import { pageOf, paginationQuery } from '../../shared/http/pagination.js';
+import { timestamp } from '../../shared/http/schemas.js';
+import { jobWithHistory } from '../jobs/jobs.types.js';
+
+export const subscriptionStatus = z.enum(subscriptionStatuses);
+
+export const listSubscriptionsQuery = z.strictObject({
+  status: subscriptionStatus.optional(),
+  customerId: z.uuid().optional(),
+  ...paginationQuery,
+});
+export type ListSubscriptionsQuery = z.output<typeof listSubscriptionsQuery>;
+
+export const subscriptionResponse = z
+  .object({
+    id: z.uuid(),
+    status: subscriptionStatus,
+    customerId: z.uuid(),
+    productId: z.uuid(),
+    priceId: z.uuid(),
+    orderId: z.uuid().nullable(),
+    currentPeriodStart: timestamp,
+    currentPeriodEnd: timestamp.nullable().meta({ description: 'null for one-time prices' }),
+    stripeSubscriptionId: z.string().nullable(),
+    suspendedAt: timestamp.nullable(),
+    terminatedAt: timestamp.nullable(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Subscription' });
+export type SubscriptionView = z.output<typeof subscriptionResponse>;
+
+export const subscriptionDetail = subscriptionResponse
+  .extend({
+    customer: z.object({ id: z.uuid(), email: z.string(), name: z.string() }),
+    product: z.object({ id: z.uuid(), name: z.string(), type: z.enum(productTypes) }),
+    price: z.object({
+      id: z.uuid(),
+      amount: z.number().int().meta({ description: 'Minor units (cents)' }),
+      currency: z.string(),
+      interval: z.enum(billingIntervals),
+    }),
+    domains: z.array(z.object({ id: z.uuid(), name: z.string(), status: z.enum(domainStatuses) })),
+    jobs: z.array(jobWithHistory).meta({ description: 'Provisioning steps in the order they run, each with its status history' }),
+  })
+  .meta({ id: 'SubscriptionDetail' });
+export type SubscriptionDetailView = z.output<typeof subscriptionDetail>;
+
+export const subscriptionsPage = pageOf(subscriptionResponse);
+export type SubscriptionsPage = z.output<typeof subscriptionsPage>;

@@ -1,0 +1,86 @@
+import Stripe from 'stripe';
+import { z } from 'zod';
+import { AppError } from '../../shared/errors/app-error.js';
+import { StripePayloadError, type CheckoutSession, type StripeEvent } from './stripe.port.js';
+
+export const STRIPE_SIGNATURE_HEADER = 'stripe-signature';
+
+const eventEnvelope = z.looseObject({
+  id: z.string().min(1).max(255),
+  type: z.string().min(1).max(255),
+  created: z.number().int(),
+  livemode: z.boolean(),
+  data: z.looseObject({ object: z.record(z.string(), z.unknown()) }),
+});
+
+/**
+ * Verifies a webhook delivery with the SDK (HMAC over the exact bytes received, timestamp within
+ * the SDK's 300 s tolerance) and returns it in our own type. A missing or wrong signature is a
+ * 400, as Stripe expects; nothing about the body is trusted before this returns.
+ */
+export function verifyStripeEvent(rawBody: Buffer | undefined, signatureHeader: string | undefined, secret: string): StripeEvent {
+  if (!signatureHeader) throw new AppError('BAD_REQUEST', 'Invalid Stripe-Signature: the header is missing');
+  if (!rawBody) throw new AppError('BAD_REQUEST', 'Invalid Stripe-Signature: the request has no JSON body');
+  let verified: unknown;
+  try {
+    verified = Stripe.webhooks.constructEvent(rawBody, signatureHeader, secret);
+  } catch (error) {
+    if (error instanceof Stripe.errors.StripeSignatureVerificationError) {
+      throw new AppError('BAD_REQUEST', 'Invalid Stripe-Signature: it does not match the body, or its timestamp is too old', { cause: error });
+    }
+    throw error;
+  }
+  const envelope = eventEnvelope.safeParse(verified);
+  if (!envelope.success) {
+    // Signed by Stripe but not an event: nothing to store under an event id.
+    throw new AppError('BAD_REQUEST', `The signed body is not a Stripe event: ${z.prettifyError(envelope.error)}`);
+  }
+  const event = envelope.data;
+  return { id: event.id, type: event.type, createdAt: new Date(event.created * 1000), livemode: event.livemode, data: { object: event.data.object }, raw: event };
+}
+
+/** An expandable Stripe reference: an id, or the expanded object carrying it. */
+const expandable = z
+  .union([z.string(), z.looseObject({ id: z.string() })])
+  .nullish()
+  .transform((value) => (value == null ? null : typeof value === 'string' ? value : value.id));
+
+const checkoutSessionObject = z.looseObject({
+  object: z.literal('checkout.session'),
+  id: z.string().min(1),
+  payment_status: z.enum(['paid', 'unpaid', 'no_payment_required']),
+  amount_total: z.number().int().nullish(),
+  currency: z.string().nullish(),
+  customer: expandable,
+  customer_email: z.string().nullish(),
+  customer_details: z.looseObject({ email: z.string().nullish(), name: z.string().nullish(), phone: z.string().nullish() }).nullish(),
+  metadata: z.record(z.string(), z.string()).nullish(),
+  subscription: expandable,
+});
+
+/** The Checkout Session of a `checkout.session.*` event; StripePayloadError when it is not one. */
+export function checkoutSessionOf(event: StripeEvent): CheckoutSession {
+  const parsed = checkoutSessionObject.safeParse(event.data.object);
+  if (!parsed.success) throw new StripePayloadError(`data.object is not a Checkout Session: ${z.prettifyError(parsed.error)}`);
+  const session = parsed.data;
+  return {
+    id: session.id,
+    paymentStatus: session.payment_status,
+    amountTotal: session.amount_total ?? null,
+    currency: session.currency ?? null,
+    customerEmail: session.customer_details?.email ?? session.customer_email ?? null,
+    customerName: session.customer_details?.name ?? null,
+    customerPhone: session.customer_details?.phone ?? null,
+    stripeCustomerId: session.customer,
+    stripeSubscriptionId: session.subscription,
+    metadata: session.metadata ?? {},
+  };
+}
+
+/**
+ * A valid Stripe-Signature header for `payload`, made by the SDK's own test helper: for tests and
+ * for replaying an event against a local API by hand.
+ */
+export function stripeTestSignatureHeader(payload: string, secret: string, timestamp?: number): string {
+  return Stripe.webhooks.generateTestHeaderString({ payload, secret, ...(timestamp === undefined ? {} : { timestamp }) });
+}
