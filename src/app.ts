@@ -112,7 +112,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // Outside the /api plugin: swagger-ui's own routes carry no access config (all of it is public).
   await app.register(docsRouter);
 
-  const routerDeps: RouterDeps = { env, logger, db: database.db, redis, producer: deps.producer };
+  const routerDeps: RouterDeps = { env, logger, db: database.db, redis, producer: deps.producer, metrics };
   await app.register(
     async (api) => {
       api.addHook('onRoute', assertRouteDeclaresAccess);

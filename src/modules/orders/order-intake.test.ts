@@ -166,6 +166,10 @@ describe('acceptance', () => {
     expect(new Set(results.map((r) => r.body)).size).toBe(1);
 
     expect(await counts(own.id)).toMatchObject({ orders: 2, subscriptions: 2, domains: 2, jobs: 6 });
+
+    const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(/mpanel_orders_received_total\{source="marketing",outcome="created"\} \d+/);
+    expect(metrics).toMatch(/mpanel_orders_received_total\{source="marketing",outcome="replayed"\} (2[3-9]|[3-9]\d)/);
   });
 
   it('the same reference with a different body is 409 and changes nothing', async () => {

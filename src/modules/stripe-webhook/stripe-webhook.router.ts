@@ -14,7 +14,7 @@ declare module 'fastify' {
 }
 
 /** POST /api/webhooks/stripe: Stripe's event deliveries, authenticated by their signature only. */
-export const stripeWebhookRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, db, producer, logger }) => {
+export const stripeWebhookRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, db, producer, logger, metrics }) => {
   app.post(
     '/webhooks/stripe',
     {
@@ -42,7 +42,10 @@ export const stripeWebhookRouter: FastifyPluginAsyncZod<RouterDeps> = async (app
       if (!event) throw new Error('POST /webhooks/stripe reached its handler without a verified event');
       const actor = { type: 'WEBHOOK' as const, ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id };
       const log = logger.child({ reqId: request.id });
-      return receiveStripeEvent({ db, producer, logger: log, maxAttempts: env.JOB_MAX_ATTEMPTS }, event, actor);
+      const reply = await receiveStripeEvent({ db, producer, logger: log, maxAttempts: env.JOB_MAX_ATTEMPTS }, event, actor);
+      if (reply.orderId) metrics.ordersReceived.inc({ source: 'stripe', outcome: 'processed' });
+      else if (reply.status === 'FAILED') metrics.ordersReceived.inc({ source: 'stripe', outcome: 'rejected' });
+      return reply;
     },
   );
 };

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
 import type { Env } from '../../config/env.js';
 import type { JobProducer } from '../../jobs/queue.js';
+import type { HttpMetrics } from '../metrics/metrics.js';
 
 /** What a module's router receives when app.ts registers it (a plain object, no DI framework). */
 export interface RouterDeps {
@@ -13,4 +14,5 @@ export interface RouterDeps {
   redis: Redis;
   /** Hands jobs to BullMQ after commit (fails fast when Redis is down; the outbox sweeper retries). */
   producer: JobProducer;
+  metrics: HttpMetrics;
 }

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 
 /**
  * One registry per process role (API or worker), not prom-client's global one, so that several
@@ -7,6 +7,8 @@ import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 export interface HttpMetrics {
   readonly registry: Registry;
   readonly httpDuration: Histogram<'method' | 'route' | 'status_code'>;
+  /** Orders from the marketing site and Stripe: created, replayed (same payment reference) or rejected. */
+  readonly ordersReceived: Counter<'source' | 'outcome'>;
 }
 
 export function createHttpMetrics(): HttpMetrics {
@@ -19,5 +21,11 @@ export function createHttpMetrics(): HttpMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
-  return { registry, httpDuration };
+  const ordersReceived = new Counter({
+    name: 'mpanel_orders_received_total',
+    help: 'Orders received, by source (marketing: created, replayed, rejected; stripe: processed, rejected)',
+    labelNames: ['source', 'outcome'],
+    registers: [registry],
+  });
+  return { registry, httpDuration, ordersReceived };
 }
