@@ -53,6 +53,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     // Our onResponse hook writes one line per request instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { ignoreTrailingSlash: true },
+    // The router's own refusals (a malformed percent-encoding in the path, a path parameter over
+    // maxParamLength) bypass setErrorHandler; without this they leave as plain JSON, not problems.
+    frameworkErrors: (error, request, reply) => {
+      void errorHandler(error, request, reply);
+    },
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);

@@ -10,7 +10,10 @@ import { runMigrations } from './db/migrate.js';
 import { withTenant } from './db/tenant-tx.js';
 import { verifyAuditChain } from './modules/audit/audit-verify.js';
 import { cliActor } from './modules/audit/audit.service.js';
+import { runDnsSync } from './modules/dns/dns-sync.js';
 import { generatePassword } from './modules/auth/password.js';
+import { createServer, ensureServer, listServerRows } from './modules/servers/servers.service.js';
+import { serverDriver, serverRole } from './modules/servers/servers.types.js';
 import { createTenant, findTenantBySlug } from './modules/tenants/tenants.service.js';
 import { createUser } from './modules/users/users.service.js';
 import { userRole } from './modules/users/users.types.js';
@@ -20,6 +23,7 @@ import { z } from 'zod';
 
 const DEMO_TENANT = { slug: 'demo', name: 'Demo Hosting' } as const;
 const DEFAULT_ADMIN_EMAIL = 'admin@demo.mpanel.test';
+const DEMO_WEB_SERVER = 'web1.local';
 
 /** Runs `fn` with a container (database + Redis) and always closes it. */
 async function withContainer<T>(fn: (container: Container) => Promise<T>): Promise<T> {
@@ -52,13 +56,18 @@ program
 
 program
   .command('seed')
-  .description(`create the demo tenant "${DEMO_TENANT.slug}" and a SUPER_ADMIN (idempotent)`)
+  .description(`create the demo tenant "${DEMO_TENANT.slug}", its LOCAL web server ${DEMO_WEB_SERVER} (the services script's nginx) and a SUPER_ADMIN (idempotent)`)
   .option('--admin-email <email>', 'SUPER_ADMIN email (env MPANEL_ADMIN_EMAIL)', process.env.MPANEL_ADMIN_EMAIL ?? DEFAULT_ADMIN_EMAIL)
   .option('--admin-password <password>', 'SUPER_ADMIN password, 12-72 bytes (env MPANEL_ADMIN_PASSWORD; generated and printed once when absent)')
   .action(async (options: { adminEmail: string; adminPassword?: string }) => {
-    await withContainer(async ({ database: { db } }) => {
+    await withContainer(async ({ env, database: { db } }) => {
       const tenant = (await findTenantBySlug(db, DEMO_TENANT.slug)) ?? (await createTenant(db, DEMO_TENANT, cliActor));
       say(`seed: tenant "${tenant.slug}" (${tenant.id})`);
+      // The services script's nginx on this machine, so a demo order has a web server to land on.
+      const web = await withTenant(db, tenant.id, (tx) =>
+        ensureServer(tx, tenant.id, { hostname: DEMO_WEB_SERVER, role: 'WEB', driver: 'LOCAL', ipv4: '127.0.0.1', httpPort: env.NGINX_HTTP_PORT }, cliActor),
+      );
+      say(`seed: web server ${web.server.hostname} (LOCAL, 127.0.0.1:${web.server.httpPort}) ${web.created ? 'registered' : 'already registered'} (${web.server.id})`);
       const email = options.adminEmail.toLowerCase();
       const existing = await db.transaction(async (tx) => {
         await tx.execute(sql`select set_config(${LOGIN_EMAIL_SETTING}, ${email}, true)`);
@@ -144,6 +153,121 @@ audit
       }
       if (targets.length !== 1) say(`audit verify: ${targets.length} tenant(s) checked, ${broken} broken`);
       if (broken > 0) process.exitCode = 1;
+    });
+  });
+
+const dns = program.command('dns').description('DNS zones in PowerDNS');
+dns
+  .command('sync')
+  .description('compare every ACTIVE zone in the database (the source of truth) with PowerDNS and print the drift; exits 1 while drift remains')
+  .option('--zone <name>', 'check only this zone (default: every ACTIVE zone)')
+  .option('--fix', 'repair PowerDNS to match the database')
+  .action(async (options: { zone?: string; fix?: boolean }) => {
+    await withContainer(async (container) => {
+      process.exitCode = await runDnsSync(container, { zone: options.zone, fix: options.fix === true }, { out: say, progress: process.stderr });
+    });
+  });
+
+/** A commander parser for one of `choices`, given in any case (`--driver ssh`). */
+function upperChoice<const Choice extends string>(choices: readonly Choice[]) {
+  return (value: string): Choice => {
+    const choice = choices.find((candidate) => candidate === value.toUpperCase());
+    if (!choice) throw new InvalidArgumentError(`must be one of ${choices.map((c) => c.toLowerCase()).join(', ')}`);
+    return choice;
+  };
+}
+
+function integerOption(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+interface ServersAddOptions {
+  tenant: string;
+  role: (typeof serverRole.options)[number];
+  hostname: string;
+  driver: (typeof serverDriver.options)[number];
+  ipv4?: string;
+  ipv6?: string;
+  httpPort?: number;
+  sshHost?: string;
+  sshPort?: number;
+  sshUser?: string;
+  sshHostKey?: string;
+  capacity?: number;
+}
+
+async function tenantBySlug(db: Container['database']['db'], slug: string) {
+  const target = await findTenantBySlug(db, slug);
+  if (!target) throw new AppError('NOT_FOUND', `tenant "${slug}" not found`);
+  return target;
+}
+
+const serverCommands = program.command('servers').description('the web, mail and DNS servers workers act on');
+serverCommands
+  .command('add')
+  .description('register a server in a tenant (audited). LOCAL: a worker runs on that machine (`mpanel worker` there); SSH: workers drive it over SSH, its host key pinned')
+  .requiredOption('--tenant <slug>', 'tenant slug')
+  .requiredOption('--role <role>', 'web, mail or dns', upperChoice(serverRole.options))
+  .requiredOption('--hostname <name>', 'fully qualified host name, e.g. web1.example.net')
+  .requiredOption('--driver <driver>', 'local or ssh', upperChoice(serverDriver.options))
+  .option('--ipv4 <address>', 'address customer DNS records point to (WEB and MAIL need an IPv4 or IPv6 address)')
+  .option('--ipv6 <address>', 'IPv6 address')
+  .option('--http-port <port>', 'port nginx serves the sites on (default 80)', integerOption(1, 65535))
+  .option('--ssh-host <host>', 'SSH: host name or address to connect to')
+  .option('--ssh-port <port>', 'SSH: port (default 22)', integerOption(1, 65535))
+  .option('--ssh-user <user>', 'SSH: user to log in as (key auth with SSH_PRIVATE_KEY_PATH)')
+  .option('--ssh-host-key <line>', 'SSH: the server\'s host key as an OpenSSH line ("ssh-ed25519 AAAA..."), e.g. from ssh-keyscan')
+  .option('--capacity <n>', 'maximum number of websites (default: unlimited)', integerOption(0, 1_000_000))
+  .action(async (options: ServersAddOptions) => {
+    await withContainer(async ({ database: { db } }) => {
+      const target = await tenantBySlug(db, options.tenant);
+      const server = await withTenant(db, target.id, (tx) =>
+        createServer(
+          tx,
+          target.id,
+          {
+            hostname: options.hostname,
+            role: options.role,
+            driver: options.driver,
+            ipv4: options.ipv4,
+            ipv6: options.ipv6,
+            httpPort: options.httpPort,
+            sshHost: options.sshHost,
+            sshPort: options.sshPort,
+            sshUser: options.sshUser,
+            sshHostKey: options.sshHostKey,
+            capacity: options.capacity,
+          },
+          cliActor,
+        ),
+      );
+      say(`server ${server.hostname} (${server.role}, ${server.driver}) registered in ${target.slug}: ${server.id}`);
+    });
+  });
+serverCommands
+  .command('list')
+  .description("list a tenant's servers, newest first")
+  .requiredOption('--tenant <slug>', 'tenant slug')
+  .action(async (options: { tenant: string }) => {
+    await withContainer(async ({ database: { db } }) => {
+      const target = await tenantBySlug(db, options.tenant);
+      let cursor: string | undefined;
+      let count = 0;
+      do {
+        const page = await withTenant(db, target.id, (tx) => listServerRows(tx, target.id, { limit: 200, cursor }));
+        for (const row of page.items) {
+          const address = [row.ipv4, row.ipv6].filter(Boolean).join(' ') || '-';
+          const ssh = row.driver === 'SSH' ? ` ssh ${row.sshUser ?? '?'}@${row.sshHost ?? '?'}:${row.sshPort ?? 22}` : '';
+          say(`${row.id}  ${row.hostname}  ${row.role} ${row.driver} ${row.status}  ${address} http:${row.httpPort}${ssh}`);
+          count += 1;
+        }
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      say(`servers: ${count} in ${target.slug}`);
     });
   });
 

@@ -6,17 +6,21 @@ import { withTenant } from './db/tenant-tx.js';
 import { loadEnv } from './config/env.js';
 import { createRedis } from './config/redis.js';
 import { createContainer, type Container } from './container.js';
+import { deleteExpiredZones } from './jobs/dns-retention.js';
 import { sweepOutbox } from './jobs/outbox.js';
+import { createPowerDnsClient } from './providers/powerdns/powerdns.client.js';
 import { runStep, type PipelineDeps } from './jobs/pipeline.js';
 import { backoffDelay, BACKOFF_TYPE, JobProducer, PROVISIONING_QUEUE, serverQueue } from './jobs/queue.js';
-import { createRegistry, productionSteps, type StepRegistry } from './jobs/registry.js';
+import { productionSteps } from './jobs/production-steps.js';
+import { createRegistry, type StepRegistry } from './jobs/registry.js';
 import { createWorkerMetrics, serveMetrics, type WorkerMetrics } from './jobs/worker-metrics.js';
 import { onShutdown } from './shared/shutdown.js';
 import { checkDependencies } from './shared/startup.js';
 
-/** Repeatable maintenance jobs (the outbox sweep); one run per interval across all workers. */
+/** Repeatable maintenance jobs (outbox sweep, DNS zone retention); one run per interval across all workers. */
 const MAINTENANCE_QUEUE = 'maintenance';
 const OUTBOX_SWEEP = 'outbox-sweep';
+const DNS_RETENTION = 'dns-retention';
 
 export interface WorkerOptions {
   registry?: StepRegistry;
@@ -62,9 +66,14 @@ export async function startWorkers(container: Container, options: WorkerOptions 
 
   const maintenance = new Queue(MAINTENANCE_QUEUE, { connection, prefix: env.REDIS_KEY_PREFIX });
   await maintenance.upsertJobScheduler(OUTBOX_SWEEP, { every: env.OUTBOX_SWEEP_INTERVAL_MS }, { name: OUTBOX_SWEEP });
+  await maintenance.upsertJobScheduler(DNS_RETENTION, { every: env.DNS_RETENTION_SWEEP_INTERVAL_MS }, { name: DNS_RETENTION });
+  const dns = createPowerDnsClient(env, logger);
   const maintenanceWorker = new Worker(
     MAINTENANCE_QUEUE,
-    async () => sweepOutbox(database.db, producer, logger, { pendingAfterMs: env.OUTBOX_PENDING_AFTER_MS, queuedAfterMs: 10 * 60_000 }),
+    async (job) =>
+      job.name === DNS_RETENTION
+        ? deleteExpiredZones(database.db, dns, logger)
+        : sweepOutbox(database.db, producer, logger, { pendingAfterMs: env.OUTBOX_PENDING_AFTER_MS, queuedAfterMs: 10 * 60_000 }),
     { ...common, concurrency: 1 },
   );
 

@@ -7,6 +7,7 @@ import { prices, products, type Price, type Product, type ProductType } from '..
 import { eq } from 'drizzle-orm';
 import { customers, domains, jobs, orders, subscriptions, type Customer, type Domain, type Job, type JobStatus, type Order, type OrderStatus, type Subscription, type SubscriptionStatus } from '../src/db/schema/index.js';
 import { PROVISIONING_QUEUE } from '../src/jobs/queue.js';
+import { servers, type Server } from '../src/db/schema/index.js';
 
 /**
  * Factories: each test builds the tenants and users it needs, with overrides, so tests never
@@ -206,4 +207,21 @@ export async function buildOrder(
     }
     return { customer, order, subscription, domain, jobs: built };
   });
+}
+
+/** A server of the tenant (ACTIVE WEB on the local driver at 127.0.0.1 unless overridden). */
+export async function buildServer(
+  db: Database,
+  tenant: Pick<Tenant, 'id'>,
+  overrides: Partial<Omit<typeof servers.$inferInsert, 'tenantId'>> = {},
+): Promise<Server> {
+  const server = await withTenant(db, tenant.id, async (tx) => {
+    const [row] = await tx
+      .insert(servers)
+      .values({ hostname: `web-${unique()}.example.test`, role: 'WEB', driver: 'LOCAL', ipv4: '127.0.0.1', ...overrides, tenantId: tenant.id })
+      .returning();
+    return row;
+  });
+  if (!server) throw new Error('buildServer: no row');
+  return server;
 }

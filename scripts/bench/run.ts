@@ -5,11 +5,13 @@ import os from 'node:os';
 import { loadEnv } from '../../src/config/env.js';
 import { runMigrations } from '../../src/db/migrate.js';
 import { benchCatalog } from './catalog.js';
+import { benchDns } from './dns.js';
 import { benchHttpShell } from './http-shell.js';
 import { DURATION_S, CONNECTIONS, printTable, type Figure } from './lib.js';
 
 const sections: Record<string, () => Promise<Figure[]>> = {
   'http shell': benchHttpShell,
+  dns: benchDns,
   catalog: benchCatalog,
 };
 

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { isNormalizedDomain } from '../shared/domain-name.js';
 
 /**
  * Every setting mPanel reads, parsed once from the environment. Defaults point at the loopback
@@ -44,6 +45,26 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
 
+/** Comma-separated host names (e.g. name servers), each a normalised domain name. */
+const hostList = z.string().transform((value, ctx) => {
+  const hosts = value.split(',').map((host) => host.trim()).filter(Boolean);
+  if (hosts.length === 0) ctx.addIssue({ code: 'custom', message: 'must list at least one host name' });
+  for (const host of hosts) if (!isNormalizedDomain(host)) ctx.addIssue({ code: 'custom', message: `"${host}" is not a lower-case host name like ns1.example.com` });
+  return hosts;
+});
+
+/** A host name that may contain `{domain}`, replaced by the customer's domain (e.g. mail.{domain}). */
+const domainTemplate = z
+  .string()
+  .refine((value) => isNormalizedDomain(value.replaceAll('{domain}', 'example.com')), 'must be a lower-case host name, optionally with {domain}, e.g. mail.{domain}');
+
+/** TXT record text: printable ASCII; `{domain}` is replaced by the customer's domain. */
+const txtText = z
+  .string()
+  .min(1)
+  .max(1000)
+  .regex(/^[\x20-\x7e]+$/, 'must be printable ASCII');
+
 const envSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -86,6 +107,19 @@ const envSchema = z
       .string()
       .regex(/^[0-9a-fA-F.:[\]]+:\d+$/, 'must be address:port, e.g. 127.0.0.1:5300')
       .default('127.0.0.1:5300'),
+    POWERDNS_TIMEOUT_MS: positiveInt.default(5_000),
+    POWERDNS_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+    DNS_NAMESERVERS: hostList.default(['ns1.mpanel.test', 'ns2.mpanel.test']),
+    DNS_HOSTMASTER: z.email().default('hostmaster@mpanel.test'),
+    DNS_DEFAULT_TTL: z.coerce.number().int().min(60).max(604_800).default(3600),
+    DNS_DEFAULT_WEB_IPV4: z.ipv4().default('127.0.0.1'),
+    DNS_DEFAULT_WEB_IPV6: z.ipv6().optional(),
+    DNS_MAIL_HOST: domainTemplate.default('mail.{domain}'),
+    DNS_DEFAULT_MAIL_IPV4: z.ipv4().default('127.0.0.1'),
+    DNS_DEFAULT_MAIL_IPV6: z.ipv6().optional(),
+    DNS_SPF: txtText.default('v=spf1 mx -all'),
+    DNS_DMARC: bool.default(true),
+    DNS_DMARC_RECORD: txtText.default('v=DMARC1; p=quarantine'),
 
     MARKETING_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').default(DEV_SECRETS.MARKETING_WEBHOOK_SECRET),
     STRIPE_WEBHOOK_SECRET: z.string().startsWith('whsec_', 'must start with whsec_').default(DEV_SECRETS.STRIPE_WEBHOOK_SECRET),
@@ -94,6 +128,11 @@ const envSchema = z
       .refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes')
       .default(DEV_SECRETS.SECRETS_ENCRYPTION_KEY),
 
+    /** Where TERMINATE_SITE archives a site before removing it (default $MPANEL_RUN_DIR/backups). */
+    BACKUPS_DIR: z.string().min(1).optional(),
+    /** How long a terminated subscription's DNS zone keeps answering before it is deleted. */
+    DNS_ZONE_RETENTION: duration.default(7 * 86400),
+    DNS_RETENTION_SWEEP_INTERVAL_MS: positiveInt.default(60_000),
     JOB_MAX_ATTEMPTS: positiveInt.default(6),
     JOB_BACKOFF_BASE_MS: positiveInt.default(1_000),
     OUTBOX_SWEEP_INTERVAL_MS: positiveInt.default(5_000),
@@ -108,6 +147,28 @@ const envSchema = z
     NGINX_SITES_DIR: z.string().min(1).optional(),
     NGINX_CONF: z.string().min(1).optional(),
     NGINX_HTTP_PORT: port.default(8080),
+    /** The nginx command (argv, split on spaces) for `-t` and `-s reload`, locally and over SSH (e.g. `sudo -n /usr/sbin/nginx`). */
+    NGINX_COMMAND: z
+      .string()
+      .regex(/^[A-Za-z0-9_./= -]+$/, 'must be a command and its arguments (letters, digits, _ . / = - and spaces), e.g. nginx or sudo -n /usr/sbin/nginx')
+      .default('nginx'),
+    /**
+     * Each site's own error.log beside its access.log. Every log file is an open file in nginx's
+     * master and workers, twice in the master during a reload: 2 logs per site need ~4 files per
+     * site of RLIMIT_NOFILE (20,000 for 5,000 sites); false keeps errors in nginx's main log.
+     */
+    NGINX_SITE_ERROR_LOGS: bool.default(true),
+    /** Vhost changes arriving within this window share one `nginx -t` + reload. */
+    NGINX_RELOAD_BATCH_MS: z.coerce.number().int().min(0).max(5_000).default(50),
+    /** uid:gid given to each site's directory and placeholder (unset: the worker's own user). */
+    WEB_FILE_OWNER: z
+      .string()
+      .regex(/^\d+:\d+$/, 'must be numeric uid:gid, e.g. 33:33')
+      .optional(),
+    /** Private key (OpenSSH or PEM file) the SSH hosting driver logs in with. */
+    SSH_PRIVATE_KEY_PATH: z.string().min(1).optional(),
+    /** How long VERIFY_AND_ACTIVATE keeps checking DNS + HTTP in one attempt before it fails (and retries). */
+    SITE_CHECK_TIMEOUT_MS: positiveInt.default(5_000),
     ACME_DIRECTORY_URL: url(['https:', 'http:']).default('https://127.0.0.1:14000/dir'),
     ACME_CA_CERT: z.string().min(1).optional(),
     ACME_EMAIL: z.email().default('hostmaster@localhost.localdomain'),
@@ -133,6 +194,7 @@ const envSchema = z
       ACME_CA_CERT: path.resolve(env.ACME_CA_CERT ?? path.join(runDir, 'pebble', 'cert.pem')),
       DOVECOT_USERS_FILE: path.resolve(env.DOVECOT_USERS_FILE ?? path.join(runDir, 'dovecot', 'users')),
       MAIL_ROOT: path.resolve(env.MAIL_ROOT ?? path.join(runDir, 'mail')),
+      BACKUPS_DIR: path.resolve(env.BACKUPS_DIR ?? path.join(runDir, 'backups')),
     };
   });
 

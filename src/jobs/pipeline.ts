@@ -7,6 +7,7 @@ import type { Env } from '../config/env.js';
 import { domains, jobs, orders, subscriptions, type Job, type SubscriptionStatus } from '../db/schema/index.js';
 import { withTenant, type Tx } from '../db/tenant-tx.js';
 import { recordAudit, systemActor } from '../modules/audit/audit.service.js';
+import { isLifecycleStep, lifecycleTransitions } from './lifecycle.js';
 import { appendHistory, enqueue, historyEntry, readyJobs } from './outbox.js';
 import type { JobProducer, QueuedJobData } from './queue.js';
 import type { StepRegistry } from './registry.js';
@@ -173,6 +174,10 @@ export async function runStep(deps: PipelineDeps, queued: QueuedJob): Promise<vo
       .from(jobs)
       .where(and(eq(jobs.status, 'PENDING'), sql`${jobs.dependsOn} @> array[${job.id}]::uuid[]`));
     await activateWhenComplete(tx, job);
+    if (isLifecycleStep(job.type)) {
+      const { from, to } = lifecycleTransitions[job.type];
+      await transitionSubscription(tx, job, from, to, `step ${job.type} succeeded`);
+    }
     return readyJobs(tx, dependents);
   });
   const seconds = (performance.now() - started) / 1000;

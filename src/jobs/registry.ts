@@ -42,10 +42,3 @@ export function createRegistry(definitions: readonly StepDefinition[]): StepRegi
   }
   return registry;
 }
-
-/**
- * The production registry. Provisioning steps are added by their own modules as they land
- * (DNS, hosting, mail, SSL, verify); it never holds a fake step. A job whose type has no handler
- * here fails with a clear error and stays retryable by an admin once the handler ships.
- */
-export const productionSteps: readonly StepDefinition[] = [];

@@ -4,9 +4,12 @@ import { auditRouter } from './audit/audit.router.js';
 import { authRouter } from './auth/auth.router.js';
 import { catalogRouter } from './catalog/catalog.router.js';
 import { customersRouter } from './customers/customers.router.js';
+import { dnsRouter } from './dns/dns.router.js';
 import { jobsRouter } from './jobs/jobs.router.js';
+import { lifecycleRouter } from './lifecycle/lifecycle.router.js';
 import { orderIntakeRouter } from './orders/orders.router.js';
 import { ordersAdminRouter } from './orders/orders-admin.router.js';
+import { serversRouter } from './servers/servers.router.js';
 import { stripeWebhookRouter } from './stripe-webhook/stripe-webhook.router.js';
 import { subscriptionsRouter } from './subscriptions/subscriptions.router.js';
 import { tenantsRouter } from './tenants/tenants.router.js';
@@ -24,7 +27,10 @@ export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
   ordersAdminRouter,
   customersRouter,
   subscriptionsRouter,
+  lifecycleRouter,
   jobsRouter,
+  dnsRouter,
+  serversRouter,
   stripeWebhookRouter,
   auditRouter,
   usersRouter,

@@ -35,8 +35,27 @@ export function verifyStripeEvent(rawBody: Buffer | undefined, signatureHeader: 
     // Signed by Stripe but not an event: nothing to store under an event id.
     throw new AppError('BAD_REQUEST', `The signed body is not a Stripe event: ${z.prettifyError(envelope.error)}`);
   }
+  // The event is stored as jsonb: serialising it recurses once per level, and thousands of levels
+  // overflow the stack (a 500, which Stripe would retry for days). No Stripe object comes close.
+  if (exceedsDepth(verified, MAX_EVENT_DEPTH)) {
+    throw new AppError('BAD_REQUEST', `The signed body is not a Stripe event: nested deeper than ${MAX_EVENT_DEPTH} levels`);
+  }
   const event = envelope.data;
   return { id: event.id, type: event.type, createdAt: new Date(event.created * 1000), livemode: event.livemode, data: { object: event.data.object }, raw: event };
+}
+
+const MAX_EVENT_DEPTH = 64;
+
+/** True when `value` nests objects or arrays deeper than `limit`; walks without recursion. */
+function exceedsDepth(value: unknown, limit: number): boolean {
+  const pending: [unknown, number][] = [[value, 1]];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [node, depth] = next;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(node)) pending.push([child, depth + 1]);
+  }
+  return false;
 }
 
 /** An expandable Stripe reference: an id, or the expanded object carrying it. */

@@ -33,6 +33,20 @@ export function fromPgError(error: unknown): AppError | undefined {
       });
     case '23503':
       return new AppError('CONFLICT', 'The record is referenced by, or references, another record', { cause: error });
+    // A value that passed the request schema but that PostgreSQL cannot hold or compare: a NUL
+    // character in text (22021) or JSON (22P05), a lone surrogate in JSON (22P02), a date or time
+    // zone out of its range (22008, 22009, 22007), a number too large for its column (22003).
+    // They come from the request, so they are the client's error, not a 500.
+    case '22021':
+    case '22P05':
+    case '22P02':
+    case '22007':
+    case '22008':
+    case '22009':
+    case '22003':
+      return new AppError('BAD_REQUEST', 'The request contains a value the database cannot store or compare (a NUL character, or a date or number out of range)', {
+        cause: error,
+      });
     case '57P01': // admin_shutdown (pg_terminate_backend)
     case '57P03': // cannot_connect_now
     case '08000':

@@ -1,0 +1,280 @@
+import { and, asc, eq, ne, or, sql } from 'drizzle-orm';
+import type { Logger } from 'pino';
+import type { Database } from '../../config/database.js';
+import { dnsRecords, dnsZones, type DnsRecord, type DnsZone } from '../../db/schema/index.js';
+import { withTenant, type Tx } from '../../db/tenant-tx.js';
+import { DnsError, DnsNotFoundError, DnsRejectedError, type DnsProvider } from '../../providers/powerdns/powerdns.port.js';
+import { AppError, conflict, notFound, validationFailed, type FieldError } from '../../shared/errors/app-error.js';
+import { keyset, page } from '../../shared/http/pagination.js';
+import { recordAudit, type AuditActor } from '../audit/audit.service.js';
+import { recordConflicts, validateRecord, type DnsRecordData, type RecordIssue } from './dns-records.js';
+import { changeFor, rrsetKey, rrsetsOf } from './dns-rrsets.js';
+import type { DnsSettings } from './dns-template.js';
+import type {
+  CreateRecordBody,
+  DnsRecordView,
+  DnsZoneDetailView,
+  DnsZonesPage,
+  DnsZoneView,
+  ListZonesQuery,
+  UpdateRecordBody,
+} from './dns.types.js';
+
+/**
+ * DNS zones and records of a tenant. A record write changes PowerDNS and the database together:
+ * inside the database transaction (zone row locked, so writes to one zone are serialised), the
+ * rows are written and audited, the RRsets they touch are recomputed from the rows (all records
+ * of that name and type) and PATCHed to PowerDNS, and only then does the transaction commit. When
+ * PowerDNS refuses or cannot be reached, the transaction rolls back: the database is unchanged
+ * and the caller is told why (422 with PowerDNS's message, or 503).
+ */
+export interface DnsDeps {
+  db: Database;
+  dns: DnsProvider;
+  settings: DnsSettings;
+  logger: Logger;
+}
+
+/** Who acts, in which tenant (from the token, never from the body). */
+export interface DnsCaller {
+  tenantId: string;
+  actor: AuditActor;
+}
+
+export function zoneView(zone: DnsZone): DnsZoneView {
+  return { id: zone.id, name: zone.name, status: zone.status, domainId: zone.domainId, serial: zone.serial, createdAt: zone.createdAt, updatedAt: zone.updatedAt };
+}
+
+export function recordView(record: DnsRecord): DnsRecordView {
+  return {
+    id: record.id,
+    zoneId: record.zoneId,
+    name: record.name,
+    type: record.type,
+    content: record.content,
+    ttl: record.ttl,
+    priority: record.priority,
+    managed: record.managed,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
+}
+
+export const recordData = (row: DnsRecord): DnsRecordData => ({ name: row.name, type: row.type, content: row.content, ttl: row.ttl, priority: row.priority });
+
+function recordAuditOf(row: DnsRecord): Record<string, unknown> {
+  return { id: row.id, zoneId: row.zoneId, name: row.name, type: row.type, content: row.content, ttl: row.ttl, priority: row.priority, managed: row.managed };
+}
+
+/** PowerDNS's answer as the API's: refused → 422 with its reason, anything else → 503. */
+export function dnsFailure(error: unknown, zone: string): unknown {
+  if (error instanceof DnsRejectedError) {
+    return new AppError('UPSTREAM_REJECTED', `PowerDNS rejected the change, so nothing was changed: ${error.upstreamMessage}`, {
+      details: { upstream: 'powerdns', upstreamMessage: error.upstreamMessage },
+      cause: error,
+    });
+  }
+  if (error instanceof DnsNotFoundError) {
+    return new AppError('UPSTREAM_REJECTED', `PowerDNS has no zone ${zone}, so nothing was changed; \`mpanel dns sync --fix\` recreates it from the database`, {
+      details: { upstream: 'powerdns' },
+      cause: error,
+    });
+  }
+  if (error instanceof DnsError) {
+    return new AppError('DEPENDENCY_UNAVAILABLE', 'PowerDNS is unavailable, so nothing was changed; retry later', { retryAfterSeconds: 5, cause: error });
+  }
+  return error;
+}
+
+const asFields = (issues: readonly RecordIssue[]): FieldError[] => issues.map((issue) => ({ field: `body/${issue.field}`, message: issue.message }));
+
+export async function listZones(db: Database, tenantId: string, query: ListZonesQuery): Promise<DnsZonesPage> {
+  const { where, orderBy } = keyset(dnsZones.createdAt, dnsZones.id, query.cursor);
+  const rows = await withTenant(db, tenantId, (tx) =>
+    tx
+      .select()
+      .from(dnsZones)
+      .where(and(eq(dnsZones.tenantId, tenantId), query.status ? eq(dnsZones.status, query.status) : undefined, where))
+      .orderBy(...orderBy)
+      .limit(query.limit + 1),
+  );
+  const { items, nextCursor } = page(rows, query.limit);
+  return { items: items.map(zoneView), nextCursor };
+}
+
+export async function getZone(deps: Pick<DnsDeps, 'db' | 'settings'>, tenantId: string, id: string): Promise<DnsZoneDetailView> {
+  return withTenant(deps.db, tenantId, async (tx) => {
+    const [zone] = await tx
+      .select()
+      .from(dnsZones)
+      .where(and(eq(dnsZones.tenantId, tenantId), eq(dnsZones.id, id)));
+    if (!zone) throw notFound('DNS zone');
+    const records = await tx.select().from(dnsRecords).where(eq(dnsRecords.zoneId, zone.id)).orderBy(asc(sql`${dnsRecords.name} collate "C"`), asc(dnsRecords.type), asc(sql`${dnsRecords.content} collate "C"`));
+    return { ...zoneView(zone), nameservers: [...deps.settings.nameservers], records: records.map(recordView) };
+  });
+}
+
+/** The zone, locked for the transaction; record writes need it ACTIVE (provisioned, not deleted). */
+async function lockWritableZone(tx: Tx, tenantId: string, zoneId: string): Promise<DnsZone> {
+  const [zone] = await tx
+    .select()
+    .from(dnsZones)
+    .where(and(eq(dnsZones.tenantId, tenantId), eq(dnsZones.id, zoneId)))
+    .for('update');
+  if (!zone) throw notFound('DNS zone');
+  if (zone.status === 'PENDING') throw conflict(`The zone ${zone.name} is still being provisioned; its records can change once it is ACTIVE`);
+  if (zone.status === 'DELETED') throw conflict(`The zone ${zone.name} is deleted`);
+  return zone;
+}
+
+/** The record and its zone (locked); another tenant's record is not found. */
+async function lockRecord(tx: Tx, tenantId: string, recordId: string): Promise<{ zone: DnsZone; record: DnsRecord }> {
+  const [found] = await tx
+    .select({ zoneId: dnsRecords.zoneId })
+    .from(dnsRecords)
+    .where(and(eq(dnsRecords.tenantId, tenantId), eq(dnsRecords.id, recordId)));
+  if (!found) throw notFound('DNS record');
+  // Zone first, then the record: every write locks in this order, so two writes cannot deadlock.
+  const zone = await lockWritableZone(tx, tenantId, found.zoneId);
+  const [record] = await tx.select().from(dnsRecords).where(eq(dnsRecords.id, recordId)).for('update');
+  if (!record) throw notFound('DNS record');
+  return { zone, record };
+}
+
+/** The TTL the other records of the RRset have, if any (they share one). */
+const rrsetTtl = (others: readonly DnsRecord[], name: string, type: string): number | undefined =>
+  others.filter((other) => other.name === name && other.type === type).reduce<number | undefined>((min, other) => (min === undefined ? other.ttl : Math.min(min, other.ttl)), undefined);
+
+/**
+ * Gives every other record of the record's RRset the record's TTL (PowerDNS has one TTL per
+ * RRset); returns the ids it changed.
+ */
+async function alignRRsetTtl(tx: Tx, zoneId: string, record: DnsRecordData, exceptId: string): Promise<string[]> {
+  const changed = await tx
+    .update(dnsRecords)
+    .set({ ttl: record.ttl })
+    .where(and(eq(dnsRecords.zoneId, zoneId), eq(dnsRecords.name, record.name), eq(dnsRecords.type, record.type), ne(dnsRecords.ttl, record.ttl), ne(dnsRecords.id, exceptId)))
+    .returning({ id: dnsRecords.id });
+  return changed.map((row) => row.id);
+}
+
+/**
+ * Recomputes the given RRsets from the rows (as this transaction sees them) and writes them to
+ * PowerDNS in one PATCH; then records the new SOA serial. Throws (so the caller's transaction
+ * rolls back) when PowerDNS refuses or is unreachable.
+ */
+async function pushRRsets(tx: Tx, deps: DnsDeps, zone: DnsZone, keys: readonly Pick<DnsRecordData, 'name' | 'type'>[]): Promise<void> {
+  const unique = [...new Map(keys.map((key) => [rrsetKey(key.name, key.type), key])).values()];
+  const rows = await tx
+    .select()
+    .from(dnsRecords)
+    .where(and(eq(dnsRecords.zoneId, zone.id), or(...unique.map((key) => and(eq(dnsRecords.name, key.name), eq(dnsRecords.type, key.type))))));
+  const wanted = new Map(rrsetsOf(rows.map(recordData)).map((rrset) => [rrsetKey(rrset.name, rrset.type), rrset]));
+  const changes = unique.map((key) => changeFor(key.name, key.type, wanted.get(rrsetKey(key.name, key.type))));
+  try {
+    await deps.dns.patchRRsets(zone.name, changes);
+  } catch (error) {
+    throw dnsFailure(error, zone.name);
+  }
+  // The change is in PowerDNS now: failing to read the serial must not undo it in the database.
+  try {
+    const { serial } = await deps.dns.getZone(zone.name);
+    if (serial !== zone.serial) await tx.update(dnsZones).set({ serial }).where(eq(dnsZones.id, zone.id));
+  } catch (error) {
+    deps.logger.warn({ err: error, zone: zone.name }, 'could not read the zone serial back from PowerDNS after a change; dns sync will');
+  }
+}
+
+export async function createRecord(deps: DnsDeps, caller: DnsCaller, zoneId: string, body: CreateRecordBody): Promise<DnsRecordView> {
+  return withTenant(deps.db, caller.tenantId, async (tx) => {
+    const zone = await lockWritableZone(tx, caller.tenantId, zoneId);
+    const existing = await tx.select().from(dnsRecords).where(eq(dnsRecords.zoneId, zone.id));
+    const checked = validateRecord(body, zone.name, deps.settings.defaultTtl);
+    if (!checked.ok) throw validationFailed(asFields(checked.issues), 'The record is not valid');
+    // Joining an RRset takes its TTL unless a TTL is given.
+    const ttl = body.ttl ?? rrsetTtl(existing, checked.value.name, checked.value.type) ?? deps.settings.defaultTtl;
+    const record = { ...checked.value, ttl };
+    const conflicts = recordConflicts(record, existing.map(recordData));
+    if (conflicts.length > 0) throw conflict('The record conflicts with the records of the zone', asFields(conflicts));
+
+    const [row] = await tx
+      .insert(dnsRecords)
+      .values({ tenantId: caller.tenantId, zoneId: zone.id, name: record.name, type: record.type, content: record.content, ttl: record.ttl, priority: record.priority, managed: false })
+      .returning();
+    if (!row) throw new Error('insert into dns_records returned no row');
+    const ttlChanged = await alignRRsetTtl(tx, zone.id, record, row.id);
+    await recordAudit(tx, {
+      tenantId: caller.tenantId,
+      actor: caller.actor,
+      action: 'dns.record.created',
+      targetType: 'dns_record',
+      targetId: row.id,
+      after: recordAuditOf(row),
+      metadata: { zone: zone.name, ...(ttlChanged.length > 0 ? { rrsetTtlAlsoSetOn: ttlChanged } : {}) },
+    });
+    await pushRRsets(tx, deps, zone, [record]);
+    return recordView(row);
+  });
+}
+
+export async function updateRecord(deps: DnsDeps, caller: DnsCaller, recordId: string, body: UpdateRecordBody): Promise<DnsRecordView> {
+  return withTenant(deps.db, caller.tenantId, async (tx) => {
+    const { zone, record: before } = await lockRecord(tx, caller.tenantId, recordId);
+    const others = (await tx.select().from(dnsRecords).where(eq(dnsRecords.zoneId, zone.id))).filter((row) => row.id !== before.id);
+    const checked = validateRecord(
+      {
+        name: body.name ?? before.name,
+        type: before.type,
+        content: body.content ?? before.content,
+        ttl: body.ttl ?? before.ttl,
+        priority: body.priority !== undefined ? body.priority : before.priority,
+      },
+      zone.name,
+      deps.settings.defaultTtl,
+    );
+    if (!checked.ok) throw validationFailed(asFields(checked.issues), 'The record is not valid');
+    // Moving to another name joins that RRset, and takes its TTL unless a TTL is given.
+    const ttl = body.ttl ?? (checked.value.name === before.name ? before.ttl : (rrsetTtl(others, checked.value.name, checked.value.type) ?? before.ttl));
+    const record = { ...checked.value, ttl };
+    const conflicts = recordConflicts(record, others.map(recordData));
+    if (conflicts.length > 0) throw conflict('The record conflicts with the records of the zone', asFields(conflicts));
+
+    // Edited by hand, the record is no longer the template's.
+    const [after] = await tx
+      .update(dnsRecords)
+      .set({ name: record.name, content: record.content, ttl: record.ttl, priority: record.priority, managed: false })
+      .where(eq(dnsRecords.id, before.id))
+      .returning();
+    if (!after) throw notFound('DNS record');
+    const ttlChanged = await alignRRsetTtl(tx, zone.id, record, after.id);
+    await recordAudit(tx, {
+      tenantId: caller.tenantId,
+      actor: caller.actor,
+      action: 'dns.record.updated',
+      targetType: 'dns_record',
+      targetId: after.id,
+      before: recordAuditOf(before),
+      after: recordAuditOf(after),
+      metadata: { zone: zone.name, ...(ttlChanged.length > 0 ? { rrsetTtlAlsoSetOn: ttlChanged } : {}) },
+    });
+    await pushRRsets(tx, deps, zone, [before, record]);
+    return recordView(after);
+  });
+}
+
+export async function deleteRecord(deps: DnsDeps, caller: DnsCaller, recordId: string): Promise<void> {
+  await withTenant(deps.db, caller.tenantId, async (tx) => {
+    const { zone, record } = await lockRecord(tx, caller.tenantId, recordId);
+    await tx.delete(dnsRecords).where(eq(dnsRecords.id, record.id));
+    await recordAudit(tx, {
+      tenantId: caller.tenantId,
+      actor: caller.actor,
+      action: 'dns.record.deleted',
+      targetType: 'dns_record',
+      targetId: record.id,
+      before: recordAuditOf(record),
+      metadata: { zone: zone.name },
+    });
+    await pushRRsets(tx, deps, zone, [record]);
+  });
+}
