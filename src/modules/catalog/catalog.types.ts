@@ -3,6 +3,7 @@ import { billingIntervals, productTypes, type BillingInterval, type ProductType 
 import { AppError, type FieldError } from '../../shared/errors/app-error.js';
 import { paginationQuery, pageOf } from '../../shared/http/pagination.js';
 import { timestamp } from '../../shared/http/schemas.js';
+import { tenantSlug } from '../tenants/tenants.types.js';
 
 export const productType = z.enum(productTypes);
 export const billingInterval = z.enum(billingIntervals);
@@ -230,9 +231,7 @@ export const productPage = pageOf(productResponse);
 // ---------------------------------------------------------------------------------------------
 
 export const publicCatalogQuery = z.strictObject({
-  tenant: z
-    .string()
-    .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a tenant slug')
+  tenant: tenantSlug
     .optional()
     .meta({ description: 'Tenant slug; may be omitted when the installation has exactly one active tenant' }),
 });
