@@ -6,7 +6,6 @@ import { auditLogs, type AuditLog } from '../../db/schema/index.js';
 import { withTenant, type DbOrTx } from '../../db/tenant-tx.js';
 import { canonicalJson } from '../../shared/canonical-json.js';
 import { AppError, notFound } from '../../shared/errors/app-error.js';
-import type { AuthContext } from '../../shared/http/authenticate.js';
 import type { AuditLogItem, AuditLogPage, AuditLogQuery } from './audit.types.js';
 
 export type ActorType = AuditLog['actorType'];
@@ -151,7 +150,7 @@ function filtersOf(query: AuditLogQuery): (SQL | undefined)[] {
 }
 
 /** The tenant's audit log, newest first, filtered; one page of `query.limit` rows. */
-export async function listAuditLogs(db: Database, auth: Pick<AuthContext, 'tenantId'>, query: AuditLogQuery): Promise<AuditLogPage> {
+export async function listAuditLogs(db: Database, auth: { tenantId: string }, query: AuditLogQuery): Promise<AuditLogPage> {
   const rows = await withTenant(db, auth.tenantId, (tx) =>
     tx
       .select(itemColumns)
@@ -165,7 +164,7 @@ export async function listAuditLogs(db: Database, auth: Pick<AuthContext, 'tenan
   return { items, nextCursor: rows.length > query.limit && last ? encodeSeqCursor(last.seq) : null };
 }
 
-export async function getAuditLog(db: Database, auth: Pick<AuthContext, 'tenantId'>, id: string): Promise<AuditLogItem> {
+export async function getAuditLog(db: Database, auth: { tenantId: string }, id: string): Promise<AuditLogItem> {
   const [row] = await withTenant(db, auth.tenantId, (tx) =>
     tx
       .select(itemColumns)
