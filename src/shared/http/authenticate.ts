@@ -86,8 +86,8 @@ export function createAuthenticate(deps: { env: Env; db: Database }) {
 
     let tenantId = claims.tid;
     const acting = request.headers[ACTING_TENANT_HEADER];
-    if (typeof acting === 'string' && acting !== claims.tid) {
-      tenantId = await enterOtherTenant(deps.db, request, current.role, current.id, acting);
+    if (typeof acting === 'string' && acting.toLowerCase() !== claims.tid) {
+      tenantId = await enterOtherTenant(deps.db, request, current.role, current.id, acting.toLowerCase());
     }
     request.auth = { userId: current.id, email: current.email, name: current.name, role: current.role, homeTenantId: claims.tid, tenantId, sessionId: claims.sid };
   };
