@@ -65,8 +65,20 @@ export async function startWorkers(container: Container, options: WorkerOptions 
   );
 
   const maintenance = new Queue(MAINTENANCE_QUEUE, { connection, prefix: env.REDIS_KEY_PREFIX });
-  await maintenance.upsertJobScheduler(OUTBOX_SWEEP, { every: env.OUTBOX_SWEEP_INTERVAL_MS }, { name: OUTBOX_SWEEP });
-  await maintenance.upsertJobScheduler(DNS_RETENTION, { every: env.DNS_RETENTION_SWEEP_INTERVAL_MS }, { name: DNS_RETENTION });
+  const schedule = async () => {
+    await maintenance.upsertJobScheduler(OUTBOX_SWEEP, { every: env.OUTBOX_SWEEP_INTERVAL_MS }, { name: OUTBOX_SWEEP });
+    await maintenance.upsertJobScheduler(DNS_RETENTION, { every: env.DNS_RETENTION_SWEEP_INTERVAL_MS }, { name: DNS_RETENTION });
+  };
+  await schedule();
+  // The schedules live in Redis only. A Redis that comes back empty (restarted without persistence,
+  // flushed, failed over to a replica that had not caught up) has lost them, and with them the
+  // sweeper that recovers every job Redis lost: put them back on each reconnection (upsert is
+  // idempotent), or orders accepted during the outage would wait for the next worker restart.
+  let closing = false;
+  connection.on('ready', () => {
+    if (closing) return;
+    schedule().catch((error: unknown) => logger.warn({ err: error }, 'could not restore the maintenance schedules after a Redis reconnection; retrying at the next one'));
+  });
   const dns = createPowerDnsClient(env, logger);
   const maintenanceWorker = new Worker(
     MAINTENANCE_QUEUE,
@@ -91,6 +103,7 @@ export async function startWorkers(container: Container, options: WorkerOptions 
     queues,
     metrics,
     async close() {
+      closing = true;
       await Promise.all(all.map((worker) => worker.close()));
       await maintenance.close();
       await producer.close();

@@ -25,5 +25,45 @@ export function createDatabase(url: string, options: { max: number; logger?: Log
   // An idle client that loses its connection (server restart, pg_terminate_backend) emits 'error' on
   // the pool; without a listener that crashes the process. The pool replaces the client by itself.
   pool.on('error', (error) => options.logger?.warn({ err: error }, 'idle PostgreSQL connection lost'));
+  // A CHECKED-OUT client has no pool listener: when its connection is cut between two queries (a
+  // transaction's, say), its 'error' event would be an uncaught exception that ends the process.
+  // Nothing to do here: the query that follows fails (and is reported by its caller), and the pool
+  // drops the client on release, as it is no longer queryable.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+    releaseWhenBeginFails(client);
+  });
   return { pool, db: drizzle(pool, { schema }) };
+}
+
+/**
+ * drizzle-orm 0.45's pooled `transaction()` sends BEGIN before the try/finally that releases the
+ * client (drizzle-orm issues #6023 and #6241, open): when BEGIN fails — the connection was cut just
+ * as it was checked out (pg_terminate_backend, a server restart) — the client never goes back to
+ * the pool, and enough such cuts exhaust it for good (every later transaction waits, pool.end()
+ * never returns). So a client whose BEGIN fails is released here, with the error: the pool destroys
+ * it. Remove this once drizzle releases the client itself.
+ */
+function releaseWhenBeginFails(client: pg.PoolClient): void {
+  const query: unknown = Reflect.get(client, 'query');
+  if (typeof query !== 'function') return;
+  // A runtime wrapper: pg's overloaded `query` signature cannot be re-declared without a cast, and
+  // the wrapper passes every call through unchanged.
+  Object.defineProperty(client, 'query', {
+    configurable: true,
+    writable: true,
+    value: (...args: unknown[]): unknown => {
+      const result: unknown = Reflect.apply(query, client, args);
+      const [config] = args;
+      const isBegin = typeof config === 'object' && config !== null && 'text' in config && typeof config.text === 'string' && /^begin\b/i.test(config.text);
+      if (!isBegin || !(result instanceof Promise)) return result;
+      return result.catch((error: unknown) => {
+        client.release(error instanceof Error ? error : new Error(String(error)));
+        // Destroyed, so never checked out again: a later release() (a drizzle that releases the
+        // client itself) must not throw "already released" over the real error.
+        client.release = () => undefined;
+        throw error;
+      });
+    },
+  });
 }

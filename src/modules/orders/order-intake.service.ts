@@ -148,7 +148,13 @@ async function createOrder(tx: Tx, deps: OrderIntakeDeps, tenantId: string, body
     });
   }
   const [taken] = await tx.select({ id: domains.id }).from(domains).where(eq(domains.name, body.domain));
-  if (taken) throw new AppError('CONFLICT', `The domain ${body.domain} is already hosted here`, { fields: [{ field: 'body/domain', message: 'is already hosted in this tenant' }] });
+  if (taken) {
+    // Each statement sees the latest commits (READ COMMITTED): a concurrent delivery of this same
+    // order may have committed since findReplay looked, and the domain is then its. A replay, not a conflict.
+    const replay = await findReplay(tx, tenantId, body, requestHash);
+    if (replay) return { created: false, body: replay, jobs: [] };
+    throw new AppError('CONFLICT', `The domain ${body.domain} is already hosted here`, { fields: [{ field: 'body/domain', message: 'is already hosted in this tenant' }] });
+  }
 
   const webServer = await leastLoadedServer(tx, 'WEB');
   const mailServer = await leastLoadedServer(tx, 'MAIL');

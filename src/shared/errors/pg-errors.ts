@@ -1,3 +1,4 @@
+import { DrizzleQueryError } from 'drizzle-orm';
 import { AppError } from './app-error.js';
 
 /**
@@ -22,9 +23,34 @@ export function findPgError(error: unknown): PgErrorLike | undefined {
   return undefined;
 }
 
+/**
+ * node-pg's errors for a connection that is gone carry no SQLSTATE ("Connection terminated
+ * unexpectedly", "Client has encountered a connection error and is not queryable", a socket's
+ * ECONNRESET): after pg_terminate_backend or a restart, a transaction's next query, or its
+ * ROLLBACK, fails with one of them. Recognised only as the cause of a failed query (drizzle's
+ * DrizzleQueryError), so that a socket error from anywhere else is never taken for the database's.
+ */
+const LOST_CONNECTION_MESSAGE = /^(Connection terminated|Client has encountered a connection error|Client was closed)/;
+const LOST_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT']);
+
+function isLostConnection(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+    if (current instanceof DrizzleQueryError) {
+      const cause: unknown = current.cause;
+      if (!(cause instanceof Error)) return false;
+      const code = 'code' in cause && typeof cause.code === 'string' ? cause.code : undefined;
+      return LOST_CONNECTION_MESSAGE.test(cause.message) || (code !== undefined && LOST_CONNECTION_CODES.has(code));
+    }
+    current = typeof current === 'object' && 'cause' in current ? current.cause : undefined;
+  }
+  return false;
+}
+
+const unavailable = (error: unknown) => new AppError('DEPENDENCY_UNAVAILABLE', 'The database is unavailable, retry later', { retryAfterSeconds: 1, cause: error });
+
 export function fromPgError(error: unknown): AppError | undefined {
   const pg = findPgError(error);
-  if (!pg) return undefined;
+  if (!pg) return isLostConnection(error) ? unavailable(error) : undefined;
   switch (pg.code) {
     case '23505':
       return new AppError('CONFLICT', 'A record with the same unique value already exists', {
@@ -52,7 +78,7 @@ export function fromPgError(error: unknown): AppError | undefined {
     case '08000':
     case '08003':
     case '08006':
-      return new AppError('DEPENDENCY_UNAVAILABLE', 'The database is unavailable, retry later', { retryAfterSeconds: 1, cause: error });
+      return unavailable(error);
     default:
       return undefined;
   }
