@@ -13,7 +13,9 @@ export type RedisKind = 'command' | 'worker';
 export function createRedis(url: string, kind: RedisKind, overrides: RedisOptions = {}): Redis {
   const base: RedisOptions =
     kind === 'command'
-      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 }
+      ? // commandTimeout: a Redis that stops answering without closing the connection must not hold
+        // an HTTP request for ever either.
+        { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: 2_000 }
       : { maxRetriesPerRequest: null, enableReadyCheck: false };
   return new Redis(url, {
     lazyConnect: false,

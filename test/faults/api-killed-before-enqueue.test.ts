@@ -44,10 +44,13 @@ beforeAll(async () => {
   await proxy.open();
 });
 afterAll(async () => {
-  if (api) await killHard(api);
-  await worker?.close();
-  await proxy.close();
-  await world.close();
+  try {
+    if (api) await killHard(api);
+    await worker?.close();
+    await proxy.close();
+  } finally {
+    await world?.close();
+  }
 });
 
 it('killed between commit and enqueue: the sweeper provisions the order, and the re-delivery finds it', { timeout: 60_000 }, async () => {
@@ -94,7 +97,9 @@ it('killed between commit and enqueue: the sweeper provisions the order, and the
   worker = await startWorker(world);
   await waitForSubscription(world, order.domain, 'ACTIVE', 30_000);
   const dns = (await orderJobs(world, order.domain)).get('PROVISION_DNS');
-  expect(dns?.history.map((entry) => entry.status)).toEqual(['PENDING', 'QUEUED', 'RUNNING', 'SUCCEEDED']);
+  // Handed over by the sweeper (QUEUED), then run.
+  expect(dns?.history.map((entry) => entry.status).slice(0, 3)).toEqual(['PENDING', 'QUEUED', 'RUNNING']);
+  expect(dns?.history.at(-1)?.status).toBe('SUCCEEDED');
 
   // The marketing site had no answer, so it delivers the same signed order again: the same order.
   const replay = await injectOrder(world, order);

@@ -17,8 +17,11 @@ beforeAll(async () => {
   base = await world.t.app.listen({ host: '127.0.0.1', port: 0 });
 });
 afterAll(async () => {
-  await worker?.close();
-  await world.close();
+  try {
+    await worker?.close();
+  } finally {
+    await world?.close();
+  }
 });
 
 it('10 sequential and 20 concurrent deliveries of one signed order make one of everything', { timeout: 60_000 }, async () => {

@@ -34,8 +34,11 @@ beforeAll(async () => {
   worker = await startWorker(world);
 });
 afterAll(async () => {
-  await worker?.close();
-  await world.close();
+  try {
+    await worker?.close();
+  } finally {
+    await world?.close();
+  }
 });
 
 const masterPid = async () => (await fs.readFile(path.join(path.dirname(world.nginx.conf), 'nginx.pid'), 'utf8')).trim();

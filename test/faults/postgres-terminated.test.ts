@@ -37,9 +37,12 @@ beforeAll(async () => {
   admin = await adminClient();
 });
 afterAll(async () => {
-  await worker?.close();
-  await admin.end();
-  await world.close();
+  try {
+    await worker?.close();
+    await admin.end();
+  } finally {
+    await world?.close();
+  }
 });
 
 async function deliverAll(orders: readonly SignedOrder[], parallel: number) {

@@ -49,11 +49,14 @@ beforeAll(async () => {
   await resolver.open();
 });
 afterAll(async () => {
-  await worker?.close();
-  nginx?.remove();
-  await api?.close();
-  await resolver?.close();
-  await world?.close();
+  try {
+    await worker?.close();
+    nginx?.remove();
+    await api?.close();
+    await resolver?.close();
+  } finally {
+    await world?.close();
+  }
 });
 
 const failures = async (domain: string, type: string) => (await orderJobs(world, domain)).get(type)?.history.filter((entry) => entry.status === 'FAILED') ?? [];
@@ -86,12 +89,15 @@ it(`PowerDNS down for ${OUTAGE_MS / 1000} s during provisioning: the steps retry
 
   await Promise.all([a, b].map((order) => waitForSubscription(world, order.domain, 'ACTIVE', 60_000)));
 
-  const aVerify = await failures(a.domain, 'VERIFY_AND_ACTIVATE');
+  // What failed during the outage failed because of it.
+  const duringOutage = <T extends { at: string }>(entries: T[]) => entries.filter((entry) => Date.parse(entry.at) < outageEnds);
+  const aVerify = duringOutage(await failures(a.domain, 'VERIFY_AND_ACTIVATE'));
+  expect(aVerify.length).toBeGreaterThanOrEqual(1);
   for (const failure of aVerify) expect(failure.error).toMatch(new RegExp(`resolving (www\\.)?${a.domain.replaceAll('.', '\\.')} failed`));
-  const bDns = await failures(b.domain, 'PROVISION_DNS');
+  const bDns = duringOutage(await failures(b.domain, 'PROVISION_DNS'));
+  expect(bDns.length).toBeGreaterThanOrEqual(2);
   for (const failure of bDns) expect(failure.error).toMatch(/PowerDNS at .* is unreachable/);
   const bJob = (await orderJobs(world, b.domain)).get('PROVISION_DNS');
-  expect(bJob?.attempts).toBe(bDns.length + 1);
-  expect(bJob?.result).toMatchObject({ created: true });
+  expect(bJob?.history.filter((entry) => entry.status === 'SUCCEEDED')).toHaveLength(1);
   for (const order of [a, b]) await expectProvisionedOnce(world, order.domain);
 });

@@ -33,9 +33,12 @@ beforeAll(async () => {
   redis = await startPrivateRedis();
 });
 afterAll(async () => {
-  await Promise.all([api && killHard(api), worker && killHard(worker)]);
-  await redis.close();
-  await world.close();
+  try {
+    await Promise.all([api && killHard(api), worker && killHard(worker)]);
+    await redis.close();
+  } finally {
+    await world?.close();
+  }
 });
 
 it('orders answered 201 while Redis is down are provisioned once it is back; the worker reconnects by itself', { timeout: 120_000 }, async () => {

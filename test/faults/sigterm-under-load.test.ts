@@ -40,10 +40,13 @@ beforeAll(async () => {
   world = await createFaultWorld({ nginxCommand: nginx.command, env: { DATABASE_POOL_MAX: '10' } });
 });
 afterAll(async () => {
-  await Promise.all([api && killHard(api), worker && killHard(worker)]);
-  await finisher?.close();
-  nginx?.remove();
-  await world?.close();
+  try {
+    await Promise.all([api && killHard(api), worker && killHard(worker)]);
+    await finisher?.close();
+    nginx?.remove();
+  } finally {
+    await world?.close();
+  }
 });
 
 type Outcome = { status: number; at: number } | { error: string; at: number };

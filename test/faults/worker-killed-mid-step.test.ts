@@ -52,11 +52,14 @@ beforeAll(async () => {
   await resolver.open();
 });
 afterAll(async () => {
-  await Promise.all(workers.map((worker) => killHard(worker)));
-  nginx?.remove();
-  await pdns?.close();
-  await resolver?.close();
-  await world?.close();
+  try {
+    await Promise.all(workers.map((worker) => killHard(worker)));
+    nginx?.remove();
+    await pdns?.close();
+    await resolver?.close();
+  } finally {
+    await world?.close();
+  }
 });
 
 async function startNext(): Promise<Spawned> {
