@@ -448,11 +448,15 @@ export async function createFaultWorld(options: { env?: Record<string, string>; 
       return { raw, headers: signedHeaders(t.env.MARKETING_WEBHOOK_SECRET, raw), domain: payload.domain, reference: payload.payment.reference };
     },
     async close() {
-      // Patient: the shared PowerDNS (SQLite backend) answers 500 now and then while other test
-      // files write to it at the same moment.
-      await zones.deleteAll({ ...t.env, POWERDNS_RETRIES: 6 });
-      await nginx.stop();
-      await t.close();
+      try {
+        // Patient: the shared PowerDNS (SQLite backend) answers 500 now and then while other test
+        // files write to it at the same moment.
+        await zones.deleteAll({ ...t.env, POWERDNS_RETRIES: 6 });
+      } finally {
+        // Whatever happened, no nginx is left running.
+        await nginx.stop();
+        await t.close();
+      }
     },
   };
 }
