@@ -3,7 +3,7 @@ import { rrsetsOf, toProviderRRset } from '../../src/modules/dns/dns-rrsets.js';
 import { defaultRecords, dnsSettings } from '../../src/modules/dns/dns-template.js';
 import { createPowerDnsClient } from '../../src/providers/powerdns/powerdns.client.js';
 import type { DnsRRset } from '../../src/providers/powerdns/powerdns.port.js';
-import type { Figure } from './lib.js';
+import { deleteZones, fetchRetrying, type Figure } from './lib.js';
 
 /**
  * Zone provisioning through mPanel's PowerDNS provider against the raw API floor: the same HTTP
@@ -42,7 +42,7 @@ export async function benchDns(): Promise<Figure[]> {
   const created: string[] = [];
 
   const leftovers = (await provider.listZones()).filter((zone) => zone.name.endsWith(`.${SUFFIX}`));
-  for (const zone of leftovers) await provider.deleteZone(zone.name);
+  await deleteZones(provider, leftovers.map((zone) => zone.name));
 
   const templateOf = (name: string): DnsRRset[] => {
     const template = defaultRecords(name, { web: null, mail: null }, settings);
@@ -52,7 +52,7 @@ export async function benchDns(): Promise<Figure[]> {
   const dotted = (name: string) => `${name}.`;
   const { soa } = settings;
 
-  /** The floor: the request the provider sends, built by hand, its response parsed and nothing more. */
+  /** The floor: the request the provider sends, built by hand (retried as the provider retries), its response parsed and nothing more. */
   async function rawProvision(name: string): Promise<void> {
     const body = {
       name: dotted(name),
@@ -64,14 +64,14 @@ export async function benchDns(): Promise<Figure[]> {
         ...templateOf(name).map((rrset) => ({ ...rrset, name: dotted(rrset.name) })),
       ],
     };
-    const res = await fetch(`${base}/zones`, { method: 'POST', headers, body: JSON.stringify(body) });
+    const res = await fetchRetrying(`${base}/zones`, { method: 'POST', headers, body: JSON.stringify(body) });
     if (res.status !== 201) throw new Error(`floor: POST /zones ${name} answered ${res.status}: ${await res.text()}`);
     await res.json();
   }
 
   async function rawPatch(name: string): Promise<void> {
     const rrsets = [{ name: dotted(`www.${name}`), type: 'A', ttl: 300, changetype: 'REPLACE', records: [{ content: '127.0.0.2', disabled: false }] }];
-    const res = await fetch(`${base}/zones/${dotted(name)}`, { method: 'PATCH', headers, body: JSON.stringify({ rrsets }) });
+    const res = await fetchRetrying(`${base}/zones/${dotted(name)}`, { method: 'PATCH', headers, body: JSON.stringify({ rrsets }) });
     if (res.status !== 204) throw new Error(`floor: PATCH ${name} answered ${res.status}: ${await res.text()}`);
     await res.arrayBuffer();
   }
@@ -112,7 +112,7 @@ export async function benchDns(): Promise<Figure[]> {
       if ((i + 1) % 100 === 0) process.stderr.write(`bench: dns ${i + 1}/${ZONES} zones\n`);
     }
   } finally {
-    for (const name of created) await provider.deleteZone(name);
+    await deleteZones(provider, created);
   }
 
   const floor = stats(samples.floorProvision);

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import autocannon from 'autocannon';
 
 export interface Figure {
@@ -17,17 +18,36 @@ export interface LoadResult {
   p99Ms: number;
   non2xx: number;
   errors: number;
+  /** Responses counted (all statuses). */
+  total: number;
+  status5xx: number;
 }
 
 export const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 
-export async function load(url: string, options: { headers?: Record<string, string>; duration?: number } = {}): Promise<LoadResult> {
+export interface LoadOptions {
+  headers?: Record<string, string>;
+  duration?: number;
+  connections?: number;
+  method?: 'GET' | 'POST';
+  body?: string;
+  /** Requests per second over all connections (open model); absent: as fast as the server answers. */
+  overallRate?: number;
+  /** A sequence each connection cycles through (e.g. several accounts, or a request built per send). */
+  requests?: autocannon.Request[];
+}
+
+export async function load(url: string, options: LoadOptions = {}): Promise<LoadResult> {
   const result = await autocannon({
     url,
-    connections: CONNECTIONS,
+    connections: options.connections ?? CONNECTIONS,
     duration: options.duration ?? DURATION_S,
     headers: options.headers ?? {},
+    ...(options.method ? { method: options.method } : {}),
+    ...(options.body === undefined ? {} : { body: options.body }),
+    ...(options.overallRate ? { overallRate: options.overallRate } : {}),
+    ...(options.requests ? { requests: options.requests } : {}),
   });
   return {
     requestsPerSecond: result.requests.average,
@@ -35,25 +55,57 @@ export async function load(url: string, options: { headers?: Record<string, stri
     p99Ms: result.latency.p99,
     non2xx: result.non2xx,
     errors: result.errors,
+    total: result['1xx'] + result['2xx'] + result['3xx'] + result['4xx'] + result['5xx'],
+    status5xx: result['5xx'],
   };
 }
 
-/** Starts a process and resolves with the URL it prints ("listening on http://..."). */
-export function startServer(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ url: string; child: ChildProcess }> {
+/**
+ * Children still running when the bench exits (a section that threw past its clean-up) are
+ * killed: orphaned, with their output pipe gone, they would otherwise linger.
+ */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** Starts a process and resolves once its output matches `ready` (the first capture group, or the match). */
+export function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs = 30_000): Promise<{ match: string; child: ChildProcess }> {
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
   return new Promise((resolve, reject) => {
     let output = '';
-    let url: string | undefined;
+    let match: string | undefined;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${command} ${args.join(' ')} was not ready within ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
     const onData = (chunk: Buffer) => {
-      if (url) return; // after start-up the output (request logs) is read and dropped
+      // After start-up the output (a log line per request or step) is read and dropped as bytes:
+      // this process also runs the load.
+      if (match) return;
       output += chunk.toString();
-      url = /listening on (http:\/\/[\d.:]+)/.exec(output)?.[1];
-      if (url) resolve({ url, child });
+      const found = ready.exec(output);
+      if (found) {
+        match = found[1] ?? found[0];
+        clearTimeout(timer);
+        resolve({ match, child });
+      }
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${output}`)));
+    child.on('exit', (code) => {
+      running.delete(child);
+      clearTimeout(timer);
+      reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${output}`));
+    });
   });
+}
+
+/** Starts a process and resolves with the URL it prints ("listening on http://..."). */
+export async function startServer(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ url: string; child: ChildProcess }> {
+  const { match, child } = await startProcess(command, args, env, /listening on (http:\/\/[\d.:]+)/);
+  return { url: match, child };
 }
 
 export async function stop(child: ChildProcess): Promise<void> {
@@ -61,6 +113,73 @@ export async function stop(child: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   await exited;
+}
+
+/** Resident memory of a process in MB (VmRSS in /proc/<pid>/status). */
+export async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
+  if (kb === undefined) throw new Error(`no VmRSS for process ${pid}`);
+  return Math.round((Number(kb) / 1024) * 10) / 10;
+}
+
+/** Nearest-rank percentile of an ascending list. */
+export function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
+}
+
+export function summary(samples: readonly number[]): { p50: number; p95: number; max: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p95: percentile(sorted, 95), max: sorted.at(-1) ?? Number.NaN };
+}
+
+export const round = (value: number, digits = 2): number => Math.round(value * 10 ** digits) / 10 ** digits;
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * fetch with the PowerDNS provider's retry policy (5xx and connection errors, 2 retries, 50 ms
+ * doubling): the floors use it, so a "database is locked" from the shared PowerDNS's SQLite
+ * (another writer on the machine) costs them what it costs the provider, and does not end the run.
+ */
+export async function fetchRetrying(url: string, init: RequestInit, retries = 2): Promise<Response> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const response = await fetch(url, init);
+      if (response.status < 500 || attempt >= retries) return response;
+      await response.arrayBuffer();
+    } catch (error) {
+      if (attempt >= retries) throw error;
+    }
+    await sleep(50 * 2 ** attempt);
+  }
+}
+
+/**
+ * Deletes PowerDNS zones one at a time, each retried for a while: the SQLite backend of the
+ * PowerDNS on loopback answers 500 ("database is locked") while another writer holds it, and that
+ * PowerDNS is shared with whatever else runs on the machine. Returns what could not be deleted
+ * (reported; the next run's clean-up tries again) rather than ending the run.
+ */
+export async function deleteZones(dns: { deleteZone(name: string): Promise<boolean> }, names: readonly string[]): Promise<string[]> {
+  const kept: string[] = [];
+  for (const name of names) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await dns.deleteZone(name);
+        break;
+      } catch (error) {
+        if (attempt < 10) {
+          await sleep(100 * attempt);
+          continue;
+        }
+        kept.push(`${name}: ${error instanceof Error ? error.message : String(error)}`);
+        break;
+      }
+    }
+  }
+  if (kept.length > 0) process.stderr.write(`bench: ${kept.length} zone(s) left for the next run's clean-up:\n  ${kept.join('\n  ')}\n`);
+  return kept;
 }
 
 export function printTable(figures: readonly Figure[]): void {

@@ -1,0 +1,74 @@
+import type { ChildProcess } from 'node:child_process';
+import { round, type Figure } from './lib.js';
+import { ActiveWatcher, benchDomain, cleanUp, createTenant, placeOrder, removeBenchSites, startApi, startWorker, stopAll, type BenchTenant, type PlacedOrder } from './provisioning.js';
+
+/**
+ * Provisioning throughput (issues 8 and 9): N signed orders sent to one `mpanel api` as fast as
+ * it accepts them (a bounded number in flight, as a busy marketing site would), provisioned by 1
+ * and then 2 `mpanel worker` processes against PowerDNS and the loopback nginx. Orders per minute
+ * from the first order accepted to the last subscription ACTIVE. The sites of the first run are
+ * removed before the second, so both start from the same nginx.
+ */
+
+const SECTION = 'throughput';
+const TENANT = 'bench-throughput';
+const ORDERS = Number(process.env.BENCH_THROUGHPUT_ORDERS ?? 250);
+const IN_FLIGHT = 16;
+const TARGET_PER_MINUTE = 1_000;
+
+async function sendAll(apiUrl: string, tenant: BenchTenant, count: number): Promise<PlacedOrder[]> {
+  const placed: PlacedOrder[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < count) {
+        next += 1;
+        placed.push(await placeOrder(apiUrl, tenant, benchDomain('t')));
+      }
+    }),
+  );
+  return placed;
+}
+
+async function measure(apiUrl: string, tenant: BenchTenant, workers: number): Promise<{ perMinute: number; seconds: number }> {
+  const children: ChildProcess[] = [];
+  // Coarse polling: at this scale 50 ms of resolution is nothing, and the database has work to do.
+  const watcher = new ActiveWatcher(tenant, 50);
+  try {
+    for (let i = 0; i < workers; i++) children.push(await startWorker(tenant));
+    // A few orders first, not counted: JIT, connection pools, nginx's first reloads.
+    await Promise.all((await sendAll(apiUrl, tenant, 4)).map((order) => watcher.active(order.subscriptionId)));
+    const orders = await sendAll(apiUrl, tenant, ORDERS);
+    const active = await Promise.all(orders.map((order) => watcher.active(order.subscriptionId, 300_000)));
+    const firstAccepted = Math.min(...orders.map((order) => order.acceptedAt));
+    const seconds = (Math.max(...active) - firstAccepted) / 1000;
+    return { perMinute: (ORDERS * 60) / seconds, seconds };
+  } finally {
+    await watcher.close();
+    await stopAll(children);
+  }
+}
+
+export async function benchThroughput(): Promise<Figure[]> {
+  await cleanUp(TENANT);
+  const tenant = await createTenant(TENANT);
+  let api: ChildProcess | undefined;
+  try {
+    const started = await startApi();
+    api = started.child;
+    const one = await measure(started.url, tenant, 1);
+    await removeBenchSites();
+    process.stderr.write(`bench: throughput ${ORDERS} orders with 1 worker in ${round(one.seconds, 1)} s; now 2 workers...\n`);
+    const two = await measure(started.url, tenant, 2);
+    return [
+      { section: SECTION, name: `orders provisioned per run`, value: ORDERS, unit: 'orders' },
+      { section: SECTION, name: '1 worker: first accepted → last ACTIVE', value: round(one.seconds, 1), unit: 's' },
+      { section: SECTION, name: '1 worker: orders/min', value: Math.round(one.perMinute), unit: 'orders/min' },
+      { section: SECTION, name: '2 workers: first accepted → last ACTIVE', value: round(two.seconds, 1), unit: 's' },
+      { section: SECTION, name: '2 workers: orders/min', value: Math.round(two.perMinute), unit: 'orders/min', target: `>= ${TARGET_PER_MINUTE} orders/min`, met: two.perMinute >= TARGET_PER_MINUTE },
+    ];
+  } finally {
+    await stopAll([api]);
+    await cleanUp(TENANT);
+  }
+}
