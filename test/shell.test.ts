@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createRedis } from '../src/config/redis.js';
-import { createContainer } from '../src/container.js';
-import { createTestApp, type TestApp } from './helpers/app.js';
+import { createTestApp, createTestAppWithoutRedis, type TestApp } from './helpers/app.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -129,15 +127,7 @@ describe('errors are RFC 9457 problem documents', () => {
 
 describe('readiness when a dependency is down', () => {
   it('GET /ready → 503 naming Redis when Redis is unreachable', async () => {
-    const down = await createTestApp({
-      container: (env) => {
-        const real = createContainer(env, 'api');
-        // Nothing listens on port 1: the fail-fast connection rejects at once.
-        const redis = createRedis('redis://127.0.0.1:1', 'command', { retryStrategy: () => null });
-        redis.on('error', () => undefined);
-        return { ...real, redis, close: async () => { redis.disconnect(); await real.close(); } };
-      },
-    });
+    const down = await createTestAppWithoutRedis();
     try {
       const res = await down.app.inject({ method: 'GET', url: '/ready' });
       expect(res.statusCode).toBe(503);

@@ -1,6 +1,7 @@
 import { buildApp, type App } from '../../src/app.js';
 import { loadEnv, type Env } from '../../src/config/env.js';
 import { createContainer, type Container } from '../../src/container.js';
+import { createRedis } from '../../src/config/redis.js';
 
 export interface TestApp {
   app: App;
@@ -30,4 +31,26 @@ export async function createTestApp(
       await container.close();
     },
   };
+}
+
+/**
+ * The app as it runs while Redis is unreachable: its request-path connection points at a port
+ * nothing listens on (the fail-fast connection rejects at once). Everything else is real.
+ */
+export function createTestAppWithoutRedis(): Promise<TestApp> {
+  return createTestApp({
+    container: (env) => {
+      const real = createContainer(env, 'api');
+      const redis = createRedis('redis://127.0.0.1:1', 'command', { retryStrategy: () => null });
+      redis.on('error', () => undefined);
+      return {
+        ...real,
+        redis,
+        close: async () => {
+          redis.disconnect();
+          await real.close();
+        },
+      };
+    },
+  });
 }

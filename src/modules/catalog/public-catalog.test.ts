@@ -2,10 +2,9 @@ import { createHash } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '../../config/redis.js';
-import { createContainer } from '../../container.js';
 import { prices, products, type Tenant } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
-import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
+import { createTestApp, createTestAppWithoutRedis, type TestApp } from '../../../test/helpers/app.js';
 import { authHeader } from '../../../test/helpers/auth.js';
 import { buildPrice, buildProduct, buildTenant, buildUser } from '../../../test/factories.js';
 import { publicPlansResponse, publicProductsResponse } from './catalog.types.js';
@@ -223,15 +222,7 @@ describe('cache invalidation', () => {
 
 describe('when Redis is down', () => {
   it('serves the public catalog from the database (uncached) and admin writes still succeed', async () => {
-    const down = await createTestApp({
-      container: (env) => {
-        const real = createContainer(env, 'api');
-        // Nothing listens on port 1: the fail-fast connection rejects at once.
-        const redis = createRedis('redis://127.0.0.1:1', 'command', { retryStrategy: () => null });
-        redis.on('error', () => undefined);
-        return { ...real, redis, close: async () => { redis.disconnect(); await real.close(); } };
-      },
-    });
+    const down = await createTestAppWithoutRedis();
     try {
       const tenant = await buildTenant(db());
       const product = await buildProduct(db(), tenant, { name: 'Live' });
