@@ -1,33 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../../src/config/database.js';
-import { prices, products, type BillingInterval, type Price, type Product, type ProductType, type Tenant } from '../../src/db/schema/index.js';
-import { withTenant } from '../../src/db/tenant-tx.js';
+import type { BillingInterval, Price, Product, ProductType, Tenant } from '../../src/db/schema/index.js';
 import { signMarketingPayload } from '../../src/modules/orders/marketing-signature.js';
+import { buildPrice, buildProduct } from '../factories.js';
 
-/** A product with one active price, inserted directly (the catalog API is tested on its own). */
+/** A product with one active price (the catalog API is tested on its own), with order-friendly defaults. */
 export async function buildOffer(
   db: Database,
   tenant: Pick<Tenant, 'id'>,
   options: { type?: ProductType; features?: Record<string, unknown>; amount?: number; currency?: string; interval?: BillingInterval } = {},
 ): Promise<{ product: Product; price: Price }> {
-  return withTenant(db, tenant.id, async (tx) => {
-    const [product] = await tx
-      .insert(products)
-      .values({
-        tenantId: tenant.id,
-        name: `Plan ${randomBytes(3).toString('hex')}`,
-        type: options.type ?? 'SHARED_HOSTING',
-        features: options.features ?? { diskQuotaMb: 1024, mailboxes: 5, sslIncluded: false },
-      })
-      .returning();
-    if (!product) throw new Error('no product');
-    const [price] = await tx
-      .insert(prices)
-      .values({ tenantId: tenant.id, productId: product.id, amount: options.amount ?? 999, currency: options.currency ?? 'EUR', interval: options.interval ?? 'MONTH' })
-      .returning();
-    if (!price) throw new Error('no price');
-    return { product, price };
+  const product = await buildProduct(db, tenant, {
+    type: options.type ?? 'SHARED_HOSTING',
+    features: options.features ?? { diskQuotaMb: 1024, mailboxes: 5, sslIncluded: false },
   });
+  const price = await buildPrice(db, tenant, product, { amount: options.amount ?? 999, currency: options.currency ?? 'EUR', interval: options.interval ?? 'MONTH' });
+  return { product, price };
 }
 
 export function orderPayload(tenant: Pick<Tenant, 'slug'>, price: Pick<Price, 'id' | 'amount' | 'currency'>, overrides: Record<string, unknown> = {}) {
