@@ -15,9 +15,10 @@ import { healthRouter } from './modules/health/health.router.js';
 import { apiRouters } from './modules/index.js';
 import { AppError } from './shared/errors/app-error.js';
 import './shared/http/fastify-augment.js';
-import { assertRouteDeclaresAccess, createAuthenticate } from './shared/http/authenticate.js';
+import { assertRouteDeclaresAccess, createAuthenticate } from './modules/auth/authenticate.js';
 import { errorHandler, sendProblem } from './shared/http/problem.js';
-import type { RouterDeps } from './shared/http/router-deps.js';
+import type { RouterDeps } from './modules/router-deps.js';
+import type { DnsPort } from './providers/dns.port.js';
 import { createHttpMetrics, type HttpMetrics } from './shared/metrics/metrics.js';
 
 export interface AppDeps {
@@ -27,6 +28,7 @@ export interface AppDeps {
   /** A fail-fast ("command") connection: see config/redis.ts. */
   redis: Redis;
   producer: JobProducer;
+  providers: { readonly dns: DnsPort };
   metrics?: HttpMetrics;
   /** Called for every route as it is registered: tests collect the route table with it. */
   onRoute?: (route: RouteOptions) => void;
@@ -117,7 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // Outside the /api plugin: swagger-ui's own routes carry no access config (all of it is public).
   await app.register(docsRouter);
 
-  const routerDeps: RouterDeps = { env, logger, db: database.db, redis, producer: deps.producer, metrics };
+  const routerDeps: RouterDeps = { env, logger, db: database.db, redis, producer: deps.producer, metrics, dns: deps.providers.dns };
   await app.register(
     async (api) => {
       api.addHook('onRoute', assertRouteDeclaresAccess);

@@ -11,6 +11,7 @@ import { withTenant } from './db/tenant-tx.js';
 import { verifyAuditChain } from './modules/audit/audit-verify.js';
 import { cliActor } from './modules/audit/audit.service.js';
 import { runDnsSync } from './modules/dns/dns-sync.js';
+import { dnsSettings } from './modules/dns/dns-template.js';
 import { generatePassword } from './modules/auth/password.js';
 import { createServer, ensureServer, listServerRows } from './modules/servers/servers.service.js';
 import { serverDriver, serverRole } from './modules/servers/servers.types.js';
@@ -164,7 +165,8 @@ dns
   .option('--fix', 'repair PowerDNS to match the database')
   .action(async (options: { zone?: string; fix?: boolean }) => {
     await withContainer(async (container) => {
-      process.exitCode = await runDnsSync(container, { zone: options.zone, fix: options.fix === true }, { out: say, progress: process.stderr });
+      const deps = { db: container.database.db, dns: container.providers.dns, settings: dnsSettings(container.env), logger: container.logger };
+      process.exitCode = await runDnsSync(deps, { zone: options.zone, fix: options.fix === true }, { out: say, progress: process.stderr });
     });
   });
 

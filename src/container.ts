@@ -2,9 +2,71 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createDatabase, type DatabaseHandle } from './config/database.js';
 import type { Env } from './config/env.js';
-import { createRedis } from './config/redis.js';
+import { createRedis, waitForRedis } from './config/redis.js';
+import { assertMigrated } from './db/migrate.js';
 import { JobProducer } from './jobs/queue.js';
+import type { JobOutcomes } from './jobs/runner.js';
+import { provisionDns } from './modules/dns/steps/provision-dns.js';
+import { provisionHosting } from './modules/hosting/steps/provision-hosting.js';
+import { suspendSite, terminateSite, unsuspendSite } from './modules/hosting/steps/site-lifecycle.js';
+import { provisioningOutcomes } from './modules/provisioning/provisioning-outcomes.js';
+import { verifyAndActivate } from './modules/provisioning/steps/verify-and-activate.js';
+import type { StepDefinition, StepServices } from './modules/step-services.js';
+import type { DnsPort } from './providers/dns.port.js';
+import { HostDirectory } from './providers/host/host-directory.js';
+import type { HostingProvider } from './providers/hosting.port.js';
+import { NginxProvider, type NginxSettings } from './providers/nginx/nginx-provider.js';
+import { PowerDnsClient, type PowerDnsClientOptions } from './providers/powerdns/powerdns.client.js';
 import { createLogger } from './shared/logger.js';
+import { safeUrl, StartupError } from './shared/startup.js';
+
+/**
+ * The production steps: each feature's step, one line each. A job whose type has no handler here
+ * fails with a clear error and stays retryable by an admin once the handler ships.
+ */
+export const productionSteps: readonly StepDefinition[] = [provisionDns, provisionHosting, verifyAndActivate, suspendSite, unsuspendSite, terminateSite];
+
+/** How job outcomes move the features' state (the subscription state machine). */
+export const jobOutcomes: JobOutcomes = provisioningOutcomes;
+
+// Adapters take plain settings, not Env: the composition root reads the configuration for them.
+
+export function powerDnsSettings(env: Env, logger?: Logger): PowerDnsClientOptions {
+  return {
+    apiUrl: env.POWERDNS_API_URL,
+    apiKey: env.POWERDNS_API_KEY,
+    serverId: env.POWERDNS_SERVER_ID,
+    timeoutMs: env.POWERDNS_TIMEOUT_MS,
+    retries: env.POWERDNS_RETRIES,
+    ...(logger ? { logger } : {}),
+  };
+}
+
+export function nginxSettings(env: Env): NginxSettings {
+  const owner = env.WEB_FILE_OWNER === undefined ? null : /^(\d+):(\d+)$/.exec(env.WEB_FILE_OWNER);
+  return {
+    layout: { webRoot: env.WEB_ROOT, sitesDir: env.NGINX_SITES_DIR, nginxConf: env.NGINX_CONF, nginxCommand: env.NGINX_COMMAND.split(/\s+/).filter(Boolean) },
+    batchWindowMs: env.NGINX_RELOAD_BATCH_MS,
+    fileOwner: owner ? { uid: Number(owner[1]), gid: Number(owner[2]) } : null,
+    siteErrorLogs: env.NGINX_SITE_ERROR_LOGS,
+  };
+}
+
+/** The vendor adapters, built once per process and handed to routes and steps as ports. */
+export interface Providers {
+  readonly dns: DnsPort;
+  readonly hosts: HostDirectory;
+  readonly hosting: HostingProvider;
+}
+
+export function createProviders(env: Env, logger: Logger): Providers {
+  const hosts = new HostDirectory({ sshPrivateKeyPath: env.SSH_PRIVATE_KEY_PATH ?? null });
+  return {
+    dns: new PowerDnsClient(powerDnsSettings(env, logger)),
+    hosts,
+    hosting: new NginxProvider(hosts, nginxSettings(env)),
+  };
+}
 
 /**
  * Composition root: plain factory functions, no DI framework. Each process (API, worker, CLI)
@@ -16,8 +78,11 @@ export interface Container {
   readonly database: DatabaseHandle;
   /** Fail-fast connection for request-path commands (see config/redis.ts). */
   readonly redis: Redis;
-  /** Adds jobs to BullMQ (API side of the outbox). */
+  /** Adds jobs to BullMQ (the producer side of the outbox), for the API, the sweeper and the runner. */
   readonly producer: JobProducer;
+  readonly providers: Providers;
+  /** What provisioning steps receive. */
+  readonly stepServices: StepServices;
   close(): Promise<void>;
 }
 
@@ -26,6 +91,7 @@ export function createContainer(env: Env, role: 'api' | 'worker' | 'cli'): Conta
   const database = createDatabase(env.DATABASE_URL, { max: env.DATABASE_POOL_MAX, logger, applicationName: `mpanel-${role}` });
   const redis = createRedis(env.REDIS_URL, 'command');
   const producer = new JobProducer(env);
+  const providers = createProviders(env, logger);
   // ioredis reports every failed reconnect; one line per state change is enough.
   let redisDown = false;
   redis.on('error', (error) => {
@@ -42,10 +108,37 @@ export function createContainer(env: Env, role: 'api' | 'worker' | 'cli'): Conta
     database,
     redis,
     producer,
+    providers,
+    stepServices: { env, dns: providers.dns, hosting: providers.hosting },
     async close() {
       await producer.close();
+      await providers.hosts.close();
       redis.disconnect();
       await database.pool.end();
     },
   };
+}
+
+/**
+ * What the API and worker check before they start serving: PostgreSQL reachable and migrated,
+ * Redis reachable. Each failure names the variable to fix.
+ */
+export async function checkDependencies(container: Container): Promise<void> {
+  const { env, database, redis } = container;
+  try {
+    await database.pool.query('select 1');
+  } catch (error) {
+    throw new StartupError(`cannot connect to PostgreSQL at DATABASE_URL=${safeUrl(env.DATABASE_URL)}: ${describe(error)}`);
+  }
+  await assertMigrated(database.pool);
+  try {
+    await waitForRedis(redis, 5_000);
+  } catch (error) {
+    throw new StartupError(`cannot connect to Redis at REDIS_URL=${safeUrl(env.REDIS_URL)}: ${describe(error)}`);
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return error.errors.map(describe).join('; ');
+  return error instanceof Error ? error.message || error.name : String(error);
 }

@@ -1,8 +1,7 @@
 import { buildApp, type App } from './app.js';
 import { loadEnv } from './config/env.js';
-import { createContainer, type Container } from './container.js';
+import { checkDependencies, createContainer, type Container } from './container.js';
 import { onShutdown } from './shared/shutdown.js';
-import { checkDependencies } from './shared/startup.js';
 
 /**
  * Listens on HOST:PORT; on SIGTERM/SIGINT stops accepting, lets in-flight requests finish,

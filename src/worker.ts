@@ -1,29 +1,45 @@
 import { Queue, Worker } from 'bullmq';
 import { and, eq, ne } from 'drizzle-orm';
 import type { Database } from './config/database.js';
-import { servers, tenants } from './db/schema/index.js';
-import { withTenant } from './db/tenant-tx.js';
 import { loadEnv } from './config/env.js';
 import { createRedis } from './config/redis.js';
-import { createContainer, type Container } from './container.js';
-import { deleteExpiredZones } from './jobs/dns-retention.js';
+import { checkDependencies, createContainer, jobOutcomes, productionSteps, type Container } from './container.js';
+import { servers, tenants } from './db/schema/index.js';
+import { withTenant } from './db/tenant-tx.js';
 import { sweepOutbox } from './jobs/outbox.js';
-import { createPowerDnsClient } from './providers/powerdns/powerdns.client.js';
-import { runStep, type PipelineDeps } from './jobs/pipeline.js';
-import { backoffDelay, BACKOFF_TYPE, JobProducer, PROVISIONING_QUEUE, serverQueue } from './jobs/queue.js';
-import { productionSteps } from './jobs/production-steps.js';
+import { backoffDelay, BACKOFF_TYPE, PROVISIONING_QUEUE, serverQueue } from './jobs/queue.js';
 import { createRegistry, type StepRegistry } from './jobs/registry.js';
+import { runStep, type JobOutcomes, type RunnerDeps } from './jobs/runner.js';
 import { createWorkerMetrics, serveMetrics, type WorkerMetrics } from './jobs/worker-metrics.js';
+import { deleteExpiredZones } from './modules/dns/zone-retention.js';
+import type { StepServices } from './modules/step-services.js';
 import { onShutdown } from './shared/shutdown.js';
-import { checkDependencies } from './shared/startup.js';
 
-/** Repeatable maintenance jobs (outbox sweep, DNS zone retention); one run per interval across all workers. */
+/** Repeatable maintenance tasks; one run per interval across all workers. */
 const MAINTENANCE_QUEUE = 'maintenance';
-const OUTBOX_SWEEP = 'outbox-sweep';
-const DNS_RETENTION = 'dns-retention';
+
+export interface MaintenanceTask {
+  readonly name: string;
+  readonly everyMs: number;
+  run(): Promise<unknown>;
+}
+
+/** The repeatable tasks of the features, with the container's clients and providers. */
+function maintenanceTasks(container: Container): MaintenanceTask[] {
+  const { env, logger, database, producer, providers } = container;
+  return [
+    {
+      name: 'outbox-sweep',
+      everyMs: env.OUTBOX_SWEEP_INTERVAL_MS,
+      run: () => sweepOutbox(database.db, producer, logger, { pendingAfterMs: env.OUTBOX_PENDING_AFTER_MS, queuedAfterMs: 10 * 60_000 }),
+    },
+    { name: 'dns-retention', everyMs: env.DNS_RETENTION_SWEEP_INTERVAL_MS, run: () => deleteExpiredZones(database.db, providers.dns, logger) },
+  ];
+}
 
 export interface WorkerOptions {
-  registry?: StepRegistry;
+  registry?: StepRegistry<StepServices>;
+  outcomes?: JobOutcomes;
   /** Step queues to consume (default: the provisioning queue). */
   queues?: readonly string[];
   concurrency?: number;
@@ -37,17 +53,24 @@ export interface RunningWorkers {
 }
 
 /**
- * Starts BullMQ workers for the step queues and the maintenance queue (outbox sweeper). Each step
- * job goes through the pipeline (jobs/pipeline.ts), which keeps the jobs table authoritative.
+ * Starts BullMQ workers for the step queues and the maintenance queue. Each step job goes through
+ * the runner (jobs/runner.ts), which keeps the jobs table authoritative.
  */
 export async function startWorkers(container: Container, options: WorkerOptions = {}): Promise<RunningWorkers> {
-  const { env, logger, database } = container;
+  const { env, logger, database, producer } = container;
   const queues = options.queues ?? [PROVISIONING_QUEUE];
-  const producer = new JobProducer(env);
   const metrics = createWorkerMetrics(async () =>
     Object.fromEntries(await Promise.all(queues.map(async (queue) => [queue, await producer.depth(queue).catch(() => 0)] as const))),
   );
-  const deps: PipelineDeps = { env, logger, db: database.db, producer, registry: options.registry ?? createRegistry(productionSteps), metrics };
+  const deps: RunnerDeps<StepServices> = {
+    logger,
+    db: database.db,
+    producer,
+    registry: options.registry ?? createRegistry(productionSteps),
+    services: container.stepServices,
+    outcomes: options.outcomes ?? jobOutcomes,
+    metrics,
+  };
 
   const connection = createRedis(env.REDIS_URL, 'worker');
   connection.on('error', () => undefined); // each worker reports its own connection errors below
@@ -64,10 +87,10 @@ export async function startWorkers(container: Container, options: WorkerOptions 
       }),
   );
 
+  const tasks = new Map(maintenanceTasks(container).map((task) => [task.name, task]));
   const maintenance = new Queue(MAINTENANCE_QUEUE, { connection, prefix: env.REDIS_KEY_PREFIX });
   const schedule = async () => {
-    await maintenance.upsertJobScheduler(OUTBOX_SWEEP, { every: env.OUTBOX_SWEEP_INTERVAL_MS }, { name: OUTBOX_SWEEP });
-    await maintenance.upsertJobScheduler(DNS_RETENTION, { every: env.DNS_RETENTION_SWEEP_INTERVAL_MS }, { name: DNS_RETENTION });
+    for (const task of tasks.values()) await maintenance.upsertJobScheduler(task.name, { every: task.everyMs }, { name: task.name });
   };
   await schedule();
   // The schedules live in Redis only. A Redis that comes back empty (restarted without persistence,
@@ -79,13 +102,13 @@ export async function startWorkers(container: Container, options: WorkerOptions 
     if (closing) return;
     schedule().catch((error: unknown) => logger.warn({ err: error }, 'could not restore the maintenance schedules after a Redis reconnection; retrying at the next one'));
   });
-  const dns = createPowerDnsClient(env, logger);
   const maintenanceWorker = new Worker(
     MAINTENANCE_QUEUE,
-    async (job) =>
-      job.name === DNS_RETENTION
-        ? deleteExpiredZones(database.db, dns, logger)
-        : sweepOutbox(database.db, producer, logger, { pendingAfterMs: env.OUTBOX_PENDING_AFTER_MS, queuedAfterMs: 10 * 60_000 }),
+    async (job) => {
+      const task = tasks.get(job.name);
+      if (!task) throw new Error(`no maintenance task named ${job.name} in this worker`);
+      return task.run();
+    },
     { ...common, concurrency: 1 },
   );
 
@@ -106,7 +129,6 @@ export async function startWorkers(container: Container, options: WorkerOptions 
       closing = true;
       await Promise.all(all.map((worker) => worker.close()));
       await maintenance.close();
-      await producer.close();
       connection.disconnect();
     },
   };

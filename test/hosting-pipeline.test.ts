@@ -9,11 +9,11 @@ import { createContainer, type Container } from '../src/container.js';
 import { auditLogs, jobs, orders, subscriptions, websites, type Price, type Server, type Tenant } from '../src/db/schema/index.js';
 import { withTenant } from '../src/db/tenant-tx.js';
 import { PROVISIONING_QUEUE, serverQueue } from '../src/jobs/queue.js';
-import { createRegistry, defineStep } from '../src/jobs/registry.js';
-import { provisionHosting } from '../src/jobs/steps/provision-hosting.js';
-import { createResolver } from '../src/jobs/steps/site-check.js';
-import { verifyAndActivate } from '../src/jobs/steps/verify-and-activate.js';
-import { hostingForServer, hostingSettings } from '../src/providers/nginx/hosting-drivers.js';
+import { createRegistry } from '../src/jobs/registry.js';
+import { defineStep } from '../src/modules/step-services.js';
+import { provisionHosting } from '../src/modules/hosting/steps/provision-hosting.js';
+import { createResolver } from '../src/modules/provisioning/site-check.js';
+import { verifyAndActivate } from '../src/modules/provisioning/steps/verify-and-activate.js';
 import { renderPlaceholder } from '../src/providers/nginx/vhost.js';
 import { startWorkers, type RunningWorkers } from '../src/worker.js';
 import { buildServer, buildTenant } from './factories.js';
@@ -87,9 +87,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await workers?.close();
-  await workerContainer?.close();
-  const hosting = hostingForServer(server, hostingSettings(t.env));
+  const hosting = workerContainer.providers.hosting.forServer(server);
   await Promise.all([...sites].map((domain) => hosting.removeSite(domain, null)));
+  await workerContainer?.close();
   await Promise.all([...zones].map((zone) => powerDns('DELETE', `/zones/${zone}.`)));
   await t.close();
 });

@@ -112,8 +112,8 @@ describe('provisioning pipeline (real BullMQ on Redis, test-only step handlers)'
       expect(order?.status).toBe('FULFILLED');
       const audit = await tx.select().from(auditLogs).where(eq(auditLogs.targetId, accepted.subscriptionId)).orderBy(auditLogs.seq);
       expect(audit.map((row) => [row.action, row.before?.status, row.after?.status])).toEqual([
-        ['subscription.provisioning', 'PENDING', 'PROVISIONING'],
-        ['subscription.active', 'PROVISIONING', 'ACTIVE'],
+        ['subscription.provisioning_started', 'PENDING', 'PROVISIONING'],
+        ['subscription.activated', 'PROVISIONING', 'ACTIVE'],
       ]);
     });
 

@@ -1,8 +1,9 @@
 import { loadEnv } from '../../src/config/env.js';
 import { rrsetsOf, toProviderRRset } from '../../src/modules/dns/dns-rrsets.js';
 import { defaultRecords, dnsSettings } from '../../src/modules/dns/dns-template.js';
-import { createPowerDnsClient } from '../../src/providers/powerdns/powerdns.client.js';
-import type { DnsRRset } from '../../src/providers/powerdns/powerdns.port.js';
+import { powerDnsSettings } from '../../src/container.js';
+import { PowerDnsClient } from '../../src/providers/powerdns/powerdns.client.js';
+import type { DnsRRset } from '../../src/providers/dns.port.js';
 import { deleteZones, fetchRetrying, type Figure } from './lib.js';
 
 /**
@@ -35,7 +36,7 @@ const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 
 export async function benchDns(): Promise<Figure[]> {
   const env = loadEnv();
   const settings = dnsSettings(env);
-  const provider = createPowerDnsClient(env);
+  const provider = new PowerDnsClient(powerDnsSettings(env));
   const base = `${env.POWERDNS_API_URL.replace(/\/+$/, '')}/servers/${encodeURIComponent(env.POWERDNS_SERVER_ID)}`;
   const headers = { 'X-API-Key': env.POWERDNS_API_KEY, 'content-type': 'application/json', accept: 'application/json' };
   const run = `${Date.now().toString(36)}`;

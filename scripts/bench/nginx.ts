@@ -1,8 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { loadEnv } from '../../src/config/env.js';
-import type { HostingLayout } from '../../src/providers/nginx/hosting.port.js';
-import { LocalHost } from '../../src/providers/nginx/local-host.js';
+import type { HostingLayout } from '../../src/providers/hosting.port.js';
+import { LocalHost } from '../../src/providers/host/local-host.js';
 import { NginxHosting } from '../../src/providers/nginx/nginx-hosting.js';
 import { NginxReloader } from '../../src/providers/nginx/nginx-reloader.js';
 import { renderPlaceholder, renderVhost, sitePaths } from '../../src/providers/nginx/vhost.js';

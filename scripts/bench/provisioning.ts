@@ -16,11 +16,12 @@ import { withTenant } from '../../src/db/tenant-tx.js';
 import { hashPassword } from '../../src/modules/auth/password.js';
 import { signMarketingPayload } from '../../src/modules/orders/marketing-signature.js';
 import { PROVISIONING_QUEUE, serverQueue } from '../../src/jobs/queue.js';
-import { LocalHost } from '../../src/providers/nginx/local-host.js';
+import { LocalHost } from '../../src/providers/host/local-host.js';
 import { NginxHosting } from '../../src/providers/nginx/nginx-hosting.js';
 import { NginxReloader } from '../../src/providers/nginx/nginx-reloader.js';
 import { placeholderMarker } from '../../src/providers/nginx/vhost.js';
-import { createPowerDnsClient } from '../../src/providers/powerdns/powerdns.client.js';
+import { powerDnsSettings } from '../../src/container.js';
+import { PowerDnsClient } from '../../src/providers/powerdns/powerdns.client.js';
 import { deleteZones, sleep, startProcess, startServer, stop } from './lib.js';
 
 /**
@@ -341,7 +342,7 @@ export async function removeBenchSites(): Promise<{ sites: number; zones: number
     const hosting = new NginxHosting({ host, layout, listen: { ipv4: '127.0.0.1', ipv6: null, port: env.NGINX_HTTP_PORT }, reloader: new NginxReloader(host, layout, 50) });
     await Promise.all(domains.map((domain) => hosting.removeSite(domain, null)));
   }
-  const dns = createPowerDnsClient(env);
+  const dns = new PowerDnsClient(powerDnsSettings(env));
   const zones = (await dns.listZones()).filter((zone) => zone.name.endsWith(suffix));
   const kept = await deleteZones(dns, zones.map((zone) => zone.name));
   return { sites: domains.length, zones: zones.length - kept.length };

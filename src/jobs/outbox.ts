@@ -1,9 +1,10 @@
 import { and, eq, inArray, lt, or, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../config/database.js';
-import { jobs, type Job, type JobHistoryEntry } from '../db/schema/index.js';
+import { jobs, type Job } from '../db/schema/index.js';
 import { OUTBOX_SWEEP_SETTING } from '../db/schema/rls.js';
 import { withTenant, type DbOrTx } from '../db/tenant-tx.js';
+import { markQueued, touchQueued } from './job-state.js';
 import type { JobProducer } from './queue.js';
 
 /**
@@ -13,15 +14,6 @@ import type { JobProducer } from './queue.js';
  * it over later. BullMQ de-duplicates by `jobId = jobs.id`, and the worker re-checks the row, so a
  * job handed over twice still runs once.
  */
-
-export function historyEntry(status: JobHistoryEntry['status'], extra: Omit<JobHistoryEntry, 'status' | 'at'> = {}): JobHistoryEntry {
-  return { status, at: new Date().toISOString(), ...extra };
-}
-
-/** Appends to `jobs.history` in SQL, so concurrent writers never lose an entry. */
-export function appendHistory(...entries: JobHistoryEntry[]) {
-  return sql`${jobs.history} || ${JSON.stringify(entries)}::jsonb`;
-}
 
 /** PENDING jobs among `candidates` whose dependencies have all SUCCEEDED (in the tx's tenant). */
 export async function readyJobs(tx: DbOrTx, candidates: readonly Job[]): Promise<Job[]> {
@@ -48,12 +40,7 @@ export async function enqueue(db: Database, producer: JobProducer, logger: Logge
       logger.warn({ err: error, job: job.id, type: job.type }, 'could not enqueue job; the outbox sweeper will retry');
       continue;
     }
-    await withTenant(db, job.tenantId, (tx) =>
-      tx
-        .update(jobs)
-        .set({ status: 'QUEUED', enqueuedAt: new Date(), history: appendHistory(historyEntry('QUEUED')) })
-        .where(and(eq(jobs.id, job.id), eq(jobs.status, 'PENDING'))),
-    );
+    await withTenant(db, job.tenantId, (tx) => markQueued(tx, job.id));
     handed += 1;
   }
   return handed;
@@ -101,7 +88,7 @@ export async function sweepOutbox(db: Database, producer: JobProducer, logger: L
       try {
         // BullMQ ignores an add whose jobId it still holds; this only revives jobs Redis lost.
         await producer.add(job);
-        await withTenant(db, tenantId, (tx) => tx.update(jobs).set({ updatedAt: new Date() }).where(and(eq(jobs.id, job.id), eq(jobs.status, 'QUEUED'))));
+        await withTenant(db, tenantId, (tx) => touchQueued(tx, job.id));
         handed += 1;
       } catch (error) {
         logger.warn({ err: error, job: job.id }, 'could not re-enqueue job');

@@ -1,16 +1,16 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { RouterDeps } from '../shared/http/router-deps.js';
+import type { RouterDeps } from './router-deps.js';
 import { auditRouter } from './audit/audit.router.js';
 import { authRouter } from './auth/auth.router.js';
 import { catalogRouter } from './catalog/catalog.router.js';
 import { customersRouter } from './customers/customers.router.js';
 import { dnsRouter } from './dns/dns.router.js';
-import { jobsRouter } from './jobs/jobs.router.js';
-import { lifecycleRouter } from './lifecycle/lifecycle.router.js';
+import { jobsRouter } from './provisioning/jobs.router.js';
+import { lifecycleRouter } from './subscriptions/lifecycle.router.js';
 import { orderIntakeRouter } from './orders/orders.router.js';
 import { ordersAdminRouter } from './orders/orders-admin.router.js';
 import { serversRouter } from './servers/servers.router.js';
-import { stripeWebhookRouter } from './stripe-webhook/stripe-webhook.router.js';
+import { paymentEventsRouter } from './payment-events/payment-events.router.js';
 import { subscriptionsRouter } from './subscriptions/subscriptions.router.js';
 import { tenantsRouter } from './tenants/tenants.router.js';
 import { usersRouter } from './users/users.router.js';
@@ -31,7 +31,7 @@ export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
   jobsRouter,
   dnsRouter,
   serversRouter,
-  stripeWebhookRouter,
+  paymentEventsRouter,
   auditRouter,
   usersRouter,
   tenantsRouter,

@@ -1,3 +1,4 @@
+import type { JobType } from '../../src/db/schema/index.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   createFaultWorld,
@@ -59,7 +60,7 @@ afterAll(async () => {
   }
 });
 
-const failures = async (domain: string, type: string) => (await orderJobs(world, domain)).get(type)?.history.filter((entry) => entry.status === 'FAILED') ?? [];
+const failures = async (domain: string, type: JobType) => (await orderJobs(world, domain)).get(type)?.history.filter((entry) => entry.status === 'FAILED') ?? [];
 
 it(`PowerDNS down for ${OUTAGE_MS / 1000} s during provisioning: the steps retry, then both orders are ACTIVE`, { timeout: OUTAGE_MS + 80_000 }, async () => {
   worker = await startWorker(world, { POWERDNS_API_URL: `${api.url}${new URL(world.env.POWERDNS_API_URL).pathname}`, DNS_RESOLVER: resolver.address });

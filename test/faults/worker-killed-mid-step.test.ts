@@ -1,6 +1,6 @@
 import { inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { auditLogs } from '../../src/db/schema/index.js';
+import { auditLogs, type JobType } from '../../src/db/schema/index.js';
 import { withTenant } from '../../src/db/tenant-tx.js';
 import {
   createFaultWorld,
@@ -109,7 +109,7 @@ it('each step killed mid-way completes once on the next worker, with no duplicat
   await waitForSubscription(world, order.domain, 'ACTIVE', 30_000);
 
   const rows = await orderJobs(world, order.domain);
-  const finishedBy = new Map([
+  const finishedBy = new Map<JobType, Spawned>([
     ['PROVISION_DNS', second],
     ['PROVISION_HOSTING', third],
     ['VERIFY_AND_ACTIVATE', fourth],
@@ -129,7 +129,7 @@ it('each step killed mid-way completes once on the next worker, with no duplicat
 
   await expectProvisionedOnce(world, order.domain);
   const audits = await withTenant(world.t.container.database.db, world.tenant.id, (tx) =>
-    tx.select({ action: auditLogs.action }).from(auditLogs).where(inArray(auditLogs.action, ['dns.zone.provisioned', 'website.created', 'website.updated', 'subscription.active'])),
+    tx.select({ action: auditLogs.action }).from(auditLogs).where(inArray(auditLogs.action, ['dns_zone.provisioned', 'website.created', 'website.updated', 'subscription.activated'])),
   );
-  expect(audits.map((row) => row.action).sort()).toEqual(['dns.zone.provisioned', 'subscription.active', 'website.created']);
+  expect(audits.map((row) => row.action).sort()).toEqual(['dns_zone.provisioned', 'subscription.activated', 'website.created']);
 });

@@ -5,9 +5,10 @@ import pino from 'pino';
 import type { Database } from '../../src/config/database.js';
 import type { Env } from '../../src/config/env.js';
 import type { Tenant } from '../../src/db/schema/index.js';
-import { provisionZone, type ProvisionDnsResult } from '../../src/jobs/steps/provision-dns.js';
+import { provisionZone, type ProvisionDnsResult } from '../../src/modules/dns/steps/provision-dns.js';
 import { dnsSettings } from '../../src/modules/dns/dns-template.js';
-import { createPowerDnsClient, type PowerDnsClient } from '../../src/providers/powerdns/powerdns.client.js';
+import { powerDnsSettings } from '../../src/container.js';
+import { PowerDnsClient } from '../../src/providers/powerdns/powerdns.client.js';
 import { buildOrder, buildServer, type BuiltOrder } from '../factories.js';
 
 /**
@@ -23,7 +24,7 @@ export function randomLabel(prefix: string): string {
 
 /** The real PowerDNS, as configured for the tests. */
 export function powerDns(env: Env): PowerDnsClient {
-  return createPowerDnsClient(env, silentLogger);
+  return new PowerDnsClient(powerDnsSettings(env, silentLogger));
 }
 
 /** A resolver that asks PowerDNS itself (DNS_RESOLVER), never the system's. */
@@ -81,7 +82,7 @@ export async function provisionTestZone(
   const zone = await provisionZone(
     { db, dns: powerDns(env), settings: dnsSettings(env), logger: silentLogger },
     tenant.id,
-    { subscriptionId: order.subscription.id, domainId: order.domain.id, domain: order.domain.name, mailboxes: [], serverId: server?.id ?? null },
+    { subscriptionId: order.subscription.id, domainId: order.domain.id, domain: order.domain.name, serverId: server?.id ?? null },
   );
   return { order, zone };
 }

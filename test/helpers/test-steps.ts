@@ -1,8 +1,9 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { PermanentStepError } from '../../src/jobs/pipeline.js';
-import { defineStep, stepTypes, type StepDefinition } from '../../src/jobs/registry.js';
+import { PermanentStepError } from '../../src/jobs/runner.js';
+import { provisioningStepTypes } from '../../src/modules/provisioning/plan.js';
+import { defineStep, type StepDefinition } from '../../src/modules/step-services.js';
 
 /**
  * TEST-ONLY step handlers, to exercise the pipeline (order, retries, failure, kill -9) before the
@@ -28,7 +29,7 @@ export function testSteps(dir: string): StepDefinition[] {
   const log = (entry: Omit<StepEvent, 'pid' | 'at'>) =>
     appendFileSync(path.join(dir, 'events.jsonl'), `${JSON.stringify({ ...entry, pid: process.pid, at: performance.timeOrigin + performance.now() })}\n`);
 
-  return stepTypes.map((type) =>
+  return provisioningStepTypes.map((type) =>
     defineStep({
       type,
       payload: z.looseObject({ domain: z.string() }),

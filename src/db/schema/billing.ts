@@ -62,6 +62,24 @@ export const orders = pgTable(
   ],
 ).enableRLS();
 
+/** The cause of a subscription's last status change: who or what, and why. */
+export interface SubscriptionStatusReason {
+  /** The state machine event, e.g. `provisioning.failed`, `suspended`. */
+  event: string;
+  /** A sentence for people, e.g. "step PROVISION_DNS failed: PowerDNS unreachable". */
+  reason: string;
+  actorType: 'USER' | 'SYSTEM' | 'WEBHOOK' | 'CLI' | 'CUSTOMER';
+  actorUserId?: string | null;
+  jobId?: string;
+  jobType?: string;
+  /** The payment event, invoice or rule behind a billing change. */
+  paymentEventId?: string;
+  invoiceId?: string;
+  rule?: string;
+  /** ISO 8601. */
+  at: string;
+}
+
 export const subscriptions = pgTable(
   'subscriptions',
   {
@@ -81,6 +99,8 @@ export const subscriptions = pgTable(
       .unique('subscriptions_order_unique')
       .references(() => orders.id),
     status: subscriptionStatusEnum('status').notNull().default('PENDING'),
+    /** Why the status is what it is: the last transition's cause (modules/subscriptions/subscription-state.ts). */
+    statusReason: jsonb('status_reason').$type<SubscriptionStatusReason>(),
     currentPeriodStart: tstz('current_period_start').notNull().defaultNow(),
     /** NULL for ONE_TIME prices. */
     currentPeriodEnd: tstz('current_period_end'),

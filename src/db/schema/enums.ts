@@ -75,6 +75,24 @@ export const backupStatuses = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED'] as c
 export type BackupStatus = (typeof backupStatuses)[number];
 export const backupStatusEnum = pgEnum('backup_status', backupStatuses);
 
+/**
+ * Every kind of job the pipeline runs, in the order an order's steps usually run (lists of an
+ * order's jobs are shown in this order). A new step adds its type here (a migration adds the
+ * enum value), its handler in its feature module, and one line in the composition root.
+ */
+export const jobTypes = [
+  'PROVISION_DNS',
+  'PROVISION_HOSTING',
+  'PROVISION_MAIL',
+  'ISSUE_SSL',
+  'VERIFY_AND_ACTIVATE',
+  'SUSPEND_SITE',
+  'UNSUSPEND_SITE',
+  'TERMINATE_SITE',
+] as const;
+export type JobType = (typeof jobTypes)[number];
+export const jobTypeEnum = pgEnum('job_type', jobTypes);
+
 export const jobStatuses = ['PENDING', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED'] as const;
 export type JobStatus = (typeof jobStatuses)[number];
 export const jobStatusEnum = pgEnum('job_status', jobStatuses);

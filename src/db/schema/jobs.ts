@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { check, index, integer, jsonb, pgTable, text, uuid } from 'drizzle-orm/pg-core';
 import { orders, subscriptions } from './billing.js';
 import { createdAt, id, tstz, updatedAt } from './columns.js';
-import { jobStatusEnum, type JobStatus } from './enums.js';
+import { jobStatusEnum, jobTypeEnum, type JobStatus } from './enums.js';
 import { outboxSweepPolicy, tenantIsolationPolicy } from './rls.js';
 import { tenantId } from './tenancy.js';
 
@@ -25,7 +25,7 @@ export const jobs = pgTable(
     tenantId: tenantId(),
     subscriptionId: uuid('subscription_id').references(() => subscriptions.id),
     orderId: uuid('order_id').references(() => orders.id),
-    type: text('type').notNull(),
+    type: jobTypeEnum('type').notNull(),
     status: jobStatusEnum('status').notNull().default('PENDING'),
     queue: text('queue').notNull(),
     payload: jsonb('payload').$type<Record<string, unknown>>().notNull().default({}),

@@ -8,7 +8,7 @@ import { withTenant } from '../../db/tenant-tx.js';
 import { buildTenant } from '../../../test/factories.js';
 import { databaseUrl } from '../../../test/helpers/postgres.js';
 import { BROKEN_HASH, BROKEN_LINK, verifyAuditChain } from './audit-verify.js';
-import { auditHash, recordAudit } from './audit.service.js';
+import { auditHash, appendToChain } from './audit.service.js';
 
 let app: DatabaseHandle;
 /** The PostgreSQL superuser on this file's database: the only one able to tamper with audit_logs. */
@@ -33,7 +33,7 @@ const db = () => app.db;
 async function writeRows(tenant: Pick<Tenant, 'id'>, count: number, prefix = 'test.row'): Promise<void> {
   for (let i = 1; i <= count; i++) {
     await withTenant(db(), tenant.id, (tx) =>
-      recordAudit(tx, { tenantId: tenant.id, actor: { type: 'SYSTEM' }, action: `${prefix}${i}`, targetType: 'thing', targetId: String(i), after: { n: i } }),
+      appendToChain(tx, { tenantId: tenant.id, actor: { type: 'SYSTEM' }, action: `${prefix}${i}`, targetType: 'thing', targetId: String(i), after: { n: i } }),
     );
   }
 }
@@ -56,7 +56,7 @@ describe('verifyAuditChain', () => {
     await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
         withTenant(db(), tenant.id, async (tx) => {
-          await recordAudit(tx, { tenantId: tenant.id, actor: { type: 'SYSTEM' }, action: `test.concurrent${i}` });
+          await appendToChain(tx, { tenantId: tenant.id, actor: { type: 'SYSTEM' }, action: `test.concurrent${i}` });
           await tx.execute(sql`select pg_sleep(0.02)`);
         }),
       ),

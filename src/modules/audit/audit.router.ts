@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { authOf } from '../../shared/http/authenticate.js';
-import type { RouterDeps } from '../../shared/http/router-deps.js';
+import { authOf } from '../auth/authenticate.js';
+import type { RouterDeps } from '../router-deps.js';
 import { authProblems, idParams } from '../../shared/http/schemas.js';
 import { getAuditLog, listAuditLogs } from './audit.service.js';
 import { auditLogItem, auditLogPage, auditLogQuery } from './audit.types.js';

@@ -6,6 +6,7 @@ import { auditLogs, type AuditLog } from '../../db/schema/index.js';
 import { withTenant, type DbOrTx } from '../../db/tenant-tx.js';
 import { canonicalJson } from '../../shared/canonical-json.js';
 import { AppError, notFound } from '../../shared/errors/app-error.js';
+import type { AuditAction } from './audit-actions.js';
 import type { AuditLogItem, AuditLogPage, AuditLogQuery } from './audit.types.js';
 
 export type ActorType = AuditLog['actorType'];
@@ -19,7 +20,12 @@ export interface AuditActor {
   readonly requestId?: string | null;
 }
 
-export interface AuditEntry {
+export interface AuditEntry extends ChainEntry {
+  readonly action: AuditAction;
+}
+
+/** A row as the chain stores it; features write AuditEntry (one of the known actions) through recordAudit. */
+export interface ChainEntry {
   readonly tenantId: string;
   readonly actor: AuditActor;
   readonly action: string;
@@ -60,12 +66,18 @@ export function auditHash(row: Omit<AuditLog, 'id' | 'seq' | 'hash'>): string {
     .digest('hex');
 }
 
+/** Records one of the known actions (audit-actions.ts) in the caller's transaction: see appendToChain. */
+export async function recordAudit(tx: DbOrTx, entry: AuditEntry): Promise<void> {
+  await appendToChain(tx, entry);
+}
+
 /**
  * Appends one row to the tenant's hash chain, in the caller's transaction (so the audit row
  * commits or rolls back with the change it records). The transaction must have the tenant set.
- * A per-tenant advisory lock orders concurrent writers so the chain never forks.
+ * A per-tenant advisory lock orders concurrent writers so the chain never forks. The action is
+ * free text here (the column is): tests of the log's filters write names no feature uses.
  */
-export async function recordAudit(tx: DbOrTx, entry: AuditEntry): Promise<void> {
+export async function appendToChain(tx: DbOrTx, entry: ChainEntry): Promise<void> {
   await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`audit:${entry.tenantId}`}, 0))`);
   const [previous] = await tx
     .select({ hash: auditLogs.hash })

@@ -4,7 +4,7 @@ import { withTenant } from '../../db/tenant-tx.js';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
 import { authHeader } from '../../../test/helpers/auth.js';
 import { buildTenant, buildUser } from '../../../test/factories.js';
-import { recordAudit, type AuditEntry } from './audit.service.js';
+import { appendToChain, type ChainEntry } from './audit.service.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -16,7 +16,7 @@ afterAll(async () => {
 
 const db = () => t.container.database.db;
 
-type Row = Omit<AuditEntry, 'tenantId' | 'actor'> & { actor?: AuditEntry['actor']; at?: string };
+type Row = Omit<ChainEntry, 'tenantId' | 'actor'> & { actor?: ChainEntry['actor']; at?: string };
 
 /** Appends rows to the tenant's chain one by one; `at` pins the row's created_at. */
 async function write(tenant: Pick<Tenant, 'id'>, rows: Row[]): Promise<void> {
@@ -26,7 +26,7 @@ async function write(tenant: Pick<Tenant, 'id'>, rows: Row[]): Promise<void> {
       vi.setSystemTime(new Date(at));
     }
     try {
-      await withTenant(db(), tenant.id, (tx) => recordAudit(tx, { tenantId: tenant.id, actor: actor ?? { type: 'SYSTEM' }, ...entry }));
+      await withTenant(db(), tenant.id, (tx) => appendToChain(tx, { tenantId: tenant.id, actor: actor ?? { type: 'SYSTEM' }, ...entry }));
     } finally {
       vi.useRealTimers();
     }

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { authOf } from '../../shared/http/authenticate.js';
-import type { RouterDeps } from '../../shared/http/router-deps.js';
+import { authOf } from './authenticate.js';
+import type { RouterDeps } from '../router-deps.js';
 import { authProblems, messageResponse, problems } from '../../shared/http/schemas.js';
 import { login, logout, me, refresh, type AuthDeps } from './auth.service.js';
 import { loginBody, loginResponse, meResponse, refreshBody, tokenPair, type ClientMeta } from './auth.types.js';

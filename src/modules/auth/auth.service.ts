@@ -6,7 +6,7 @@ import { refreshTokens, tenants, users, type User } from '../../db/schema/index.
 import { LOGIN_EMAIL_SETTING, REFRESH_TOKEN_HASH_SETTING, TENANT_SETTING } from '../../db/schema/rls.js';
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { AppError } from '../../shared/errors/app-error.js';
-import type { AuthContext } from '../../shared/http/authenticate.js';
+import type { AuthContext } from './auth-context.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import type { ClientMeta, LoginBody, LoginResult, SessionUser, TokenPair } from './auth.types.js';
 import type { LoginThrottle } from './login-throttle.js';

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { createRedis } from '../../config/redis.js';
-import type { RouterDeps } from '../../shared/http/router-deps.js';
+import type { RouterDeps } from '../router-deps.js';
 import { problems } from '../../shared/http/schemas.js';
 import { notModified, publicCatalogQuery, publicPlansResponse, publicProductsResponse } from './catalog.types.js';
 import { matchesIfNoneMatch, type PublicCatalogCache, type PublicEndpoint } from './public-catalog.cache.js';

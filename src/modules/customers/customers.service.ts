@@ -4,7 +4,7 @@ import { containsPattern } from '../../db/like.js';
 import { customers, subscriptions, type Customer } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { notFound } from '../../shared/errors/app-error.js';
-import type { AuthContext } from '../../shared/http/authenticate.js';
+import type { AuthContext } from '../auth/auth-context.js';
 import { keyset, page } from '../../shared/http/pagination.js';
 import { subscriptionView } from '../subscriptions/subscriptions.service.js';
 import type { CustomerDetailView, CustomersPage, CustomerView, ListCustomersQuery } from './customers.types.js';

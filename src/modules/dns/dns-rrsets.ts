@@ -1,4 +1,4 @@
-import type { DnsRRset, RRsetChange } from '../../providers/powerdns/powerdns.port.js';
+import type { DnsRRset, RRsetChange } from '../../providers/dns.port.js';
 import { canonicalPresentation, toPresentation, type DnsRecordData } from './dns-records.js';
 
 /**

@@ -1,16 +1,14 @@
 import { and, asc, eq, inArray } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
-import type { Container } from '../../container.js';
 import { dnsRecords, dnsZones, tenants, type DnsZone } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
-import { createPowerDnsClient } from '../../providers/powerdns/powerdns.client.js';
-import { DnsError, DnsRejectedError, type DnsProvider } from '../../providers/powerdns/powerdns.port.js';
+import { DnsError, DnsRejectedError, type DnsPort } from '../../providers/dns.port.js';
 import { AppError } from '../../shared/errors/app-error.js';
 import { normalizeDomain } from '../../shared/domain-name.js';
 import type { DnsRecordData } from './dns-records.js';
 import { diffRRsets, repairChanges, toProviderRRset, wantedZone, type RRsetDrift, type WantedRRset } from './dns-rrsets.js';
-import { dnsSettings, type DnsSettings } from './dns-template.js';
+import type { DnsSettings } from './dns-template.js';
 import { recordData } from './dns.service.js';
 
 /**
@@ -24,7 +22,7 @@ import { recordData } from './dns.service.js';
 
 export interface DnsSyncDeps {
   db: Database;
-  dns: DnsProvider;
+  dns: DnsPort;
   settings: DnsSettings;
   logger?: Logger;
 }
@@ -221,16 +219,10 @@ export function progressReporter(stream: { isTTY?: boolean; write(text: string):
  * Returns the exit code: 1 while drift remains (so cron and CI notice), else 0.
  */
 export async function runDnsSync(
-  container: Pick<Container, 'env' | 'logger' | 'database'>,
+  deps: DnsSyncDeps,
   options: { zone?: string | undefined; fix: boolean },
   io: { out: (line: string) => void; progress: { isTTY?: boolean; write(text: string): unknown } },
 ): Promise<number> {
-  const deps: DnsSyncDeps = {
-    db: container.database.db,
-    dns: createPowerDnsClient(container.env, container.logger),
-    settings: dnsSettings(container.env),
-    logger: container.logger,
-  };
   let report: DnsSyncReport;
   try {
     report = await syncDns(deps, { zone: options.zone, fix: options.fix, onProgress: progressReporter(io.progress) });

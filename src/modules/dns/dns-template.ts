@@ -1,5 +1,5 @@
 import type { Env } from '../../config/env.js';
-import type { SoaSettings } from '../../providers/powerdns/powerdns.port.js';
+import type { SoaSettings } from '../../providers/dns.port.js';
 import { recordConflicts, validateRecord, type DnsRecordData, type RecordInput, type RecordIssue } from './dns-records.js';
 
 /** DNS settings from the environment: name servers, SOA, TTL and the default records of a new zone. */

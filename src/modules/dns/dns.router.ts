@@ -1,8 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { createPowerDnsClient } from '../../providers/powerdns/powerdns.client.js';
-import { actorOf, authOf } from '../../shared/http/authenticate.js';
-import type { RouterDeps } from '../../shared/http/router-deps.js';
+import { actorOf, authOf } from '../auth/authenticate.js';
+import type { RouterDeps } from '../router-deps.js';
 import { authProblems, idParams, problems } from '../../shared/http/schemas.js';
 import { dnsSettings } from './dns-template.js';
 import { createRecord, deleteRecord, getZone, listZones, updateRecord, type DnsCaller, type DnsDeps } from './dns.service.js';
@@ -13,8 +12,8 @@ const caller = (request: FastifyRequest): DnsCaller => ({ tenantId: authOf(reque
 const writeDescription =
   'Written to PowerDNS and the database together: if PowerDNS refuses the change (422, with its reason) or cannot be reached (503), nothing changes.';
 
-export const dnsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db, env, logger }) => {
-  const deps: DnsDeps = { db, dns: createPowerDnsClient(env, logger), settings: dnsSettings(env), logger };
+export const dnsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db, env, logger, dns }) => {
+  const deps: DnsDeps = { db, dns, settings: dnsSettings(env), logger };
   const tags = ['dns'];
 
   app.get(

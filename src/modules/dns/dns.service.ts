@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
 import { dnsRecords, dnsZones, type DnsRecord, type DnsZone } from '../../db/schema/index.js';
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
-import { DnsError, DnsNotFoundError, DnsRejectedError, type DnsProvider } from '../../providers/powerdns/powerdns.port.js';
+import { DnsError, DnsNotFoundError, DnsRejectedError, type DnsPort } from '../../providers/dns.port.js';
 import { AppError, conflict, notFound, validationFailed, type FieldError } from '../../shared/errors/app-error.js';
 import { keyset, page } from '../../shared/http/pagination.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
@@ -30,7 +30,7 @@ import type {
  */
 export interface DnsDeps {
   db: Database;
-  dns: DnsProvider;
+  dns: DnsPort;
   settings: DnsSettings;
   logger: Logger;
 }
@@ -206,7 +206,7 @@ export async function createRecord(deps: DnsDeps, caller: DnsCaller, zoneId: str
     await recordAudit(tx, {
       tenantId: caller.tenantId,
       actor: caller.actor,
-      action: 'dns.record.created',
+      action: 'dns_record.created',
       targetType: 'dns_record',
       targetId: row.id,
       after: recordAuditOf(row),
@@ -250,7 +250,7 @@ export async function updateRecord(deps: DnsDeps, caller: DnsCaller, recordId: s
     await recordAudit(tx, {
       tenantId: caller.tenantId,
       actor: caller.actor,
-      action: 'dns.record.updated',
+      action: 'dns_record.updated',
       targetType: 'dns_record',
       targetId: after.id,
       before: recordAuditOf(before),
@@ -269,7 +269,7 @@ export async function deleteRecord(deps: DnsDeps, caller: DnsCaller, recordId: s
     await recordAudit(tx, {
       tenantId: caller.tenantId,
       actor: caller.actor,
-      action: 'dns.record.deleted',
+      action: 'dns_record.deleted',
       targetType: 'dns_record',
       targetId: record.id,
       before: recordAuditOf(record),

@@ -126,7 +126,7 @@ describe('record changes are written to PowerDNS and the database together', () 
     expect((await rowsOf(zone.id)).some((row) => row.id === record.id)).toBe(false);
 
     const audit = await auditOf(record.id);
-    expect(audit.map((entry) => entry.action)).toEqual(['dns.record.created', 'dns.record.updated', 'dns.record.updated', 'dns.record.deleted']);
+    expect(audit.map((entry) => entry.action)).toEqual(['dns_record.created', 'dns_record.updated', 'dns_record.updated', 'dns_record.deleted']);
     expect(audit[1]).toMatchObject({ actorUserId: admin.id, before: { content: '192.0.2.10', ttl: 300 }, after: { content: '192.0.2.20', ttl: 600 } });
     expect(audit[1]?.metadata).toMatchObject({ zone: zone.name, rrsetTtlAlsoSetOn: [second.json().id] });
     expect(audit[3]).toMatchObject({ before: { name: `app.${zone.name}`, content: '192.0.2.20' }, after: null });

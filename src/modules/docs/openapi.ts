@@ -4,7 +4,7 @@ import type { FastifySchema, RouteOptions } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Env } from '../../config/env.js';
-import { ACTING_TENANT_HEADER } from '../../shared/http/authenticate.js';
+import { ACTING_TENANT_HEADER } from '../auth/authenticate.js';
 import { problemSchema } from '../../shared/http/schemas.js';
 
 /**

@@ -10,20 +10,20 @@ import {
   servers,
   subscriptions,
   websites,
+  jobTypes,
   type BillingInterval,
   type Job,
   type ServerRole,
 } from '../../db/schema/index.js';
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { enqueue } from '../../jobs/outbox.js';
-import { planProvisioning } from '../../jobs/plan.js';
 import type { JobProducer } from '../../jobs/queue.js';
-import { stepTypes } from '../../jobs/registry.js';
 import { canonicalJson } from '../../shared/canonical-json.js';
 import { AppError } from '../../shared/errors/app-error.js';
 import { findPgError } from '../../shared/errors/pg-errors.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import { findOrderablePrice } from '../catalog/prices.service.js';
+import { planProvisioning, stepPayload, type OrderFacts } from '../provisioning/plan.js';
 import { resolvePublicTenant } from '../tenants/tenant-resolution.js';
 import type { OrderAccepted, OrderBody } from './orders.types.js';
 
@@ -60,7 +60,7 @@ async function acceptedBody(tx: Tx, orderId: string): Promise<OrderAccepted> {
   const [subscription] = await tx.select({ id: subscriptions.id }).from(subscriptions).where(eq(subscriptions.orderId, orderId));
   if (!subscription) throw new Error(`order ${orderId} has no subscription`);
   const rows = await tx.select({ id: jobs.id, type: jobs.type }).from(jobs).where(eq(jobs.orderId, orderId)).orderBy(asc(jobs.createdAt));
-  const rank = (type: string) => stepTypes.findIndex((step) => step === type);
+  const rank = (type: string) => jobTypes.findIndex((step) => step === type);
   return {
     orderId,
     subscriptionId: subscription.id,
@@ -215,6 +215,14 @@ async function createOrder(tx: Tx, deps: OrderIntakeDeps, tenantId: string, body
   if (!domain) throw new Error('insert into domains returned no row');
 
   // Job rows in plan order; dependencies refer to the ids of earlier rows.
+  const facts: OrderFacts = {
+    subscriptionId: subscription.id,
+    domainId: domain.id,
+    domain: domain.name,
+    mailboxes: body.mailboxes?.map((box) => box.localPart) ?? [],
+    webServerId: webServer?.id ?? null,
+    mailServerId: mailServer?.id ?? null,
+  };
   const created: Job[] = [];
   const idsByType = new Map<string, string>();
   for (const step of plan) {
@@ -227,14 +235,7 @@ async function createOrder(tx: Tx, deps: OrderIntakeDeps, tenantId: string, body
         type: step.type,
         queue: step.queue,
         maxAttempts: deps.maxAttempts,
-        payload: {
-          subscriptionId: subscription.id,
-          domainId: domain.id,
-          domain: domain.name,
-          mailboxes: body.mailboxes?.map((box) => box.localPart) ?? [],
-          serverId: webServer?.id ?? null,
-          mailServerId: mailServer?.id ?? null,
-        },
+        payload: stepPayload(step.type, facts),
         dependsOn: step.dependsOn.map((type) => {
           const id = idsByType.get(type);
           if (!id) throw new Error(`plan step ${step.type} depends on ${type}, which is not planned before it`);

@@ -3,10 +3,10 @@ import type { Database } from '../../config/database.js';
 import { customers, jobs, orders, subscriptions, type Order } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { notFound } from '../../shared/errors/app-error.js';
-import type { AuthContext } from '../../shared/http/authenticate.js';
+import type { AuthContext } from '../auth/auth-context.js';
 import { keyset, page } from '../../shared/http/pagination.js';
 import { customerView } from '../customers/customers.service.js';
-import { jobsInStepOrder, jobView } from '../jobs/jobs.service.js';
+import { jobsInStepOrder, jobView } from '../provisioning/jobs.service.js';
 import { subscriptionView } from '../subscriptions/subscriptions.service.js';
 import type { ListOrdersQuery, OrderDetailView, OrdersPage, OrderView } from './orders-admin.types.js';
 

@@ -3,7 +3,7 @@ import { orderStatuses } from '../../db/schema/index.js';
 import { pageOf, paginationQuery } from '../../shared/http/pagination.js';
 import { timestamp } from '../../shared/http/schemas.js';
 import { customerResponse } from '../customers/customers.types.js';
-import { jobResponse } from '../jobs/jobs.types.js';
+import { jobResponse } from '../provisioning/jobs.types.js';
 import { subscriptionResponse } from '../subscriptions/subscriptions.types.js';
 
 export const orderStatus = z.enum(orderStatuses);

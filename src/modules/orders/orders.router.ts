@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { RouterDeps } from '../../shared/http/router-deps.js';
+import type { RouterDeps } from '../router-deps.js';
 import { problems } from '../../shared/http/schemas.js';
 import { SIGNATURE_HEADER, verifyMarketingSignature } from './marketing-signature.js';
 import { acceptOrder } from './order-intake.service.js';

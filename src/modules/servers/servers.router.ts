@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { actorOf, authOf } from '../../shared/http/authenticate.js';
-import type { RouterDeps } from '../../shared/http/router-deps.js';
+import { actorOf, authOf } from '../auth/authenticate.js';
+import type { RouterDeps } from '../router-deps.js';
 import { authProblems, idParams, problems } from '../../shared/http/schemas.js';
 import { addServer, getServer, listServers, updateServer } from './servers.service.js';
 import { createServerBody, listServersQuery, serverResponse, serversPage, updateServerBody } from './servers.types.js';

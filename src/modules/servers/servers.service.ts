@@ -4,7 +4,7 @@ import { servers, type Server } from '../../db/schema/index.js';
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { conflict, notFound, validationFailed, type FieldError } from '../../shared/errors/app-error.js';
 import { findPgError } from '../../shared/errors/pg-errors.js';
-import type { AuthContext } from '../../shared/http/authenticate.js';
+import type { AuthContext } from '../auth/auth-context.js';
 import { keyset, page } from '../../shared/http/pagination.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import { createServerBody, type CreateServerInput, type ListServersQuery, type ServersPage, type ServerView, type UpdateServerBody } from './servers.types.js';

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { serverDrivers, serverRoles, serverStatuses } from '../../db/schema/index.js';
-import { parseHostKey } from '../../providers/nginx/ssh-host-key.js';
+import { parseHostKey } from '../../providers/host/ssh-host-key.js';
 import { domainName, isNormalizedDomain } from '../../shared/domain-name.js';
 import { pageOf, paginationQuery } from '../../shared/http/pagination.js';
 import { timestamp } from '../../shared/http/schemas.js';

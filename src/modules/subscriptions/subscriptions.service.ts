@@ -3,9 +3,9 @@ import type { Database } from '../../config/database.js';
 import { customers, domains, jobs, prices, products, subscriptions, type Subscription } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { notFound } from '../../shared/errors/app-error.js';
-import type { AuthContext } from '../../shared/http/authenticate.js';
+import type { AuthContext } from '../auth/auth-context.js';
 import { keyset, page } from '../../shared/http/pagination.js';
-import { jobsInStepOrder, jobWithHistoryView } from '../jobs/jobs.service.js';
+import { jobsInStepOrder, jobWithHistoryView } from '../provisioning/jobs.service.js';
 import type { ListSubscriptionsQuery, SubscriptionDetailView, SubscriptionsPage, SubscriptionView } from './subscriptions.types.js';
 
 export function subscriptionView(subscription: Subscription): SubscriptionView {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { billingIntervals, domainStatuses, productTypes, subscriptionStatuses } from '../../db/schema/index.js';
 import { pageOf, paginationQuery } from '../../shared/http/pagination.js';
 import { timestamp } from '../../shared/http/schemas.js';
-import { jobWithHistory } from '../jobs/jobs.types.js';
+import { jobWithHistory } from '../provisioning/jobs.types.js';
 
 export const subscriptionStatus = z.enum(subscriptionStatuses);
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { actorOf, authOf } from '../../shared/http/authenticate.js';
-import type { RouterDeps } from '../../shared/http/router-deps.js';
+import { actorOf, authOf } from '../auth/authenticate.js';
+import type { RouterDeps } from '../router-deps.js';
 import { authProblems, idParams, problems } from '../../shared/http/schemas.js';
 import { createTenant, getTenant, listTenants, tenantView, updateTenant } from './tenants.service.js';
 import { createTenantInput, listTenantsQuery, tenantResponse, tenantsPage, updateTenantBody } from './tenants.types.js';

@@ -5,7 +5,7 @@ import { tenants, type Tenant } from '../../db/schema/index.js';
 import { TENANT_SETTING } from '../../db/schema/rls.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { conflict, notFound } from '../../shared/errors/app-error.js';
-import type { AuthContext } from '../../shared/http/authenticate.js';
+import type { AuthContext } from '../auth/auth-context.js';
 import { keyset, page } from '../../shared/http/pagination.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import { createTenantInput, type CreateTenantInput, type ListTenantsQuery, type TenantsPage, type TenantView, type UpdateTenantBody } from './tenants.types.js';

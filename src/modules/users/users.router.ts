@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { actorOf, authOf } from '../../shared/http/authenticate.js';
-import type { RouterDeps } from '../../shared/http/router-deps.js';
+import { actorOf, authOf } from '../auth/authenticate.js';
+import type { RouterDeps } from '../router-deps.js';
 import { authProblems, idParams, problems } from '../../shared/http/schemas.js';
 import { addUser, deleteUser, getUser, listUsers, updateUser } from './users.service.js';
 import { createUserInput, listUsersQuery, updateUserBody, userResponse, usersPage } from './users.types.js';

@@ -5,7 +5,7 @@ import { refreshTokens, users, type User, type UserRole } from '../../db/schema/
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { AppError, conflict, notFound } from '../../shared/errors/app-error.js';
 import { findPgError } from '../../shared/errors/pg-errors.js';
-import type { AuthContext } from '../../shared/http/authenticate.js';
+import type { AuthContext } from '../auth/auth-context.js';
 import { keyset, page } from '../../shared/http/pagination.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import { hashPassword } from '../auth/password.js';

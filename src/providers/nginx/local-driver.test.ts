@@ -7,20 +7,20 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadEnv } from '../../config/env.js';
 import { getByHost, waitForAnswer } from '../../../test/helpers/nginx.js';
-import { hostingSettings } from './hosting-drivers.js';
-import { InvalidSiteDomainError, type HostingLayout } from './hosting.port.js';
-import { LocalHost } from './local-host.js';
+import { nginxSettings } from '../../container.js';
+import { InvalidSiteDomainError, type HostingLayout } from '../hosting.port.js';
+import { LocalHost } from '../host/local-host.js';
 import { NginxHosting } from './nginx-hosting.js';
 import { NginxReloader } from './nginx-reloader.js';
 import { renderPlaceholder } from './vhost.js';
-import type { WebHost } from './web-host.js';
+import type { HostTransport } from '../host/host.port.js';
 
 /**
  * The local driver against the shared nginx of scripts/services.sh (127.0.0.1:NGINX_HTTP_PORT).
  * Every domain is unique to this run, and removed (vhost and files) when the file ends.
  */
 const env = loadEnv();
-const settings = hostingSettings(env);
+const settings = nginxSettings(env);
 const { layout } = settings;
 const port = env.NGINX_HTTP_PORT;
 const listen = { ipv4: '127.0.0.1', ipv6: null, port };
@@ -212,7 +212,7 @@ describe('the provider boundary refuses hostile domain names before touching any
     expect(hostile.find((name) => name.length === 254)).toBeDefined();
     const calls: string[] = [];
     // Records every operation, then fails it: nothing may reach the host.
-    const recording: WebHost = {
+    const recording: HostTransport = {
       description: 'recording',
       ensureDir: async (p) => (calls.push(`ensureDir ${p}`), false),
       readFile: async (p) => (calls.push(`readFile ${p}`), null),

@@ -3,8 +3,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPrivateNginx, waitForAnswer, type PrivateNginx } from '../../../test/helpers/nginx.js';
-import { NginxConfigError, type HostingLayout } from './hosting.port.js';
-import { LocalHost } from './local-host.js';
+import { NginxConfigError, type HostingLayout } from '../hosting.port.js';
+import { LocalHost } from '../host/local-host.js';
 import { NginxHosting } from './nginx-hosting.js';
 import { NginxReloader } from './nginx-reloader.js';
 

@@ -1,11 +1,11 @@
 import path from 'node:path';
-import { HostingError, type EnsureSiteResult, type HostingLayout, type HostingPort, type RemoveSiteResult, type SiteListen } from './hosting.port.js';
+import { HostingError, type EnsureSiteResult, type HostingLayout, type HostingPort, type RemoveSiteResult, type SiteListen } from '../hosting.port.js';
 import type { NginxReloader, ReloaderStats } from './nginx-reloader.js';
-import { assertSafeLayout, assertSafeListen, assertSafePath, assertSiteDomain, renderPlaceholder, renderVhost, sitePaths, type SitePaths, type VhostState } from './vhost.js';
-import type { WebHost } from './web-host.js';
+import { assertSafeLayout, assertSafeListen, assertSafePath, assertSiteDomain, placeholderMarker, renderPlaceholder, renderVhost, sitePaths, type SitePaths, type VhostState } from './vhost.js';
+import type { HostTransport } from '../host/host.port.js';
 
 export interface NginxHostingOptions {
-  readonly host: WebHost;
+  readonly host: HostTransport;
   readonly layout: HostingLayout;
   readonly listen: SiteListen;
   /** uid:gid for the site's directories and placeholder, when the worker's user is not the right owner. */
@@ -21,11 +21,11 @@ const DIR_MODE = 0o755;
 const FILE_MODE = 0o644;
 
 /**
- * Sites on one nginx, through a WebHost (this machine, or a remote one over SSH). Every operation
+ * Sites on one nginx, through a HostTransport (this machine, or a remote one over SSH). Every operation
  * checks the domain first (assertSiteDomain) and only then builds a path or a config line.
  */
 export class NginxHosting implements HostingPort {
-  private readonly host: WebHost;
+  private readonly host: HostTransport;
   private readonly layout: HostingLayout;
   private readonly listen: SiteListen;
   private readonly fileOwner: { readonly uid: number; readonly gid: number } | null;
@@ -89,6 +89,10 @@ export class NginxHosting implements HostingPort {
     await this.applyVhost(domain, paths, 'suspended');
   }
 
+  placeholderMarker(domain: string): string {
+    return placeholderMarker(assertSiteDomain(domain));
+  }
+
   async unsuspendSite(domain: string): Promise<void> {
     const paths = sitePaths(this.layout, assertSiteDomain(domain));
     await this.ensureDirectories(paths);
@@ -111,9 +115,5 @@ export class NginxHosting implements HostingPort {
     }
     await this.host.removeTree(paths.siteDir);
     return { archive };
-  }
-
-  async close(): Promise<void> {
-    await this.host.close();
   }
 }

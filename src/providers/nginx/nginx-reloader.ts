@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { HostingError, NginxConfigError, type HostingLayout } from './hosting.port.js';
-import type { WebHost } from './web-host.js';
+import { HostingError, NginxConfigError, type HostingLayout } from '../hosting.port.js';
+import type { HostTransport } from '../host/host.port.js';
 
 /**
  * Applies vhost changes to one nginx: write the files, `nginx -t`, reload; on a failed test, put
@@ -76,7 +76,7 @@ export class NginxReloader {
   private readonly confirmTimeoutMs: number;
 
   constructor(
-    private readonly host: WebHost,
+    private readonly host: HostTransport,
     private readonly layout: HostingLayout,
     private readonly windowMs: number,
     options: { commandTimeoutMs?: number; confirmTimeoutMs?: number } = {},

@@ -7,11 +7,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startPrivateNginx, waitForAnswer, type PrivateNginx } from '../../../test/helpers/nginx.js';
-import { hostingForServer, type HostingSettings, type WebServerTarget } from './hosting-drivers.js';
-import { HostKeyMismatchError, HostingError, InvalidSiteDomainError, type HostingLayout } from './hosting.port.js';
+import { HostDirectory } from '../host/host-directory.js';
+import { HostError, HostKeyMismatchError } from '../host/host.port.js';
+import { NginxProvider, type NginxSettings } from './nginx-provider.js';
+import { InvalidSiteDomainError, type HostingLayout, type WebServerTarget } from '../hosting.port.js';
 import { NginxHosting } from './nginx-hosting.js';
 import { NginxReloader } from './nginx-reloader.js';
-import { SshHost, type SshTarget } from './ssh-host.js';
+import { SshHost, type SshTarget } from '../host/ssh-host.js';
 import { renderPlaceholder } from './vhost.js';
 
 /**
@@ -104,9 +106,11 @@ afterAll(async () => {
   if (keys) await fs.rm(keys, { recursive: true, force: true });
 });
 
-function sshHosting(overrides: Partial<SshTarget> = {}): NginxHosting {
+/** Hosting over its own SSH connection, which `close()` ends. */
+function sshHosting(overrides: Partial<SshTarget> = {}): NginxHosting & { close(): Promise<void> } {
   const host = new SshHost({ ...target, ...overrides });
-  return new NginxHosting({ host, layout, listen: { ipv4: '127.0.0.1', ipv6: null, port: nginx.port }, reloader: new NginxReloader(host, layout, 20) });
+  const hosting = new NginxHosting({ host, layout, listen: { ipv4: '127.0.0.1', ipv6: null, port: nginx.port }, reloader: new NginxReloader(host, layout, 20) });
+  return Object.assign(hosting, { close: () => host.close() });
 }
 
 describe('SSH driver (real sshd on 127.0.0.1, key auth, pinned host key)', () => {
@@ -168,7 +172,7 @@ describe('SSH driver (real sshd on 127.0.0.1, key auth, pinned host key)', () =>
     }
   });
 
-  it('works through hostingForServer for a servers row with driver SSH', async () => {
+  it('works through the nginx provider for a servers row with driver SSH', async () => {
     const server: WebServerTarget = {
       id: `ssh-${run}`,
       hostname: 'web-ssh.test',
@@ -181,10 +185,12 @@ describe('SSH driver (real sshd on 127.0.0.1, key auth, pinned host key)', () =>
       sshUser: AGENT,
       sshHostKey: target.hostKey,
     };
-    const settings: HostingSettings = { layout, batchWindowMs: 20, fileOwner: null, sshPrivateKeyPath: target.privateKeyPath, siteErrorLogs: false };
-    const hosting = hostingForServer(server, settings);
+    const settings: NginxSettings = { layout, batchWindowMs: 20, fileOwner: null, siteErrorLogs: false };
+    const hosts = new HostDirectory({ sshPrivateKeyPath: target.privateKeyPath });
+    const provider = new NginxProvider(hosts, settings);
+    const hosting = provider.forServer(server);
     expect(hosting.description).toBe(`ssh ${AGENT}@127.0.0.1:${sshPort}`);
-    expect(hostingForServer(server, settings)).toBe(hosting);
+    expect(provider.forServer(server)).toBe(hosting);
     try {
       const domain = domainFor('row');
       await hosting.ensureSite(domain);
@@ -194,10 +200,10 @@ describe('SSH driver (real sshd on 127.0.0.1, key auth, pinned host key)', () =>
       expect(vhost).toContain('access_log ');
       expect(vhost).not.toContain('error_log ');
     } finally {
-      await hosting.close();
+      await hosts.close();
     }
-    expect(() => hostingForServer({ ...server, id: `nokey-${run}` }, { ...settings, sshPrivateKeyPath: null })).toThrow(/SSH_PRIVATE_KEY_PATH/);
-    expect(() => hostingForServer({ ...server, id: `nouser-${run}`, sshUser: null }, settings)).toThrow(HostingError);
+    expect(() => new NginxProvider(new HostDirectory({ sshPrivateKeyPath: null }), settings).forServer({ ...server, id: `nokey-${run}` })).toThrow(/SSH_PRIVATE_KEY_PATH/);
+    expect(() => provider.forServer({ ...server, id: `nouser-${run}`, sshUser: null })).toThrow(HostError);
   });
 
   it('refuses a server whose host key is not the pinned one, before anything is written', async () => {
@@ -216,7 +222,7 @@ describe('SSH driver (real sshd on 127.0.0.1, key auth, pinned host key)', () =>
   });
 
   it('refuses a malformed pinned key, and a hostile domain before connecting at all', async () => {
-    expect(() => new SshHost({ ...target, hostKey: 'ssh-ed25519 not-base64!' })).toThrow(HostingError);
+    expect(() => new SshHost({ ...target, hostKey: 'ssh-ed25519 not-base64!' })).toThrow(HostError);
     // Port 1 refuses connections: an InvalidSiteDomainError proves no connection was attempted.
     const hosting = sshHosting({ port: 1 });
     await expect(hosting.ensureSite('../../etc/passwd')).rejects.toBeInstanceOf(InvalidSiteDomainError);

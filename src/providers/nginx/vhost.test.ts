@@ -3,10 +3,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HostingError, InvalidSiteDomainError, type HostingLayout } from './hosting.port.js';
+import { HostingError, InvalidSiteDomainError, type HostingLayout } from '../hosting.port.js';
 import { parseNginxOutput } from './nginx-reloader.js';
-import { shellQuote } from './ssh-host.js';
-import { hostKeyFingerprint, parseHostKey } from './ssh-host-key.js';
+import { shellQuote } from '../host/ssh-host.js';
+import { hostKeyFingerprint, parseHostKey } from '../host/ssh-host-key.js';
 import { assertSafeLayout, placeholderMarker, renderPlaceholder, renderVhost } from './vhost.js';
 
 /** Pure parts of the nginx provider: rendering, parsing nginx's output, host keys, quoting. */

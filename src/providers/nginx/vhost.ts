@@ -1,7 +1,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { isNormalizedDomain } from '../../shared/domain-name.js';
-import { HostingError, InvalidSiteDomainError, type HostingLayout, type SiteListen } from './hosting.port.js';
+import { HostingError, InvalidSiteDomainError, type HostingLayout, type SiteListen } from '../hosting.port.js';
 
 /**
  * What goes into nginx's configuration and a site's directory: the vhost (active or suspended)

@@ -3,12 +3,13 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadEnv } from '../../config/env.js';
 import { randomLabel, silentLogger, TcpProxy, ZoneCleanup } from '../../../test/helpers/dns.js';
-import { PowerDnsClient, powerDnsOptions } from './powerdns.client.js';
-import { DnsNotFoundError, DnsRejectedError, DnsUnreachableError, type NewZone } from './powerdns.port.js';
+import { powerDnsSettings } from '../../container.js';
+import { PowerDnsClient } from './powerdns.client.js';
+import { DnsNotFoundError, DnsRejectedError, DnsUnreachableError, type NewZone } from '../dns.port.js';
 
 // The real PowerDNS on loopback; every zone has a random name and is deleted at the end.
 const env = loadEnv();
-const client = new PowerDnsClient(powerDnsOptions(env, silentLogger));
+const client = new PowerDnsClient(powerDnsSettings(env, silentLogger));
 const cleanup = new ZoneCleanup();
 afterAll(() => cleanup.deleteAll(env));
 
@@ -102,7 +103,7 @@ describe('PowerDnsClient against the real PowerDNS', () => {
 describe('PowerDnsClient failures', () => {
   it('a wrong API key is DnsUnreachableError (unauthorized), and the key is in no message', async () => {
     const wrongKey = 'wrong-key-0123456789';
-    const wrong = new PowerDnsClient({ ...powerDnsOptions(env, silentLogger), apiKey: wrongKey });
+    const wrong = new PowerDnsClient({ ...powerDnsSettings(env, silentLogger), apiKey: wrongKey });
     const error = await failureOf(wrong.listZones());
     expect(error).toBeInstanceOf(DnsUnreachableError);
     expect((error as DnsUnreachableError).reason).toBe('unauthorized');
@@ -115,7 +116,7 @@ describe('PowerDnsClient failures', () => {
     await closed.close();
     const lines: string[] = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
-    const down = new PowerDnsClient({ ...powerDnsOptions(env, logger), apiUrl: `${closed.url}/api/v1`, retries: 2, retryDelayMs: 10 });
+    const down = new PowerDnsClient({ ...powerDnsSettings(env, logger), apiUrl: `${closed.url}/api/v1`, retries: 2, retryDelayMs: 10 });
     const error = await failureOf(down.getZone('example.test'));
     expect(error).toBeInstanceOf(DnsUnreachableError);
     expect((error as DnsUnreachableError).reason).toBe('connection');
@@ -131,7 +132,7 @@ describe('PowerDnsClient failures', () => {
     const address = silent.address();
     const port = address && typeof address === 'object' ? address.port : 0;
     try {
-      const stuck = new PowerDnsClient({ ...powerDnsOptions(env, silentLogger), apiUrl: `http://127.0.0.1:${port}/api/v1`, timeoutMs: 200, retries: 1, retryDelayMs: 10 });
+      const stuck = new PowerDnsClient({ ...powerDnsSettings(env, silentLogger), apiUrl: `http://127.0.0.1:${port}/api/v1`, timeoutMs: 200, retries: 1, retryDelayMs: 10 });
       const started = performance.now();
       const error = await failureOf(stuck.listZones());
       expect(error).toBeInstanceOf(DnsUnreachableError);

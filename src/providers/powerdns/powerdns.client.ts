@@ -1,22 +1,21 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { Env } from '../../config/env.js';
 import {
   DnsNotFoundError,
   DnsRejectedError,
   DnsUnexpectedResponseError,
   DnsUnreachableError,
   type CreatedZone,
-  type DnsProvider,
+  type DnsPort,
   type DnsRRset,
   type DnsZone,
   type DnsZoneSummary,
   type NewZone,
   type RRsetChange,
-} from './powerdns.port.js';
+} from '../dns.port.js';
 
 /**
- * The PowerDNS Authoritative HTTP API (v1), behind the DnsProvider port. Verified behaviour
+ * The PowerDNS Authoritative HTTP API (v1), behind the DnsPort. Verified behaviour
  * (see infra-recipe.md): 401/404/409/500 answer plain text and only 422 answers JSON; a zone
  * create can answer 500 when another create of the same zone races it, so a 500 there is
  * followed by a GET to decide; PATCH REPLACE is idempotent. The API key travels in a header and
@@ -36,20 +35,6 @@ export interface PowerDnsClientOptions {
   /** First retry delay; doubled on each further retry. */
   readonly retryDelayMs?: number;
   readonly logger?: Logger;
-}
-
-export function powerDnsOptions(
-  env: Pick<Env, 'POWERDNS_API_URL' | 'POWERDNS_API_KEY' | 'POWERDNS_SERVER_ID' | 'POWERDNS_TIMEOUT_MS' | 'POWERDNS_RETRIES'>,
-  logger?: Logger,
-): PowerDnsClientOptions {
-  return {
-    apiUrl: env.POWERDNS_API_URL,
-    apiKey: env.POWERDNS_API_KEY,
-    serverId: env.POWERDNS_SERVER_ID,
-    timeoutMs: env.POWERDNS_TIMEOUT_MS,
-    retries: env.POWERDNS_RETRIES,
-    ...(logger ? { logger } : {}),
-  };
 }
 
 const recordSchema = z.object({ content: z.string(), disabled: z.boolean() });
@@ -106,7 +91,7 @@ function failureOf(error: unknown): { reason: 'timeout' | 'connection'; detail: 
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export class PowerDnsClient implements DnsProvider {
+export class PowerDnsClient implements DnsPort {
   readonly #apiKey: string;
   readonly #base: string;
   readonly #options: PowerDnsClientOptions;
@@ -282,9 +267,4 @@ export class PowerDnsClient implements DnsProvider {
   private unexpected(call: string, response: RawResponse): DnsUnexpectedResponseError {
     return new DnsUnexpectedResponseError(`PowerDNS ${call}: unexpected HTTP ${response.status} ${response.text.slice(0, 200)}`.trim());
   }
-}
-
-/** The client configured from the environment. */
-export function createPowerDnsClient(env: Parameters<typeof powerDnsOptions>[0], logger?: Logger): PowerDnsClient {
-  return new PowerDnsClient(powerDnsOptions(env, logger));
 }

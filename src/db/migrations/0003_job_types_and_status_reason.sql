@@ -1,0 +1,3 @@
+CREATE TYPE "public"."job_type" AS ENUM('PROVISION_DNS', 'PROVISION_HOSTING', 'PROVISION_MAIL', 'ISSUE_SSL', 'VERIFY_AND_ACTIVATE', 'SUSPEND_SITE', 'UNSUSPEND_SITE', 'TERMINATE_SITE');--> statement-breakpoint
+ALTER TABLE "jobs" ALTER COLUMN "type" SET DATA TYPE "public"."job_type" USING "type"::"public"."job_type";--> statement-breakpoint
+ALTER TABLE "subscriptions" ADD COLUMN "status_reason" jsonb;

@@ -1,0 +1,108 @@
+import { and, eq, isNull } from 'drizzle-orm';
+import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import type { Database } from '../../config/database.js';
+import type { Env } from '../../config/env.js';
+import { tenants, users, type UserRole } from '../../db/schema/index.js';
+import { withTenant } from '../../db/tenant-tx.js';
+import { AppError } from '../../shared/errors/app-error.js';
+import { recordAudit, type AuditActor } from '../audit/audit.service.js';
+import type { AuthContext } from './auth-context.js';
+import { roleHas, type Permission } from './permissions.js';
+import { verifyAccessToken } from './tokens.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    auth?: AuthContext;
+  }
+  interface FastifyContextConfig {
+    /** The permission (see modules/auth/permissions.ts) a caller's role must hold. */
+    permission?: Permission;
+  }
+}
+
+export const ACTING_TENANT_HEADER = 'x-mpanel-tenant';
+
+/** The auth context of an authenticated route; throws if called on a public one (a programming error). */
+export function authOf(request: FastifyRequest): AuthContext {
+  if (!request.auth) throw new Error(`route ${request.routeOptions.url} has no auth context: is it public?`);
+  return request.auth;
+}
+
+/**
+ * Every /api route declares either `config.public` or `config.permission`; a route with neither
+ * is a mistake caught when the app starts, not a route left open.
+ */
+export function assertRouteDeclaresAccess(route: RouteOptions): void {
+  const config: { public?: boolean; permission?: Permission } = route.config ?? {};
+  if (!config.public && !config.permission) {
+    throw new Error(`route ${String(route.method)} ${route.url} declares neither config.public nor config.permission`);
+  }
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
+
+/**
+ * onRequest hook: verifies the bearer token, then reads the user and tenant from the database on
+ * every request, so a disabled user, a changed role or a deactivated tenant takes effect at once.
+ */
+export function createAuthenticate(deps: { env: Env; db: Database }) {
+  return async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+    const config = request.routeOptions.config;
+    if (config.public) return;
+    const header = request.headers.authorization;
+    const match = typeof header === 'string' ? BEARER.exec(header) : null;
+    if (!match?.[1]) throw new AppError('UNAUTHENTICATED', 'A bearer token is required (Authorization: Bearer <token>)');
+    const claims = await verifyAccessToken(deps.env, match[1]);
+
+    const current = await withTenant(deps.db, claims.tid, async (tx) => {
+      const [row] = await tx
+        .select({ id: users.id, email: users.email, name: users.name, role: users.role, userActive: users.isActive, tenantActive: tenants.isActive })
+        .from(users)
+        .innerJoin(tenants, eq(tenants.id, users.tenantId))
+        .where(and(eq(users.id, claims.sub), isNull(users.deletedAt)));
+      return row;
+    });
+    if (!current) throw new AppError('UNAUTHENTICATED', 'The access token is not valid');
+    if (!current.userActive) throw new AppError('UNAUTHENTICATED', 'This user is disabled');
+    if (!current.tenantActive) throw new AppError('UNAUTHENTICATED', 'This tenant is deactivated');
+
+    const permission = config.permission;
+    if (!permission || !roleHas(current.role, permission)) {
+      throw new AppError('FORBIDDEN', `Your role (${current.role}) may not do this`);
+    }
+
+    let tenantId = claims.tid;
+    const acting = request.headers[ACTING_TENANT_HEADER];
+    if (typeof acting === 'string' && acting.toLowerCase() !== claims.tid) {
+      tenantId = await enterOtherTenant(deps.db, request, current.role, current.id, acting.toLowerCase());
+    }
+    request.auth = { userId: current.id, email: current.email, name: current.name, role: current.role, homeTenantId: claims.tid, tenantId, sessionId: claims.sid };
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The one cross-tenant path: a SUPER_ADMIN names the tenant to act in with X-Mpanel-Tenant.
+ * Each such request is recorded in that tenant's audit log. Anyone else naming another tenant
+ * gets 404 (as for any object of another tenant).
+ */
+async function enterOtherTenant(db: Database, request: FastifyRequest, role: UserRole, userId: string, tenantId: string): Promise<string> {
+  if (role !== 'SUPER_ADMIN' || !UUID.test(tenantId)) throw new AppError('NOT_FOUND', 'Tenant not found');
+  const [target] = await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId));
+  if (!target) throw new AppError('NOT_FOUND', 'Tenant not found');
+  await withTenant(db, target.id, (tx) =>
+    recordAudit(tx, {
+      tenantId: target.id,
+      actor: { ...actorOf(request), userId },
+      action: 'superadmin.cross_tenant_access',
+      metadata: { method: request.method, route: request.routeOptions.url ?? request.url },
+    }),
+  );
+  return target.id;
+}
+
+/** The audit actor of a request: the authenticated user (if any), client IP, user agent, request id. */
+export function actorOf(request: FastifyRequest): AuditActor {
+  return { type: 'USER', userId: request.auth?.userId ?? null, ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id };
+}

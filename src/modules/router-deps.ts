@@ -1,0 +1,23 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Database } from '../config/database.js';
+import type { Env } from '../config/env.js';
+import type { JobProducer } from '../jobs/queue.js';
+import type { DnsPort } from '../providers/dns.port.js';
+import type { HttpMetrics } from '../shared/metrics/metrics.js';
+
+/**
+ * What a module's router receives when app.ts registers it (a plain object, no DI framework):
+ * the clients and the providers the composition root built once, as ports.
+ */
+export interface RouterDeps {
+  env: Env;
+  logger: Logger;
+  db: Database;
+  /** Fail-fast ("command") connection, see config/redis.ts. */
+  redis: Redis;
+  /** Hands jobs to BullMQ after commit (fails fast when Redis is down; the outbox sweeper retries). */
+  producer: JobProducer;
+  metrics: HttpMetrics;
+  dns: DnsPort;
+}

@@ -1,0 +1,101 @@
+import { and, eq, inArray, ne } from 'drizzle-orm';
+import type { Logger } from 'pino';
+import type { Database } from '../../config/database.js';
+import { jobs, subscriptions, websites, type JobType } from '../../db/schema/index.js';
+import { withTenant } from '../../db/tenant-tx.js';
+import { historyEntry } from '../../jobs/job-state.js';
+import { enqueue } from '../../jobs/outbox.js';
+import { PROVISIONING_QUEUE, serverQueue, type JobProducer } from '../../jobs/queue.js';
+import { AppError, notFound } from '../../shared/errors/app-error.js';
+import type { AuditAction } from '../audit/audit-actions.js';
+import { recordAudit, type AuditActor } from '../audit/audit.service.js';
+import { lifecyclePayload } from '../hosting/steps/site-lifecycle.js';
+import type { LifecycleAccepted, LifecycleAction } from './lifecycle.types.js';
+import { canTransition, subscriptionEvents, type SubscriptionEvent } from './subscription-state.js';
+
+/** Each staff lifecycle action: the job that does it, and the state machine event its success applies. */
+export const lifecycleActions = {
+  suspend: { type: 'SUSPEND_SITE', event: 'suspended' },
+  unsuspend: { type: 'UNSUSPEND_SITE', event: 'unsuspended' },
+  terminate: { type: 'TERMINATE_SITE', event: 'terminated' },
+} as const satisfies Record<LifecycleAction, { type: JobType; event: SubscriptionEvent }>;
+
+const lifecycleJobTypes: readonly JobType[] = Object.values(lifecycleActions).map((action) => action.type);
+
+/** The event a lifecycle job's success applies to its subscription; undefined for other jobs. */
+export function lifecycleEventOf(type: JobType): SubscriptionEvent | undefined {
+  return Object.values(lifecycleActions).find((action) => action.type === type)?.event;
+}
+
+export interface LifecycleDeps {
+  db: Database;
+  producer: JobProducer;
+  logger: Logger;
+  maxAttempts: number;
+}
+
+/**
+ * Suspend, unsuspend or terminate a subscription: ONE job through the provisioning pipeline, on
+ * the queue of the server that hosts the site. The subscription's status changes when that job
+ * succeeds (modules/provisioning/provisioning-outcomes.ts). Asking for the state the subscription
+ * is already in is a no-op (200, no job); asking while another lifecycle job of it is still
+ * running, or from a state the action does not apply to, is 409.
+ */
+export async function requestLifecycle(
+  deps: LifecycleDeps,
+  tenantId: string,
+  subscriptionId: string,
+  action: LifecycleAction,
+  actor: AuditActor,
+  reason: string | undefined,
+): Promise<{ created: boolean; body: LifecycleAccepted }> {
+  const { type, event } = lifecycleActions[action];
+  const result = await withTenant(deps.db, tenantId, async (tx) => {
+    const [subscription] = await tx.select().from(subscriptions).where(eq(subscriptions.id, subscriptionId)).for('update');
+    if (!subscription) throw notFound('Subscription');
+    if (subscription.status === subscriptionEvents[event].to) {
+      return { created: false, body: { subscriptionId, status: subscription.status, job: null }, jobs: [] };
+    }
+    if (!canTransition(subscription.status, event)) {
+      throw new AppError('CONFLICT', `A ${subscription.status} subscription cannot be ${pastTense[action]} (allowed from ${subscriptionEvents[event].from.join(', ')})`);
+    }
+    const [running] = await tx
+      .select({ id: jobs.id, type: jobs.type })
+      .from(jobs)
+      .where(and(eq(jobs.subscriptionId, subscriptionId), inArray(jobs.type, lifecycleJobTypes), inArray(jobs.status, ['PENDING', 'QUEUED', 'RUNNING'])));
+    if (running) throw new AppError('CONFLICT', `A ${running.type} job (${running.id}) of this subscription is still in progress`);
+
+    const [website] = await tx
+      .select({ id: websites.id, serverId: websites.serverId })
+      .from(websites)
+      .where(and(eq(websites.subscriptionId, subscriptionId), ne(websites.status, 'TERMINATED')));
+    const [job] = await tx
+      .insert(jobs)
+      .values({
+        tenantId,
+        subscriptionId,
+        type,
+        queue: website ? serverQueue(website.serverId) : PROVISIONING_QUEUE,
+        maxAttempts: deps.maxAttempts,
+        payload: lifecyclePayload.parse({ subscriptionId, websiteId: website?.id ?? null }),
+        history: [historyEntry('PENDING')],
+      })
+      .returning();
+    if (!job) throw new Error('insert into jobs returned no row');
+    const auditAction: AuditAction = `subscription.${action}_requested`;
+    await recordAudit(tx, {
+      tenantId,
+      actor,
+      action: auditAction,
+      targetType: 'subscription',
+      targetId: subscriptionId,
+      before: { status: subscription.status },
+      metadata: { jobId: job.id, ...(reason ? { reason } : {}) },
+    });
+    return { created: true, body: { subscriptionId, status: subscription.status, job: { id: job.id, type: job.type, status: job.status } }, jobs: [job] };
+  });
+  if (result.created) await enqueue(deps.db, deps.producer, deps.logger, result.jobs);
+  return { created: result.created, body: result.body };
+}
+
+const pastTense: Record<LifecycleAction, string> = { suspend: 'suspended', unsuspend: 'unsuspended', terminate: 'terminated' };

@@ -1,0 +1,101 @@
+import { eq } from 'drizzle-orm';
+import { subscriptions, type Subscription, type SubscriptionStatus, type SubscriptionStatusReason } from '../../db/schema/index.js';
+import type { Tx } from '../../db/tenant-tx.js';
+import type { AuditAction } from '../audit/audit-actions.js';
+import { recordAudit, type AuditActor } from '../audit/audit.service.js';
+
+/**
+ * The subscription state machine and its ONE writer (DESIGN.md): every change of
+ * `subscriptions.status` — provisioning outcomes, staff lifecycle actions, an admin's retry,
+ * billing — goes through `transition()`, which checks this table, writes the status with its
+ * structured reason, and the audit row, in the caller's transaction.
+ *
+ *   PENDING → PROVISIONING → ACTIVE ⇄ SUSPENDED → TERMINATED
+ *   PENDING | PROVISIONING → FAILED → PROVISIONING (retry)
+ *   ACTIVE → PAST_DUE → ACTIVE (paid) | SUSPENDED
+ */
+export const subscriptionEvents = {
+  provisioning_started: { from: ['PENDING'], to: 'PROVISIONING' },
+  activated: { from: ['PROVISIONING'], to: 'ACTIVE' },
+  failed: { from: ['PENDING', 'PROVISIONING'], to: 'FAILED' },
+  reopened: { from: ['FAILED'], to: 'PROVISIONING' },
+  suspended: { from: ['ACTIVE', 'PAST_DUE'], to: 'SUSPENDED' },
+  unsuspended: { from: ['SUSPENDED'], to: 'ACTIVE' },
+  terminated: { from: ['ACTIVE', 'PAST_DUE', 'SUSPENDED', 'FAILED'], to: 'TERMINATED' },
+  past_due: { from: ['ACTIVE'], to: 'PAST_DUE' },
+  recovered: { from: ['PAST_DUE'], to: 'ACTIVE' },
+} as const satisfies Record<string, { from: readonly SubscriptionStatus[]; to: SubscriptionStatus }>;
+
+export type SubscriptionEvent = keyof typeof subscriptionEvents;
+
+/** Who or what caused a change, and why: stored as the subscription's status reason and audited. */
+export interface TransitionCause {
+  readonly actor: AuditActor;
+  /** A sentence for people. */
+  readonly reason: string;
+  readonly jobId?: string;
+  readonly jobType?: string;
+  readonly paymentEventId?: string;
+  readonly invoiceId?: string;
+  readonly rule?: string;
+}
+
+export function canTransition(status: SubscriptionStatus, event: SubscriptionEvent): boolean {
+  const allowed: readonly SubscriptionStatus[] = subscriptionEvents[event].from;
+  return allowed.includes(status);
+}
+
+export interface Transitioned {
+  readonly subscription: Subscription;
+  readonly from: SubscriptionStatus;
+}
+
+/**
+ * Applies `event` to the subscription if its current status allows it (the row is locked for
+ * the transaction): status, reason, suspended/terminated time and the audit row. Returns the
+ * updated row, or null when the event does not apply from the current status (nothing written):
+ * callers that must refuse (a staff request) check `canTransition` first and answer 409.
+ */
+export async function transition(tx: Tx, target: { tenantId: string; subscriptionId: string }, event: SubscriptionEvent, cause: TransitionCause): Promise<Transitioned | null> {
+  const [before] = await tx.select().from(subscriptions).where(eq(subscriptions.id, target.subscriptionId)).for('update');
+  if (!before || !canTransition(before.status, event)) return null;
+  const { to } = subscriptionEvents[event];
+  const now = new Date();
+  const statusReason: SubscriptionStatusReason = {
+    event,
+    reason: cause.reason,
+    actorType: cause.actor.type,
+    actorUserId: cause.actor.userId ?? null,
+    ...(cause.jobId ? { jobId: cause.jobId } : {}),
+    ...(cause.jobType ? { jobType: cause.jobType } : {}),
+    ...(cause.paymentEventId ? { paymentEventId: cause.paymentEventId } : {}),
+    ...(cause.invoiceId ? { invoiceId: cause.invoiceId } : {}),
+    ...(cause.rule ? { rule: cause.rule } : {}),
+    at: now.toISOString(),
+  };
+  const [after] = await tx
+    .update(subscriptions)
+    .set({
+      status: to,
+      statusReason,
+      ...(to === 'SUSPENDED' ? { suspendedAt: now } : {}),
+      ...(before.status === 'SUSPENDED' && to === 'ACTIVE' ? { suspendedAt: null } : {}),
+      ...(to === 'TERMINATED' ? { terminatedAt: now } : {}),
+    })
+    .where(eq(subscriptions.id, before.id))
+    .returning();
+  if (!after) throw new Error(`subscription ${before.id} vanished during its transition`);
+  const { actor: _actor, reason: _reason, ...references } = cause;
+  const action: AuditAction = `subscription.${event}`;
+  await recordAudit(tx, {
+    tenantId: target.tenantId,
+    actor: cause.actor,
+    action,
+    targetType: 'subscription',
+    targetId: before.id,
+    before: { status: before.status },
+    after: { status: to },
+    metadata: { reason: cause.reason, ...references },
+  });
+  return { subscription: after, from: before.status };
+}

@@ -1,0 +1,58 @@
+/**
+ * The host transport: the few file and process operations mPanel needs on a server it manages
+ * (a web server for nginx now; mail, certificates and backups next). Adapters are written once
+ * against this; local-host.ts does them with node:fs and execFile on this machine, ssh-host.ts
+ * over SFTP and exec on a remote one. Paths are absolute POSIX paths the caller builds from
+ * checked parts: a transport never validates a customer's input.
+ */
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface HostTransport {
+  readonly description: string;
+  /**
+   * Creates the directory (and missing parents) when absent, with exactly `mode`; returns true
+   * when it created it. An existing directory is left as it is (its owner may have changed it).
+   */
+  ensureDir(path: string, mode: number): Promise<boolean>;
+  /** The file's text, or null when it does not exist. */
+  readFile(path: string): Promise<string | null>;
+  /** Writes a temp file beside `path` (mode `mode`), then renames it over `path`: readers see the old or the new file, never half of one. */
+  writeFileAtomic(path: string, content: string, mode: number): Promise<void>;
+  /** Removes a file; absent is fine. */
+  removeFile(path: string): Promise<void>;
+  /** Removes a directory tree; absent is fine. */
+  removeTree(path: string): Promise<void>;
+  exists(path: string): Promise<boolean>;
+  chown(path: string, uid: number, gid: number): Promise<void>;
+  /** Sends a signal to a process of the host; false when it may not (or the process is gone). */
+  signal(pid: number, signal: 'SIGHUP'): Promise<boolean>;
+  /** Runs a command (argv, no shell on this side) and reports its exit code and output. */
+  run(argv: readonly string[], timeoutMs: number): Promise<RunResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * A failure of the transport itself. `permanent`: trying again cannot help until someone changes
+ * something (a pinned key that does not match, a missing private key, a path that is a file where
+ * a directory must be); otherwise it may (a host that is down, a connection cut).
+ */
+export class HostError extends Error {
+  override name = 'HostError';
+
+  constructor(
+    message: string,
+    readonly permanent: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The SSH server presented a host key other than the one pinned for it. */
+export class HostKeyMismatchError extends HostError {
+  override name = 'HostKeyMismatchError';
+}
