@@ -1,4 +1,5 @@
 import type { HostTarget } from './host/host-directory.js';
+import { ProviderError } from './provider-error.js';
 
 /**
  * Web hosting as the rest of mPanel sees it: sites on a web server, in our own types. The nginx
@@ -79,16 +80,8 @@ export interface HostingPort {
  * changes something (the input, the server row, nginx's main configuration); otherwise a retry
  * with backoff may (a broken file elsewhere that an operator fixes, a host that is down).
  */
-export class HostingError extends Error {
+export class HostingError extends ProviderError {
   override name = 'HostingError';
-
-  constructor(
-    message: string,
-    readonly permanent: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** A domain that is not a normalised name: refused before it reaches any path or config. */

@@ -7,7 +7,6 @@ import { withTenant } from '../../src/db/tenant-tx.js';
 import {
   createFaultWorld,
   expectProvisionedOnce,
-  HoldingProxy,
   injectOrder,
   killHard,
   orderJobs,
@@ -20,6 +19,7 @@ import {
 } from '../helpers/faults.js';
 import { eventually } from '../helpers/orders.js';
 import type { Spawned } from '../helpers/process.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
  * Fault 2 (issue 9): the API process killed (SIGKILL) right after the order transaction commits and
@@ -33,14 +33,14 @@ import type { Spawned } from '../helpers/process.js';
  * order, and the marketing site's re-delivery must find it, not create another.
  */
 let world: FaultWorld;
-let proxy: HoldingProxy;
+let proxy: TcpProxy;
 let api: Spawned | undefined;
 let worker: InProcessWorker | undefined;
 
 beforeAll(async () => {
   world = await createFaultWorld();
   const redis = new URL(world.env.REDIS_URL);
-  proxy = new HoldingProxy(redis.hostname, Number(redis.port || 6379));
+  proxy = new TcpProxy(redis.hostname, Number(redis.port || 6379));
   await proxy.open();
 });
 afterAll(async () => {

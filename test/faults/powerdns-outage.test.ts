@@ -13,8 +13,8 @@ import {
   type FaultWorld,
   type InProcessWorker,
 } from '../helpers/faults.js';
-import { TcpProxy } from '../helpers/dns.js';
 import { eventually } from '../helpers/orders.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
  * Fault 6 (issue 9): PowerDNS stopped for 30 s during provisioning. The worker reaches PowerDNS

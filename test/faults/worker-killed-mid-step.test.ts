@@ -7,7 +7,6 @@ import {
   DnsGate,
   expectProvisionedOnce,
   footprint,
-  HoldingProxy,
   injectOrder,
   killHard,
   NginxGate,
@@ -18,6 +17,7 @@ import {
 } from '../helpers/faults.js';
 import { eventually } from '../helpers/orders.js';
 import type { Spawned } from '../helpers/process.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
  * Fault 3 (issue 9): a worker killed (SIGKILL) in the middle of each step type. One order, four
@@ -37,7 +37,7 @@ import type { Spawned } from '../helpers/process.js';
  * registry has no PROVISION_MAIL step yet, so there is no mailbox to duplicate.)
  */
 let world: FaultWorld;
-let pdns: HoldingProxy;
+let pdns: TcpProxy;
 let resolver: DnsGate;
 let nginx: NginxGate;
 const workers: Spawned[] = [];
@@ -46,7 +46,7 @@ beforeAll(async () => {
   nginx = new NginxGate();
   world = await createFaultWorld({ nginxCommand: nginx.command });
   const api = new URL(world.env.POWERDNS_API_URL);
-  pdns = new HoldingProxy(api.hostname, Number(api.port));
+  pdns = new TcpProxy(api.hostname, Number(api.port));
   await pdns.open();
   resolver = new DnsGate(world.env.DNS_RESOLVER);
   await resolver.open();

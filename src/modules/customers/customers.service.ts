@@ -5,9 +5,9 @@ import { customers, subscriptions, type Customer } from '../../db/schema/index.j
 import { withTenant } from '../../db/tenant-tx.js';
 import { notFound } from '../../shared/errors/app-error.js';
 import type { AuthContext } from '../auth/auth-context.js';
-import { keyset, page } from '../../shared/http/pagination.js';
 import { subscriptionView } from '../subscriptions/subscriptions.service.js';
 import type { CustomerDetailView, CustomersPage, CustomerView, ListCustomersQuery } from './customers.types.js';
+import { listPage } from '../list-page.js';
 
 export function customerView(customer: Customer): CustomerView {
   return {
@@ -23,25 +23,16 @@ export function customerView(customer: Customer): CustomerView {
 }
 
 export async function listCustomers(db: Database, auth: Pick<AuthContext, 'tenantId'>, query: ListCustomersQuery): Promise<CustomersPage> {
-  const { where: after, orderBy } = keyset(customers.createdAt, customers.id, query.cursor);
   const pattern = query.q === undefined ? undefined : containsPattern(query.q);
-  const rows = await withTenant(db, auth.tenantId, (tx) =>
-    tx
-      .select()
-      .from(customers)
-      .where(
-        and(
-          eq(customers.tenantId, auth.tenantId),
-          isNull(customers.deletedAt),
-          pattern === undefined ? undefined : or(ilike(customers.email, pattern), ilike(customers.name, pattern)),
-          after,
-        ),
-      )
-      .orderBy(...orderBy)
-      .limit(query.limit + 1),
-  );
-  const { items, nextCursor } = page(rows, query.limit);
-  return { items: items.map(customerView), nextCursor };
+  return listPage(db, auth.tenantId, query, {
+    table: customers,
+    filters: [
+      isNull(customers.deletedAt),
+      pattern === undefined ? undefined : or(ilike(customers.email, pattern), ilike(customers.name, pattern)),
+    ],
+    rows: (tx, q) => tx.select().from(customers).where(q.where).orderBy(...q.orderBy).limit(q.limit),
+    view: customerView,
+  });
 }
 
 /** A customer (not deleted) with their subscriptions, newest first. */

@@ -5,11 +5,11 @@ import { dnsRecords, dnsZones, type DnsRecord, type DnsZone } from '../../db/sch
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { DnsError, DnsNotFoundError, DnsRejectedError, type DnsPort } from '../../providers/dns.port.js';
 import { AppError, conflict, notFound, validationFailed, type FieldError } from '../../shared/errors/app-error.js';
-import { keyset, page } from '../../shared/http/pagination.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import { recordConflicts, validateRecord, type DnsRecordData, type RecordIssue } from './dns-records.js';
 import { changeFor, rrsetKey, rrsetsOf } from './dns-rrsets.js';
 import type { DnsSettings } from './dns-template.js';
+import { listPage } from '../list-page.js';
 import type {
   CreateRecordBody,
   DnsRecordView,
@@ -89,17 +89,12 @@ export function dnsFailure(error: unknown, zone: string): unknown {
 const asFields = (issues: readonly RecordIssue[]): FieldError[] => issues.map((issue) => ({ field: `body/${issue.field}`, message: issue.message }));
 
 export async function listZones(db: Database, tenantId: string, query: ListZonesQuery): Promise<DnsZonesPage> {
-  const { where, orderBy } = keyset(dnsZones.createdAt, dnsZones.id, query.cursor);
-  const rows = await withTenant(db, tenantId, (tx) =>
-    tx
-      .select()
-      .from(dnsZones)
-      .where(and(eq(dnsZones.tenantId, tenantId), query.status ? eq(dnsZones.status, query.status) : undefined, where))
-      .orderBy(...orderBy)
-      .limit(query.limit + 1),
-  );
-  const { items, nextCursor } = page(rows, query.limit);
-  return { items: items.map(zoneView), nextCursor };
+  return listPage(db, tenantId, query, {
+    table: dnsZones,
+    filters: [query.status ? eq(dnsZones.status, query.status) : undefined],
+    rows: (tx, q) => tx.select().from(dnsZones).where(q.where).orderBy(...q.orderBy).limit(q.limit),
+    view: zoneView,
+  });
 }
 
 export async function getZone(deps: Pick<DnsDeps, 'db' | 'settings'>, tenantId: string, id: string): Promise<DnsZoneDetailView> {
@@ -185,34 +180,64 @@ async function pushRRsets(tx: Tx, deps: DnsDeps, zone: DnsZone, keys: readonly P
   }
 }
 
+/**
+ * The record as it will be stored: valid for the zone (400 naming the field otherwise), with its
+ * TTL, and in no conflict with the zone's other records (409). A record joining an RRset (a new
+ * one, or one moved to another name) takes that RRset's TTL unless a TTL is given; `current` is
+ * the record being changed, which keeps its own TTL on its own name.
+ */
+function checkRecord(
+  deps: DnsDeps,
+  zone: DnsZone,
+  others: readonly DnsRecord[],
+  input: Parameters<typeof validateRecord>[0],
+  givenTtl: number | undefined,
+  current?: Pick<DnsRecord, 'name' | 'ttl'>,
+): DnsRecordData {
+  const checked = validateRecord(input, zone.name, deps.settings.defaultTtl);
+  if (!checked.ok) throw validationFailed(asFields(checked.issues), 'The record is not valid');
+  const { name, type } = checked.value;
+  const rrsetTtlNow = current && current.name === name ? current.ttl : rrsetTtl(others, name, type);
+  const record = { ...checked.value, ttl: givenTtl ?? rrsetTtlNow ?? current?.ttl ?? deps.settings.defaultTtl };
+  const conflicts = recordConflicts(record, others.map(recordData));
+  if (conflicts.length > 0) throw conflict('The record conflicts with the records of the zone', asFields(conflicts));
+  return record;
+}
+
+/** After a row is written: its RRset's TTL aligned, the audit row, and PowerDNS updated (or the transaction undone). */
+async function commitRecordChange(
+  tx: Tx,
+  deps: DnsDeps,
+  caller: DnsCaller,
+  zone: DnsZone,
+  change: { action: 'dns_record.created' | 'dns_record.updated'; row: DnsRecord; record: DnsRecordData; before?: DnsRecord },
+): Promise<void> {
+  const { row, record, before } = change;
+  const ttlChanged = await alignRRsetTtl(tx, zone.id, record, row.id);
+  await recordAudit(tx, {
+    tenantId: caller.tenantId,
+    actor: caller.actor,
+    action: change.action,
+    targetType: 'dns_record',
+    targetId: row.id,
+    before: before ? recordAuditOf(before) : null,
+    after: recordAuditOf(row),
+    metadata: { zone: zone.name, ...(ttlChanged.length > 0 ? { rrsetTtlAlsoSetOn: ttlChanged } : {}) },
+  });
+  await pushRRsets(tx, deps, zone, before ? [before, record] : [record]);
+}
+
 export async function createRecord(deps: DnsDeps, caller: DnsCaller, zoneId: string, body: CreateRecordBody): Promise<DnsRecordView> {
   return withTenant(deps.db, caller.tenantId, async (tx) => {
     const zone = await lockWritableZone(tx, caller.tenantId, zoneId);
     const existing = await tx.select().from(dnsRecords).where(eq(dnsRecords.zoneId, zone.id));
-    const checked = validateRecord(body, zone.name, deps.settings.defaultTtl);
-    if (!checked.ok) throw validationFailed(asFields(checked.issues), 'The record is not valid');
-    // Joining an RRset takes its TTL unless a TTL is given.
-    const ttl = body.ttl ?? rrsetTtl(existing, checked.value.name, checked.value.type) ?? deps.settings.defaultTtl;
-    const record = { ...checked.value, ttl };
-    const conflicts = recordConflicts(record, existing.map(recordData));
-    if (conflicts.length > 0) throw conflict('The record conflicts with the records of the zone', asFields(conflicts));
-
+    const record = checkRecord(deps, zone, existing, body, body.ttl);
     const [row] = await tx
       .insert(dnsRecords)
       .values({ tenantId: caller.tenantId, zoneId: zone.id, name: record.name, type: record.type, content: record.content, ttl: record.ttl, priority: record.priority, managed: false })
       .returning();
     if (!row) throw new Error('insert into dns_records returned no row');
-    const ttlChanged = await alignRRsetTtl(tx, zone.id, record, row.id);
-    await recordAudit(tx, {
-      tenantId: caller.tenantId,
-      actor: caller.actor,
-      action: 'dns_record.created',
-      targetType: 'dns_record',
-      targetId: row.id,
-      after: recordAuditOf(row),
-      metadata: { zone: zone.name, ...(ttlChanged.length > 0 ? { rrsetTtlAlsoSetOn: ttlChanged } : {}) },
-    });
-    await pushRRsets(tx, deps, zone, [record]);
+    await commitRecordChange(tx, deps, caller, zone, { action: 'dns_record.created', row, record });
     return recordView(row);
   });
 }
@@ -221,24 +246,14 @@ export async function updateRecord(deps: DnsDeps, caller: DnsCaller, recordId: s
   return withTenant(deps.db, caller.tenantId, async (tx) => {
     const { zone, record: before } = await lockRecord(tx, caller.tenantId, recordId);
     const others = (await tx.select().from(dnsRecords).where(eq(dnsRecords.zoneId, zone.id))).filter((row) => row.id !== before.id);
-    const checked = validateRecord(
-      {
-        name: body.name ?? before.name,
-        type: before.type,
-        content: body.content ?? before.content,
-        ttl: body.ttl ?? before.ttl,
-        priority: body.priority !== undefined ? body.priority : before.priority,
-      },
-      zone.name,
-      deps.settings.defaultTtl,
-    );
-    if (!checked.ok) throw validationFailed(asFields(checked.issues), 'The record is not valid');
-    // Moving to another name joins that RRset, and takes its TTL unless a TTL is given.
-    const ttl = body.ttl ?? (checked.value.name === before.name ? before.ttl : (rrsetTtl(others, checked.value.name, checked.value.type) ?? before.ttl));
-    const record = { ...checked.value, ttl };
-    const conflicts = recordConflicts(record, others.map(recordData));
-    if (conflicts.length > 0) throw conflict('The record conflicts with the records of the zone', asFields(conflicts));
-
+    const input = {
+      name: body.name ?? before.name,
+      type: before.type,
+      content: body.content ?? before.content,
+      ttl: body.ttl ?? before.ttl,
+      priority: body.priority !== undefined ? body.priority : before.priority,
+    };
+    const record = checkRecord(deps, zone, others, input, body.ttl, before);
     // Edited by hand, the record is no longer the template's.
     const [after] = await tx
       .update(dnsRecords)
@@ -246,18 +261,7 @@ export async function updateRecord(deps: DnsDeps, caller: DnsCaller, recordId: s
       .where(eq(dnsRecords.id, before.id))
       .returning();
     if (!after) throw notFound('DNS record');
-    const ttlChanged = await alignRRsetTtl(tx, zone.id, record, after.id);
-    await recordAudit(tx, {
-      tenantId: caller.tenantId,
-      actor: caller.actor,
-      action: 'dns_record.updated',
-      targetType: 'dns_record',
-      targetId: after.id,
-      before: recordAuditOf(before),
-      after: recordAuditOf(after),
-      metadata: { zone: zone.name, ...(ttlChanged.length > 0 ? { rrsetTtlAlsoSetOn: ttlChanged } : {}) },
-    });
-    await pushRRsets(tx, deps, zone, [before, record]);
+    await commitRecordChange(tx, deps, caller, zone, { action: 'dns_record.updated', row: after, record, before });
     return recordView(after);
   });
 }

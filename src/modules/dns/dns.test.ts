@@ -5,8 +5,9 @@ import { withTenant } from '../../db/tenant-tx.js';
 import { buildOrder, buildTenant, buildUser } from '../../../test/factories.js';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
 import { authHeader } from '../../../test/helpers/auth.js';
-import { dnsErrorCode, powerDns, provisionTestZone, resolverFor, TcpProxy, ZoneCleanup, type ProvisionedZone } from '../../../test/helpers/dns.js';
+import { dnsErrorCode, powerDns, provisionTestZone, resolverFor, ZoneCleanup, type ProvisionedZone } from '../../../test/helpers/dns.js';
 import { expectProblem } from '../../../test/helpers/routes.js';
+import { TcpProxy } from '../../../test/helpers/tcp-proxy.js';
 
 let t: TestApp;
 let tenant: Tenant;

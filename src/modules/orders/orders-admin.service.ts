@@ -4,11 +4,11 @@ import { customers, jobs, orders, subscriptions, type Order } from '../../db/sch
 import { withTenant } from '../../db/tenant-tx.js';
 import { notFound } from '../../shared/errors/app-error.js';
 import type { AuthContext } from '../auth/auth-context.js';
-import { keyset, page } from '../../shared/http/pagination.js';
 import { customerView } from '../customers/customers.service.js';
 import { jobsInStepOrder, jobView } from '../provisioning/jobs.service.js';
 import { subscriptionView } from '../subscriptions/subscriptions.service.js';
 import type { ListOrdersQuery, OrderDetailView, OrdersPage, OrderView } from './orders-admin.types.js';
+import { listPage } from '../list-page.js';
 
 /** What of an order staff see: everything but the request hash (an internal idempotency detail). */
 export function orderView(order: Order): OrderView {
@@ -32,24 +32,15 @@ export function orderView(order: Order): OrderView {
 }
 
 export async function listOrders(db: Database, auth: Pick<AuthContext, 'tenantId'>, query: ListOrdersQuery): Promise<OrdersPage> {
-  const { where: after, orderBy } = keyset(orders.createdAt, orders.id, query.cursor);
-  const rows = await withTenant(db, auth.tenantId, (tx) =>
-    tx
-      .select()
-      .from(orders)
-      .where(
-        and(
-          eq(orders.tenantId, auth.tenantId),
-          query.status === undefined ? undefined : eq(orders.status, query.status),
-          query.customerId === undefined ? undefined : eq(orders.customerId, query.customerId),
-          after,
-        ),
-      )
-      .orderBy(...orderBy)
-      .limit(query.limit + 1),
-  );
-  const { items, nextCursor } = page(rows, query.limit);
-  return { items: items.map(orderView), nextCursor };
+  return listPage(db, auth.tenantId, query, {
+    table: orders,
+    filters: [
+      query.status === undefined ? undefined : eq(orders.status, query.status),
+      query.customerId === undefined ? undefined : eq(orders.customerId, query.customerId),
+    ],
+    rows: (tx, q) => tx.select().from(orders).where(q.where).orderBy(...q.orderBy).limit(q.limit),
+    view: orderView,
+  });
 }
 
 /** An order with its customer (even if since deleted), its subscription and its provisioning jobs. */

@@ -8,11 +8,11 @@ import { enqueue, readyJobs } from '../../jobs/outbox.js';
 import type { JobProducer } from '../../jobs/queue.js';
 import { AppError, conflict, notFound } from '../../shared/errors/app-error.js';
 import type { AuthContext } from '../auth/auth-context.js';
-import { keyset, page } from '../../shared/http/pagination.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import { lifecycleEventOf } from '../subscriptions/lifecycle.service.js';
 import { subscriptionEvents, transition } from '../subscriptions/subscription-state.js';
 import type { JobsPage, JobView, JobWithHistoryView, ListJobsQuery } from './jobs.types.js';
+import { listPage } from '../list-page.js';
 
 export function jobView(job: Job): JobView {
   return {
@@ -52,25 +52,16 @@ export async function jobsInStepOrder(tx: Tx, where: SQL): Promise<Job[]> {
 }
 
 export async function listJobs(db: Database, auth: Pick<AuthContext, 'tenantId'>, query: ListJobsQuery): Promise<JobsPage> {
-  const { where: after, orderBy } = keyset(jobs.createdAt, jobs.id, query.cursor);
-  const rows = await withTenant(db, auth.tenantId, (tx) =>
-    tx
-      .select()
-      .from(jobs)
-      .where(
-        and(
-          eq(jobs.tenantId, auth.tenantId),
-          query.status === undefined ? undefined : eq(jobs.status, query.status),
-          query.type === undefined ? undefined : eq(jobs.type, query.type),
-          query.subscriptionId === undefined ? undefined : eq(jobs.subscriptionId, query.subscriptionId),
-          after,
-        ),
-      )
-      .orderBy(...orderBy)
-      .limit(query.limit + 1),
-  );
-  const { items, nextCursor } = page(rows, query.limit);
-  return { items: items.map(jobView), nextCursor };
+  return listPage(db, auth.tenantId, query, {
+    table: jobs,
+    filters: [
+      query.status === undefined ? undefined : eq(jobs.status, query.status),
+      query.type === undefined ? undefined : eq(jobs.type, query.type),
+      query.subscriptionId === undefined ? undefined : eq(jobs.subscriptionId, query.subscriptionId),
+    ],
+    rows: (tx, q) => tx.select().from(jobs).where(q.where).orderBy(...q.orderBy).limit(q.limit),
+    view: jobView,
+  });
 }
 
 export interface RetryDeps {

@@ -4,9 +4,9 @@ import { customers, domains, jobs, prices, products, subscriptions, type Subscri
 import { withTenant } from '../../db/tenant-tx.js';
 import { notFound } from '../../shared/errors/app-error.js';
 import type { AuthContext } from '../auth/auth-context.js';
-import { keyset, page } from '../../shared/http/pagination.js';
 import { jobsInStepOrder, jobWithHistoryView } from '../provisioning/jobs.service.js';
 import type { ListSubscriptionsQuery, SubscriptionDetailView, SubscriptionsPage, SubscriptionView } from './subscriptions.types.js';
+import { listPage } from '../list-page.js';
 
 export function subscriptionView(subscription: Subscription): SubscriptionView {
   return {
@@ -27,24 +27,15 @@ export function subscriptionView(subscription: Subscription): SubscriptionView {
 }
 
 export async function listSubscriptions(db: Database, auth: Pick<AuthContext, 'tenantId'>, query: ListSubscriptionsQuery): Promise<SubscriptionsPage> {
-  const { where: after, orderBy } = keyset(subscriptions.createdAt, subscriptions.id, query.cursor);
-  const rows = await withTenant(db, auth.tenantId, (tx) =>
-    tx
-      .select()
-      .from(subscriptions)
-      .where(
-        and(
-          eq(subscriptions.tenantId, auth.tenantId),
-          query.status === undefined ? undefined : eq(subscriptions.status, query.status),
-          query.customerId === undefined ? undefined : eq(subscriptions.customerId, query.customerId),
-          after,
-        ),
-      )
-      .orderBy(...orderBy)
-      .limit(query.limit + 1),
-  );
-  const { items, nextCursor } = page(rows, query.limit);
-  return { items: items.map(subscriptionView), nextCursor };
+  return listPage(db, auth.tenantId, query, {
+    table: subscriptions,
+    filters: [
+      query.status === undefined ? undefined : eq(subscriptions.status, query.status),
+      query.customerId === undefined ? undefined : eq(subscriptions.customerId, query.customerId),
+    ],
+    rows: (tx, q) => tx.select().from(subscriptions).where(q.where).orderBy(...q.orderBy).limit(q.limit),
+    view: subscriptionView,
+  });
 }
 
 /** A subscription with what staff need to follow it: customer, product and price, domains, and each job's history. */

@@ -6,10 +6,10 @@ import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { AppError, conflict, notFound } from '../../shared/errors/app-error.js';
 import { findPgError } from '../../shared/errors/pg-errors.js';
 import type { AuthContext } from '../auth/auth-context.js';
-import { keyset, page } from '../../shared/http/pagination.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import { hashPassword } from '../auth/password.js';
 import { canAssignRole } from '../auth/permissions.js';
+import { listPage } from '../list-page.js';
 import {
   createUserInput,
   type CreateUserData,
@@ -66,27 +66,18 @@ export async function createUser(tx: Tx, tenantId: string, input: CreateUserInpu
 // The staff API: every function acts in the caller's tenant (auth.tenantId).
 
 export async function listUsers(db: Database, auth: AuthContext, query: ListUsersQuery): Promise<UsersPage> {
-  const { where: after, orderBy } = keyset(users.createdAt, users.id, query.cursor);
   const pattern = query.q === undefined ? undefined : containsPattern(query.q);
-  const rows = await withTenant(db, auth.tenantId, (tx) =>
-    tx
-      .select()
-      .from(users)
-      .where(
-        and(
-          eq(users.tenantId, auth.tenantId),
-          isNull(users.deletedAt),
-          query.role === undefined ? undefined : eq(users.role, query.role),
-          query.isActive === undefined ? undefined : eq(users.isActive, query.isActive),
-          pattern === undefined ? undefined : or(ilike(users.email, pattern), ilike(users.name, pattern)),
-          after,
-        ),
-      )
-      .orderBy(...orderBy)
-      .limit(query.limit + 1),
-  );
-  const { items, nextCursor } = page(rows, query.limit);
-  return { items: items.map(userView), nextCursor };
+  return listPage(db, auth.tenantId, query, {
+    table: users,
+    filters: [
+      isNull(users.deletedAt),
+      query.role === undefined ? undefined : eq(users.role, query.role),
+      query.isActive === undefined ? undefined : eq(users.isActive, query.isActive),
+      pattern === undefined ? undefined : or(ilike(users.email, pattern), ilike(users.name, pattern)),
+    ],
+    rows: (tx, q) => tx.select().from(users).where(q.where).orderBy(...q.orderBy).limit(q.limit),
+    view: userView,
+  });
 }
 
 export async function getUser(db: Database, auth: AuthContext, id: string): Promise<UserView> {

@@ -1,3 +1,5 @@
+import { ProviderError } from '../provider-error.js';
+
 /**
  * The host transport: the few file and process operations mPanel needs on a server it manages
  * (a web server for nginx now; mail, certificates and backups next). Adapters are written once
@@ -36,20 +38,11 @@ export interface HostTransport {
 }
 
 /**
- * A failure of the transport itself. `permanent`: trying again cannot help until someone changes
- * something (a pinned key that does not match, a missing private key, a path that is a file where
- * a directory must be); otherwise it may (a host that is down, a connection cut).
+ * A failure of the transport itself: permanent for a pinned key that does not match, a missing
+ * private key, a path that is a file where a directory must be; retryable for a host that is down.
  */
-export class HostError extends Error {
+export class HostError extends ProviderError {
   override name = 'HostError';
-
-  constructor(
-    message: string,
-    readonly permanent: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** The SSH server presented a host key other than the one pinned for it. */

@@ -2,10 +2,11 @@ import net from 'node:net';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadEnv } from '../../config/env.js';
-import { randomLabel, silentLogger, TcpProxy, ZoneCleanup } from '../../../test/helpers/dns.js';
+import { randomLabel, silentLogger, ZoneCleanup } from '../../../test/helpers/dns.js';
 import { powerDnsSettings } from '../../container.js';
 import { PowerDnsClient } from './powerdns.client.js';
 import { DnsNotFoundError, DnsRejectedError, DnsUnreachableError, type NewZone } from '../dns.port.js';
+import { TcpProxy } from '../../../test/helpers/tcp-proxy.js';
 
 // The real PowerDNS on loopback; every zone has a random name and is deleted at the end.
 const env = loadEnv();

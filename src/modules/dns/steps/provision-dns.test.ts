@@ -10,13 +10,14 @@ import { withTenant } from '../../../db/tenant-tx.js';
 import { startWorkers, type RunningWorkers } from '../../../worker.js';
 import { buildOrder, buildTenant } from '../../../../test/factories.js';
 import { createTestApp, type TestApp } from '../../../../test/helpers/app.js';
-import { powerDns, provisionTestZone, randomLabel, resolverFor, silentLogger, TcpProxy, ZoneCleanup } from '../../../../test/helpers/dns.js';
+import { powerDns, provisionTestZone, randomLabel, resolverFor, silentLogger, ZoneCleanup } from '../../../../test/helpers/dns.js';
 import { buildOffer, eventually, orderPayload, signedHeaders } from '../../../../test/helpers/orders.js';
 import { testSteps } from '../../../../test/helpers/test-steps.js';
 import { PermanentStepError } from '../../../jobs/runner.js';
 import { createRegistry } from '../../../jobs/registry.js';
 import type { StepContext } from '../../step-services.js';
 import { provisionDns } from './provision-dns.js';
+import { TcpProxy } from '../../../../test/helpers/tcp-proxy.js';
 
 let t: TestApp;
 let tenant: Tenant;
