@@ -36,8 +36,11 @@ export function createWorkerMetrics(queueDepth: () => Promise<Record<string, num
   };
 }
 
-/** A tiny HTTP server for GET /metrics in the worker process (which has no API). */
-export async function serveMetrics(metrics: WorkerMetrics, host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
+/**
+ * A tiny HTTP server for GET /metrics: the worker's (which has no API), and the API's own, on a
+ * loopback port apart from the public one.
+ */
+export async function serveMetrics(metrics: { readonly registry: Registry }, host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((request, response) => {
     if (request.method !== 'GET' || request.url !== '/metrics') {
       response.writeHead(404).end();
