@@ -5,7 +5,9 @@ import process from 'node:process';
 import { register } from 'tsx/esm/api';
 
 // Settings from ./.env when present (see .env.example); variables already set in the environment win.
-if (existsSync('.env')) process.loadEnvFile('.env');
+// The test suite (NODE_ENV=test) runs on its own settings: an install's generated secrets in ./.env
+// must not reach the processes it spawns, or they would no longer match the suite's own.
+if (process.env.NODE_ENV !== 'test' && existsSync('.env')) process.loadEnvFile('.env');
 
 register();
 await import('../src/cli.ts');

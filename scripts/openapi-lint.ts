@@ -47,7 +47,8 @@ export async function lintOpenapiDocument(json: string): Promise<LintResult> {
 
 /** The document exactly as the API serves it. */
 export async function servedDocument(): Promise<string> {
-  const env = loadEnv({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+  // Only the document is read: no secret is used, so the test suite's public ones do.
+  const env = loadEnv({ ...process.env, NODE_ENV: 'test', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
   const container = createContainer(env, 'cli');
   try {
     const app = await buildApp(container);

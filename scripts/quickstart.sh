@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Quick start on a fresh Debian 12 machine (as root): dependencies, loopback services, database,
-# demo tenant with a SUPER_ADMIN, then the API and a worker in the foreground (Ctrl-C stops them).
+# Quick start on a fresh Debian 12 machine (as root): dependencies, secrets, loopback services,
+# database, demo tenant with a SUPER_ADMIN, then the API and a worker in the foreground (Ctrl-C
+# stops them). Safe to run again: nothing made by an earlier run is replaced.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -12,6 +13,10 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 else
   echo 'node_modules is up to date'
 fi
+
+step 'secrets: generated once into ./.env (mode 0600), never replaced by a later run'
+# Before the services: PowerDNS is configured with the POWERDNS_API_KEY written here.
+node bin/mpanel.js secrets generate
 
 step 'loopback services: PostgreSQL, Redis, PowerDNS, nginx, Pebble, Dovecot'
 scripts/services.sh up
@@ -28,5 +33,8 @@ cat <<EOF_INFO
   health:   curl http://127.0.0.1:${PORT}/ready
   login:    the SUPER_ADMIN credentials printed above (a generated password is shown only once;
             set MPANEL_ADMIN_EMAIL / MPANEL_ADMIN_PASSWORD before the first run to choose them)
+  secrets:  $(pwd)/.env (mode 0600); the marketing site's webhook secret:
+            node bin/mpanel.js secrets show MARKETING_WEBHOOK_SECRET
+  metrics:  curl http://127.0.0.1:${API_METRICS_PORT:-2273}/metrics (API), :${WORKER_METRICS_PORT:-2272} (worker); loopback only
 EOF_INFO
 exec node bin/mpanel.js start

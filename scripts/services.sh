@@ -17,7 +17,9 @@
 #                                     Dovecot's auth as dovecot
 #   WEB_ROOT [$RUN_DIR/www]  NGINX_CONF [$RUN_DIR/nginx/nginx.conf]  NGINX_SITES_DIR [$RUN_DIR/nginx/sites]
 #   DOVECOT_USERS_FILE [$RUN_DIR/dovecot/users]  MAIL_ROOT [$RUN_DIR/mail]
-#   POWERDNS_API_KEY [dev-pdns-key]
+#   POWERDNS_API_KEY [its value in ./.env, which `mpanel secrets generate` writes and the CLI reads;
+#                     else dev-pdns-key, the test suite's public key]. A running PowerDNS whose
+#                     key differs is restarted with this one.
 #   MPANEL_DNS_PORT [5300] MPANEL_PDNS_API_PORT [8081] NGINX_HTTP_PORT [8080]
 #   MPANEL_ACME_PORT [14000] MPANEL_ACME_MGMT_PORT [15000] MPANEL_IMAP_PORT [1143] MPANEL_LMTP_PORT [2424]
 #   MPANEL_PG_PORT [5432] MPANEL_REDIS_PORT [6379] MPANEL_SERVICES_TIMEOUT [20] (seconds per service)
@@ -33,7 +35,14 @@ NGINX_PREFIX=$(dirname "$NGINX_CONF")
 NGINX_SITES_DIR=$(realpath -m "${NGINX_SITES_DIR:-$RUN_DIR/nginx/sites}")
 DOVECOT_USERS_FILE=$(realpath -m "${DOVECOT_USERS_FILE:-$RUN_DIR/dovecot/users}")
 MAIL_ROOT=$(realpath -m "${MAIL_ROOT:-$RUN_DIR/mail}")
+dotenv_value() { # dotenv_value <name>: its last assignment in ./.env, unquoted (nothing when absent)
+  [ -f .env ] || return 0
+  sed -nE "s/^[[:space:]]*(export[[:space:]]+)?$1[[:space:]]*=[[:space:]]*//p" .env | tail -n 1 |
+    sed -E "s/^'([^']*)'.*$/\1/; t; s/^\"([^\"]*)\".*$/\1/; t; s/[[:space:]]+#.*$//; s/[[:space:]]+$//"
+}
+POWERDNS_API_KEY=${POWERDNS_API_KEY:-$(dotenv_value POWERDNS_API_KEY)}
 POWERDNS_API_KEY=${POWERDNS_API_KEY:-dev-pdns-key}
+[[ $POWERDNS_API_KEY =~ ^[A-Za-z0-9._~+/=-]+$ ]] || { echo "services: ERROR: POWERDNS_API_KEY may hold only letters, digits and . _ ~ + / = - (it goes into pdns.conf)" >&2; exit 1; }
 DNS_PORT=${MPANEL_DNS_PORT:-5300}
 PDNS_API_PORT=${MPANEL_PDNS_API_PORT:-8081}
 HTTP_PORT=${NGINX_HTTP_PORT:-8080}
@@ -284,7 +293,12 @@ already() { # already <service> <pid> <check> <log> <message>: running from an e
 
 start_pdns() {
   local d=$RUN_DIR/pdns pid msg="powerdns up on 127.0.0.1:$DNS_PORT (api :$PDNS_API_PORT)"
-  if pid=$(pid_of "$d/pdns.pid" pdns_server); then already PowerDNS "$pid" pdns_ok "$d/log" "$msg"; return; fi
+  if pid=$(pid_of "$d/pdns.pid" pdns_server); then
+    if grep -qxF "api-key=$POWERDNS_API_KEY" "$d/pdns.conf" 2>/dev/null; then already PowerDNS "$pid" pdns_ok "$d/log" "$msg"; return; fi
+    # e.g. started by the test suite before `mpanel secrets generate` wrote the install's own key
+    say "PowerDNS (pid $pid) runs with another API key than POWERDNS_API_KEY: restarting it with this one"
+    stop_all "powerdns:$d/pdns.pid:pdns_server"
+  fi
   ports_free powerdns "tcp:$DNS_PORT:MPANEL_DNS_PORT" "udp:$DNS_PORT:MPANEL_DNS_PORT" "tcp:$PDNS_API_PORT:MPANEL_PDNS_API_PORT" || exit 1
   mkdir -p "$d"; rm -f "$d/pdns.pid"
   [ -s "$d/pdns.sqlite3" ] || sqlite3 "$d/pdns.sqlite3" < /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql

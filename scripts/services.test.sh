@@ -10,7 +10,7 @@ NGINX_CONF=$(realpath -m "${NGINX_CONF:-$RUN_DIR/nginx/nginx.conf}")
 NGINX_SITES_DIR=$(realpath -m "${NGINX_SITES_DIR:-$RUN_DIR/nginx/sites}")
 DOVECOT_USERS_FILE=$(realpath -m "${DOVECOT_USERS_FILE:-$RUN_DIR/dovecot/users}")
 MAIL_ROOT=$(realpath -m "${MAIL_ROOT:-$RUN_DIR/mail}")
-KEY=${POWERDNS_API_KEY:-dev-pdns-key}
+KEY=$(bash "$(dirname "${BASH_SOURCE[0]}")/services.sh" env | sed -n 's/^export POWERDNS_API_KEY=//p')  # the key PowerDNS runs with
 DNS_PORT=${MPANEL_DNS_PORT:-5300} PDNS_API_PORT=${MPANEL_PDNS_API_PORT:-8081} HTTP_PORT=${NGINX_HTTP_PORT:-8080}
 ACME_PORT=${MPANEL_ACME_PORT:-14000} IMAP_PORT=${MPANEL_IMAP_PORT:-1143} LMTP_PORT=${MPANEL_LMTP_PORT:-2424}
 PG_PORT=${MPANEL_PG_PORT:-5432} REDIS_PORT=${MPANEL_REDIS_PORT:-6379}

@@ -16,7 +16,7 @@ import { apiRouters } from './modules/index.js';
 import { AppError } from './shared/errors/app-error.js';
 import './shared/http/fastify-augment.js';
 import { assertRouteDeclaresAccess, createAuthenticate } from './modules/auth/authenticate.js';
-import { errorHandler, sendProblem } from './shared/http/problem.js';
+import { errorHandler, sendProblem, writeClientErrorProblem } from './shared/http/problem.js';
 import type { RouterDeps } from './modules/router-deps.js';
 import type { DnsPort } from './providers/dns.port.js';
 import { createHttpMetrics, type HttpMetrics } from './shared/metrics/metrics.js';
@@ -38,6 +38,45 @@ export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Logge
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/**
+ * Slow clients. Node waits 60 s for headers and, under Fastify, for ever for a body, and checks
+ * only every 30 s: 20 sockets sending a byte now and then sat for minutes. Headers come in one
+ * packet from any real client or proxy, so 5 s is generous; a whole request (1 MB at most) in
+ * 15 s needs 70 KB/s. Both are checked every second, so a socket is closed with a 408 at most
+ * a second late. Idle keep-alive connections keep Fastify's 72 s, longer than the 60 s idle
+ * timeout of the usual proxies in front, so that the proxy, not us, closes them first.
+ */
+export const HTTP_HEADERS_TIMEOUT_MS = 5_000;
+export const HTTP_REQUEST_TIMEOUT_MS = 15_000;
+const HTTP_TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+
+/**
+ * Deepest nesting of arrays and objects accepted in a JSON body (400 beyond). Our deepest schema
+ * is 4 levels and a Stripe event under 10; deep nesting only costs (parsing, then recursion
+ * in validation and serialisation) and is refused before it is parsed.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/** True when the JSON text nests arrays and objects deeper than `limit` (strings are skipped; validity is JSON.parse's job). */
+function exceedsJsonDepth(text: Buffer, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const byte = text[i];
+    if (inString) {
+      if (byte === 0x5c) i++; // a backslash escapes the next character
+      else if (byte === 0x22) inString = false;
+    } else if (byte === 0x22) {
+      inString = true;
+    } else if (byte === 0x5b || byte === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (byte === 0x5d || byte === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
 /** Builds the HTTP app without listening: server.ts listens, tests use app.inject(). */
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { env, logger, database, redis } = deps;
@@ -46,6 +85,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: env.BODY_LIMIT_BYTES,
+    requestTimeout: HTTP_REQUEST_TIMEOUT_MS,
+    http: {
+      headersTimeout: HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeout: HTTP_REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: HTTP_TIMEOUT_CHECK_INTERVAL_MS,
+    },
+    // Node's own refusals (431, 408, 400 for what is not HTTP) as problems, not Fastify's plain JSON.
+    clientErrorHandler: (error, socket) => writeClientErrorProblem(error, socket, logger),
     trustProxy: env.TRUST_PROXY,
     requestIdHeader: false,
     genReqId: (request) => {
@@ -74,11 +121,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   // JSON bodies are read as bytes and kept on the request: signature checks (order webhook,
   // Stripe) need the exact bytes received, not a re-serialisation. Parsing uses Fastify's own
-  // secure parser, which rejects __proto__ / constructor.prototype keys.
+  // secure parser, which rejects __proto__ / constructor.prototype keys, after a depth check.
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     const raw = Buffer.isBuffer(body) ? body : Buffer.from(body);
     request.rawBody = raw;
+    if (exceedsJsonDepth(raw, MAX_JSON_DEPTH)) {
+      const message = `nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep`;
+      done(new AppError('BAD_REQUEST', `The JSON body ${message}`, { fields: [{ field: 'body', message }] }), undefined);
+      return;
+    }
     void parseJson(request, raw.toString('utf8'), done);
   });
 
@@ -115,7 +167,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // The document's fixed parts and the transforms that complete it live in modules/docs/openapi.ts.
   await app.register(swagger, openapiOptions(env));
 
-  await app.register(healthRouter, { pool: database.pool, redis, metrics });
+  await app.register(healthRouter, { pool: database.pool, redis });
   // Outside the /api plugin: swagger-ui's own routes carry no access config (all of it is public).
   await app.register(docsRouter);
 

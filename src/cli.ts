@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { eq, sql } from 'drizzle-orm';
-import { ConfigError, loadEnv, type Env } from './config/env.js';
+import { ConfigError, loadEnv, secretNames, type Env, type SecretName } from './config/env.js';
+import { ensureSecrets, readEnvFile } from './config/secrets-file.js';
 import { createContainer, type Container } from './container.js';
 import { tenants, users } from './db/schema/index.js';
 import { LOGIN_EMAIL_SETTING } from './db/schema/rls.js';
@@ -85,6 +86,55 @@ program
       say(`seed: SUPER_ADMIN ${email} created`);
       if (!givenPassword) say(`seed: generated password (shown once): ${password}`);
     });
+  });
+
+const DEFAULT_ENV_FILE = '.env';
+
+/** A commander parser for one of the secrets' names. */
+function secretName(value: string): SecretName {
+  const name = secretNames.find((candidate) => candidate === value.toUpperCase());
+  if (!name) throw new InvalidArgumentError(`must be one of ${secretNames.join(', ')}`);
+  return name;
+}
+
+const secrets = program
+  .command('secrets')
+  .description(`the secrets (${secretNames.join(', ')}): generated once into ./.env, which the CLI and scripts/services.sh read`);
+secrets
+  .command('generate')
+  .description(
+    'write a strong random value (crypto.randomBytes) for every secret missing from the env file, creating it with mode 0600. ' +
+      'An existing value is never replaced: to rotate one, delete its line and run this again. Values are not printed (see `secrets show`)',
+  )
+  .option('--env-file <path>', 'the env file to complete (the CLI reads ./.env of the directory it runs in)', DEFAULT_ENV_FILE)
+  .action((options: { envFile: string }) => {
+    const result = ensureSecrets(options.envFile);
+    if (result.written.length > 0) {
+      say(`secrets: ${result.created ? 'created' : 'added to'} ${result.file} (mode 0600): ${result.written.join(', ')}`);
+    }
+    if (result.kept.length > 0) say(`secrets: kept the existing ${result.kept.join(', ')} in ${result.file} (never replaced)`);
+    if (result.tightened) say(`secrets: ${result.file} was readable by others; its mode is now 0600`);
+    const fromEnvironment = secretNames.filter((name) => process.env[name] && process.env[name] !== readEnvFile(result.file)[name]);
+    if (fromEnvironment.length > 0) say(`secrets: ${fromEnvironment.join(', ')} also set in the environment, whose value wins over the file`);
+    say('secrets: values are not printed; `mpanel secrets show <NAME>` prints one');
+    say(
+      'secrets: the marketing site signs each order (X-Mpanel-Signature) with MARKETING_WEBHOOK_SECRET: put the output of ' +
+        '`mpanel secrets show MARKETING_WEBHOOK_SECRET` in its secret settings (never by e-mail or chat)',
+    );
+    say('secrets: connecting Stripe? replace STRIPE_WEBHOOK_SECRET with the signing secret (whsec_...) Stripe shows for /api/webhooks/stripe');
+    if (result.written.includes('POWERDNS_API_KEY')) {
+      say('secrets: scripts/services.sh configures PowerDNS with POWERDNS_API_KEY from ./.env: `scripts/services.sh up` (re)starts it with the new key');
+    }
+  });
+secrets
+  .command('show')
+  .description('print the value of one secret from the env file (for the marketing site, or Stripe): the only command that prints one')
+  .argument('<name>', secretNames.join(' | '), secretName)
+  .option('--env-file <path>', 'the env file to read', DEFAULT_ENV_FILE)
+  .action((name: SecretName, options: { envFile: string }) => {
+    const value = readEnvFile(options.envFile)[name];
+    if (!value) throw new AppError('NOT_FOUND', `${name} is not set in ${options.envFile}: run \`mpanel secrets generate\``);
+    say(value);
   });
 
 const tenant = program.command('tenant').description('manage tenants');
@@ -275,7 +325,7 @@ serverCommands
 
 program
   .command('api')
-  .description('run the HTTP API on HOST:PORT (default 0.0.0.0:2271)')
+  .description('run the HTTP API on HOST:PORT (default 127.0.0.1:2271) and its Prometheus metrics on API_METRICS_HOST:API_METRICS_PORT (default 127.0.0.1:2273)')
   .action(async () => {
     const { startApi } = await import('./server.js');
     await startApi();

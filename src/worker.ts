@@ -10,9 +10,10 @@ import { sweepOutbox } from './jobs/outbox.js';
 import { backoffDelay, BACKOFF_TYPE, PROVISIONING_QUEUE, serverQueue } from './jobs/queue.js';
 import { createRegistry, type StepRegistry } from './jobs/registry.js';
 import { runStep, type JobOutcomes, type RunnerDeps } from './jobs/runner.js';
-import { createWorkerMetrics, serveMetrics, type WorkerMetrics } from './jobs/worker-metrics.js';
+import { createWorkerMetrics, type WorkerMetrics } from './jobs/worker-metrics.js';
 import { deleteExpiredZones } from './modules/dns/zone-retention.js';
 import type { StepServices } from './modules/step-services.js';
+import { serveMetrics } from './shared/metrics/serve-metrics.js';
 import { onShutdown } from './shared/shutdown.js';
 
 /** Repeatable maintenance tasks; one run per interval across all workers. */

@@ -5,7 +5,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Price, Tenant, User } from '../src/db/schema/index.js';
 import { signAccessToken } from '../src/modules/auth/tokens.js';
-import { signMarketingPayload } from '../src/modules/orders/marketing-signature.js';
+import { ORDER_BODY_LIMIT_BYTES, signMarketingPayload } from '../src/modules/orders/marketing-signature.js';
+import { STRIPE_EVENT_BODY_LIMIT_BYTES } from '../src/modules/payment-events/payment-events.router.js';
 import { STRIPE_SIGNATURE_HEADER, stripeTestSignatureHeader } from '../src/providers/stripe/stripe-webhooks.js';
 import { PROBLEM_CONTENT_TYPE } from '../src/shared/http/problem.js';
 import { buildOrder, buildPrice, buildProduct, buildServer, buildTenant, buildUser, DEFAULT_PASSWORD } from './factories.js';
@@ -83,6 +84,12 @@ const SECURITY_RECORDS: readonly string[] = ['auth.login_failed'];
 // throttle's own path is then what later login cases exercise.
 const t = await createTestApp({ env: { LOGIN_MAX_FAILURES_PER_IP: '3' } });
 const BODY_LIMIT = t.env.BODY_LIMIT_BYTES;
+/** The signed webhooks take 64 KiB at most (their routes' bodyLimit); every other route BODY_LIMIT_BYTES. */
+const ROUTE_BODY_LIMITS: Readonly<Record<string, number>> = {
+  'POST /api/orders': ORDER_BODY_LIMIT_BYTES,
+  'POST /api/webhooks/stripe': STRIPE_EVENT_BODY_LIMIT_BYTES,
+};
+const bodyLimitOf = (op: { key: string }): number => ROUTE_BODY_LIMITS[op.key] ?? BODY_LIMIT;
 const zones = new ZoneCleanup();
 afterAll(async () => {
   await zones.deleteAll(t.env);
@@ -644,7 +651,7 @@ function nearValid(op: Operation): fc.Arbitrary<HostileRequest> {
     .chain(([body, params]) => fc.tuple(fc.constant(body ?? {}), fc.constant(params), pick(pathsOf(body ?? {})), mutation, fc.nat(5).map((n) => n > 0)))
     .map(([body, params, at, m, mutate]) => {
       // Now and then the skeleton itself: valid requests reach the service with hostile neighbours.
-      const sent = mutate ? applyMutation(body, at, m, BODY_LIMIT) : body;
+      const sent = mutate ? applyMutation(body, at, m, bodyLimitOf(op)) : body;
       const text = toJsonText(sent);
       return request({
         family: mutate ? `near-valid body (${m.kind})` : 'valid-shaped body',
@@ -673,7 +680,7 @@ function hostileBody(op: Operation): fc.Arbitrary<HostileRequest> {
         fc
           .tuple(pick(pathsOf(body ?? {})), fc.oneof(prototypePollution, deeplyNested), fc.boolean())
           .map(([at, value, asKey]) =>
-            toJsonText(applyMutation(body ?? {}, at, asKey ? { kind: 'add-key', key: '__proto__', with: value } : { kind: 'replace', with: value }, BODY_LIMIT)),
+            toJsonText(applyMutation(body ?? {}, at, asKey ? { kind: 'add-key', key: '__proto__', with: value } : { kind: 'replace', with: value }, bodyLimitOf(op))),
           ),
       ),
     },
@@ -982,12 +989,13 @@ describe.each(covered)('$key', (op) => {
 });
 
 describe.each(covered.filter(hasBodyMethod))('$key body limit', (op) => {
-  it(`answers a body of BODY_LIMIT_BYTES + 1 with 413 problem+json, and one at the limit without 413 or 5xx`, async () => {
+  it(`answers a body of its limit + 1 with 413 problem+json, and one at the limit without 413 or 5xx`, async () => {
+    const limit = bodyLimitOf(op);
     const padded = (size: number) => `{"pad":"${'x'.repeat(size - 10)}"}`;
     const base = { method: op.method, url: urlOf(op, Object.fromEntries(op.pathParams.map((p) => [p.name, [...(pools.get(collectionOfParam(op, p.name) ?? '') ?? [])][0] ?? '00000000-0000-4000-8000-000000000000']))) };
-    const over = request({ ...base, family: 'oversized body', headers: { 'content-type': 'application/json' }, body: padded(BODY_LIMIT + 1), credentials: credentialsOf(op), signing: signingOf(op), only: [413] });
-    expect(Buffer.byteLength(over.body ?? '')).toBe(BODY_LIMIT + 1);
-    const at = request({ ...base, family: 'body at the limit', headers: { 'content-type': 'application/json' }, body: padded(BODY_LIMIT), credentials: credentialsOf(op), signing: signingOf(op) });
+    const over = request({ ...base, family: 'oversized body', headers: { 'content-type': 'application/json' }, body: padded(limit + 1), credentials: credentialsOf(op), signing: signingOf(op), only: [413] });
+    expect(Buffer.byteLength(over.body ?? '')).toBe(limit + 1);
+    const at = request({ ...base, family: 'body at the limit', headers: { 'content-type': 'application/json' }, body: padded(limit), credentials: credentialsOf(op), signing: signingOf(op) });
     await runBatch([over]);
     const [res] = await runBatch([at]);
     expect(res?.statusCode).not.toBe(413);

@@ -179,3 +179,17 @@ it('signed order → DNS + hosting → ACTIVE → the site answers; suspend, uns
     'the zone to be deleted (REFUSED)',
   );
 });
+
+it('the API process serves its Prometheus metrics on a loopback port of its own, never on the API port', async () => {
+  const [, metricsUrl = ''] = await api!.waitFor(/metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/);
+  expect(new URL(metricsUrl).port).not.toBe(new URL(base).port);
+  const scraped = await fetch(metricsUrl);
+  expect(scraped.status).toBe(200);
+  expect(scraped.headers.get('content-type')).toContain('text/plain');
+  // The login of beforeAll, counted by the API process itself.
+  expect(await scraped.text()).toMatch(/mpanel_http_request_duration_seconds_count\{method="POST",route="\/api\/auth\/login",status_code="200"\} [1-9]/);
+
+  const onApiPort = await fetch(`${base}/metrics`);
+  expect(onApiPort.status).toBe(404);
+  expect(onApiPort.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+});

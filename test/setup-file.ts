@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll } from 'vitest';
+import { afterAll, inject } from 'vitest';
 import { Redis } from 'ioredis';
 import { adminQuery, databaseUrl, quoteIdent, TEMPLATE_DB } from './helpers/postgres.js';
 import { blockNonLoopbackTraffic } from './helpers/network-guard.js';
 
 /**
  * Runs before each test file: its own database cloned from the migrated template, its own Redis
- * key prefix, quiet logs, and no traffic except to loopback.
+ * key prefix, quiet logs, and no traffic except to loopback. NODE_ENV=test gives the public test
+ * secrets (processes spawned with it ignore ./.env), except the PowerDNS key, which is whatever
+ * the services' PowerDNS runs with; metrics servers take any free port, as files run in parallel.
  */
 blockNonLoopbackTraffic();
 
@@ -27,6 +29,9 @@ for (let attempt = 1; ; attempt++) {
 
 Object.assign(process.env, {
   NODE_ENV: 'test',
+  POWERDNS_API_KEY: process.env.POWERDNS_API_KEY ?? inject('powerdnsApiKey'),
+  API_METRICS_PORT: '0',
+  WORKER_METRICS_PORT: '0',
   LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
   DATABASE_URL: databaseUrl('mpanel_app', database),
   MIGRATION_DATABASE_URL: databaseUrl('mpanel', database),

@@ -42,7 +42,7 @@ async function seedCatalog(): Promise<void> {
  */
 export async function benchCatalog(): Promise<Figure[]> {
   await seedCatalog();
-  const api = await startServer(process.execPath, [`${root}/bin/mpanel.js`, 'api'], { HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info' });
+  const api = await startServer(process.execPath, [`${root}/bin/mpanel.js`, 'api'], { HOST: '127.0.0.1', PORT: '0', API_METRICS_PORT: '0', LOG_LEVEL: 'info' });
   const url = `${api.url}/api/public/plans?tenant=${TENANT}`;
   let body: string;
   let mpanel;

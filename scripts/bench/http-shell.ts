@@ -14,7 +14,7 @@ export async function benchHttpShell(): Promise<Figure[]> {
   const floorResult = await load(`${floor.url}/`).finally(() => stop(floor.child));
 
   // At LOG_LEVEL=info, as in production: one log line per request is part of the cost measured.
-  const api = await startServer(process.execPath, [`${root}/bin/mpanel.js`, 'api'], { HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info' });
+  const api = await startServer(process.execPath, [`${root}/bin/mpanel.js`, 'api'], { HOST: '127.0.0.1', PORT: '0', API_METRICS_PORT: '0', LOG_LEVEL: 'info' });
   const mpanelResult = await load(`${api.url}/health`).finally(() => stop(api.child));
 
   const ratio = mpanelResult.requestsPerSecond / floorResult.requestsPerSecond;

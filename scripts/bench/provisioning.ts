@@ -47,6 +47,7 @@ export const processEnv: NodeJS.ProcessEnv = {
   PORT: '0',
   LOG_LEVEL: 'info',
   WORKER_METRICS_PORT: '0',
+  API_METRICS_PORT: '0',
   REDIS_KEY_PREFIX: BENCH_REDIS_PREFIX,
 };
 

@@ -1,5 +1,6 @@
 // `npm run bench`: runs every benchmark section, prints one table (each figure beside its target)
 // and writes the figures as JSON to bench-results/latest.json. Talks to loopback only.
+import './bench-env.js'; // first: sets NODE_ENV and the PowerDNS key before any section loads its settings
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { loadEnv } from '../../src/config/env.js';

@@ -1,11 +1,33 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadEnv, parseDurationSeconds } from './env.js';
+import { ConfigError, loadEnv, parseDurationSeconds, secretNames } from './env.js';
+
+/** Strong values for every secret, as `mpanel secrets generate` writes them. */
+const strongSecrets = {
+  JWT_SECRET: 'p'.repeat(40),
+  MARKETING_WEBHOOK_SECRET: 'm'.repeat(32),
+  STRIPE_WEBHOOK_SECRET: 'whsec_live',
+  POWERDNS_API_KEY: 'k'.repeat(24),
+  SECRETS_ENCRYPTION_KEY: 'e'.repeat(40),
+};
+
+function configErrorOf(source: Record<string, string>): ConfigError {
+  try {
+    loadEnv(source);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error(`loadEnv accepted ${JSON.stringify(Object.keys(source))}`);
+}
 
 describe('loadEnv', () => {
-  it('runs with no settings at all, pointing at the loopback services', () => {
-    const env = loadEnv({});
+  it('runs the test suite with no other setting, pointing at the loopback services', () => {
+    const env = loadEnv({ NODE_ENV: 'test' });
     expect(env.PORT).toBe(2271);
-    expect(env.HOST).toBe('0.0.0.0');
+    expect(env.HOST).toBe('127.0.0.1');
+    expect(env.API_METRICS_HOST).toBe('127.0.0.1');
+    expect(env.API_METRICS_PORT).toBe(2273);
+    expect(env.POWERDNS_API_KEY).toBe('dev-pdns-key');
     expect(env.DATABASE_URL).toBe('postgres://mpanel_app@127.0.0.1:5432/mpanel');
     expect(env.REDIS_URL).toBe('redis://127.0.0.1:6379');
     expect(env.POWERDNS_API_URL).toBe('http://127.0.0.1:8081/api/v1');
@@ -16,13 +38,13 @@ describe('loadEnv', () => {
   });
 
   it('derives paths from MPANEL_RUN_DIR unless set one by one', () => {
-    const env = loadEnv({ MPANEL_RUN_DIR: '/tmp/run', NGINX_SITES_DIR: '/etc/nginx/sites-enabled' });
+    const env = loadEnv({ ...strongSecrets, MPANEL_RUN_DIR: '/tmp/run', NGINX_SITES_DIR: '/etc/nginx/sites-enabled' });
     expect(env.WEB_ROOT).toBe('/tmp/run/www');
     expect(env.NGINX_SITES_DIR).toBe('/etc/nginx/sites-enabled');
   });
 
   it('names every bad variable and what is wrong with it', () => {
-    const bad = { PORT: 'eighty', REDIS_URL: 'http://127.0.0.1:6379', JWT_SECRET: 'short', JWT_ACCESS_EXPIRES_IN: '15 minutes' };
+    const bad = { NODE_ENV: 'test', PORT: 'eighty', REDIS_URL: 'http://127.0.0.1:6379', JWT_SECRET: 'short', JWT_ACCESS_EXPIRES_IN: '15 minutes' };
     let error: unknown;
     try {
       loadEnv(bad);
@@ -39,21 +61,32 @@ describe('loadEnv', () => {
     expect((error as ConfigError).problems).toHaveLength(4);
   });
 
-  it('refuses the public development secrets in production', () => {
-    expect(() => loadEnv({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET: must be set in production/);
-    const secrets = {
-      NODE_ENV: 'production',
-      JWT_SECRET: 'p'.repeat(40),
-      MARKETING_WEBHOOK_SECRET: 'm'.repeat(32),
-      STRIPE_WEBHOOK_SECRET: 'whsec_live',
-      POWERDNS_API_KEY: 'k'.repeat(24),
-      SECRETS_ENCRYPTION_KEY: 'e'.repeat(40),
-    };
-    expect(loadEnv(secrets).NODE_ENV).toBe('production');
+  it.each([['NODE_ENV unset', {}], ['development', { NODE_ENV: 'development' }], ['production', { NODE_ENV: 'production' }]])(
+    'outside the test suite (%s) a missing secret stops start-up, naming it and the command that generates it',
+    (_name, nodeEnv: Record<string, string>) => {
+      const error = configErrorOf(nodeEnv);
+      expect(error.problems).toHaveLength(secretNames.length);
+      for (const name of secretNames) expect(error.message).toMatch(new RegExp(`${name}: is not set: run \`mpanel secrets generate\``));
+      // One missing secret is enough to stop it.
+      const { JWT_SECRET: _missing, ...allButOne } = strongSecrets;
+      expect(configErrorOf({ ...nodeEnv, ...allButOne }).problems).toEqual([expect.stringMatching(/^JWT_SECRET: is not set/)]);
+      expect(loadEnv({ ...nodeEnv, ...strongSecrets }).JWT_SECRET).toBe(strongSecrets.JWT_SECRET);
+    },
+  );
+
+  it('refuses the public test secrets in production, without echoing them', () => {
+    const publicValues = loadEnv({ NODE_ENV: 'test' });
+    const given = Object.fromEntries(secretNames.map((name) => [name, publicValues[name]]));
+    const error = configErrorOf({ ...given, NODE_ENV: 'production' });
+    expect(error.problems).toHaveLength(secretNames.length);
+    expect(error.message).toMatch(/JWT_SECRET: must not be the public test value in production/);
+    expect(error.message).not.toContain(publicValues.JWT_SECRET);
+    expect(loadEnv({ ...strongSecrets, NODE_ENV: 'production' }).NODE_ENV).toBe('production');
   });
 
   it('treats empty strings as unset', () => {
-    expect(loadEnv({ PORT: '' }).PORT).toBe(2271);
+    expect(loadEnv({ NODE_ENV: 'test', PORT: '' }).PORT).toBe(2271);
+    expect(configErrorOf({ ...strongSecrets, NODE_ENV: 'production', JWT_SECRET: '' }).problems).toEqual([expect.stringMatching(/^JWT_SECRET: is not set/)]);
   });
 });
 

@@ -4,18 +4,23 @@ import { isNormalizedDomain } from '../shared/domain-name.js';
 
 /**
  * Every setting mPanel reads, parsed once from the environment. Defaults point at the loopback
- * services started by `scripts/services.sh`, so a fresh checkout runs without an .env file.
- * Secrets have development defaults that are refused when NODE_ENV=production.
+ * services started by `scripts/services.sh`. The secrets have public defaults for the test suite
+ * only (NODE_ENV=test): anywhere else a missing secret stops start-up, naming the command that
+ * generates it, since anyone who reads this file could sign an order or mint a token with them.
  */
 
-const DEV_SECRETS = {
+/** The command that writes strong values for the missing secrets to ./.env. */
+export const GENERATE_SECRETS_COMMAND = 'mpanel secrets generate';
+
+const TEST_SECRETS = {
   JWT_SECRET: 'dev-only-jwt-secret-change-me-0123456789abcdef',
   MARKETING_WEBHOOK_SECRET: 'dev-only-marketing-webhook-secret',
   STRIPE_WEBHOOK_SECRET: 'whsec_dev_only_stripe_webhook_secret',
   POWERDNS_API_KEY: 'dev-pdns-key',
   SECRETS_ENCRYPTION_KEY: 'dev-only-encryption-key-change-me-0123456789',
 } as const;
-const devSecretNames = ['JWT_SECRET', 'MARKETING_WEBHOOK_SECRET', 'STRIPE_WEBHOOK_SECRET', 'POWERDNS_API_KEY', 'SECRETS_ENCRYPTION_KEY'] as const;
+export const secretNames = ['JWT_SECRET', 'MARKETING_WEBHOOK_SECRET', 'STRIPE_WEBHOOK_SECRET', 'POWERDNS_API_KEY', 'SECRETS_ENCRYPTION_KEY'] as const;
+export type SecretName = (typeof secretNames)[number];
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -68,7 +73,8 @@ const txtText = z
 const envSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-    HOST: z.string().min(1).default('0.0.0.0'),
+    /** Loopback unless chosen: 0.0.0.0 belongs behind a reverse proxy (README, "Exposing the API"). */
+    HOST: z.string().min(1).default('127.0.0.1'),
     PORT: port.default(2271),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     APP_URL: url(['http:', 'https:']).default('http://127.0.0.1:2271'),
@@ -87,7 +93,7 @@ const envSchema = z
     JWT_SECRET: z
       .string()
       .refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes')
-      .default(DEV_SECRETS.JWT_SECRET),
+      .optional(),
     JWT_ISSUER: z.string().min(1).default('mpanel'),
     JWT_AUDIENCE: z.string().min(1).default('mpanel-api'),
     JWT_ACCESS_EXPIRES_IN: duration.default(900),
@@ -101,7 +107,7 @@ const envSchema = z
     SMTP_PORT: port.default(2525),
 
     POWERDNS_API_URL: url(['http:', 'https:']).default('http://127.0.0.1:8081/api/v1'),
-    POWERDNS_API_KEY: z.string().min(1).default(DEV_SECRETS.POWERDNS_API_KEY),
+    POWERDNS_API_KEY: z.string().min(1).optional(),
     POWERDNS_SERVER_ID: z.string().min(1).default('localhost'),
     DNS_RESOLVER: z
       .string()
@@ -121,12 +127,12 @@ const envSchema = z
     DNS_DMARC: bool.default(true),
     DNS_DMARC_RECORD: txtText.default('v=DMARC1; p=quarantine'),
 
-    MARKETING_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').default(DEV_SECRETS.MARKETING_WEBHOOK_SECRET),
-    STRIPE_WEBHOOK_SECRET: z.string().startsWith('whsec_', 'must start with whsec_').default(DEV_SECRETS.STRIPE_WEBHOOK_SECRET),
+    MARKETING_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+    STRIPE_WEBHOOK_SECRET: z.string().startsWith('whsec_', 'must start with whsec_').optional(),
     SECRETS_ENCRYPTION_KEY: z
       .string()
       .refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes')
-      .default(DEV_SECRETS.SECRETS_ENCRYPTION_KEY),
+      .optional(),
 
     /** Where TERMINATE_SITE archives a site before removing it (default $MPANEL_RUN_DIR/backups). */
     BACKUPS_DIR: z.string().min(1).optional(),
@@ -141,6 +147,9 @@ const envSchema = z
     WORKER_LOCK_DURATION_MS: positiveInt.default(30_000),
     WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
     WORKER_METRICS_PORT: port.default(2272),
+    /** The API's Prometheus endpoint, on its own port so that it is never public with the API (0 = any free port). */
+    API_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+    API_METRICS_PORT: port.default(2273),
 
     MPANEL_RUN_DIR: z.string().min(1).default('/var/lib/mpanel'),
     WEB_ROOT: z.string().min(1).optional(),
@@ -176,10 +185,15 @@ const envSchema = z
     MAIL_ROOT: z.string().min(1).optional(),
   })
   .superRefine((env, ctx) => {
-    if (env.NODE_ENV !== 'production') return;
-    for (const name of devSecretNames) {
-      if (env[name] === DEV_SECRETS[name]) {
-        ctx.addIssue({ code: 'custom', path: [name], message: 'must be set in production (the development default is public)' });
+    for (const name of secretNames) {
+      if (env[name] === undefined && env.NODE_ENV !== 'test') {
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `is not set: run \`${GENERATE_SECRETS_COMMAND}\` to write a strong one to ./.env (the public default applies only with NODE_ENV=test)`,
+        });
+      } else if (env[name] === TEST_SECRETS[name] && env.NODE_ENV === 'production') {
+        ctx.addIssue({ code: 'custom', path: [name], message: `must not be the public test value in production: run \`${GENERATE_SECRETS_COMMAND}\`` });
       }
     }
   })
@@ -187,6 +201,12 @@ const envSchema = z
     const runDir = path.resolve(env.MPANEL_RUN_DIR);
     return {
       ...env,
+      // Set outside NODE_ENV=test, as superRefine checked.
+      JWT_SECRET: env.JWT_SECRET ?? TEST_SECRETS.JWT_SECRET,
+      MARKETING_WEBHOOK_SECRET: env.MARKETING_WEBHOOK_SECRET ?? TEST_SECRETS.MARKETING_WEBHOOK_SECRET,
+      STRIPE_WEBHOOK_SECRET: env.STRIPE_WEBHOOK_SECRET ?? TEST_SECRETS.STRIPE_WEBHOOK_SECRET,
+      POWERDNS_API_KEY: env.POWERDNS_API_KEY ?? TEST_SECRETS.POWERDNS_API_KEY,
+      SECRETS_ENCRYPTION_KEY: env.SECRETS_ENCRYPTION_KEY ?? TEST_SECRETS.SECRETS_ENCRYPTION_KEY,
       MPANEL_RUN_DIR: runDir,
       WEB_ROOT: path.resolve(env.WEB_ROOT ?? path.join(runDir, 'www')),
       NGINX_SITES_DIR: path.resolve(env.NGINX_SITES_DIR ?? path.join(runDir, 'nginx', 'sites')),

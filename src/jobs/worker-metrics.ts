@@ -1,4 +1,3 @@
-import http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** The worker's Prometheus metrics: steps by type and outcome, step durations, queue depth. */
@@ -33,29 +32,5 @@ export function createWorkerMetrics(queueDepth: () => Promise<Record<string, num
       steps.inc({ type, outcome });
       duration.observe({ type, outcome }, seconds);
     },
-  };
-}
-
-/** A tiny HTTP server for GET /metrics in the worker process (which has no API). */
-export async function serveMetrics(metrics: WorkerMetrics, host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
-  const server = http.createServer((request, response) => {
-    if (request.method !== 'GET' || request.url !== '/metrics') {
-      response.writeHead(404).end();
-      return;
-    }
-    metrics.registry.metrics().then(
-      (text) => response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
-      () => response.writeHead(500).end(),
-    );
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, resolve);
-  });
-  const address = server.address();
-  const actualPort = address && typeof address === 'object' ? address.port : port;
-  return {
-    url: `http://${host}:${actualPort}/metrics`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -2,11 +2,16 @@ import { buildApp, type App } from '../../src/app.js';
 import { loadEnv, type Env } from '../../src/config/env.js';
 import { createContainer, type Container } from '../../src/container.js';
 import { createRedis } from '../../src/config/redis.js';
+import { serveMetrics } from '../../src/shared/metrics/serve-metrics.js';
+import { createHttpMetrics, type HttpMetrics } from '../../src/shared/metrics/metrics.js';
 
 export interface TestApp {
   app: App;
   container: Container;
   env: Env;
+  metrics: HttpMetrics;
+  /** GET /metrics as Prometheus scrapes it: over HTTP, from a metrics server apart from the app (as server.ts runs it). */
+  scrapeMetrics(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -19,15 +24,27 @@ export async function createTestApp(
 ): Promise<TestApp> {
   const env = loadEnv({ ...process.env, ...options.env });
   const container = options.container?.(env) ?? createContainer(env, 'api');
-  const app = await buildApp(container);
+  const metrics = createHttpMetrics();
+  const app = await buildApp({ ...container, metrics });
   options.routes?.(app);
   await app.ready();
+  let metricsServer: ReturnType<typeof serveMetrics> | undefined;
   return {
     app,
     container,
     env,
+    metrics,
+    async scrapeMetrics() {
+      metricsServer ??= serveMetrics(metrics, '127.0.0.1', 0);
+      const response = await fetch((await metricsServer).url);
+      if (response.status !== 200 || !response.headers.get('content-type')?.startsWith('text/plain')) {
+        throw new Error(`GET /metrics answered ${response.status} ${response.headers.get('content-type')}`);
+      }
+      return response.text();
+    },
     async close() {
       await app.close();
+      await (await metricsServer)?.close();
       await container.close();
     },
   };

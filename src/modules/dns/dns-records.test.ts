@@ -172,7 +172,7 @@ describe('RRsets and drift', () => {
 });
 
 describe('the default template', () => {
-  const settings = dnsSettings(loadEnv({ DNS_DEFAULT_WEB_IPV6: '2001:db8::80', DNS_DMARC: 'false' }));
+  const settings = dnsSettings(loadEnv({ NODE_ENV: 'test', DNS_DEFAULT_WEB_IPV6: '2001:db8::80', DNS_DMARC: 'false' }));
 
   it('A/AAAA for @ and www, MX to the mail host with its own A, SPF; no DMARC when turned off', () => {
     const result = defaultRecords('shop.test', { web: null, mail: null }, settings);
@@ -197,7 +197,7 @@ describe('the default template', () => {
   });
 
   it('an external mail host gets no A record; a bad setting is reported, not sent', () => {
-    const external = defaultRecords('shop.test', { web: null, mail: null }, dnsSettings(loadEnv({ DNS_MAIL_HOST: 'mx.hoster.example' })));
+    const external = defaultRecords('shop.test', { web: null, mail: null }, dnsSettings(loadEnv({ NODE_ENV: 'test', DNS_MAIL_HOST: 'mx.hoster.example' })));
     expect(external.ok && external.records.filter((r) => r.name.startsWith('mx.'))).toEqual([]);
     expect(external.ok && external.records.find((r) => r.type === 'MX')?.content).toBe('mx.hoster.example');
     const broken = defaultRecords('shop.test', { web: { ipv4: 'not-an-ip', ipv6: null }, mail: null }, settings);

@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLogs, customers, domains, jobs, orders, prices, subscriptions, type Price, type Tenant } from '../../db/schema/index.js';
@@ -5,6 +6,8 @@ import { withTenant } from '../../db/tenant-tx.js';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
 import { buildOffer, orderPayload, signedHeaders } from '../../../test/helpers/orders.js';
 import { buildTenant } from '../../../test/factories.js';
+import { openRaw } from '../../../test/helpers/raw-http.js';
+import { ORDER_BODY_LIMIT_BYTES, signMarketingPayload } from './marketing-signature.js';
 
 let t: TestApp;
 let tenant: Tenant;
@@ -61,6 +64,67 @@ describe('signature (X-Mpanel-Signature)', () => {
     expect(await counts(own.id)).toEqual({ orders: 0, subscriptions: 0, domains: 0, jobs: 0, customers: 0 });
     // Within the window it is accepted.
     expect((await send(body, { timestamp: now - 290 })).statusCode).toBe(201);
+  });
+});
+
+describe('before the body is read (real socket)', () => {
+  let port: number;
+  beforeAll(async () => {
+    await t.app.listen({ host: '127.0.0.1', port: 0 });
+    port = (t.app.server.address() as AddressInfo).port;
+  });
+
+  /** Announces a 1 MB body of `[` and sends only its first KB: an answer now was given without reading the body. */
+  async function announceMegabyte(signature: string | undefined) {
+    const connection = await openRaw(port);
+    try {
+      connection.write(
+        `POST /api/orders HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${1024 * 1024}\r\n` +
+          `${signature === undefined ? '' : `x-mpanel-signature: ${signature}\r\n`}\r\n${'['.repeat(1024)}`,
+      );
+      return await connection.response(2_000);
+    } finally {
+      connection.socket.destroy();
+    }
+  }
+
+  it('a missing, malformed or stale signature is 401 at once, the body unread', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const cases = {
+      missing: undefined,
+      malformed: 'sha256=abc',
+      'no v1': `t=${now}`,
+      stale: signMarketingPayload(t.env.MARKETING_WEBHOOK_SECRET, '[', now - 301),
+      future: signMarketingPayload(t.env.MARKETING_WEBHOOK_SECRET, '[', now + 301),
+    };
+    for (const [name, signature] of Object.entries(cases)) {
+      const res = await announceMegabyte(signature);
+      expect(res.status, name).toBe(401);
+      expect(res.headers['content-type'], name).toBe('application/problem+json; charset=utf-8');
+      expect(JSON.parse(res.body).detail, name).toMatch(/^Invalid X-Mpanel-Signature: /);
+    }
+  });
+
+  it('a fresh, well-formed signature gets the body read and checked (413 over 64 KB, whatever the signature)', async () => {
+    const res = await announceMegabyte(signMarketingPayload(t.env.MARKETING_WEBHOOK_SECRET, '['));
+    expect(res.status).toBe(413); // refused on its announced length, still unread
+    const big = JSON.stringify(orderPayload(tenant, price, { customer: { email: 'big@example.test', name: 'x'.repeat(ORDER_BODY_LIMIT_BYTES) } }));
+    const signedBig = await send(undefined, { raw: big });
+    expect(signedBig.statusCode).toBe(413);
+    expect(signedBig.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+  });
+
+  it('the largest valid order fits: 100 mailboxes of 64 characters, every text at its maximum', async () => {
+    const largest = orderPayload(tenant, price, {
+      customer: { email: `${'c'.repeat(64)}@${'d'.repeat(60)}.example.test`, name: 'é'.repeat(200), company: 'ü'.repeat(200), phone: `+${'1'.repeat(31)}` },
+      domain: `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.example.test`,
+      mailboxes: Array.from({ length: 100 }, (_, i) => ({ localPart: `${String(i).padStart(3, '0')}${'m'.repeat(61)}` })),
+    });
+    // The marketing site may escape every non-ASCII character: the body is then at its largest.
+    const raw = JSON.stringify(largest).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    expect(Buffer.byteLength(raw)).toBeLessThan(ORDER_BODY_LIMIT_BYTES);
+    const res = await send(undefined, { raw });
+    expect(res.statusCode, res.body).toBe(201);
   });
 });
 
@@ -167,7 +231,7 @@ describe('acceptance', () => {
 
     expect(await counts(own.id)).toMatchObject({ orders: 2, subscriptions: 2, domains: 2, jobs: 6 });
 
-    const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const metrics = await t.scrapeMetrics();
     expect(metrics).toMatch(/mpanel_orders_received_total\{source="marketing",outcome="created"\} \d+/);
     expect(metrics).toMatch(/mpanel_orders_received_total\{source="marketing",outcome="replayed"\} (2[3-9]|[3-9]\d)/);
   });

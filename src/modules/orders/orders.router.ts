@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { RouterDeps } from '../router-deps.js';
 import { problems } from '../../shared/http/schemas.js';
-import { SIGNATURE_HEADER, verifyMarketingSignature } from './marketing-signature.js';
+import { checkMarketingSignatureHeader, ORDER_BODY_LIMIT_BYTES, SIGNATURE_HEADER, verifyMarketingSignature } from './marketing-signature.js';
 import { acceptOrder } from './order-intake.service.js';
 import { orderAccepted, orderBody } from './orders.types.js';
 
@@ -15,13 +15,20 @@ export const orderIntakeRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, 
         summary: 'Accept a paid order from the marketing site (signed webhook)',
         description:
           'Authenticated only by X-Mpanel-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(MARKETING_WEBHOOK_SECRET, t + "." + raw body)>, ' +
-          'within 300 s of now. Idempotent on payment.reference: a replay answers 200 with the same body; ' +
+          'within 300 s of now. A missing or malformed header, or a timestamp outside the window, is 401 before the body is read; ' +
+          'bodies over 64 KiB are 413. Idempotent on payment.reference: a replay answers 200 with the same body; ' +
           'the same reference with a different body is 409.',
         security: [{ marketingSignature: [] }],
         body: orderBody,
         response: { 201: orderAccepted, 200: orderAccepted, ...problems(400, 401, 404, 409, 413, 415) },
       },
       config: { public: true },
+      bodyLimit: ORDER_BODY_LIMIT_BYTES,
+      // Before the body is read: a request without a plausible, fresh signature costs nothing more.
+      onRequest: async (request) => {
+        const header = request.headers[SIGNATURE_HEADER];
+        checkMarketingSignatureHeader(typeof header === 'string' ? header : undefined);
+      },
       // Before body validation: an unsigned request is 401 whatever its body.
       preValidation: async (request) => {
         const header = request.headers[SIGNATURE_HEADER];

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { STRIPE_SIGNATURE_HEADER, verifyStripeEvent } from '../../providers/stripe/stripe-webhooks.js';
+import { checkStripeSignatureHeader, STRIPE_SIGNATURE_HEADER, verifyStripeEvent } from '../../providers/stripe/stripe-webhooks.js';
 import type { StripeEvent } from '../../providers/stripe/stripe.port.js';
 import type { RouterDeps } from '../router-deps.js';
 import { problems } from '../../shared/http/schemas.js';
@@ -13,6 +13,12 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * The largest event accepted (413 beyond). Checkout Session events are a few KB (the objects'
+ * lists are not expanded in webhooks); Stripe's own limit on metadata is 50 keys of 500 characters.
+ */
+export const STRIPE_EVENT_BODY_LIMIT_BYTES = 64 * 1024;
+
 /** POST /api/webhooks/stripe: Stripe's event deliveries, authenticated by their signature only. */
 export const paymentEventsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, db, producer, logger, metrics }) => {
   app.post(
@@ -23,7 +29,8 @@ export const paymentEventsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app
         summary: 'Receive a Stripe event (signed webhook)',
         description:
           'Authenticated only by the Stripe-Signature header (STRIPE_WEBHOOK_SECRET, 300 s tolerance); a missing or wrong signature is 400 ' +
-          'and nothing is stored. Events are stored and de-duplicated by id. checkout.session.completed (when paid) and ' +
+          'and nothing is stored (a missing or malformed header, or a timestamp outside the window, before the body is read). ' +
+          'Bodies over 64 KiB are 413. Events are stored and de-duplicated by id. checkout.session.completed (when paid) and ' +
           'checkout.session.async_payment_succeeded create the order described by the session metadata (mpanel_tenant, mpanel_price_id, ' +
           'mpanel_domain, mpanel_mailboxes) through the same path as POST /api/orders. Other types are acknowledged and IGNORED. An event ' +
           'that cannot become an order is answered 200 with status FAILED and the reason, since Stripe would retry any other answer for days.',
@@ -31,6 +38,12 @@ export const paymentEventsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app
         response: { 200: stripeWebhookReply, ...problems(400, 413, 415) },
       },
       config: { public: true },
+      bodyLimit: STRIPE_EVENT_BODY_LIMIT_BYTES,
+      // Before the body is read: a request without a plausible, fresh signature costs nothing more.
+      onRequest: async (request) => {
+        const header = request.headers[STRIPE_SIGNATURE_HEADER];
+        checkStripeSignatureHeader(typeof header === 'string' ? header : undefined);
+      },
       // Before body validation: an unsigned request is 400 whatever its body.
       preValidation: async (request) => {
         const header = request.headers[STRIPE_SIGNATURE_HEADER];

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { and, count, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLogs, customers, domains, jobs, orders, prices, subscriptions, webhookEvents, type Price, type Tenant } from '../../db/schema/index.js';
@@ -7,6 +8,7 @@ import { stripeTestSignatureHeader } from '../../providers/stripe/stripe-webhook
 import { buildTenant } from '../../../test/factories.js';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
 import { buildOffer, orderPayload, signedHeaders } from '../../../test/helpers/orders.js';
+import { openRaw } from '../../../test/helpers/raw-http.js';
 
 let t: TestApp;
 let tenant: Tenant;
@@ -121,6 +123,128 @@ describe('signature', () => {
     const res = await deliver('{"hello":"world"}');
     expect(res.statusCode).toBe(400);
     expect(await eventCount()).toBe(before);
+  });
+});
+
+describe('before the body is read (real socket)', () => {
+  let port: number;
+  beforeAll(async () => {
+    await t.app.listen({ host: '127.0.0.1', port: 0 });
+    port = (t.app.server.address() as AddressInfo).port;
+  });
+
+  /** Announces a 1 MB body of `[` and sends only its first KB: an answer now was given without reading the body. */
+  async function announceMegabyte(signature: string | undefined) {
+    const connection = await openRaw(port);
+    try {
+      connection.write(
+        `POST /api/webhooks/stripe HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${1024 * 1024}\r\n` +
+          `${signature === undefined ? '' : `stripe-signature: ${signature}\r\n`}\r\n${'['.repeat(1024)}`,
+      );
+      return await connection.response(2_000);
+    } finally {
+      connection.socket.destroy();
+    }
+  }
+
+  it('a missing, malformed or stale Stripe-Signature is 400 at once, the body unread', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const cases = {
+      missing: undefined,
+      malformed: 'not-a-signature',
+      'v0 only': `t=${now},v0=${'a'.repeat(64)}`,
+      stale: stripeTestSignatureHeader('[', t.env.STRIPE_WEBHOOK_SECRET, now - 301),
+      future: stripeTestSignatureHeader('[', t.env.STRIPE_WEBHOOK_SECRET, now + 301),
+    };
+    for (const [name, signature] of Object.entries(cases)) {
+      const res = await announceMegabyte(signature);
+      expect(res.status, name).toBe(400);
+      expect(res.headers['content-type'], name).toBe('application/problem+json; charset=utf-8');
+      expect(JSON.parse(res.body).detail, name).toMatch(/^Invalid Stripe-Signature: /);
+    }
+  });
+
+  it('bodies over 64 KB are 413, signed or not with a fresh header', async () => {
+    expect((await announceMegabyte(stripeTestSignatureHeader('[', t.env.STRIPE_WEBHOOK_SECRET))).status).toBe(413);
+    const before = await eventCount();
+    const res = await send(checkoutEvent({ session: { padding: 'x'.repeat(64 * 1024) } }));
+    expect(res.statusCode).toBe(413);
+    expect(res.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    expect(await eventCount()).toBe(before);
+  });
+
+  it("a complete Checkout Session event with Stripe's maximum metadata (50 keys of 500 characters) fits", async () => {
+    const id = hex();
+    const metadata: Record<string, string> = {
+      mpanel_tenant: tenant.slug,
+      mpanel_price_id: price.id,
+      mpanel_domain: `full-${id}.example.test`,
+      mpanel_mailboxes: 'info, sales',
+    };
+    for (let i = 0; Object.keys(metadata).length < 50; i++) metadata[`campaign_${String(i).padStart(31, '0')}`] = 'v'.repeat(500);
+    const event = checkoutEvent({
+      metadata,
+      session: {
+        adaptive_pricing: { enabled: true },
+        after_expiration: null,
+        allow_promotion_codes: null,
+        automatic_tax: { enabled: false, liability: null, provider: null, status: null },
+        billing_address_collection: null,
+        cancel_url: 'https://www.hoster.example/cancel',
+        client_reference_id: null,
+        client_secret: null,
+        collected_information: { shipping_details: null },
+        consent: null,
+        consent_collection: null,
+        created: Math.floor(Date.now() / 1000) - 60,
+        currency_conversion: null,
+        custom_fields: [],
+        custom_text: { after_submit: null, shipping_address: null, submit: null, terms_of_service_acceptance: null },
+        customer_creation: 'always',
+        customer_details: {
+          address: { city: 'Lyon', country: 'FR', line1: '1 rue de la Paix', line2: null, postal_code: '69001', state: null },
+          email: `buyer-${id}@example.test`,
+          name: 'Grace Buyer',
+          phone: null,
+          tax_exempt: 'none',
+          tax_ids: [],
+        },
+        discounts: [],
+        expires_at: Math.floor(Date.now() / 1000) + 86_400,
+        invoice: null,
+        invoice_creation: {
+          enabled: false,
+          invoice_data: { account_tax_ids: null, custom_fields: null, description: null, footer: null, issuer: null, metadata: {}, rendering_options: null },
+        },
+        locale: null,
+        payment_link: null,
+        payment_method_collection: 'if_required',
+        payment_method_configuration_details: { id: `pmc_${id}`, parent: null },
+        payment_method_options: { card: { request_three_d_secure: 'automatic' } },
+        payment_method_types: ['card', 'link'],
+        permissions: null,
+        phone_number_collection: { enabled: false },
+        presentment_details: { presentment_amount: price.amount, presentment_currency: price.currency.toLowerCase() },
+        recovered_from: null,
+        saved_payment_method_options: { allow_redisplay_filters: ['always'], payment_method_remove: 'disabled', payment_method_save: null },
+        setup_intent: null,
+        shipping_address_collection: null,
+        shipping_cost: null,
+        shipping_options: [],
+        submit_type: null,
+        success_url: 'https://www.hoster.example/thanks?session_id={CHECKOUT_SESSION_ID}',
+        total_details: { amount_discount: 0, amount_shipping: 0, amount_tax: 0 },
+        ui_mode: 'hosted',
+        url: null,
+        wallet_options: null,
+      },
+    });
+    const payload = JSON.stringify(event);
+    expect(Buffer.byteLength(payload)).toBeGreaterThan(25_000);
+    expect(Buffer.byteLength(payload)).toBeLessThan(64 * 1024);
+    const res = await deliver(payload);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ status: 'PROCESSED', orderId: expect.any(String) });
   });
 });
 

@@ -4,6 +4,29 @@ import { AppError } from '../../shared/errors/app-error.js';
 import { StripePayloadError, type CheckoutSession, type StripeEvent } from './stripe.port.js';
 
 export const STRIPE_SIGNATURE_HEADER = 'stripe-signature';
+/** The SDK's default tolerance for the signature's timestamp. */
+export const STRIPE_SIGNATURE_TOLERANCE_SECONDS = 300;
+
+/**
+ * The checks on Stripe-Signature that need no body (`t=<unix seconds>,v1=<hex>[,v1=...][,v0=...]`):
+ * present, with a timestamp and at least one v1 signature, the timestamp within the tolerance.
+ * Run before the body is read; verifyStripeEvent then checks the HMAC with the SDK. Other
+ * schemes (v0, future ones) are ignored, as the SDK ignores them.
+ */
+export function checkStripeSignatureHeader(header: string | undefined, nowSeconds = Date.now() / 1000): void {
+  if (!header) throw new AppError('BAD_REQUEST', 'Invalid Stripe-Signature: the header is missing');
+  let timestamp: number | undefined;
+  let signatures = 0;
+  for (const item of header.split(',')) {
+    const [key, value] = item.trim().split('=', 2);
+    if (key === 't' && value !== undefined && /^\d{1,12}$/.test(value)) timestamp = Number(value);
+    else if (key === 'v1' && value !== undefined && /^[0-9a-f]{64}$/.test(value)) signatures += 1;
+  }
+  if (timestamp === undefined || signatures === 0) throw new AppError('BAD_REQUEST', 'Invalid Stripe-Signature: expected t=<unix seconds>,v1=<hex>');
+  if (Math.abs(nowSeconds - timestamp) > STRIPE_SIGNATURE_TOLERANCE_SECONDS) {
+    throw new AppError('BAD_REQUEST', `Invalid Stripe-Signature: the timestamp is more than ${STRIPE_SIGNATURE_TOLERANCE_SECONDS} s from now`);
+  }
+}
 
 const eventEnvelope = z.looseObject({
   id: z.string().min(1).max(255),
@@ -23,7 +46,7 @@ export function verifyStripeEvent(rawBody: Buffer | undefined, signatureHeader: 
   if (!rawBody) throw new AppError('BAD_REQUEST', 'Invalid Stripe-Signature: the request has no JSON body');
   let verified: unknown;
   try {
-    verified = Stripe.webhooks.constructEvent(rawBody, signatureHeader, secret);
+    verified = Stripe.webhooks.constructEvent(rawBody, signatureHeader, secret, STRIPE_SIGNATURE_TOLERANCE_SECONDS);
   } catch (error) {
     if (error instanceof Stripe.errors.StripeSignatureVerificationError) {
       throw new AppError('BAD_REQUEST', 'Invalid Stripe-Signature: it does not match the body, or its timestamp is too old', { cause: error });

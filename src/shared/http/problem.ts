@@ -1,4 +1,8 @@
+import { randomUUID } from 'node:crypto';
+import { ServerResponse, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { AppError, type ErrorCode, type FieldError } from '../errors/app-error.js';
 import { errorHttp } from '../errors/http-status.js';
@@ -90,4 +94,34 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
   if (status >= 500) request.log.error({ err: error, code: appError.code }, 'request failed');
   else request.log.info({ code: appError.code, detail: appError.message }, 'request rejected');
   return sendProblem(reply, appError);
+}
+
+/** Node's refusals before there is a request, by the parser's or the server's error code. */
+const clientErrors: Readonly<Record<string, { code: ErrorCode; detail: string }>> = {
+  HPE_HEADER_OVERFLOW: { code: 'HEADERS_TOO_LARGE', detail: 'The request headers are larger than the server accepts' },
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: { code: 'PAYLOAD_TOO_LARGE', detail: 'The chunk extensions are larger than the server accepts' },
+  ERR_HTTP_REQUEST_TIMEOUT: { code: 'REQUEST_TIMEOUT', detail: 'The request was not received in time' },
+};
+
+/**
+ * The HTTP server's clientError handler: a refusal by Node itself (headers over maxHeaderSize,
+ * a request not received within the header or request timeout, bytes that are not HTTP) leaves
+ * as a problem document too, written on the socket since there is no request to reply to.
+ */
+export function writeClientErrorProblem(error: Error & { code?: string }, socket: Socket, log: Logger): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const { code, detail } = clientErrors[error.code ?? ''] ?? { code: 'BAD_REQUEST' as const, detail: 'The request is not valid HTTP' };
+  const { status, title } = errorHttp[code];
+  const requestId = randomUUID();
+  log.debug({ err: error, code, requestId }, 'client error');
+  // A response already under way (a timeout while the handler answers) cannot be replaced.
+  const response: unknown = Reflect.get(socket, '_httpMessage');
+  if (socket.writable && !(response instanceof ServerResponse && response.headersSent)) {
+    const body = JSON.stringify({ type: problemType(code), title, status, detail, code, requestId });
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? title}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `x-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
