@@ -19,7 +19,7 @@
 #                                     Dovecot's auth as dovecot
 #   WEB_ROOT [$RUN_DIR/www]  NGINX_CONF [$RUN_DIR/nginx/nginx.conf]  NGINX_SITES_DIR [$RUN_DIR/nginx/sites]
 #   DOVECOT_USERS_FILE [$RUN_DIR/dovecot/users]  MAIL_ROOT [$RUN_DIR/mail]
-#   MAIL_PANEL_DIR [$RUN_DIR/mail-panel]  (Postfix maps + OpenDKIM tables mPanel rewrites; see start_postfix)
+#   MAIL_PANEL_DIR [$RUN_DIR/mail-panel]  (Postfix maps + OpenDKIM tables mPanel rewrites; see "Mail" below)
 #   MPANEL_MAIL_HOSTNAME [mail.mpanel.test]  (Postfix's myhostname: SMTP greeting, bounces)
 #   POWERDNS_API_KEY [dev-pdns-key]
 #   MPANEL_DNS_PORT [5300] MPANEL_PDNS_API_PORT [8081] NGINX_HTTP_PORT [8080]
@@ -547,16 +547,19 @@ EOF
 }
 
 install_config() { # install_config <file>: stdin becomes <file>; status 0 if the content changed
-  local new; new=$(cat)
-  [ -f "$1" ] && [ "$(cat "$1")" = "$new" ] && return 1
-  printf '%s\n' "$new" > "$1.new" && mv -f "$1.new" "$1"
+  local new old=
+  IFS= read -r -d '' new || true  # builtins only: `up` runs this for every config, every time
+  [ -f "$1" ] && { IFS= read -r -d '' old < "$1" || true; }
+  [ -f "$1" ] && [ "$old" = "$new" ] && return 1
+  printf '%s' "$new" > "$1.new" && mv -f "$1.new" "$1"
 }
 
 ensure_vmail() { # the owner of every maildir: a system user of its own, not `mail` (shared with /var/mail)
-  id -u vmail >/dev/null 2>&1 ||
-    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin vmail ||
-    die "could not create the system user vmail"
-  VMAIL_UID=$(id -u vmail) VMAIL_GID=$(id -g vmail)
+  local entry
+  entry=$(getent passwd vmail) ||
+    { useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin vmail &&
+      entry=$(getent passwd vmail); } || die "could not create the system user vmail"
+  IFS=: read -r _ _ VMAIL_UID VMAIL_GID _ <<<"$entry"
 }
 
 config_changed() { # config_changed <service> <config> <pid>: say why a running daemon is restarted
@@ -590,33 +593,33 @@ start_dovecot() {
 
 prepare_mail_panel() { # the files mPanel's mail provider rewrites (see the table above); never overwritten here
   local m=$MAIL_PANEL_DIR f
+  MAPS_REBUILT=0
   mkdir -p "$m/dkim/keys"
   chmod 755 "$m"
   : >> "$m/.lock"
   for f in vdomains vmailboxes valiases; do
     [ -e "$m/$f" ] || { : > "$m/$f"; chmod 644 "$m/$f"; }
     # a missing or older .db (first start, or a writer that skipped postmap): build it
-    [ "$m/$f.db" -nt "$m/$f" ] || postmap -c "$POSTFIX_CONFIG_DIR" "hash:$m/$f" </dev/null 9>&- ||
-      die "postmap -c $POSTFIX_CONFIG_DIR hash:$m/$f failed"
+    [ "$m/$f.db" -nt "$m/$f" ] && continue
+    postmap -c "$POSTFIX_CONFIG_DIR" "hash:$m/$f" </dev/null 9>&- || die "postmap -c $POSTFIX_CONFIG_DIR hash:$m/$f failed"
+    MAPS_REBUILT=1
   done
-  for f in KeyTable SigningTable; do
-    [ -e "$m/dkim/$f" ] || : > "$m/dkim/$f"
-    chown root:opendkim "$m/dkim/$f"; chmod 640 "$m/dkim/$f"  # OpenDKIM re-reads them as opendkim on SIGUSR1
-  done
-  chown root:opendkim "$m/dkim"; chmod 750 "$m/dkim"
+  for f in KeyTable SigningTable; do [ -e "$m/dkim/$f" ] || : > "$m/dkim/$f"; done
+  # OpenDKIM re-reads the tables as opendkim on SIGUSR1, and reads each key as opendkim
+  chown root:opendkim "$m/dkim" "$m/dkim/KeyTable" "$m/dkim/SigningTable"
+  chmod 640 "$m/dkim/KeyTable" "$m/dkim/SigningTable"; chmod 750 "$m/dkim"
   chown opendkim:opendkim "$m/dkim/keys"; chmod 700 "$m/dkim/keys"
 }
 
 opendkim_ok() { tcp_open 127.0.0.1 "$DKIM_PORT"; }
 
 unsafe_key_dir() { # print the first directory above the DKIM keys that OpenDKIM calls unsafe, if any
-  local p=$MAIL_PANEL_DIR/dkim/keys mode owner
-  while :; do
-    read -r mode owner < <(stat -L -c '%a %U' "$p")
-    if (( (8#$mode & 8#022) != 0 )) || [[ $owner != root && $owner != opendkim ]]; then echo "$p"; return; fi
-    [ "$p" = / ] && return
-    p=$(dirname "$p")
-  done
+  local p=$MAIL_PANEL_DIR/dkim/keys dirs=() mode owner name
+  while [ -n "$p" ]; do dirs+=("$p"); p=${p%/*}; done
+  dirs+=(/)
+  while read -r mode owner name; do
+    if (( (8#$mode & 8#022) != 0 )) || [[ $owner != root && $owner != opendkim ]]; then echo "$name"; return; fi
+  done < <(stat -L -c '%a %U %n' "${dirs[@]}")
 }
 
 start_opendkim() {
@@ -769,7 +772,14 @@ start_postfix() {
   local d=$RUN_DIR/postfix c=$POSTFIX_CONFIG_DIR pid
   local msg="postfix up on 127.0.0.1:$SMTP_IN_PORT (smtp in) and 127.0.0.1:$SUBMISSION_PORT (submission with AUTH)"
   if pid=$(pid_of "$d/spool/pid/master.pid" master); then
-    if [ "$POSTFIX_CONFIG_CHANGED" = 0 ]; then already Postfix "$pid" postfix_ok "$d/log" "$msg"; return; fi
+    if [ "$POSTFIX_CONFIG_CHANGED" = 0 ]; then
+      already Postfix "$pid" postfix_ok "$d/log" "$msg"
+      if [ "$MAPS_REBUILT" = 1 ]; then
+        postfix -c "$c" reload </dev/null >/dev/null 2>&1 9>&- || die "postfix -c $c reload failed"
+        say "postfix: rebuilt a map a writer left without postmap, reloaded"
+      fi
+      return
+    fi
     config_changed postfix "$c/main.cf or master.cf" "$pid"
     stop_all "postfix:$d/spool/pid/master.pid:master"
   fi
