@@ -6,7 +6,7 @@
 #
 # usage: scripts/services.sh up|down [--all]|status|install|env
 #   install   apt-get install whatever is missing (no apt call at all when nothing is)
-#   up        install, then start everything that is not running; idempotent, ~0.4 s when all is up;
+#   up        install, then start everything that is not running; idempotent, fast when all is up;
 #             a daemon whose generated config differs from the one it runs with is restarted
 #   down      stop the daemons started from MPANEL_RUN_DIR (by pid file only);
 #             --all also stops PostgreSQL/Redis if (and only if) this script started them
@@ -294,8 +294,15 @@ setup_database() {
 pdns_ok() { curl -sf -o /dev/null -H "X-API-Key: $POWERDNS_API_KEY" "http://127.0.0.1:$PDNS_API_PORT/api/v1/servers/localhost"; }
 nginx_ok() { curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/"; }
 pebble_ok() { curl -sf -o /dev/null --cacert "$RUN_DIR/pebble/cert.pem" "https://127.0.0.1:$ACME_PORT/dir"; }
-imap_ok() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$IMAP_PORT && head -c4 <&3 | grep -q OK" 2>/dev/null; }
-lmtp_ok() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$LMTP_PORT && head -c3 <&3 | grep -q 220" 2>/dev/null; }
+greets() { # greets <port> <prefix>: the daemon on 127.0.0.1:<port> answers a line starting with <prefix> (builtins only)
+  local fd line=
+  { exec {fd}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1  # braces: a bare exec would keep the 2>
+  IFS= read -r -t 2 line <&"$fd" || true
+  exec {fd}<&-
+  [[ $line == "$2"* ]]
+}
+imap_ok() { greets "$IMAP_PORT" '* OK'; }
+lmtp_ok() { greets "$LMTP_PORT" 220; }
 dovecot_ok() { imap_ok && lmtp_ok && [ -S "$RUN_DIR/dovecot/run/auth-postfix" ] && [ -S "$RUN_DIR/dovecot/run/quota-status" ]; }
 
 already() { # already <service> <pid> <check> <log> <message>: running from an earlier start
@@ -461,8 +468,8 @@ EOF
 # accepted and kept). Unsuspend removes the `!`. The passdb field nologin=y is not enough: Postfix's
 # SASL ignores it. Removing the line would make LMTP answer "unknown user" and Postfix bounce mail.
 
-dovecot_config() {
-  cat <<EOF
+write_dovecot_config() { # status 0 if the file changed
+  install_config "$DOVECOT_CONF" <<EOF
 # written by scripts/services.sh (changes here are lost); dovecot -c $DOVECOT_CONF (2.3): each '{' ends its line
 protocols = imap lmtp
 listen = 127.0.0.1
@@ -546,9 +553,9 @@ plugin {
 EOF
 }
 
-install_config() { # install_config <file>: stdin becomes <file>; status 0 if the content changed
+install_config() { # install_config <file> <<EOF: stdin becomes <file>; status 0 if the content changed
   local new old=
-  IFS= read -r -d '' new || true  # builtins only: `up` runs this for every config, every time
+  IFS= read -r -d '' new || true  # builtins only (no cat, no pipe): `up` runs this for every config, every time
   [ -f "$1" ] && { IFS= read -r -d '' old < "$1" || true; }
   [ -f "$1" ] && [ "$old" = "$new" ] && return 1
   printf '%s' "$new" > "$1.new" && mv -f "$1.new" "$1"
@@ -570,7 +577,7 @@ start_dovecot() {
   local d=$RUN_DIR/dovecot pid changed=0 msg="dovecot up on 127.0.0.1:$IMAP_PORT (imap) and 127.0.0.1:$LMTP_PORT (lmtp)"
   ensure_vmail
   mkdir -p "$d/run" "$d/state" "$MAIL_ROOT"
-  dovecot_config | install_config "$DOVECOT_CONF" && changed=1
+  write_dovecot_config && changed=1
   [ -e "$DOVECOT_USERS_FILE" ] || : > "$DOVECOT_USERS_FILE"
   chgrp dovecot "$DOVECOT_USERS_FILE"; chmod 640 "$DOVECOT_USERS_FILE"  # read by the auth process as dovecot
   if pid=$(pid_of "$d/run/master.pid" dovecot); then
@@ -594,8 +601,12 @@ start_dovecot() {
 prepare_mail_panel() { # the files mPanel's mail provider rewrites (see the table above); never overwritten here
   local m=$MAIL_PANEL_DIR f
   MAPS_REBUILT=0
-  mkdir -p "$m/dkim/keys"
-  chmod 755 "$m"
+  if [ ! -d "$m/dkim/keys" ]; then
+    mkdir -p "$m/dkim/keys"
+    # OpenDKIM re-reads the tables as opendkim on SIGUSR1, and reads each key as opendkim
+    chown root:opendkim "$m/dkim"; chmod 750 "$m/dkim"
+    chown opendkim:opendkim "$m/dkim/keys"; chmod 700 "$m/dkim/keys"
+  fi
   : >> "$m/.lock"
   for f in vdomains vmailboxes valiases; do
     [ -e "$m/$f" ] || { : > "$m/$f"; chmod 644 "$m/$f"; }
@@ -604,14 +615,16 @@ prepare_mail_panel() { # the files mPanel's mail provider rewrites (see the tabl
     postmap -c "$POSTFIX_CONFIG_DIR" "hash:$m/$f" </dev/null 9>&- || die "postmap -c $POSTFIX_CONFIG_DIR hash:$m/$f failed"
     MAPS_REBUILT=1
   done
-  for f in KeyTable SigningTable; do [ -e "$m/dkim/$f" ] || : > "$m/dkim/$f"; done
-  # OpenDKIM re-reads the tables as opendkim on SIGUSR1, and reads each key as opendkim
-  chown root:opendkim "$m/dkim" "$m/dkim/KeyTable" "$m/dkim/SigningTable"
-  chmod 640 "$m/dkim/KeyTable" "$m/dkim/SigningTable"; chmod 750 "$m/dkim"
-  chown opendkim:opendkim "$m/dkim/keys"; chmod 700 "$m/dkim/keys"
+  for f in KeyTable SigningTable; do
+    [ -e "$m/dkim/$f" ] || { : > "$m/dkim/$f"; chown root:opendkim "$m/dkim/$f"; chmod 640 "$m/dkim/$f"; }
+  done
 }
 
-opendkim_ok() { tcp_open 127.0.0.1 "$DKIM_PORT"; }
+opendkim_ok() { # the milter protocol has no greeting: a connection is all there is to check
+  local fd
+  { exec {fd}<>"/dev/tcp/127.0.0.1/$DKIM_PORT"; } 2>/dev/null || return 1
+  exec {fd}<&-
+}
 
 unsafe_key_dir() { # print the first directory above the DKIM keys that OpenDKIM calls unsafe, if any
   local p=$MAIL_PANEL_DIR/dkim/keys dirs=() mode owner name
@@ -628,7 +641,7 @@ start_opendkim() {
   chown opendkim:opendkim "$d"  # it writes its pid file after dropping root
   # No real client is ever internal: only mail Postfix hands over as SASL-authenticated is signed
   # (the default, 127.0.0.1, would sign anything arriving on the inbound port, spoofed or not).
-  echo '192.0.2.1  # TEST-NET-1: matches no client' | install_config "$d/internal-hosts" && changed=1
+  install_config "$d/internal-hosts" <<<'192.0.2.1  # TEST-NET-1: matches no client' && changed=1
   # OpenDKIM refuses a key when any directory above it is group/other-writable or owned by another
   # user (a run dir under /tmp): every signed message then gets "451 4.7.1", and the reason is
   # only in syslog. Keep the check wherever it can pass.
@@ -637,7 +650,7 @@ start_opendkim() {
     safe_keys=no
     warn "opendkim: $unsafe is writable by others or owned by another user: RequireSafeKeys is off (development only; use a run dir such as /var/lib/mpanel)"
   fi
-  cat <<EOF | install_config "$OPENDKIM_CONF" && changed=1
+  install_config "$OPENDKIM_CONF" <<EOF && changed=1
 # written by scripts/services.sh (changes here are lost); opendkim -x $OPENDKIM_CONF
 # after a change to KeyTable or SigningTable: kill -USR1 \$(cat $OPENDKIM_PID_FILE)
 Socket inet:$DKIM_PORT@127.0.0.1
@@ -668,9 +681,9 @@ EOF
   say "$msg"
 }
 
-postfix_main_cf() {
+write_postfix_main_cf() { # status 0 if the file changed
   local m=$MAIL_PANEL_DIR dr=$RUN_DIR/dovecot/run
-  cat <<EOF
+  install_config "$POSTFIX_CONFIG_DIR/main.cf" <<EOF
 # written by scripts/services.sh (changes here are lost). Every command needs -c, as
 # /etc/postfix/main.cf does not exist: postfix|postmap|postconf|postqueue -c $POSTFIX_CONFIG_DIR ...
 compatibility_level = 3.6
@@ -716,9 +729,9 @@ milter_default_action = accept
 EOF
 }
 
-postfix_master_cf() {
+write_postfix_master_cf() { # status 0 if the file changed
   local m=$MAIL_PANEL_DIR
-  cat <<EOF
+  install_config "$POSTFIX_CONFIG_DIR/master.cf" <<EOF
 # written by scripts/services.sh (changes here are lost). chroot (5th column) is n everywhere:
 # Debian's default chroot would hide the absolute socket and map paths in main.cf.
 # service type  private unpriv  chroot  wakeup  maxproc command + args
@@ -757,14 +770,13 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
 }
 
-smtp_greets() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && head -c3 <&3 | grep -q 220" 2>/dev/null; }
-postfix_ok() { smtp_greets "$SMTP_IN_PORT" && smtp_greets "$SUBMISSION_PORT"; }
+postfix_ok() { greets "$SMTP_IN_PORT" 220 && greets "$SUBMISSION_PORT" 220; }
 
 write_postfix_config() { # sets POSTFIX_CONFIG_CHANGED (postmap needs main.cf before Postfix starts)
   POSTFIX_CONFIG_CHANGED=0
   mkdir -p "$POSTFIX_CONFIG_DIR"
-  postfix_main_cf | install_config "$POSTFIX_CONFIG_DIR/main.cf" && POSTFIX_CONFIG_CHANGED=1
-  postfix_master_cf | install_config "$POSTFIX_CONFIG_DIR/master.cf" && POSTFIX_CONFIG_CHANGED=1
+  write_postfix_main_cf && POSTFIX_CONFIG_CHANGED=1
+  write_postfix_master_cf && POSTFIX_CONFIG_CHANGED=1
   return 0
 }
 
