@@ -14,6 +14,7 @@ KEY=$(bash "$(dirname "${BASH_SOURCE[0]}")/services.sh" env | sed -n 's/^export 
 DNS_PORT=${MPANEL_DNS_PORT:-5300} PDNS_API_PORT=${MPANEL_PDNS_API_PORT:-8081} HTTP_PORT=${NGINX_HTTP_PORT:-8080}
 ACME_PORT=${MPANEL_ACME_PORT:-14000} IMAP_PORT=${MPANEL_IMAP_PORT:-1143} LMTP_PORT=${MPANEL_LMTP_PORT:-2424}
 PG_PORT=${MPANEL_PG_PORT:-5432} REDIS_PORT=${MPANEL_REDIS_PORT:-6379}
+SMTP_IN_PORT=${MPANEL_SMTP_IN_PORT:-2500} SUBMISSION_PORT=${MPANEL_SUBMISSION_PORT:-5870} DKIM_PORT=${MPANEL_DKIM_PORT:-8891}
 
 DOMAIN=services-smoke-$$.test
 PDNS=http://127.0.0.1:$PDNS_API_PORT/api/v1/servers/localhost
@@ -107,7 +108,14 @@ if out=$(lmtp 2>&1); then ok "lmtp: LHLO + delivery to $MAILBOX"; else fail "lmt
 status=$(curl -s --user "$MAILBOX:$PASS" "imap://127.0.0.1:$IMAP_PORT/" -X 'STATUS INBOX (MESSAGES)' | tr -d '\r' || true)
 [[ $status == *'MESSAGES 1'* ]] && ok "imap: login, INBOX has the delivered message" || fail "imap: STATUS gave '$status'"
 curl -s -o /dev/null --user "$MAILBOX:wrong-pass" "imap://127.0.0.1:$IMAP_PORT/" && fail "imap: wrong password accepted" || ok "imap: wrong password refused"
-[ "$(stat -c %U "$MAIL_ROOT/$DOMAIN/info" 2>/dev/null)" = mail ] && ok "dovecot: maildir owned by mail" || fail "dovecot: maildir owner"
+[ "$(stat -c %U "$MAIL_ROOT/$DOMAIN/info" 2>/dev/null)" = vmail ] && ok "dovecot: maildir owned by vmail" || fail "dovecot: maildir owner"
+
+# --- Postfix and OpenDKIM: both listeners greet, the milter port answers (test/mail-stack.test.ts goes further)
+for p in "$SMTP_IN_PORT:smtp in" "$SUBMISSION_PORT:submission"; do
+  greet=$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/${p%%:*}; head -n1 <&3" | tr -d '\r' || true)
+  [[ $greet == '220 '* ]] && ok "postfix ${p#*:}: greeting '$greet'" || fail "postfix ${p#*:}: greeting '$greet'"
+done
+check "opendkim: milter port $DKIM_PORT answers" timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$DKIM_PORT"
 
 cleanup; trap - EXIT
 [ "$(dig @127.0.0.1 -p "$DNS_PORT" "www.$DOMAIN" A +short +time=2 +tries=1)" = "" ] && ok "cleanup: zone deleted" || fail "cleanup: zone still answers"

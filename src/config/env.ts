@@ -103,6 +103,7 @@ const envSchema = z
     LOGIN_FAILURE_WINDOW: duration.default(900),
 
     EMAIL_FROM: z.email().default('mpanel@localhost.localdomain'),
+    /** mPanel's own outbound mail (notifications) goes to this relay, never through the hosted mail server's Postfix. */
     SMTP_HOST: z.string().min(1).default('127.0.0.1'),
     SMTP_PORT: port.default(2525),
 
@@ -183,6 +184,18 @@ const envSchema = z
     ACME_EMAIL: z.email().default('hostmaster@localhost.localdomain'),
     DOVECOT_USERS_FILE: z.string().min(1).optional(),
     MAIL_ROOT: z.string().min(1).optional(),
+    /** The mail server's files, as `scripts/services.sh env` prints them; the contract is in services.sh (Mail). */
+    DOVECOT_CONF: z.string().min(1).optional(),
+    /** Postfix maps (vdomains, vmailboxes, valiases) and OpenDKIM tables + keys (dkim/) that mPanel rewrites. */
+    MAIL_PANEL_DIR: z.string().min(1).optional(),
+    POSTFIX_CONFIG_DIR: z.string().min(1).optional(),
+    OPENDKIM_PID_FILE: z.string().min(1).optional(),
+    MPANEL_IMAP_PORT: port.default(1143),
+    MPANEL_LMTP_PORT: port.default(2424),
+    /** Postfix's inbound SMTP (stands for port 25): mail for the hosted domains. */
+    MPANEL_SMTP_IN_PORT: port.default(2500),
+    /** Postfix's submission with SASL AUTH (stands for port 587); not mPanel's own outbound relay (SMTP_PORT). */
+    MPANEL_SUBMISSION_PORT: port.default(5870),
   })
   .superRefine((env, ctx) => {
     for (const name of secretNames) {
@@ -214,6 +227,10 @@ const envSchema = z
       ACME_CA_CERT: path.resolve(env.ACME_CA_CERT ?? path.join(runDir, 'pebble', 'cert.pem')),
       DOVECOT_USERS_FILE: path.resolve(env.DOVECOT_USERS_FILE ?? path.join(runDir, 'dovecot', 'users')),
       MAIL_ROOT: path.resolve(env.MAIL_ROOT ?? path.join(runDir, 'mail')),
+      DOVECOT_CONF: path.resolve(env.DOVECOT_CONF ?? path.join(runDir, 'dovecot', 'dovecot.conf')),
+      MAIL_PANEL_DIR: path.resolve(env.MAIL_PANEL_DIR ?? path.join(runDir, 'mail-panel')),
+      POSTFIX_CONFIG_DIR: path.resolve(env.POSTFIX_CONFIG_DIR ?? path.join(runDir, 'postfix', 'conf')),
+      OPENDKIM_PID_FILE: path.resolve(env.OPENDKIM_PID_FILE ?? path.join(runDir, 'opendkim', 'opendkim.pid')),
       BACKUPS_DIR: path.resolve(env.BACKUPS_DIR ?? path.join(runDir, 'backups')),
     };
   });
