@@ -5,6 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { loadEnv } from '../../src/config/env.js';
 import { runMigrations } from '../../src/db/migrate.js';
+import { benchAcme } from './acme.js';
 import { benchAuth } from './auth.js';
 import { benchCatalog } from './catalog.js';
 import { benchDns } from './dns.js';
@@ -24,6 +25,7 @@ const sections: Record<string, () => Promise<Figure[]>> = {
   throughput: benchThroughput,
   nginx: benchNginx,
   load: benchLoad,
+  acme: benchAcme,
 };
 
 const only = process.argv.slice(2);
