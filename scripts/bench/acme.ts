@@ -8,11 +8,12 @@ import * as acme from 'acme-client';
 import { loadEnv } from '../../src/config/env.js';
 import { dnsSettings } from '../../src/modules/dns/dns-template.js';
 import { AcmeAuthority, createAccountKeyPem } from '../../src/providers/acme/acme-authority.js';
-import { CertificateError, type Http01Hooks } from '../../src/providers/acme/certificates.port.js';
-import { LocalHost } from '../../src/providers/nginx/local-host.js';
+import { CertificateError, type Http01Hooks } from '../../src/providers/certificates.port.js';
+import { LocalHost } from '../../src/providers/host/local-host.js';
 import { NginxHosting } from '../../src/providers/nginx/nginx-hosting.js';
 import { NginxReloader } from '../../src/providers/nginx/nginx-reloader.js';
-import { createPowerDnsClient } from '../../src/providers/powerdns/powerdns.client.js';
+import { powerDnsSettings } from '../../src/container.js';
+import { PowerDnsClient } from '../../src/providers/powerdns/powerdns.client.js';
 import { deleteZones, round, summary, type Figure } from './lib.js';
 
 /**
@@ -66,7 +67,7 @@ function spread(label: string, samples: readonly number[]): Figure[] {
 }
 
 export async function benchAcme(): Promise<Figure[]> {
-  const dns = createPowerDnsClient(env);
+  const dns = new PowerDnsClient(powerDnsSettings(env));
   const host = new LocalHost();
   const hosting = new NginxHosting({ host, layout, listen: { ipv4: '127.0.0.1', ipv6: null, port: env.NGINX_HTTP_PORT }, reloader: new NginxReloader(host, layout, 50) });
   const caCertificatePem = readFileSync(env.ACME_CA_CERT, 'utf8');

@@ -8,7 +8,7 @@ import type { Env } from '../../src/config/env.js';
 import { dnsSettings } from '../../src/modules/dns/dns-template.js';
 import type { AcmeAuthoritySettings } from '../../src/providers/acme/acme-authority.js';
 import { splitCertificateChain } from '../../src/providers/acme/certificate-pem.js';
-import type { Dns01Hooks, Http01Hooks } from '../../src/providers/acme/certificates.port.js';
+import type { Dns01Hooks, Http01Hooks } from '../../src/providers/certificates.port.js';
 import type { PowerDnsClient } from '../../src/providers/powerdns/powerdns.client.js';
 
 /**

@@ -9,13 +9,13 @@ import { loadEnv } from '../../config/env.js';
 import { chainVerifiesTo, CountingProxy, createLoopbackZone, pebbleRoot, pebbleSettings, powerDnsDns01, webRootHttp01 } from '../../../test/helpers/acme.js';
 import { powerDns, randomLabel } from '../../../test/helpers/dns.js';
 import { waitForAnswer } from '../../../test/helpers/nginx.js';
-import { hostingSettings } from '../nginx/hosting-drivers.js';
-import { LocalHost } from '../nginx/local-host.js';
+import { nginxSettings } from '../../container.js';
+import { LocalHost } from '../host/local-host.js';
 import { NginxHosting } from '../nginx/nginx-hosting.js';
 import { NginxReloader } from '../nginx/nginx-reloader.js';
 import { AcmeAuthority, createAccountKeyPem } from './acme-authority.js';
 import { readIssuedCertificate, splitCertificateChain } from './certificate-pem.js';
-import { CertificateError, type CertificateRequest, type Http01Hooks } from './certificates.port.js';
+import { CertificateError, type CertificateRequest, type Http01Hooks } from '../certificates.port.js';
 
 /**
  * The ACME adapter against the real Pebble of scripts/services.sh, which resolves names through
@@ -24,7 +24,7 @@ import { CertificateError, type CertificateRequest, type Http01Hooks } from './c
  */
 const env = loadEnv();
 const dns = powerDns(env);
-const { layout } = hostingSettings(env);
+const { layout } = nginxSettings(env);
 const hosting = new NginxHosting({
   host: new LocalHost(),
   layout,

@@ -14,7 +14,7 @@ import {
   type CertificateKeyType,
   type CertificateRequest,
   type IssuedCertificate,
-} from './certificates.port.js';
+} from '../certificates.port.js';
 
 /**
  * The ACME adapter of the CertificateAuthority port, on npm acme-client (5.4): Pebble on loopback

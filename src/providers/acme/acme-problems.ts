@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CertificateError, type CertificateErrorKind } from './certificates.port.js';
+import { CertificateError, type CertificateErrorKind } from '../certificates.port.js';
 
 /**
  * ACME problem documents (RFC 8555 §6.7, RFC 7807) and what each means for a retry.

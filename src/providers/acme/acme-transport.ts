@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { CertificateError } from './certificates.port.js';
+import { CertificateError } from '../certificates.port.js';
 import { parseProblem, sanitizeCaMessage } from './acme-problems.js';
 
 /**

@@ -1,5 +1,5 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { CertificateError, type CertificateIssuer, type CertificateKeyType, type IssuedCertificate } from './certificates.port.js';
+import { CertificateError, type CertificateIssuer, type CertificateKeyType, type IssuedCertificate } from '../certificates.port.js';
 
 /**
  * What mPanel records about an issued certificate, read from the certificate itself with

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { isNormalizedDomain } from '../../shared/domain-name.js';
+import { isNormalizedDomain } from '../shared/domain-name.js';
+import { ProviderError } from './provider-error.js';
 
 /**
  * Certificates as the rest of mPanel sees them: a certificate authority that issues a
@@ -125,10 +126,9 @@ export type CertificateErrorKind =
  * backoff may. `caMessage` is the CA's own words (control characters removed, at most 1,000
  * characters), for a FAILED certificate's lastError; messages never carry key material.
  */
-export class CertificateError extends Error {
+export class CertificateError extends ProviderError {
   override name = 'CertificateError';
   readonly kind: CertificateErrorKind;
-  readonly permanent: boolean;
   /** The ACME problem type (`urn:ietf:params:acme:error:...`), when the CA sent one. */
   readonly problemType: string | null;
   readonly caMessage: string | null;
@@ -149,9 +149,8 @@ export class CertificateError extends Error {
       cause?: unknown;
     },
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(message, options.permanent, options.cause === undefined ? undefined : { cause: options.cause });
     this.kind = kind;
-    this.permanent = options.permanent;
     this.problemType = options.problemType ?? null;
     this.caMessage = options.caMessage ?? null;
     this.identifier = options.identifier ?? null;
