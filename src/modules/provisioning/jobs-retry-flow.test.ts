@@ -77,6 +77,15 @@ describe('exhaustion → FAILED → admin retry → ACTIVE', () => {
     await eventually(async () => (await status()) === 'FAILED', 15_000, 'the subscription to fail');
     const dns = await dnsRow();
     expect(dns).toMatchObject({ status: 'FAILED', lastError: 'simulated: the zone was refused' });
+    // The subscription says why it failed, and which job made it so.
+    const failed = await t.app.inject({ method: 'GET', url: `/api/subscriptions/${subscriptionId}`, headers: await authHeader(t.env, (await buildUser(db(), tenant, { role: 'READ_ONLY' })).user) });
+    expect(failed.json().statusReason).toMatchObject({
+      event: 'failed',
+      reason: 'step PROVISION_DNS failed: simulated: the zone was refused',
+      actorType: 'SYSTEM',
+      jobId: dns.id,
+      jobType: 'PROVISION_DNS',
+    });
     // BullMQ holds the failed run under the job's id: the retry must replace it, not add beside it.
     await eventually(async () => (await (await queue.getJob(dns.id))?.getState()) === 'failed', 10_000, 'BullMQ to record the failed run');
     expect((await rows()).filter((row) => row.type !== 'PROVISION_DNS').every((row) => row.status === 'PENDING')).toBe(true);
@@ -87,6 +96,11 @@ describe('exhaustion → FAILED → admin retry → ACTIVE', () => {
     expect(res.statusCode, res.body).toBe(200);
 
     await eventually(async () => (await status()) === 'ACTIVE', 15_000, 'the subscription to become ACTIVE');
+    expect((await withTenant(db(), tenant.id, (tx) => tx.select().from(subscriptions).where(eq(subscriptions.id, subscriptionId))))[0]?.statusReason).toMatchObject({
+      event: 'activated',
+      reason: 'every provisioning step succeeded',
+      jobType: 'VERIFY_AND_ACTIVATE',
+    });
     expect((await rows()).every((row) => row.status === 'SUCCEEDED')).toBe(true);
     const history = (await dnsRow()).history;
     // QUEUED is left out: the outbox marks it after handing the job over, and a fast worker can

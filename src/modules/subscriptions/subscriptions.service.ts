@@ -12,6 +12,7 @@ export function subscriptionView(subscription: Subscription): SubscriptionView {
   return {
     id: subscription.id,
     status: subscription.status,
+    statusReason: subscription.statusReason,
     customerId: subscription.customerId,
     productId: subscription.productId,
     priceId: subscription.priceId,

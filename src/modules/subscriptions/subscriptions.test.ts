@@ -48,6 +48,7 @@ describe('GET /api/subscriptions', () => {
     expect(res.json().items[0]).toEqual({
       id: subscription.id,
       status: subscription.status,
+      statusReason: null,
       customerId: subscription.customerId,
       productId: subscription.productId,
       priceId: subscription.priceId,

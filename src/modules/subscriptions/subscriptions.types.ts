@@ -13,10 +13,26 @@ export const listSubscriptionsQuery = z.strictObject({
 });
 export type ListSubscriptionsQuery = z.output<typeof listSubscriptionsQuery>;
 
+export const subscriptionStatusReason = z
+  .object({
+    event: z.string().meta({ description: 'The state machine event that set the status, e.g. `failed`, `suspended`' }),
+    reason: z.string().meta({ description: 'Why, for people' }),
+    actorType: z.enum(['USER', 'SYSTEM', 'WEBHOOK', 'CLI', 'CUSTOMER']),
+    actorUserId: z.uuid().nullable().optional(),
+    jobId: z.uuid().optional(),
+    jobType: z.string().optional(),
+    paymentEventId: z.string().optional(),
+    invoiceId: z.uuid().optional(),
+    rule: z.string().optional(),
+    at: z.string().meta({ description: 'RFC 3339 date-time' }),
+  })
+  .meta({ id: 'SubscriptionStatusReason', description: "The cause of the subscription's last status change" });
+
 export const subscriptionResponse = z
   .object({
     id: z.uuid(),
     status: subscriptionStatus,
+    statusReason: subscriptionStatusReason.nullable(),
     customerId: z.uuid(),
     productId: z.uuid(),
     priceId: z.uuid(),
