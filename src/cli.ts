@@ -9,6 +9,7 @@ import { tenants, users } from './db/schema/index.js';
 import { LOGIN_EMAIL_SETTING } from './db/schema/rls.js';
 import { runMigrations } from './db/migrate.js';
 import { withTenant } from './db/tenant-tx.js';
+import { sealAuditLog } from './modules/audit/audit-seal.js';
 import { verifyAuditChain } from './modules/audit/audit-verify.js';
 import { cliActor } from './modules/audit/audit.service.js';
 import { runDnsSync } from './modules/dns/dns-sync.js';
@@ -179,7 +180,7 @@ user
 const audit = program.command('audit').description('the audit log');
 audit
   .command('verify')
-  .description("check each tenant's audit hash chain and name the first broken row; exits 1 when a chain is broken")
+  .description("check each tenant's sealed audit hash chain, name the first broken row and count rows not sealed yet; exits 1 when a chain is broken")
   .option('--tenant <slug>', 'check only this tenant (default: every tenant)')
   .action(async (options: { tenant?: string }) => {
     await withContainer(async ({ database: { db } }) => {
@@ -194,16 +195,28 @@ audit
       let broken = 0;
       for (const target of targets) {
         const result = await verifyAuditChain(db, target.id);
+        const { rows: unsealed, oldest } = result.unsealed;
+        const waiting = unsealed === 0 ? '' : `, ${unsealed} not sealed yet (oldest ${oldest?.toISOString() ?? '?'}: is a worker running?)`;
         if (result.ok) {
-          say(`audit verify: ${target.slug} ok (${result.rows} rows)`);
+          say(`audit verify: ${target.slug} ok (${result.rows} rows${waiting})`);
         } else {
           broken += 1;
           const { seq, id, reason } = result.firstBroken;
-          say(`audit verify: ${target.slug} BROKEN at seq ${seq} (${id}): ${reason}`);
+          say(`audit verify: ${target.slug} BROKEN at seq ${seq} (${id}): ${reason}${waiting}`);
         }
       }
       if (targets.length !== 1) say(`audit verify: ${targets.length} tenant(s) checked, ${broken} broken`);
       if (broken > 0) process.exitCode = 1;
+    });
+  });
+
+audit
+  .command('seal')
+  .description('seal the audit rows written since the last run into their tenant\'s hash chain (a running worker does it every AUDIT_SEAL_INTERVAL_MS)')
+  .action(async () => {
+    await withContainer(async ({ database: { db } }) => {
+      const { tenants: count, sealed } = await sealAuditLog(db);
+      say(`audit seal: ${sealed} row(s) sealed in ${count} tenant(s)`);
     });
   });
 

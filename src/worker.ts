@@ -11,6 +11,7 @@ import { backoffDelay, BACKOFF_TYPE, PROVISIONING_QUEUE, serverQueue } from './j
 import { createRegistry, type StepRegistry } from './jobs/registry.js';
 import { runStep, type JobOutcomes, type RunnerDeps } from './jobs/runner.js';
 import { createWorkerMetrics, type WorkerMetrics } from './jobs/worker-metrics.js';
+import { sealAuditLog } from './modules/audit/audit-seal.js';
 import { deleteExpiredZones } from './modules/dns/zone-retention.js';
 import type { StepServices } from './modules/step-services.js';
 import { serveMetrics } from './shared/metrics/serve-metrics.js';
@@ -35,6 +36,7 @@ function maintenanceTasks(container: Container): MaintenanceTask[] {
       run: () => sweepOutbox(database.db, producer, logger, { pendingAfterMs: env.OUTBOX_PENDING_AFTER_MS, queuedAfterMs: 10 * 60_000 }),
     },
     { name: 'dns-retention', everyMs: env.DNS_RETENTION_SWEEP_INTERVAL_MS, run: () => deleteExpiredZones(database.db, providers.dns, logger) },
+    { name: 'audit-seal', everyMs: env.AUDIT_SEAL_INTERVAL_MS, run: () => sealAuditLog(database.db) },
   ];
 }
 

@@ -6,9 +6,10 @@ afterEach(() => {
   api?.child.kill('SIGKILL');
 });
 
-it('SIGTERM: stops accepting, finishes the in-flight request, exits 0', async () => {
+// The server is a child process: its start alone takes seconds on a loaded machine.
+it('SIGTERM: stops accepting, finishes the in-flight request, exits 0', { timeout: 60_000 }, async () => {
   api = spawnTs('test/fixtures/slow-api.ts', [], { HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info' });
-  const [, url] = await api.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 5000);
+  const [, url] = await api.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 30_000);
 
   const inFlight = fetch(`${url}/test/slow`);
   await new Promise((resolve) => setTimeout(resolve, 300)); // the request is now being handled

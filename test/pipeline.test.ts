@@ -9,6 +9,7 @@ import { auditLogs, jobs, orders, subscriptions, type Price, type Tenant } from 
 import { withTenant } from '../src/db/tenant-tx.js';
 import { createRegistry } from '../src/jobs/registry.js';
 import { JobProducer } from '../src/jobs/queue.js';
+import { verifyAuditChain } from '../src/modules/audit/audit-verify.js';
 import { startWorkers, type RunningWorkers } from '../src/worker.js';
 import { buildTenant } from './factories.js';
 import { createTestApp, type TestApp } from './helpers/app.js';
@@ -120,6 +121,14 @@ describe('provisioning pipeline (real BullMQ on Redis, test-only step handlers)'
     // The worker exposes its metrics: step outcomes by type.
     const text = await workers!.metrics.registry.metrics();
     expect(text).toMatch(/mpanel_jobs_total\{type="PROVISION_DNS",outcome="succeeded"\} \d+/);
+
+    // The worker's audit-seal task chains the tenant's audit rows shortly after they commit.
+    await eventually(
+      async () => (await verifyAuditChain(db(), tenant.id)).unsealed.rows === 0,
+      10_000,
+      'the audit rows to be sealed',
+    );
+    expect(await verifyAuditChain(db(), tenant.id)).toMatchObject({ ok: true });
   });
 
   it('retries a failing step with backoff, then succeeds', async () => {

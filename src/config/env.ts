@@ -143,6 +143,8 @@ const envSchema = z
     JOB_MAX_ATTEMPTS: positiveInt.default(6),
     JOB_BACKOFF_BASE_MS: positiveInt.default(1_000),
     OUTBOX_SWEEP_INTERVAL_MS: positiveInt.default(5_000),
+    /** How often the worker seals new audit rows into their tenant's hash chain (modules/audit/audit-seal.ts). */
+    AUDIT_SEAL_INTERVAL_MS: positiveInt.default(1_000),
     OUTBOX_PENDING_AFTER_MS: positiveInt.default(10_000),
     WORKER_CONCURRENCY: positiveInt.default(10),
     WORKER_LOCK_DURATION_MS: positiveInt.default(30_000),

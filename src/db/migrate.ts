@@ -18,13 +18,16 @@ const LOCK_KEY = 'mpanel_migrate';
 
 /**
  * Privileges of the application role, re-applied after every run so tables added by later
- * migrations are covered. Idempotent. The audit log is append-only for the application.
+ * migrations are covered. Idempotent. The audit log is append-only for the application, but for
+ * the seal of each row (modules/audit/audit-seal.ts).
  * The app role also reads the migrations table, for assertMigrated() at start-up.
  */
 const APP_ROLE_GRANTS = [
   'GRANT USAGE ON SCHEMA public TO mpanel_app',
   'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO mpanel_app',
   'REVOKE UPDATE, DELETE, TRUNCATE ON audit_logs FROM mpanel_app',
+  // ...except its seal, written once after commit by the sealer (a trigger refuses any other change).
+  'GRANT UPDATE (chain_seq, prev_hash, hash, sealed_at) ON audit_logs TO mpanel_app',
   'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO mpanel_app',
   `GRANT USAGE ON SCHEMA ${MIGRATIONS_SCHEMA} TO mpanel_app`,
   `GRANT SELECT ON ${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE} TO mpanel_app`,

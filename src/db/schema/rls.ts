@@ -8,6 +8,7 @@ export const TENANT_SETTING = 'app.tenant_id';
 export const LOGIN_EMAIL_SETTING = 'app.login_email';
 export const REFRESH_TOKEN_HASH_SETTING = 'app.refresh_token_hash';
 export const OUTBOX_SWEEP_SETTING = 'app.outbox_sweep';
+export const AUDIT_SEAL_SETTING = 'app.audit_seal';
 
 /** `nullif(current_setting('<name>', true), '')`: NULL when the setting is unset or empty. */
 function setting(name: string): SQL {
@@ -68,5 +69,19 @@ export function outboxSweepPolicy(status: PgColumn): PgPolicy {
     for: 'select',
     to: 'public',
     using: sql`${setting(OUTBOX_SWEEP_SETTING)} = 'on' and ${status} in ('PENDING', 'QUEUED')`,
+  });
+}
+
+/**
+ * audit_logs: SELECT-only, for the audit sealer, which looks for rows not sealed yet in every
+ * tenant. The transaction declares it with `app.audit_seal = 'on'`; it then sees only unsealed
+ * rows, and seals each tenant's in a transaction of that tenant.
+ */
+export function auditSealScanPolicy(hash: PgColumn): PgPolicy {
+  return pgPolicy('audit_seal_scan', {
+    as: 'permissive',
+    for: 'select',
+    to: 'public',
+    using: sql`${setting(AUDIT_SEAL_SETTING)} = 'on' and ${hash} is null`,
   });
 }

@@ -13,7 +13,7 @@ import {
 } from 'drizzle-orm/pg-core';
 import { createdAt, deletedAt, id, tstz, updatedAt } from './columns.js';
 import { actorTypeEnum, userRoleEnum } from './enums.js';
-import { loginLookupPolicy, refreshLookupPolicy, tenantIsolationPolicy } from './rls.js';
+import { auditSealScanPolicy, loginLookupPolicy, refreshLookupPolicy, tenantIsolationPolicy } from './rls.js';
 
 // tenants has NO row-level security: it is looked up by slug before a tenant is known.
 export const tenants = pgTable(
@@ -105,17 +105,29 @@ export const auditLogs = pgTable(
     before: jsonb('before').$type<Record<string, unknown>>(),
     after: jsonb('after').$type<Record<string, unknown>>(),
     metadata: jsonb('metadata').$type<Record<string, unknown>>(),
+    /**
+     * The hash chain, written once by the sealer after the row's transaction committed
+     * (modules/audit/audit-seal.ts): null until then. `chainSeq` is the row's place in its
+     * tenant's chain (1, 2, 3...), `prevHash` the previous row's hash (null for the first).
+     */
+    chainSeq: bigint('chain_seq', { mode: 'number' }),
     prevHash: text('prev_hash'),
-    hash: text('hash').notNull(),
+    hash: text('hash'),
+    sealedAt: tstz('sealed_at'),
     createdAt: createdAt(),
   },
   (t) => [
+    uniqueIndex('audit_logs_tenant_chain_seq_unique').on(t.tenantId, t.chainSeq),
+    index('audit_logs_unsealed_idx')
+      .on(t.tenantId, t.seq)
+      .where(sql`${t.hash} is null`),
     index('audit_logs_tenant_seq_idx').on(t.tenantId, t.seq),
     index('audit_logs_tenant_action_seq_idx').on(t.tenantId, t.action, t.seq),
     index('audit_logs_tenant_target_idx').on(t.tenantId, t.targetType, t.targetId),
     index('audit_logs_tenant_actor_seq_idx').on(t.tenantId, t.actorUserId, t.seq),
     index('audit_logs_tenant_created_idx').on(t.tenantId, t.createdAt),
     tenantIsolationPolicy(t.tenantId),
+    auditSealScanPolicy(t.hash),
   ],
 ).enableRLS();
 

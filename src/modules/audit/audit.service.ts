@@ -39,8 +39,13 @@ export interface ChainEntry {
 export const systemActor: AuditActor = { type: 'SYSTEM' };
 export const cliActor: AuditActor = { type: 'CLI' };
 
-/** The fields the hash covers, in the form verify recomputes them from a stored row. */
-function hashedFields(row: Omit<AuditLog, 'id' | 'seq' | 'hash'>): string {
+/** What the hash covers of a row, in the form verify recomputes from the stored row. */
+export type HashedRow = Pick<
+  AuditLog,
+  'tenantId' | 'actorType' | 'actorUserId' | 'action' | 'targetType' | 'targetId' | 'ip' | 'userAgent' | 'requestId' | 'before' | 'after' | 'metadata' | 'prevHash' | 'createdAt'
+>;
+
+function hashedFields(row: HashedRow): string {
   return canonicalJson({
     tenantId: row.tenantId,
     actorType: row.actorType,
@@ -59,7 +64,8 @@ function hashedFields(row: Omit<AuditLog, 'id' | 'seq' | 'hash'>): string {
   });
 }
 
-export function auditHash(row: Omit<AuditLog, 'id' | 'seq' | 'hash'>): string {
+/** sha256(prevHash || canonical row), hex: what the sealer stores and verify recomputes. */
+export function auditHash(row: HashedRow): string {
   return createHash('sha256')
     .update(row.prevHash ?? '')
     .update(hashedFields(row))
@@ -72,23 +78,14 @@ export async function recordAudit(tx: DbOrTx, entry: AuditEntry): Promise<void> 
 }
 
 /**
- * Appends one row to the tenant's hash chain, in the caller's transaction (so the audit row
+ * Appends one row to the tenant's audit log, in the caller's transaction (so the audit row
  * commits or rolls back with the change it records). The transaction must have the tenant set.
- * A per-tenant advisory lock orders concurrent writers so the chain never forks. The action is
- * free text here (the column is): tests of the log's filters write names no feature uses.
+ * Nothing is locked or read: the hash chain is computed after commit by the sealer
+ * (audit-seal.ts), so concurrent writers of one tenant never wait for each other here. The
+ * action is free text here (the column is): tests of the log's filters write names no feature uses.
  */
 export async function appendToChain(tx: DbOrTx, entry: ChainEntry): Promise<void> {
-  await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`audit:${entry.tenantId}`}, 0))`);
-  const [previous] = await tx
-    .select({ hash: auditLogs.hash })
-    .from(auditLogs)
-    .where(eq(auditLogs.tenantId, entry.tenantId))
-    .orderBy(desc(auditLogs.seq))
-    .limit(1);
-  // A JavaScript Date has millisecond precision, which timestamptz stores exactly: verify can
-  // recompute the hash from the stored row.
-  const createdAt = new Date();
-  const row = {
+  await tx.insert(auditLogs).values({
     tenantId: entry.tenantId,
     actorType: entry.actor.type,
     actorUserId: entry.actor.userId ?? null,
@@ -101,10 +98,10 @@ export async function appendToChain(tx: DbOrTx, entry: ChainEntry): Promise<void
     before: entry.before ?? null,
     after: entry.after ?? null,
     metadata: entry.metadata ?? null,
-    prevHash: previous?.hash ?? null,
-    createdAt,
-  };
-  await tx.insert(auditLogs).values({ ...row, hash: auditHash(row) });
+    // A JavaScript Date has millisecond precision, which timestamptz(3) stores exactly: the
+    // sealer and verify recompute the hash from the stored row.
+    createdAt: new Date(),
+  });
 }
 
 /**
@@ -142,6 +139,7 @@ const itemColumns = {
   after: auditLogs.after,
   metadata: auditLogs.metadata,
   createdAt: auditLogs.createdAt,
+  chainSeq: auditLogs.chainSeq,
   hash: auditLogs.hash,
   prevHash: auditLogs.prevHash,
 };

@@ -4,6 +4,7 @@ import { withTenant } from '../../db/tenant-tx.js';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
 import { authHeader } from '../../../test/helpers/auth.js';
 import { buildTenant, buildUser } from '../../../test/factories.js';
+import { sealTenantAudit } from './audit-seal.js';
 import { appendToChain, type ChainEntry } from './audit.service.js';
 
 let t: TestApp;
@@ -18,7 +19,7 @@ const db = () => t.container.database.db;
 
 type Row = Omit<ChainEntry, 'tenantId' | 'actor'> & { actor?: ChainEntry['actor']; at?: string };
 
-/** Appends rows to the tenant's chain one by one; `at` pins the row's created_at. */
+/** Appends rows to the tenant's log one by one (`at` pins the row's created_at), then seals them as the worker would. */
 async function write(tenant: Pick<Tenant, 'id'>, rows: Row[]): Promise<void> {
   for (const { at, actor, ...entry } of rows) {
     if (at) {
@@ -31,6 +32,7 @@ async function write(tenant: Pick<Tenant, 'id'>, rows: Row[]): Promise<void> {
       vi.useRealTimers();
     }
   }
+  await sealTenantAudit(db(), tenant.id);
 }
 
 async function list(user: User, query: Record<string, string> = {}, actingTenantId?: string) {
@@ -200,6 +202,7 @@ describe('GET /api/audit-logs/:id', () => {
       after: { role: 'SUPPORT', nested: { a: 1, b: 2 } },
       metadata: { reason: 'test' },
       createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      chainSeq: first.chainSeq + 1,
       hash: expect.stringMatching(/^[0-9a-f]{64}$/),
       prevHash: first.hash,
     });

@@ -46,8 +46,9 @@ export const auditLogItem = z
     after: jsonObject,
     metadata: jsonObject,
     createdAt: timestamp,
-    hash: z.string().meta({ description: 'sha256(prevHash || canonical row), hex' }),
-    prevHash: z.string().nullable().meta({ description: "The previous row's hash; null for the tenant's first row" }),
+    chainSeq: z.number().int().nullable().meta({ description: "The row's place in the tenant's hash chain; null until sealed (about a second after it was written)" }),
+    hash: z.string().nullable().meta({ description: 'sha256(prevHash || canonical row), hex; null until sealed' }),
+    prevHash: z.string().nullable().meta({ description: "The previous row's hash in the chain; null for the tenant's first row and until sealed" }),
   })
   .meta({ id: 'AuditLog' });
 export type AuditLogItem = z.infer<typeof auditLogItem>;

@@ -129,7 +129,8 @@ describe('dns sync: the database is the source of truth', () => {
     expect((await syncDns(deps(), { zone: name, fix: true })).remaining).toBe(0);
   });
 
-  it('`mpanel dns sync` exits 1 while drift remains, prints it, and `--fix` repairs it (exit 0)', async () => {
+  // Five `mpanel` processes (1–2 s each when the machine is idle): a longer timeout.
+  it('`mpanel dns sync` exits 1 while drift remains, prints it, and `--fix` repairs it (exit 0)', { timeout: 90_000 }, async () => {
     const { order } = await provisionTestZone(t.env, db(), tenant, cleanup);
     const name = order.domain.name;
     await powerDns(t.env).patchRRsets(name, [{ kind: 'delete', name: `www.${name}`, type: 'A' }]);
