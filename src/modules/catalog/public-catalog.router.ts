@@ -6,14 +6,13 @@ import { problems } from '../../shared/http/schemas.js';
 import { notModified, publicCatalogQuery, publicPlansResponse, publicProductsResponse } from './catalog.types.js';
 import { matchesIfNoneMatch, type PublicCatalogCache, type PublicEndpoint } from './public-catalog.cache.js';
 import { PublicTenantLookup, renderPublicCatalog } from './public-catalog.service.js';
+import { sendJsonText } from '../../shared/http/serve-as-is.js';
 
 export interface PublicCatalogRouterDeps extends RouterDeps {
   cache: PublicCatalogCache;
 }
 
 const CACHE_CONTROL = 'public, max-age=60';
-const JSON_TYPE = 'application/json; charset=utf-8';
-const serveAsIs = (body: string) => body;
 
 /** The marketing site's read of the catalog: no token, cached bodies with ETags (public-catalog.cache.ts). */
 export const publicCatalogRouter: FastifyPluginAsyncZod<PublicCatalogRouterDeps> = async (app, { env, db, cache }) => {
@@ -40,7 +39,7 @@ export const publicCatalogRouter: FastifyPluginAsyncZod<PublicCatalogRouterDeps>
     const { body, etag } = await cache.get(tenant.id, endpoint, () => renderPublicCatalog(db, tenant.id, endpoint));
     reply.header('etag', etag).header('cache-control', CACHE_CONTROL);
     if (matchesIfNoneMatch(request.headers['if-none-match'], etag)) return reply.code(304).send();
-    return reply.type(JSON_TYPE).serializer(serveAsIs).send(body);
+    return sendJsonText(reply, body);
   }
 
   const description =

@@ -7,6 +7,8 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
 export interface HttpMetrics {
   readonly registry: Registry;
   readonly httpDuration: Histogram<'method' | 'route' | 'status_code'>;
+  /** One request's duration, through a cached child per (method, route, status): no label hashing per request. */
+  observeRequest(method: string, route: string, status: number, seconds: number): void;
   /** Orders from the marketing site and Stripe: created, replayed (same payment reference) or rejected. */
   readonly ordersReceived: Counter<'source' | 'outcome'>;
 }
@@ -27,5 +29,19 @@ export function createHttpMetrics(): HttpMetrics {
     labelNames: ['source', 'outcome'],
     registers: [registry],
   });
-  return { registry, httpDuration, ordersReceived };
+  const children = new Map<string, ReturnType<typeof httpDuration.labels>>();
+  return {
+    registry,
+    httpDuration,
+    ordersReceived,
+    observeRequest(method, route, status, seconds) {
+      const key = `${method} ${status} ${route}`;
+      let child = children.get(key);
+      if (!child) {
+        child = httpDuration.labels(method, route, String(status));
+        children.set(key, child);
+      }
+      child.observe(seconds);
+    },
+  };
 }
