@@ -117,6 +117,8 @@ const envSchema = z
     POWERDNS_TIMEOUT_MS: positiveInt.default(5_000),
     POWERDNS_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
     DNS_NAMESERVERS: hostList.default(['ns1.mpanel.test', 'ns2.mpanel.test']),
+    /** More host names of the platform that no tenant may host (nor a name under or above them), comma-separated. */
+    PLATFORM_HOSTNAMES: hostList.optional().transform((hosts) => hosts ?? []),
     DNS_HOSTMASTER: z.email().default('hostmaster@mpanel.test'),
     DNS_DEFAULT_TTL: z.coerce.number().int().min(60).max(604_800).default(3600),
     DNS_DEFAULT_WEB_IPV4: z.ipv4().default('127.0.0.1'),

@@ -245,7 +245,7 @@ describe('row-level security', () => {
         customerId: id.customer,
         priceId: id.price,
         paymentProvider: 'stripe',
-        paymentReference: 'cs_test_1',
+        paymentReference: `cs_test_${tenant.slug}`,
         amount: 999,
         currency: 'EUR',
         domainName,
