@@ -44,7 +44,7 @@ export interface SiteCheckResult extends Record<string, unknown> {
   address: string;
   status: number;
   /** With HTTPS: its status and the served certificate's names and expiry. */
-  https?: { status: number; subjectAltName: string; validTo: string };
+  https?: { status: number; subjectAltName: string; validTo: string; serialNumber: string };
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -94,8 +94,9 @@ interface HttpAnswer {
   readonly status: number;
   readonly location: string | undefined;
   readonly body: string;
+  readonly headers: http.IncomingHttpHeaders;
   /** HTTPS only: the certificate the server presented (already verified by Node for `name`). */
-  readonly certificate?: { readonly subjectAltName: string; readonly validTo: string };
+  readonly certificate?: { readonly subjectAltName: string; readonly validTo: string; readonly serialNumber: string };
 }
 
 /** GET http://name:port/ on `address`: a fresh connection (a reload drops keep-alives), no redirects followed. */
@@ -116,9 +117,9 @@ export function fetchFrom(name: string, address: string, port: number, timeoutMs
         let size = 0;
         const socket = response.socket;
         const peer = tls && socket instanceof TLSSocket ? socket.getPeerCertificate() : null;
-        const certificate = peer ? { subjectAltName: peer.subjectaltname ?? '', validTo: peer.valid_to } : undefined;
+        const certificate = peer ? { subjectAltName: peer.subjectaltname ?? '', validTo: peer.valid_to, serialNumber: peer.serialNumber } : undefined;
         const finish = () => {
-          resolve({ status: response.statusCode ?? 0, location: response.headers.location, body: Buffer.concat(chunks).toString('utf8'), ...(certificate ? { certificate } : {}) });
+          resolve({ status: response.statusCode ?? 0, location: response.headers.location, headers: response.headers, body: Buffer.concat(chunks).toString('utf8'), ...(certificate ? { certificate } : {}) });
           // One request per connection: close it now rather than leave it to the server.
           request.destroy();
         };
@@ -174,7 +175,7 @@ async function checkOnce(resolver: Resolver, target: SiteCheckTarget, timeoutMs:
     }
     if (secure.status !== 200) throw new SiteCheckError(`${secureUrl} via ${address} answered ${secure.status}, not 200`);
     if (target.expect !== null && !secure.body.includes(target.expect)) throw new SiteCheckError(`${secureUrl} via ${address} answered 200 but not with the site's placeholder page`);
-    const certificate = secure.certificate ?? { subjectAltName: '', validTo: '' };
+    const certificate = secure.certificate ?? { subjectAltName: '', validTo: '', serialNumber: '' };
     if (!coversName(certificate.subjectAltName, target.name)) throw new SiteCheckError(`${secureUrl}: the served certificate (${certificate.subjectAltName}) does not cover ${target.name}`);
     return { name: target.name, address, status: answer.status, https: { status: secure.status, ...certificate } };
   }

@@ -90,6 +90,6 @@ export const verifyAndActivate = defineStep({
     const checks: SiteCheckResult[] = [];
     for (const name of [domain, `www.${domain}`]) checks.push(await checkSite(resolver, { name, allowed, port: server.httpPort, expect, https: secure }, deadline));
     context.logger.info({ domain, checks }, `${domain} is live on ${server.hostname}${secure ? ' over HTTPS' : ''}`);
-    return { checked: 'site', server: server.hostname, placeholder: expectPlaceholder, https: secure !== null, checks };
+    return { checked: 'site', server: server.hostname, placeholder: expectPlaceholder, ...(secure ? { https: true } : {}), checks };
   },
 });
