@@ -15,7 +15,9 @@ import type { StepDefinition, StepServices } from './modules/step-services.js';
 import type { DnsPort } from './providers/dns.port.js';
 import { HostDirectory } from './providers/host/host-directory.js';
 import type { HostingProvider } from './providers/hosting.port.js';
+import type { MailProvider } from './providers/mailserver.port.js';
 import { NginxProvider, type NginxSettings } from './providers/nginx/nginx-provider.js';
+import { PostfixDovecotProvider, type MailSettings } from './providers/postfix-dovecot/postfix-dovecot.js';
 import { PowerDnsClient, type PowerDnsClientOptions } from './providers/powerdns/powerdns.client.js';
 import { createLogger } from './shared/logger.js';
 import { safeUrl, StartupError } from './shared/startup.js';
@@ -52,11 +54,25 @@ export function nginxSettings(env: Env): NginxSettings {
   };
 }
 
+export function mailSettings(env: Env): MailSettings {
+  return {
+    layout: {
+      usersFile: env.DOVECOT_USERS_FILE,
+      mailRoot: env.MAIL_ROOT,
+      panelDir: env.MAIL_PANEL_DIR,
+      dovecotConf: env.DOVECOT_CONF,
+      postfixConfigDir: env.POSTFIX_CONFIG_DIR,
+      opendkimPidFile: env.OPENDKIM_PID_FILE,
+    },
+  };
+}
+
 /** The vendor adapters, built once per process and handed to routes and steps as ports. */
 export interface Providers {
   readonly dns: DnsPort;
   readonly hosts: HostDirectory;
   readonly hosting: HostingProvider;
+  readonly mail: MailProvider;
 }
 
 export function createProviders(env: Env, logger: Logger): Providers {
@@ -65,6 +81,7 @@ export function createProviders(env: Env, logger: Logger): Providers {
     dns: new PowerDnsClient(powerDnsSettings(env, logger)),
     hosts,
     hosting: new NginxProvider(hosts, nginxSettings(env)),
+    mail: new PostfixDovecotProvider(hosts, mailSettings(env)),
   };
 }
 
