@@ -6,6 +6,7 @@ import { createRedis, waitForRedis } from './config/redis.js';
 import { assertMigrated } from './db/migrate.js';
 import { JobProducer } from './jobs/queue.js';
 import type { JobOutcomes } from './jobs/runner.js';
+import { provisionMail } from './modules/mail/steps/provision-mail.js';
 import { provisionDns } from './modules/dns/steps/provision-dns.js';
 import { provisionHosting } from './modules/hosting/steps/provision-hosting.js';
 import { suspendSite, terminateSite, unsuspendSite } from './modules/hosting/steps/site-lifecycle.js';
@@ -26,7 +27,7 @@ import { safeUrl, StartupError } from './shared/startup.js';
  * The production steps: each feature's step, one line each. A job whose type has no handler here
  * fails with a clear error and stays retryable by an admin once the handler ships.
  */
-export const productionSteps: readonly StepDefinition[] = [provisionDns, provisionHosting, verifyAndActivate, suspendSite, unsuspendSite, terminateSite];
+export const productionSteps: readonly StepDefinition[] = [provisionDns, provisionHosting, provisionMail, verifyAndActivate, suspendSite, unsuspendSite, terminateSite];
 
 /** How job outcomes move the features' state (the subscription state machine). */
 export const jobOutcomes: JobOutcomes = provisioningOutcomes;
@@ -64,6 +65,8 @@ export function mailSettings(env: Env): MailSettings {
       postfixConfigDir: env.POSTFIX_CONFIG_DIR,
       opendkimPidFile: env.OPENDKIM_PID_FILE,
     },
+    imapPort: env.MPANEL_IMAP_PORT,
+    smtpInPort: env.MPANEL_SMTP_IN_PORT,
   };
 }
 
@@ -126,7 +129,7 @@ export function createContainer(env: Env, role: 'api' | 'worker' | 'cli'): Conta
     redis,
     producer,
     providers,
-    stepServices: { env, dns: providers.dns, hosting: providers.hosting },
+    stepServices: { env, dns: providers.dns, hosting: providers.hosting, mail: providers.mail },
     async close() {
       await producer.close();
       await providers.hosts.close();

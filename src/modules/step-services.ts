@@ -3,6 +3,7 @@ import type { Env } from '../config/env.js';
 import type { StepContext as RunnerStepContext, StepDefinition as RunnerStepDefinition } from '../jobs/registry.js';
 import type { DnsPort } from '../providers/dns.port.js';
 import type { HostingProvider } from '../providers/hosting.port.js';
+import type { MailProvider } from '../providers/mailserver.port.js';
 
 /**
  * What the composition root hands every provisioning step: providers as ports (built once, in
@@ -12,6 +13,7 @@ export interface StepServices {
   readonly env: Env;
   readonly dns: DnsPort;
   readonly hosting: HostingProvider;
+  readonly mail: MailProvider;
 }
 
 export type StepContext = RunnerStepContext<StepServices>;

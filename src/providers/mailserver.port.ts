@@ -88,6 +88,12 @@ export interface MailServerPort {
   archiveMailbox(address: string, archiveTo: string | null): Promise<string | null>;
   /** Removes every line of the domain (and its key), then archives and removes its maildirs. */
   removeDomain(domain: string, archiveTo: string | null): Promise<{ archive: string | null }>;
+  /** An IMAP LOGIN with these credentials: true when accepted, false when refused. */
+  checkLogin(address: string, password: string): Promise<boolean>;
+  /** Hands a message to the server's inbound SMTP, as mail from outside arrives. */
+  sendInbound(message: { from: string; to: string; subject: string; text: string }): Promise<void>;
+  /** Waits up to `timeoutMs` for a message with this subject in the INBOX; false when none came. */
+  inboxHas(address: string, password: string, subject: string, timeoutMs: number): Promise<boolean>;
 }
 
 /** The mail servers: one port per servers row, plus what needs no server. */

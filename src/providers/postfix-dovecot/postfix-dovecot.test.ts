@@ -193,7 +193,7 @@ describe('hostile input', () => {
     run: async (argv) => (calls.push(`run ${argv.join(' ')}`), { code: 1, stdout: '', stderr: '' }),
     close: async () => undefined,
   };
-  const guarded = new PostfixDovecotMail(recording, mailSettings(env).layout, (work) => work());
+  const guarded = new PostfixDovecotMail(recording, mailSettings(env).layout, (work) => work(), { host: '127.0.0.1', imapPort: 1, smtpInPort: 1 });
   const hash = provider.hashPassword('a-password-123');
   const good = 'example.test';
   const hostileLocalParts = ['a:b', 'a\nb', 'a/b', '../x', 'a..b', '.a', 'A', 'іnfo' /* Cyrillic і */, 'info\u200b', 'a b', 'a,b', 'a@b', '', 'x'.repeat(65), 'ｉｎｆｏ'];

@@ -1,5 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
 import type { HostDirectory } from '../host/host-directory.js';
 import type { HostTransport, WriteOptions } from '../host/host.port.js';
 import {
@@ -45,6 +48,9 @@ export interface MailLayout {
 
 export interface MailSettings {
   readonly layout: MailLayout;
+  /** Dovecot's IMAP and Postfix's inbound SMTP, on the server's address (127.0.0.1 for LOCAL). */
+  readonly imapPort: number;
+  readonly smtpInPort: number;
   /** Per command (postmap, reloads, doveadm); default 60 s. */
   readonly commandTimeoutMs?: number;
 }
@@ -82,6 +88,7 @@ export class PostfixDovecotMail implements MailServerPort {
     private readonly layout: MailLayout,
     /** Serialises this process's writers of the server's files (HostDirectory.exclusive). */
     private readonly exclusive: <T>(work: () => Promise<T>) => Promise<T>,
+    private readonly endpoint: { readonly host: string; readonly imapPort: number; readonly smtpInPort: number },
     timeoutMs = 60_000,
   ) {
     for (const what of ['usersFile', 'mailRoot', 'panelDir', 'dovecotConf', 'postfixConfigDir', 'opendkimPidFile'] as const) assertAbsolute(layout[what], what);
@@ -285,6 +292,56 @@ export class PostfixDovecotMail implements MailServerPort {
     await this.write(domain, null);
     return { archive: await this.archiveDir(this.layout.mailRoot, domain, archiveTo, `${domain}-mail`) };
   }
+
+  private imap(address: string, password: string): ImapFlow {
+    return new ImapFlow({ host: this.endpoint.host, port: this.endpoint.imapPort, secure: false, logger: false, auth: { user: address, pass: password }, connectionTimeout: 10_000 });
+  }
+
+  async checkLogin(address: string, password: string): Promise<boolean> {
+    this.maildir(address);
+    const client = this.imap(address, password);
+    try {
+      await client.connect();
+    } catch (error) {
+      if (error instanceof Error && 'authenticationFailed' in error && error.authenticationFailed === true) return false;
+      throw new MailServerError(`IMAP on ${this.endpoint.host}:${this.endpoint.imapPort} failed: ${error instanceof Error ? error.message : String(error)}`, false, { cause: error });
+    }
+    await client.logout();
+    return true;
+  }
+
+  async sendInbound(message: { from: string; to: string; subject: string; text: string }): Promise<void> {
+    checkAddress(message.to);
+    const transport = nodemailer.createTransport({ host: this.endpoint.host, port: this.endpoint.smtpInPort, secure: false, ignoreTLS: true, connectionTimeout: 10_000 });
+    try {
+      await transport.sendMail(message);
+    } catch (error) {
+      throw new MailServerError(`inbound SMTP on ${this.endpoint.host}:${this.endpoint.smtpInPort} refused the message to ${message.to}: ${error instanceof Error ? error.message : String(error)}`, false, { cause: error });
+    } finally {
+      transport.close();
+    }
+  }
+
+  async inboxHas(address: string, password: string, subject: string, timeoutMs: number): Promise<boolean> {
+    this.maildir(address);
+    const client = this.imap(address, password);
+    await client.connect();
+    try {
+      const lock = await client.getMailboxLock('INBOX');
+      try {
+        for (const deadline = Date.now() + timeoutMs; ; await sleep(25)) {
+          await client.noop(); // lets Dovecot announce what LMTP delivered since the last command
+          const found = await client.search({ subject }, { uid: true });
+          if (found && found.length > 0) return true;
+          if (Date.now() > deadline) return false;
+        }
+      } finally {
+        lock.release();
+      }
+    } finally {
+      await client.logout();
+    }
+  }
 }
 
 /** The mail servers, one adapter per servers row (cached), on the shared host transports. */
@@ -301,7 +358,9 @@ export class PostfixDovecotProvider implements MailProvider {
     let adapter = this.adapters.get(key);
     if (!adapter) {
       const host = this.hosts.transportFor(server);
-      adapter = new PostfixDovecotMail(host, this.settings.layout, (work) => this.hosts.exclusive(server, 'mail-files', work), this.settings.commandTimeoutMs);
+      const address = server.driver === 'LOCAL' ? '127.0.0.1' : (server.ipv4 ?? server.ipv6 ?? server.hostname);
+      const endpoint = { host: address, imapPort: this.settings.imapPort, smtpInPort: this.settings.smtpInPort };
+      adapter = new PostfixDovecotMail(host, this.settings.layout, (work) => this.hosts.exclusive(server, 'mail-files', work), endpoint, this.settings.commandTimeoutMs);
       this.adapters.set(key, adapter);
     }
     return adapter;
