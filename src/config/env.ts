@@ -211,6 +211,10 @@ const envSchema = z
     MPANEL_SMTP_IN_PORT: port.default(2500),
     /** Postfix's submission with SASL AUTH (stands for port 587); not mPanel's own outbound relay (SMTP_PORT). */
     MPANEL_SUBMISSION_PORT: port.default(5870),
+    /** Mail hosting (README "Mail hosting"): a mailbox's quota when the product names none, the DKIM selector, the verification budget. */
+    MAIL_DEFAULT_QUOTA_MB: positiveInt.default(1024),
+    MAIL_DKIM_SELECTOR: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a DNS label: lower-case letters, digits, hyphens').default('mpanel'),
+    MAIL_VERIFY_TIMEOUT_MS: positiveInt.default(15_000),
   })
   .superRefine((env, ctx) => {
     for (const name of secretNames) {
