@@ -6,3 +6,4 @@ export * from './billing.js';
 export * from './dns.js';
 export * from './hosting.js';
 export * from './jobs.js';
+export * from './invoicing.js';
