@@ -33,6 +33,7 @@ const TENANT_TABLES = [
   'dns_records',
   'dns_zones',
   'document_sequences',
+  'domain_events',
   'domains',
   'invoice_lines',
   'invoices',
@@ -239,6 +240,7 @@ describe('row-level security', () => {
         expiresAt: new Date(Date.now() + 3_600_000),
       });
       await tx.insert(s.auditLogs).values({ tenantId, actorType: 'SYSTEM', action: 'test.seed', hash: 'h0' });
+      await tx.insert(s.domainEvents).values({ tenantId, type: 'test.seeded', subjectType: 'tenant', subjectId: tenantId, payload: {} });
       await tx.insert(s.customers).values({ id: id.customer, tenantId, email: `c@${domainName}`, name: 'Customer' });
       await tx.insert(s.products).values({ id: id.product, tenantId, name: 'Starter', type: 'SHARED_HOSTING' });
       await tx

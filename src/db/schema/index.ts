@@ -7,3 +7,4 @@ export * from './dns.js';
 export * from './hosting.js';
 export * from './jobs.js';
 export * from './invoicing.js';
+export * from './events.js';

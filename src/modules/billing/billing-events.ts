@@ -1,27 +1,13 @@
 import type { Invoice } from '../../db/schema/index.js';
 import type { Tx } from '../../db/tenant-tx.js';
+import { recordEvent, type DomainEvent } from '../events/domain-events.js';
 
 /**
- * Billing's domain events, written in the transaction of the change that causes them (the
- * outbox: nothing is sent from a transaction). Shapes follow the events catalogue
- * (modules/events/domain-events.ts).
+ * Billing's domain events, written to the outbox (modules/events) in the transaction of the change
+ * that causes them: nothing is sent from a transaction. Subscription events are recorded by the
+ * state machine itself.
  */
-export type BillingEventType =
-  | 'invoice.issued'
-  | 'invoice.paid'
-  | 'invoice.reminder'
-  | 'invoice.overdue'
-  | 'invoice.voided'
-  | 'payment.failed'
-  | 'payment.refunded'
-  | 'dispute.opened'
-  | 'dispute.closed';
-
-export interface BillingEvent {
-  readonly type: BillingEventType;
-  readonly subject: { readonly type: string; readonly id: string };
-  readonly payload: Record<string, unknown>;
-}
+type InvoiceEventType = 'invoice.issued' | 'invoice.paid' | 'invoice.reminder' | 'invoice.overdue' | 'invoice.voided';
 
 /** The facts every invoice event carries. */
 export function invoiceFacts(invoice: Invoice) {
@@ -35,10 +21,10 @@ export function invoiceFacts(invoice: Invoice) {
   };
 }
 
-export function invoiceEvent(type: BillingEventType, invoice: Invoice): BillingEvent {
+export function invoiceEvent(type: InvoiceEventType, invoice: Invoice): DomainEvent {
   return { type, subject: { type: 'invoice', id: invoice.id }, payload: invoiceFacts(invoice) };
 }
 
-export async function recordBillingEvent(tx: Tx, tenantId: string, event: BillingEvent): Promise<void> {
-  await Promise.resolve([tx, tenantId, event]);
+export async function recordBillingEvent(tx: Tx, tenantId: string, event: DomainEvent): Promise<void> {
+  await recordEvent(tx, tenantId, event);
 }

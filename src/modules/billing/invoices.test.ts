@@ -1,6 +1,6 @@
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { customers, invoiceLines, invoices, auditLogs, type Tenant } from '../../db/schema/index.js';
+import { customers, domainEvents, invoiceLines, invoices, auditLogs, type Tenant } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { systemActor } from '../audit/audit.service.js';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
@@ -113,6 +113,9 @@ describe('invoices API', () => {
 
     const audit = await withTenant(db(), s.tenant.id, (tx) => tx.select({ action: auditLogs.action }).from(auditLogs));
     expect(audit.map((a) => a.action)).toEqual(expect.arrayContaining(['tax_rate.created', 'customer.billing_updated', 'invoice.created', 'invoice.issued', 'credit_note.issued']));
+    const events = await withTenant(db(), s.tenant.id, (tx) => tx.select().from(domainEvents).where(eq(domainEvents.type, 'invoice.issued')));
+    expect(events).toHaveLength(1);
+    expect(events[0]?.payload).toMatchObject({ invoiceId: draft.id, number: `F-${year}-0001`, total: { amount: 2498, currency: 'EUR' } });
   });
 
   it('roles: READ_ONLY and SUPPORT read, cannot write; bad input changes nothing', async () => {

@@ -22,6 +22,7 @@ import { canonicalJson } from '../../shared/canonical-json.js';
 import { AppError } from '../../shared/errors/app-error.js';
 import { findPgError } from '../../shared/errors/pg-errors.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
+import { recordEvent } from '../events/domain-events.js';
 import { findOrderablePrice } from '../catalog/prices.service.js';
 import { planProvisioning, stepPayload, type OrderFacts } from '../provisioning/plan.js';
 import { resolvePublicTenant } from '../tenants/tenant-resolution.js';
@@ -265,6 +266,18 @@ async function createOrder(tx: Tx, deps: OrderIntakeDeps, tenantId: string, body
       currency: order.currency,
       paymentReference: order.paymentReference,
       jobs: created.map((job) => job.type),
+    },
+  });
+  await recordEvent(tx, tenantId, {
+    type: 'order.received',
+    subject: { type: 'order', id: order.id },
+    payload: {
+      orderId: order.id,
+      subscriptionId: subscription.id,
+      customerId: customer.id,
+      domain: domain.name,
+      amount: { amount: order.amount, currency: order.currency },
+      steps: created.map((job) => job.type),
     },
   });
   return { created: true, body: await acceptedBody(tx, order.id), jobs: created };
