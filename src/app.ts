@@ -9,6 +9,7 @@ import type { DatabaseHandle } from './config/database.js';
 import type { Env } from './config/env.js';
 import type { JobProducer } from './jobs/queue.js';
 import { docsRouter } from './modules/docs/docs.router.js';
+import { consoleBuilt, consoleRouter, DEFAULT_CONSOLE_DIR } from './modules/console/console.router.js';
 import { openapiOptions } from './modules/docs/openapi.js';
 import { healthRouter } from './modules/health/health.router.js';
 import { apiRouters } from './modules/index.js';
@@ -178,6 +179,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(healthRouter, { pool: database.pool, redis });
   // Outside the /api plugin: swagger-ui's own routes carry no access config (all of it is public).
   await app.register(docsRouter);
+  // The staff console (web/), when built: outside /api, like the docs; its routes are public files.
+  const consoleDir = env.CONSOLE_DIR ?? DEFAULT_CONSOLE_DIR;
+  if (consoleBuilt(consoleDir)) await app.register(consoleRouter, { dir: consoleDir });
 
   const routerDeps: RouterDeps = { env, logger, db: database.db, redis, producer: deps.producer, metrics, dns: deps.providers.dns };
   await app.register(
