@@ -18,11 +18,16 @@ export class ApiError extends Error {
     this.problem = problem;
   }
 
-  /** The API's message for one field of the request body (`name`, `content`, `prices.0.amount`…). */
+  /**
+   * The API's message for one field of the request body, named as the forms name their inputs
+   * (`content`, `prices.0.amount`); the API names it `body/content`, `body/prices/0/amount`.
+   */
   fieldError(field: string): string | undefined {
-    return this.problem.errors?.find((error) => error.field === field || error.field === `body.${field}`)?.message;
+    return this.problem.errors?.find((error) => bodyField(error.field) === field)?.message;
   }
 }
+
+const bodyField = (path: string): string => path.replace(/^body\//, '').replaceAll('/', '.');
 
 function toProblem(status: number, body: unknown): Problem {
   if (typeof body === 'object' && body !== null && 'title' in body) {
