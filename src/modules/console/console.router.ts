@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 
 /** Where `npm run build:web` writes the staff console (web/dist), unless CONSOLE_DIR says otherwise. */
 export const DEFAULT_CONSOLE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../web/dist');
@@ -41,9 +41,10 @@ export const consoleBuilt = (dir: string): boolean => existsSync(path.join(dir, 
 
 /**
  * The staff console: the built single-page app at `/`. Files are served as built (the hashed
- * assets with their pre-compressed .br / .gz twins, long-cached); any other GET that is not an
- * API path answers index.html (no-cache), so that a reload of /subscriptions/… lands in the app,
- * whose router reads the URL. Unknown /api, /health… paths keep their problem+json 404.
+ * assets with their pre-compressed .br / .gz twins, long-cached). Client-side routes
+ * (/subscriptions/…) are answered by the app's not-found handler with consoleIndex() (see
+ * app.ts), not by a wildcard route: a `/*` route would also catch what the router refuses on
+ * /api paths (a parameter over maxParamLength), turning those 400 problems into 404s.
  */
 export const consoleRouter: FastifyPluginAsync<{ dir: string }> = async (app, { dir }) => {
   await app.register(fastifyStatic, {
@@ -53,15 +54,25 @@ export const consoleRouter: FastifyPluginAsync<{ dir: string }> = async (app, { 
     index: false,
     preCompressed: true,
     cacheControl: false,
-    globIgnore: ['**/index.html', '**/*.br', '**/*.gz'],
+    globIgnore: ['**/index.html', '**/*.br', '**/*.gz', '**/.vite/**'],
     setHeaders: (reply, file) => {
       const immutable = path.relative(dir, file).startsWith(`assets${path.sep}`);
       consoleHeaders(reply, immutable ? IMMUTABLE : 'no-cache');
     },
   });
-
-  app.get('/*', { schema: { hide: true }, config: { public: true } }, async (request, reply) => {
-    if (NOT_CONSOLE.test(request.url)) return reply.callNotFound();
-    return reply.type('text/html; charset=utf-8').sendFile('index.html', dir);
-  });
 };
+
+/**
+ * index.html of the built console, read once at start-up (a few hundred bytes), and the answer
+ * for a GET of a client-side route: the page, no-cache, with the console's CSP. Returns false for
+ * what is not the console's (other methods, API paths, missing assets): a 404 problem then.
+ */
+export function consoleIndex(dir: string): (request: FastifyRequest, reply: FastifyReply) => boolean {
+  const html = readFileSync(path.join(dir, 'index.html'));
+  return (request, reply) => {
+    if ((request.method !== 'GET' && request.method !== 'HEAD') || NOT_CONSOLE.test(request.url)) return false;
+    consoleHeaders(reply, 'no-cache');
+    void reply.code(200).type('text/html; charset=utf-8').send(html);
+    return true;
+  };
+}
