@@ -30,6 +30,7 @@ const TENANT_TABLES = [
   'deployments',
   'dns_records',
   'dns_zones',
+  'domain_events',
   'domains',
   'jobs',
   'mailboxes',
@@ -232,6 +233,7 @@ describe('row-level security', () => {
         expiresAt: new Date(Date.now() + 3_600_000),
       });
       await tx.insert(s.auditLogs).values({ tenantId, actorType: 'SYSTEM', action: 'test.seed', hash: 'h0' });
+      await tx.insert(s.domainEvents).values({ tenantId, type: 'test.seeded', subjectType: 'tenant', subjectId: tenantId, payload: {} });
       await tx.insert(s.customers).values({ id: id.customer, tenantId, email: `c@${domainName}`, name: 'Customer' });
       await tx.insert(s.products).values({ id: id.product, tenantId, name: 'Starter', type: 'SHARED_HOSTING' });
       await tx
@@ -243,7 +245,7 @@ describe('row-level security', () => {
         customerId: id.customer,
         priceId: id.price,
         paymentProvider: 'stripe',
-        paymentReference: 'cs_test_1',
+        paymentReference: `cs_test_${tenant.slug}`,
         amount: 999,
         currency: 'EUR',
         domainName,

@@ -55,7 +55,8 @@ export const orders = pgTable(
   },
   (t) => [
     ...moneyChecks('orders', t.amount, t.currency),
-    unique('orders_tenant_payment_unique').on(t.tenantId, t.paymentProvider, t.paymentReference),
+    // Across tenants: one payment (a Stripe checkout session) buys orders in one tenant only.
+    unique('orders_payment_unique').on(t.paymentProvider, t.paymentReference),
     index('orders_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
     index('orders_customer_idx').on(t.customerId),
     tenantIsolationPolicy(t.tenantId),

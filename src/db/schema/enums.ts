@@ -89,6 +89,9 @@ export const jobTypes = [
   'SUSPEND_SITE',
   'UNSUSPEND_SITE',
   'TERMINATE_SITE',
+  'SUSPEND_MAIL',
+  'UNSUSPEND_MAIL',
+  'TERMINATE_MAIL',
 ] as const;
 export type JobType = (typeof jobTypes)[number];
 export const jobTypeEnum = pgEnum('job_type', jobTypes);

@@ -6,3 +6,5 @@ export * from './billing.js';
 export * from './dns.js';
 export * from './hosting.js';
 export * from './jobs.js';
+export * from './events.js';
+export * from './mail.js';

@@ -9,6 +9,7 @@ export const LOGIN_EMAIL_SETTING = 'app.login_email';
 export const REFRESH_TOKEN_HASH_SETTING = 'app.refresh_token_hash';
 export const OUTBOX_SWEEP_SETTING = 'app.outbox_sweep';
 export const AUDIT_SEAL_SETTING = 'app.audit_seal';
+export const EVENT_DISPATCH_SETTING = 'app.event_dispatch';
 
 /** `nullif(current_setting('<name>', true), '')`: NULL when the setting is unset or empty. */
 function setting(name: string): SQL {
@@ -83,5 +84,19 @@ export function auditSealScanPolicy(hash: PgColumn): PgPolicy {
     for: 'select',
     to: 'public',
     using: sql`${setting(AUDIT_SEAL_SETTING)} = 'on' and ${hash} is null`,
+  });
+}
+
+/**
+ * domain_events: SELECT-only, for the event dispatcher, which looks for events not dispatched yet
+ * in every tenant. The transaction declares it with `app.event_dispatch = 'on'`; it then sees only
+ * undispatched rows, and handles each tenant's in a transaction of that tenant.
+ */
+export function eventDispatchScanPolicy(dispatchedAt: PgColumn): PgPolicy {
+  return pgPolicy('event_dispatch_scan', {
+    as: 'permissive',
+    for: 'select',
+    to: 'public',
+    using: sql`${setting(EVENT_DISPATCH_SETTING)} = 'on' and ${dispatchedAt} is null`,
   });
 }

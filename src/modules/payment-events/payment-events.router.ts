@@ -3,6 +3,7 @@ import { checkStripeSignatureHeader, STRIPE_SIGNATURE_HEADER, verifyStripeEvent 
 import type { StripeEvent } from '../../providers/stripe/stripe.port.js';
 import type { RouterDeps } from '../router-deps.js';
 import { problems } from '../../shared/http/schemas.js';
+import { platformHostNames } from '../domains/hosted-names.js';
 import { receiveStripeEvent } from './payment-events.service.js';
 import { stripeEventBody, stripeWebhookReply } from './payment-events.types.js';
 
@@ -55,7 +56,7 @@ export const paymentEventsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app
       if (!event) throw new Error('POST /webhooks/stripe reached its handler without a verified event');
       const actor = { type: 'WEBHOOK' as const, ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id };
       const log = logger.child({ reqId: request.id });
-      const reply = await receiveStripeEvent({ db, producer, logger: log, maxAttempts: env.JOB_MAX_ATTEMPTS }, event, actor);
+      const reply = await receiveStripeEvent({ db, producer, logger: log, maxAttempts: env.JOB_MAX_ATTEMPTS, platformNames: platformHostNames(env) }, event, actor);
       if (reply.orderId) metrics.ordersReceived.inc({ source: 'stripe', outcome: 'processed' });
       else if (reply.status === 'FAILED') metrics.ordersReceived.inc({ source: 'stripe', outcome: 'rejected' });
       return reply;

@@ -975,7 +975,7 @@ export interface components {
             status: "PENDING" | "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED";
             subscriptionId: string | null;
             /** @enum {string} */
-            type: "PROVISION_DNS" | "PROVISION_HOSTING" | "PROVISION_MAIL" | "ISSUE_SSL" | "VERIFY_AND_ACTIVATE" | "SUSPEND_SITE" | "UNSUSPEND_SITE" | "TERMINATE_SITE";
+            type: "PROVISION_DNS" | "PROVISION_HOSTING" | "PROVISION_MAIL" | "ISSUE_SSL" | "VERIFY_AND_ACTIVATE" | "SUSPEND_SITE" | "UNSUSPEND_SITE" | "TERMINATE_SITE" | "SUSPEND_MAIL" | "UNSUSPEND_MAIL" | "TERMINATE_MAIL";
             /**
              * Format: date-time
              * @description RFC 3339 date-time
@@ -1014,7 +1014,7 @@ export interface components {
             status: "PENDING" | "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED";
             subscriptionId: string | null;
             /** @enum {string} */
-            type: "PROVISION_DNS" | "PROVISION_HOSTING" | "PROVISION_MAIL" | "ISSUE_SSL" | "VERIFY_AND_ACTIVATE" | "SUSPEND_SITE" | "UNSUSPEND_SITE" | "TERMINATE_SITE";
+            type: "PROVISION_DNS" | "PROVISION_HOSTING" | "PROVISION_MAIL" | "ISSUE_SSL" | "VERIFY_AND_ACTIVATE" | "SUSPEND_SITE" | "UNSUSPEND_SITE" | "TERMINATE_SITE" | "SUSPEND_MAIL" | "UNSUSPEND_MAIL" | "TERMINATE_MAIL";
             /**
              * Format: date-time
              * @description RFC 3339 date-time
@@ -1279,8 +1279,10 @@ export interface components {
             bandwidthGb?: number;
             databases?: number;
             diskQuotaMb: number;
+            hsts?: boolean;
             mailboxes: number;
             sslIncluded: boolean;
+            sslWildcard?: boolean;
         };
         /** @description A Stripe event (https://docs.stripe.com/api/events/object) */
         StripeEventInput: {
@@ -2601,7 +2603,7 @@ export interface operations {
                 limit?: number;
                 status?: "PENDING" | "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED";
                 subscriptionId?: string;
-                type?: "PROVISION_DNS" | "PROVISION_HOSTING" | "PROVISION_MAIL" | "ISSUE_SSL" | "VERIFY_AND_ACTIVATE" | "SUSPEND_SITE" | "UNSUSPEND_SITE" | "TERMINATE_SITE";
+                type?: "PROVISION_DNS" | "PROVISION_HOSTING" | "PROVISION_MAIL" | "ISSUE_SSL" | "VERIFY_AND_ACTIVATE" | "SUSPEND_SITE" | "UNSUSPEND_SITE" | "TERMINATE_SITE" | "SUSPEND_MAIL" | "UNSUSPEND_MAIL" | "TERMINATE_MAIL";
             };
             header?: {
                 /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
