@@ -71,7 +71,8 @@ TIMEOUT=${MPANEL_SERVICES_TIMEOUT:-20}
 PG_SOCKET_DIR=/var/run/postgresql
 
 PACKAGES=(pdns-server pdns-backend-sqlite3 nginx pebble dovecot-imapd dovecot-lmtpd postfix opendkim
-          opendkim-tools bind9-dnsutils sqlite3 openssl curl openssh-server iproute2)
+          opendkim-tools bind9-dnsutils sqlite3 openssl curl openssh-server iproute2
+          chromium)  # chromium: the console's browser tests (playwright-core drives /usr/bin/chromium)
 
 T0=$(date +%s%N)
 say() { echo "services: $*"; }

@@ -9,6 +9,7 @@ import type { DatabaseHandle } from './config/database.js';
 import type { Env } from './config/env.js';
 import type { JobProducer } from './jobs/queue.js';
 import { docsRouter } from './modules/docs/docs.router.js';
+import { consoleBuilt, consoleIndex, consoleRouter, DEFAULT_CONSOLE_DIR } from './modules/console/console.router.js';
 import { openapiOptions } from './modules/docs/openapi.js';
 import { healthRouter } from './modules/health/health.router.js';
 import { apiRouters } from './modules/index.js';
@@ -128,9 +129,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, new AppError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`)),
-  );
+  // The staff console (web/), when built: its client-side routes are answered with its page.
+  const consoleDir = env.CONSOLE_DIR ?? DEFAULT_CONSOLE_DIR;
+  const consolePage = consoleBuilt(consoleDir) ? consoleIndex(consoleDir) : undefined;
+  app.setNotFoundHandler((request, reply) => {
+    if (consolePage?.(request, reply)) return;
+    return sendProblem(reply, new AppError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`));
+  });
   // Added before any router so that it sees every route, /api and operations alike.
   const { onRoute } = deps;
   if (onRoute) app.addHook('onRoute', onRoute);
@@ -182,6 +187,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(healthRouter, { pool: database.pool, redis });
   // Outside the /api plugin: swagger-ui's own routes carry no access config (all of it is public).
   await app.register(docsRouter);
+  // Its files, outside /api like the docs.
+  if (consolePage) await app.register(consoleRouter, { dir: consoleDir });
 
   const routerDeps: RouterDeps = { env, logger, db: database.db, redis, producer: deps.producer, metrics, dns: deps.providers.dns, customerLinkMailer: deps.customerLinkMailer ?? awaitingNotificationsMailer(logger) };
   await app.register(

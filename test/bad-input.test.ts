@@ -161,7 +161,8 @@ function operationsOf(document: Schema): { covered: Operation[]; excluded: { key
         bearer: security.some((requirement) => 'bearerAuth' in requirement),
         signer: SIGNED[key],
       };
-      const otherSchemes = security.flatMap((requirement) => Object.keys(requirement)).filter((scheme) => scheme !== 'bearerAuth');
+      // The console's refresh cookie route reads no input (no body, no parameter): nothing to send it badly.
+      const otherSchemes = security.flatMap((requirement) => Object.keys(requirement)).filter((scheme) => scheme !== 'bearerAuth' && scheme !== 'refreshCookie');
       if (otherSchemes.length > 0 && !operation.signer) throw new Error(`${key} uses ${otherSchemes.join(', ')}: teach this suite to sign it (SIGNED)`);
 
       const takesInput = operation.body !== undefined || parameters.length > 0;

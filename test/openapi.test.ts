@@ -65,6 +65,8 @@ beforeAll(async () => {
     onRoute: (route: RouteOptions) => {
       const config: { public?: boolean; permission?: string } = route.config ?? {};
       for (const method of Array.isArray(route.method) ? route.method : [route.method]) {
+        // The staff console's files and its index.html fallback are pages, not operations (hidden).
+        if (route.schema?.hide === true && !route.url.startsWith('/api')) continue;
         registered.push({ method, url: route.url, public: config.public === true, permission: config.permission });
       }
     },

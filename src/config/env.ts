@@ -80,6 +80,8 @@ const envSchema = z
     APP_URL: url(['http:', 'https:']).default('http://127.0.0.1:2271'),
     TRUST_PROXY: bool.default(false),
     BODY_LIMIT_BYTES: positiveInt.default(1_048_576),
+    /** The built staff console (`npm run build:web`); default web/dist of this checkout. Not built: no console, the API runs. */
+    CONSOLE_DIR: z.string().min(1).optional(),
 
     DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://mpanel_app@127.0.0.1:5432/mpanel'),
     MIGRATION_DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://mpanel@127.0.0.1:5432/mpanel'),

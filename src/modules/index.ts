@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { RouterDeps } from './router-deps.js';
 import { auditRouter } from './audit/audit.router.js';
 import { authRouter } from './auth/auth.router.js';
+import { browserSessionRouter } from './auth/browser-session.router.js';
 import { billingRouter } from './billing/billing.router.js';
 import { catalogRouter } from './catalog/catalog.router.js';
 import { customersRouter } from './customers/customers.router.js';
@@ -23,6 +24,7 @@ import { usersRouter } from './users/users.router.js';
  */
 export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
   authRouter,
+  browserSessionRouter,
   catalogRouter,
   orderIntakeRouter,
   ordersAdminRouter,

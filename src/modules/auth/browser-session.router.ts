@@ -1,0 +1,129 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { AppError } from '../../shared/errors/app-error.js';
+import { authProblems, messageResponse, problems } from '../../shared/http/schemas.js';
+import type { RouterDeps } from '../router-deps.js';
+import { authOf } from './authenticate.js';
+import { login, logout, refresh, type AuthDeps } from './auth.service.js';
+import { loginBody, sessionUser, type ClientMeta } from './auth.types.js';
+import { LoginThrottle } from './login-throttle.js';
+
+/**
+ * Browser sessions (the staff console): the same logins and rotating refresh tokens as
+ * /api/auth/login, but the refresh token never reaches JavaScript. It travels in an httpOnly
+ * cookie scoped to this prefix, SameSite=Strict, Secure unless the page is on loopback; the
+ * access token is answered in the body and kept in memory by the page. CSRF: SameSite=Strict
+ * keeps the cookie off cross-site requests, and login and refresh also require an Origin header
+ * naming this server (or APP_URL), which browsers send with every POST.
+ */
+export const BROWSER_SESSION_PREFIX = '/auth/browser';
+export const REFRESH_COOKIE = 'mpanel_refresh';
+const COOKIE_PATH = `/api${BROWSER_SESSION_PREFIX}`;
+
+const LOOPBACK_HOST = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/i;
+
+const browserToken = z.object({
+  token: z.string().meta({ description: 'JWT access token (Authorization: Bearer ...): keep it in memory only' }),
+});
+const browserLogin = browserToken.extend({ user: sessionUser });
+
+const clientMeta = (request: FastifyRequest): ClientMeta => ({ ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id });
+
+/** The cookie's value, from the Cookie header (no other cookie is read, so no parser is needed). */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const separator = part.indexOf('=');
+    if (separator > 0 && part.slice(0, separator).trim() === name) return part.slice(separator + 1).trim();
+  }
+  return undefined;
+}
+
+function setRefreshCookie(request: FastifyRequest, reply: FastifyReply, value: string, maxAgeSeconds: number): void {
+  const secure = LOOPBACK_HOST.test(request.host) ? '' : '; Secure';
+  reply.header('set-cookie', `${REFRESH_COOKIE}=${value}; Path=${COOKIE_PATH}; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Strict${secure}`);
+}
+
+export const browserSessionRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, db, redis }) => {
+  const deps: AuthDeps = {
+    env,
+    db,
+    throttle: new LoginThrottle(redis, {
+      prefix: env.REDIS_KEY_PREFIX,
+      maxPerAccount: env.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      maxPerIp: env.LOGIN_MAX_FAILURES_PER_IP,
+      windowSeconds: env.LOGIN_FAILURE_WINDOW,
+    }),
+  };
+  const appOrigin = new URL(env.APP_URL).origin;
+
+  // Only pages of this server may use the cookie: refresh checks before anything else, login
+  // once its body is valid and before any credential work.
+  const checkOrigin = async (request: FastifyRequest): Promise<void> => {
+    const origin = request.headers.origin;
+    if (origin !== `${request.protocol}://${request.host}` && origin !== appOrigin) {
+      throw new AppError('FORBIDDEN', 'Browser sessions are only available to pages of this server (Origin header)');
+    }
+  };
+
+  app.post(
+    `${BROWSER_SESSION_PREFIX}/login`,
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Log in from the console: the refresh token is set as an httpOnly cookie',
+        description: `As POST /api/auth/login, but the refresh token is a cookie (${REFRESH_COOKIE}, HttpOnly, SameSite=Strict, Path=${COOKIE_PATH}, Secure off loopback). Requires an Origin header naming this server (403 otherwise).`,
+        body: loginBody,
+        response: { 200: browserLogin, ...problems(400, 401, 403, 429, 503) },
+      },
+      config: { public: true },
+      preHandler: checkOrigin,
+    },
+    async (request, reply) => {
+      const result = await login(deps, request.body, clientMeta(request));
+      setRefreshCookie(request, reply, result.refreshToken, env.JWT_REFRESH_EXPIRES_IN);
+      return { token: result.token, user: result.user };
+    },
+  );
+
+  app.post(
+    `${BROWSER_SESSION_PREFIX}/refresh`,
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'A new access token from the refresh cookie (rotated)',
+        description: 'The cookie is spent and replaced. No or bad cookie: 401 (and the cookie is cleared). Requires an Origin header naming this server (403 otherwise).',
+        response: { 200: browserToken, ...problems(401, 403) },
+        security: [{ refreshCookie: [] }],
+      },
+      config: { public: true },
+      onRequest: checkOrigin,
+    },
+    async (request, reply) => {
+      const presented = readCookie(request.headers.cookie, REFRESH_COOKIE);
+      try {
+        if (!presented || presented.length < 20 || presented.length > 200) throw new AppError('UNAUTHENTICATED', 'No session: sign in');
+        const pair = await refresh(deps, presented, clientMeta(request));
+        setRefreshCookie(request, reply, pair.refreshToken, env.JWT_REFRESH_EXPIRES_IN);
+        return { token: pair.token };
+      } catch (error) {
+        if (error instanceof AppError && error.code === 'UNAUTHENTICATED') setRefreshCookie(request, reply, '', 0);
+        throw error;
+      }
+    },
+  );
+
+  app.post(
+    `${BROWSER_SESSION_PREFIX}/logout`,
+    {
+      schema: { tags: ['auth'], summary: 'End the console session: revokes its refresh tokens and clears the cookie', response: { 200: messageResponse, ...authProblems } },
+      // No origin check: the bearer token, which no other site can hold, is the credential here.
+      config: { permission: 'session:self' },
+    },
+    async (request, reply) => {
+      await logout(db, authOf(request), clientMeta(request));
+      setRefreshCookie(request, reply, '', 0);
+      return { message: 'Logged out' };
+    },
+  );
+};

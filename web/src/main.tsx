@@ -1,0 +1,53 @@
+import { QueryClientProvider } from '@tanstack/react-query';
+import { createRouter, RouterProvider } from '@tanstack/react-router';
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { appRoute, queryClient, rootRoute } from './routes';
+import { catalogRoute, productRoute } from './screens/catalog';
+import { dashboardRoute } from './screens/dashboard';
+import { zoneRoute, zonesRoute } from './screens/dns';
+import { auditRoute, jobsRoute, serversRoute } from './screens/operations';
+import { orderRoute, ordersRoute } from './screens/orders';
+import { customerRoute, customersRoute, usersRoute } from './screens/people';
+import { signInRoute } from './screens/sign-in';
+import { subscriptionRoute, subscriptionsRoute } from './screens/subscriptions';
+import './styles.css';
+
+const routeTree = rootRoute.addChildren([
+  signInRoute,
+  appRoute.addChildren([
+    dashboardRoute,
+    subscriptionsRoute,
+    subscriptionRoute,
+    ordersRoute,
+    orderRoute,
+    jobsRoute,
+    zonesRoute,
+    zoneRoute,
+    catalogRoute,
+    productRoute,
+    customersRoute,
+    customerRoute,
+    usersRoute,
+    auditRoute,
+    serversRoute,
+  ]),
+]);
+
+const router = createRouter({ routeTree, context: { queryClient }, defaultPreload: false, scrollRestoration: true });
+
+declare module '@tanstack/react-router' {
+  interface Register {
+    router: typeof router;
+  }
+}
+
+const root = document.getElementById('root');
+if (!root) throw new Error('index.html has no #root');
+createRoot(root).render(
+  <StrictMode>
+    <QueryClientProvider client={queryClient}>
+      <RouterProvider router={router} />
+    </QueryClientProvider>
+  </StrictMode>,
+);

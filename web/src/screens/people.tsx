@@ -1,0 +1,247 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { createRoute, Link, useNavigate } from '@tanstack/react-router';
+import { useState, type FormEvent } from 'react';
+import { api, must } from '../api/client';
+import type { components } from '../api/schema';
+import { session } from '../api/session';
+import { appRoute } from '../routes';
+import { defined, str, text } from '../search';
+import { ConfirmButton } from '../ui/confirm';
+import { Field, FormError, SelectField } from '../ui/form';
+import { dateTime, shortId } from '../ui/format';
+import { Pager } from '../ui/pager';
+import { Empty, QueryState } from '../ui/states';
+import { Status } from '../ui/status';
+import { reasonOf } from './subscriptions';
+
+type Role = components['schemas']['User']['role'];
+const ROLES: readonly Role[] = ['SUPER_ADMIN', 'ADMIN', 'BILLING', 'SUPPORT', 'READ_ONLY'];
+const isRole = (value: unknown): value is Role => ROLES.some((role) => role === value);
+
+export const customersRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/customers',
+  validateSearch: (search: Record<string, unknown>): { q?: string; cursor?: string } => defined({ q: str(search.q), cursor: str(search.cursor) }),
+  component: Customers,
+});
+export const customerRoute = createRoute({ getParentRoute: () => appRoute, path: '/customers/$id', component: CustomerScreen });
+export const usersRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/users',
+  validateSearch: (search: Record<string, unknown>): { q?: string; role?: Role; cursor?: string } =>
+    defined({ q: str(search.q), role: isRole(search.role) ? search.role : undefined, cursor: str(search.cursor) }),
+  component: Users,
+});
+
+function Customers() {
+  const search = customersRoute.useSearch();
+  const navigate = useNavigate({ from: customersRoute.fullPath });
+  const list = useQuery({ queryKey: ['customers', search], queryFn: () => must(api.GET('/api/customers', { params: { query: { ...search, limit: 25 } } })) });
+  return (
+    <>
+      <h1>Customers</h1>
+      <form
+        className="filters"
+        role="search"
+        onSubmit={(event) => {
+          event.preventDefault();
+          void navigate({ search: defined({ q: str(new FormData(event.currentTarget).get('q')) }) });
+        }}
+      >
+        <Field label="Name or email" field="q" defaultValue={search.q ?? ''} error={null} />
+        <button type="submit">Search</button>
+      </form>
+      <QueryState query={list} what="customers">
+        {(page) =>
+          page.items.length === 0 ? (
+            <Empty>No customer{search.q ? ` matches “${search.q}”` : ' yet'}.</Empty>
+          ) : (
+            <>
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col">Email</th>
+                    <th scope="col">Company</th>
+                    <th scope="col">Since</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {page.items.map((customer) => (
+                    <tr key={customer.id}>
+                      <td>
+                        <Link to="/customers/$id" params={{ id: customer.id }}>
+                          {customer.name}
+                        </Link>
+                      </td>
+                      <td>{customer.email}</td>
+                      <td>{customer.company ?? '—'}</td>
+                      <td>{dateTime(customer.createdAt)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+              <Pager cursor={search.cursor} nextCursor={page.nextCursor} go={(cursor) => void navigate({ search: defined({ ...search, cursor }) })} />
+            </>
+          )
+        }
+      </QueryState>
+    </>
+  );
+}
+
+function CustomerScreen() {
+  const { id } = customerRoute.useParams();
+  const customer = useQuery({ queryKey: ['customer', id], queryFn: () => must(api.GET('/api/customers/{id}', { params: { path: { id } } })) });
+  return (
+    <QueryState query={customer} what="the customer">
+      {(detail) => (
+        <>
+          <h1>{detail.name}</h1>
+          <dl className="facts">
+            <div>
+              <dt>Email</dt>
+              <dd>{detail.email}</dd>
+            </div>
+            <div>
+              <dt>Company</dt>
+              <dd>{detail.company ?? '—'}</dd>
+            </div>
+            <div>
+              <dt>Phone</dt>
+              <dd>{detail.phone ?? '—'}</dd>
+            </div>
+          </dl>
+          <h2>Subscriptions</h2>
+          {detail.subscriptions.length === 0 ? (
+            <Empty>No subscription.</Empty>
+          ) : (
+            <ul>
+              {detail.subscriptions.map((subscription) => (
+                <li key={subscription.id}>
+                  <Link to="/subscriptions/$id" params={{ id: subscription.id }}>
+                    Subscription {shortId(subscription.id)}
+                  </Link>{' '}
+                  <Status value={subscription.status} /> {reasonOf(subscription)}
+                </li>
+              ))}
+            </ul>
+          )}
+        </>
+      )}
+    </QueryState>
+  );
+}
+
+function Users() {
+  const search = usersRoute.useSearch();
+  const navigate = useNavigate({ from: usersRoute.fullPath });
+  const queryClient = useQueryClient();
+  const list = useQuery({ queryKey: ['users', search], queryFn: () => must(api.GET('/api/users', { params: { query: { ...search, limit: 25 } } })) });
+  const setActive = useMutation({
+    mutationFn: ({ id, isActive }: { id: string; isActive: boolean }) => must(api.PATCH('/api/users/{id}', { params: { path: { id } }, body: { isActive } })),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: ['users'] }),
+  });
+  const me = session.user();
+  return (
+    <>
+      <h1>Users</h1>
+      <form
+        className="filters"
+        role="search"
+        onSubmit={(event) => {
+          event.preventDefault();
+          const form = new FormData(event.currentTarget);
+          const role = form.get('role');
+          void navigate({ search: defined({ q: str(form.get('q')), role: isRole(role) ? role : undefined }) });
+        }}
+      >
+        <Field label="Name or email" field="q" defaultValue={search.q ?? ''} error={null} />
+        <SelectField label="Role" field="role" options={['', ...ROLES]} defaultValue={search.role ?? ''} error={null} />
+        <button type="submit">Filter</button>
+      </form>
+      <QueryState query={list} what="users">
+        {(page) =>
+          page.items.length === 0 ? (
+            <Empty>No user matches.</Empty>
+          ) : (
+            <>
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col">Email</th>
+                    <th scope="col">Role</th>
+                    <th scope="col">Active</th>
+                    <th scope="col">Last sign-in</th>
+                    <th scope="col">Action</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {page.items.map((user) => (
+                    <tr key={user.id}>
+                      <td>{user.name}</td>
+                      <td>{user.email}</td>
+                      <td>{user.role}</td>
+                      <td>{user.isActive ? 'yes' : 'no'}</td>
+                      <td>{dateTime(user.lastLoginAt)}</td>
+                      <td>
+                        {user.id === me?.id ? (
+                          'you'
+                        ) : user.isActive ? (
+                          <ConfirmButton
+                            label={`Disable ${user.email}`}
+                            title={`Disable ${user.name}?`}
+                            consequence={<p>{user.email} is signed out at once and cannot sign in until enabled again.</p>}
+                            confirmLabel="Disable the user"
+                            onConfirm={() => setActive.mutateAsync({ id: user.id, isActive: false })}
+                          />
+                        ) : (
+                          <button type="button" onClick={() => setActive.mutate({ id: user.id, isActive: true })}>
+                            Enable
+                          </button>
+                        )}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+              <Pager cursor={search.cursor} nextCursor={page.nextCursor} go={(cursor) => void navigate({ search: defined({ ...search, cursor }) })} />
+            </>
+          )
+        }
+      </QueryState>
+      <NewUser />
+    </>
+  );
+}
+
+function NewUser() {
+  const queryClient = useQueryClient();
+  const [role, setRole] = useState<Role>('SUPPORT');
+  const create = useMutation({
+    mutationFn: (form: FormData) =>
+      must(api.POST('/api/users', { body: { name: text(form, 'name'), email: text(form, 'email'), password: text(form, 'password'), role } })),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ['users'] }),
+  });
+  const submit = (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const target = event.currentTarget;
+    create.mutate(new FormData(target), { onSuccess: () => target.reset() });
+  };
+  return (
+    <section aria-labelledby="new-user">
+      <h2 id="new-user">Invite a user</h2>
+      <form className="grid-form" onSubmit={submit} noValidate>
+        <Field label="Name" field="name" error={create.error} />
+        <Field label="Email" field="email" type="email" error={create.error} />
+        <Field label="Initial password" field="password" type="password" autoComplete="new-password" error={create.error} />
+        <SelectField label="Role" field="role" options={ROLES} value={role} onChange={(event) => isRole(event.target.value) && setRole(event.target.value)} error={create.error} />
+        <FormError error={create.error} fields={['name', 'email', 'password', 'role']} />
+        <button type="submit" className="primary" disabled={create.isPending}>
+          Create user
+        </button>
+      </form>
+    </section>
+  );
+}

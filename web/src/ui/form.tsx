@@ -1,0 +1,53 @@
+import { useId, type InputHTMLAttributes, type ReactNode, type SelectHTMLAttributes } from 'react';
+import { fieldError, messageOf } from '../api/problem';
+
+/** A labelled input with the API's message for its field shown next to it (problem+json `errors`). */
+export function Field({ label, field, error, hint, ...input }: { label: string; field: string; error: unknown; hint?: ReactNode } & InputHTMLAttributes<HTMLInputElement>) {
+  const id = useId();
+  const message = fieldError(error, field);
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      <input id={id} name={field} aria-invalid={message ? true : undefined} aria-describedby={message ? `${id}-error` : undefined} {...input} />
+      {hint && !message && <small>{hint}</small>}
+      {message && (
+        <small id={`${id}-error`} className="field-error" role="alert">
+          {message}
+        </small>
+      )}
+    </div>
+  );
+}
+
+export function SelectField({ label, field, error, options, ...select }: { label: string; field: string; error: unknown; options: readonly string[] } & SelectHTMLAttributes<HTMLSelectElement>) {
+  const id = useId();
+  const message = fieldError(error, field);
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      <select id={id} name={field} aria-invalid={message ? true : undefined} aria-describedby={message ? `${id}-error` : undefined} {...select}>
+        {options.map((option) => (
+          <option key={option} value={option}>
+            {option || 'any'}
+          </option>
+        ))}
+      </select>
+      {message && (
+        <small id={`${id}-error`} className="field-error" role="alert">
+          {message}
+        </small>
+      )}
+    </div>
+  );
+}
+
+/** Form-level error: the API's title and detail when no field carries it. */
+export function FormError({ error, fields }: { error: unknown; fields: readonly string[] }) {
+  if (!error) return null;
+  if (fields.some((field) => fieldError(error, field))) return null;
+  return (
+    <p className="error" role="alert">
+      {messageOf(error)}
+    </p>
+  );
+}
