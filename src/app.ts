@@ -15,6 +15,7 @@ import { apiRouters } from './modules/index.js';
 import { AppError } from './shared/errors/app-error.js';
 import './shared/http/fastify-augment.js';
 import { assertRouteDeclaresAccess, createAuthenticate } from './modules/auth/authenticate.js';
+import { startSessionCache } from './modules/auth/session-cache.js';
 import { errorHandler, sendProblem, writeClientErrorProblem } from './shared/http/problem.js';
 import type { RouterDeps } from './modules/router-deps.js';
 import type { DnsPort } from './providers/dns.port.js';
@@ -179,11 +180,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // Outside the /api plugin: swagger-ui's own routes carry no access config (all of it is public).
   await app.register(docsRouter);
 
-  const routerDeps: RouterDeps = { env, logger, db: database.db, redis, producer: deps.producer, metrics, dns: deps.providers.dns };
+  const sessions = await startSessionCache(app, { db: database.db, redis, redisUrl: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX, logger, ttlMs: env.AUTH_CACHE_TTL_MS });
+  const routerDeps: RouterDeps = { env, logger, db: database.db, redis, producer: deps.producer, metrics, dns: deps.providers.dns, sessions };
   await app.register(
     async (api) => {
       api.addHook('onRoute', assertRouteDeclaresAccess);
-      api.addHook('onRequest', createAuthenticate({ env, db: database.db }));
+      api.addHook('onRequest', createAuthenticate({ env, db: database.db, sessions }));
       for (const router of apiRouters) await api.register(router, routerDeps);
     },
     { prefix: '/api' },

@@ -101,6 +101,8 @@ const envSchema = z
     LOGIN_MAX_FAILURES_PER_ACCOUNT: positiveInt.default(5),
     LOGIN_MAX_FAILURES_PER_IP: positiveInt.default(20),
     LOGIN_FAILURE_WINDOW: duration.default(900),
+    /** How long the API trusts its in-memory copy of a caller's user, tenant and session (changes also arrive by Redis pub/sub). */
+    AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(1_000).default(1_000),
 
     EMAIL_FROM: z.email().default('mpanel@localhost.localdomain'),
     /** mPanel's own outbound mail (notifications) goes to this relay, never through the hosted mail server's Postfix. */
