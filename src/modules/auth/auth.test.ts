@@ -343,3 +343,22 @@ async function adminOf(tenantId: string): Promise<string> {
   const body: { token: string } = res.json();
   return body.token;
 }
+
+describe('a SUPER_ADMIN acting in a deactivated tenant (issue 12)', () => {
+  it('may read, not write', async () => {
+    const superAdmin = await loginAs({ role: 'SUPER_ADMIN' });
+    const target = await buildTenant(db(), { isActive: false });
+    const acting = { authorization: `Bearer ${superAdmin.token}`, 'x-mpanel-tenant': target.id };
+    expect((await t.app.inject({ method: 'GET', url: '/api/users', headers: acting })).statusCode).toBe(200);
+    const write = await t.app.inject({
+      method: 'POST',
+      url: '/api/users',
+      headers: { ...acting, 'content-type': 'application/json' },
+      payload: JSON.stringify({ email: `new-${target.slug}@example.test`, name: 'New', role: 'READ_ONLY', password: 'a-long-enough-password-1' }),
+    });
+    expect(write.statusCode, write.body).toBe(403);
+    expect(write.json().detail).toMatch(/read-only/);
+    const created = await withTenant(db(), target.id, (tx) => tx.select().from(users));
+    expect(created).toHaveLength(0);
+  });
+});

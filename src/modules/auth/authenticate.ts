@@ -85,8 +85,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  */
 async function enterOtherTenant(db: Database, request: FastifyRequest, role: UserRole, userId: string, tenantId: string): Promise<string> {
   if (role !== 'SUPER_ADMIN' || !UUID.test(tenantId)) throw new AppError('NOT_FOUND', 'Tenant not found');
-  const [target] = await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId));
+  const [target] = await db.select({ id: tenants.id, isActive: tenants.isActive }).from(tenants).where(eq(tenants.id, tenantId));
   if (!target) throw new AppError('NOT_FOUND', 'Tenant not found');
+  // A deactivated tenant is frozen: it may be inspected, not changed (reactivating it is a
+  // /api/tenants route, in the SUPER_ADMIN's own tenant).
+  if (!target.isActive && request.method !== 'GET' && request.method !== 'HEAD') {
+    throw new AppError('FORBIDDEN', 'This tenant is deactivated: acting in it is read-only');
+  }
   await withTenant(db, target.id, (tx) =>
     recordAudit(tx, {
       tenantId: target.id,
