@@ -12,6 +12,8 @@ import { docsRouter } from './modules/docs/docs.router.js';
 import { openapiOptions } from './modules/docs/openapi.js';
 import { healthRouter } from './modules/health/health.router.js';
 import { apiRouters } from './modules/index.js';
+import { portalApi } from './modules/portal/index.js';
+import { awaitingNotificationsMailer, type CustomerLinkMailer } from './modules/customer-auth/customer-link-mailer.js';
 import { AppError } from './shared/errors/app-error.js';
 import './shared/http/fastify-augment.js';
 import { assertRouteDeclaresAccess, createAuthenticate } from './modules/auth/authenticate.js';
@@ -30,6 +32,8 @@ export interface AppDeps {
   producer: JobProducer;
   providers: { readonly dns: DnsPort };
   metrics?: HttpMetrics;
+  /** Sends customer links; until the notifications module provides one, they are only logged as issued. */
+  customerLinkMailer?: CustomerLinkMailer;
   /** Called for every route as it is registered: tests collect the route table with it. */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -181,7 +185,17 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(docsRouter);
 
   const sessions = await startSessionCache(app, { db: database.db, redis, redisUrl: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX, logger, ttlMs: env.AUTH_CACHE_TTL_MS });
-  const routerDeps: RouterDeps = { env, logger, db: database.db, redis, producer: deps.producer, metrics, dns: deps.providers.dns, sessions };
+  const routerDeps: RouterDeps = {
+    env,
+    logger,
+    db: database.db,
+    redis,
+    producer: deps.producer,
+    metrics,
+    dns: deps.providers.dns,
+    customerLinkMailer: deps.customerLinkMailer ?? awaitingNotificationsMailer(logger),
+    sessions,
+  };
   await app.register(
     async (api) => {
       api.addHook('onRoute', assertRouteDeclaresAccess);
@@ -190,6 +204,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
     { prefix: '/api' },
   );
+  // The client portal: customer tokens only (modules/portal/index.ts).
+  await app.register(async (portal) => portal.register(portalApi, routerDeps), { prefix: '/api/portal' });
 
   return app;
 }

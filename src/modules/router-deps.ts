@@ -6,6 +6,7 @@ import type { JobProducer } from '../jobs/queue.js';
 import type { SessionInvalidator } from './auth/session-cache.js';
 import type { DnsPort } from '../providers/dns.port.js';
 import type { HttpMetrics } from '../shared/metrics/metrics.js';
+import type { CustomerLinkMailer } from './customer-auth/customer-link-mailer.js';
 
 /**
  * What a module's router receives when app.ts registers it (a plain object, no DI framework):
@@ -23,4 +24,6 @@ export interface RouterDeps {
   dns: DnsPort;
   /** The per-request user/tenant/session state; writers tell it what changed (modules/auth/session-cache.ts). */
   sessions: SessionInvalidator;
+  /** Emails customer links (invitation, reset, sign-in): modules/customer-auth/customer-link-mailer.ts. */
+  customerLinkMailer: CustomerLinkMailer;
 }

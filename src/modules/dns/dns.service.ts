@@ -163,7 +163,7 @@ async function alignRRsetTtl(tx: Tx, zoneId: string, record: DnsRecordData, exce
  * PowerDNS in one PATCH; then records the new SOA serial. Throws (so the caller's transaction
  * rolls back) when PowerDNS refuses or is unreachable.
  */
-async function pushRRsets(tx: Tx, deps: DnsDeps, zone: DnsZone, keys: readonly Pick<DnsRecordData, 'name' | 'type'>[]): Promise<void> {
+async function pushRRsets(tx: Tx, deps: Pick<DnsDeps, 'dns' | 'logger'>, zone: DnsZone, keys: readonly Pick<DnsRecordData, 'name' | 'type'>[]): Promise<void> {
   const unique = [...new Map(keys.map((key) => [rrsetKey(key.name, key.type), key])).values()];
   const rows = await tx
     .select()
@@ -288,4 +288,51 @@ export async function deleteRecord(deps: DnsDeps, caller: DnsCaller, recordId: s
     });
     await pushRRsets(tx, deps, zone, [record]);
   });
+}
+
+/**
+ * A record another feature owns (the mail step's DKIM key): the RRset of (name, type) in the zone
+ * becomes exactly this one record, in the rows (not `managed`, so the zone template never removes
+ * it) and in PowerDNS, audited, in the caller's transaction. Writes nothing when it already is.
+ * Returns false when the zone has no ACTIVE row (provisioned by PROVISION_DNS first).
+ */
+export async function putFeatureRecord(
+  tx: Tx,
+  deps: Pick<DnsDeps, 'dns' | 'logger' | 'settings'>,
+  caller: DnsCaller,
+  zoneName: string,
+  input: { name: string; type: 'TXT'; content: string },
+): Promise<{ zoneFound: boolean; changed: boolean }> {
+  const [zone] = await tx
+    .select()
+    .from(dnsZones)
+    .where(and(eq(dnsZones.tenantId, caller.tenantId), eq(dnsZones.name, zoneName)))
+    .for('update');
+  if (!zone || zone.status !== 'ACTIVE') return { zoneFound: false, changed: false };
+  const checked = validateRecord(input, zone.name, deps.settings.defaultTtl);
+  if (!checked.ok) throw validationFailed(asFields(checked.issues), 'The record is not valid');
+  const record = checked.value;
+  const existing = await tx
+    .select()
+    .from(dnsRecords)
+    .where(and(eq(dnsRecords.zoneId, zone.id), eq(dnsRecords.name, record.name), eq(dnsRecords.type, record.type)));
+  if (existing.length === 1 && existing[0]!.content === record.content) return { zoneFound: true, changed: false };
+  if (existing.length > 0) await tx.delete(dnsRecords).where(and(eq(dnsRecords.zoneId, zone.id), eq(dnsRecords.name, record.name), eq(dnsRecords.type, record.type)));
+  const [row] = await tx
+    .insert(dnsRecords)
+    .values({ tenantId: caller.tenantId, zoneId: zone.id, name: record.name, type: record.type, content: record.content, ttl: record.ttl, priority: record.priority, managed: false })
+    .returning();
+  if (!row) throw new Error('insert into dns_records returned no row');
+  await recordAudit(tx, {
+    tenantId: caller.tenantId,
+    actor: caller.actor,
+    action: existing.length > 0 ? 'dns_record.updated' : 'dns_record.created',
+    targetType: 'dns_record',
+    targetId: row.id,
+    before: existing[0] ? recordAuditOf(existing[0]) : null,
+    after: recordAuditOf(row),
+    metadata: { zone: zone.name },
+  });
+  await pushRRsets(tx, deps, zone, [record]);
+  return { zoneFound: true, changed: true };
 }

@@ -23,10 +23,13 @@ import { AppError } from '../../shared/errors/app-error.js';
 import { findPgError } from '../../shared/errors/pg-errors.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import { assertHostable, HOSTED_NAME_OVERLAP, hostedNameConflict } from '../domains/hosted-names.js';
+import { recordEvent } from '../events/domain-events.js';
 import { findOrderablePrice } from '../catalog/prices.service.js';
 import { planProvisioning, stepPayload, type OrderFacts } from '../provisioning/plan.js';
 import { resolvePublicTenant } from '../tenants/tenant-resolution.js';
 import type { OrderAccepted, OrderBody } from './orders.types.js';
+import type { CustomerLinkMail, CustomerLinkMailer } from '../customer-auth/customer-link-mailer.js';
+import { inviteOwnerOnFirstOrder } from '../customer-auth/customer-auth.service.js';
 
 export interface OrderIntakeDeps {
   db: Database;
@@ -35,6 +38,8 @@ export interface OrderIntakeDeps {
   maxAttempts: number;
   /** The platform's own host names from the configuration (domains/hosted-names.ts). */
   platformNames: readonly string[];
+  /** The customer's portal invitation (first order only) is handed to it after commit; none without it. */
+  portal?: { url: string; mailer: CustomerLinkMailer };
 }
 
 export interface IntakeResult {
@@ -102,7 +107,7 @@ export async function acceptOrder(deps: OrderIntakeDeps, body: OrderBody, actor:
   const tenant = await resolvePublicTenant(db, body.tenant, 'body/tenant');
   const requestHash = requestHashOf(body, tenant.id);
 
-  let outcome: { created: boolean; body: OrderAccepted; jobs: Job[] };
+  let outcome: { created: boolean; body: OrderAccepted; jobs: Job[]; invitation?: CustomerLinkMail | null };
   try {
     outcome = await withTenant(db, tenant.id, async (tx) => {
       const replay = await findReplay(tx, tenant.id, body, requestHash);
@@ -124,6 +129,9 @@ export async function acceptOrder(deps: OrderIntakeDeps, body: OrderBody, actor:
   if (outcome.created) {
     const ready = outcome.jobs.filter((job) => job.dependsOn.length === 0);
     await enqueue(db, deps.producer, deps.logger, ready);
+  }
+  if (outcome.invitation && deps.portal) {
+    await deps.portal.mailer.send(outcome.invitation).catch((error: unknown) => deps.logger.error({ err: error }, 'could not send the portal invitation'));
   }
   return { created: outcome.created, body: outcome.body };
 }
@@ -279,5 +287,18 @@ async function createOrder(tx: Tx, deps: OrderIntakeDeps, tenantId: string, body
       jobs: created.map((job) => job.type),
     },
   });
-  return { created: true, body: await acceptedBody(tx, order.id), jobs: created };
+  await recordEvent(tx, tenantId, {
+    type: 'order.received',
+    subject: { type: 'order', id: order.id },
+    payload: {
+      orderId: order.id,
+      subscriptionId: subscription.id,
+      customerId: customer.id,
+      domain: domain.name,
+      amount: { amount: order.amount, currency: order.currency },
+      steps: created.map((job) => job.type),
+    },
+  });
+  const invitation = deps.portal ? await inviteOwnerOnFirstOrder(tx, deps.portal.url, customer) : null;
+  return { created: true, body: await acceptedBody(tx, order.id), jobs: created, invitation };
 }
