@@ -18,6 +18,7 @@ import { awaitingNotificationsMailer, type CustomerLinkMailer } from './modules/
 import { AppError } from './shared/errors/app-error.js';
 import './shared/http/fastify-augment.js';
 import { assertRouteDeclaresAccess, createAuthenticate } from './modules/auth/authenticate.js';
+import { startSessionCache } from './modules/auth/session-cache.js';
 import { errorHandler, sendProblem, writeClientErrorProblem } from './shared/http/problem.js';
 import type { RouterDeps } from './modules/router-deps.js';
 import type { DnsPort } from './providers/dns.port.js';
@@ -190,11 +191,22 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // Its files, outside /api like the docs.
   if (consolePage) await app.register(consoleRouter, { dir: consoleDir });
 
-  const routerDeps: RouterDeps = { env, logger, db: database.db, redis, producer: deps.producer, metrics, dns: deps.providers.dns, customerLinkMailer: deps.customerLinkMailer ?? awaitingNotificationsMailer(logger) };
+  const sessions = await startSessionCache(app, { db: database.db, redis, redisUrl: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX, logger, ttlMs: env.AUTH_CACHE_TTL_MS });
+  const routerDeps: RouterDeps = {
+    env,
+    logger,
+    db: database.db,
+    redis,
+    producer: deps.producer,
+    metrics,
+    dns: deps.providers.dns,
+    customerLinkMailer: deps.customerLinkMailer ?? awaitingNotificationsMailer(logger),
+    sessions,
+  };
   await app.register(
     async (api) => {
       api.addHook('onRoute', assertRouteDeclaresAccess);
-      api.addHook('onRequest', createAuthenticate({ env, db: database.db }));
+      api.addHook('onRequest', createAuthenticate({ env, db: database.db, sessions }));
       for (const router of apiRouters) await api.register(router, routerDeps);
     },
     { prefix: '/api' },

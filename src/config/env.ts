@@ -103,6 +103,8 @@ const envSchema = z
     LOGIN_MAX_FAILURES_PER_ACCOUNT: positiveInt.default(5),
     LOGIN_MAX_FAILURES_PER_IP: positiveInt.default(20),
     LOGIN_FAILURE_WINDOW: duration.default(900),
+    /** How long the API trusts its in-memory copy of a caller's user, tenant and session (changes also arrive by Redis pub/sub). */
+    AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(1_000).default(1_000),
     /** Client portal (modules/portal): the customer tokens' audience, never accepted by staff routes. */
     JWT_PORTAL_AUDIENCE: z.string().min(1).default('mpanel-portal'),
     /** Where one-time links sent to customers point: `<PORTAL_URL>/<action>?token=...`. */

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../config/database.js';
 import type { Env } from '../config/env.js';
 import type { JobProducer } from '../jobs/queue.js';
+import type { SessionInvalidator } from './auth/session-cache.js';
 import type { DnsPort } from '../providers/dns.port.js';
 import type { HttpMetrics } from '../shared/metrics/metrics.js';
 import type { CustomerLinkMailer } from './customer-auth/customer-link-mailer.js';
@@ -21,6 +22,8 @@ export interface RouterDeps {
   producer: JobProducer;
   metrics: HttpMetrics;
   dns: DnsPort;
+  /** The per-request user/tenant/session state; writers tell it what changed (modules/auth/session-cache.ts). */
+  sessions: SessionInvalidator;
   /** Emails customer links (invitation, reset, sign-in): modules/customer-auth/customer-link-mailer.ts. */
   customerLinkMailer: CustomerLinkMailer;
 }

@@ -13,10 +13,12 @@ const clientMeta = (request: FastifyRequest): ClientMeta => ({
   requestId: request.id,
 });
 
-export const authRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, db, redis }) => {
+export const authRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, db, redis, sessions, logger }) => {
   const deps: AuthDeps = {
     env,
     db,
+    sessions,
+    onBackgroundError: (error) => logger.error({ err: error }, 'could not record a failed login in the audit log'),
     throttle: new LoginThrottle(redis, {
       prefix: env.REDIS_KEY_PREFIX,
       maxPerAccount: env.LOGIN_MAX_FAILURES_PER_ACCOUNT,
@@ -68,7 +70,7 @@ export const authRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, 
       config: { permission: 'session:self' },
     },
     async (request) => {
-      await logout(db, authOf(request), clientMeta(request));
+      await logout(deps, authOf(request), clientMeta(request));
       return { message: 'Logged out' };
     },
   );

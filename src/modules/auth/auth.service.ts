@@ -10,6 +10,7 @@ import type { AuthContext } from './auth-context.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import type { ClientMeta, LoginBody, LoginResult, SessionUser, TokenPair } from './auth.types.js';
 import type { LoginThrottle } from './login-throttle.js';
+import type { SessionInvalidator } from './session-cache.js';
 import { dummyPasswordHash, verifyPassword } from './password.js';
 import { hashRefreshToken, newRefreshToken, signAccessToken } from './tokens.js';
 
@@ -17,6 +18,9 @@ export interface AuthDeps {
   env: Env;
   db: Database;
   throttle: LoginThrottle;
+  sessions: SessionInvalidator;
+  /** A write done off the response path failed (logged by the router). */
+  onBackgroundError?: (error: unknown) => void;
 }
 
 const INVALID_CREDENTIALS = 'Invalid email or password';
@@ -85,9 +89,11 @@ export async function login(deps: AuthDeps, body: LoginBody, meta: ClientMeta): 
   if (!found || !passwordOk) {
     await throttle.recordFailure(meta.ip, email);
     if (found) {
-      await withTenant(db, found.user.tenantId, (tx) =>
+      // Off the response path: awaiting this write made a wrong password on a known account
+      // measurably slower than an unknown email, which told a guesser the account exists.
+      void withTenant(db, found.user.tenantId, (tx) =>
         recordAudit(tx, { tenantId: found.user.tenantId, actor: actorFor(meta, null), action: 'auth.login_failed', targetType: 'user', targetId: found.user.id, metadata: { reason: 'wrong password' } }),
-      );
+      ).catch((error: unknown) => deps.onBackgroundError?.(error));
     }
     throw new AppError('UNAUTHENTICATED', INVALID_CREDENTIALS);
   }
@@ -113,7 +119,7 @@ export async function login(deps: AuthDeps, body: LoginBody, meta: ClientMeta): 
   return { token, refreshToken: refresh.token, user: sessionUser(user) };
 }
 
-type RefreshOutcome = { ok: true; pair: TokenPair } | { ok: false; message: string };
+type RefreshOutcome = { ok: true; pair: TokenPair } | { ok: false; message: string; endedSession?: string };
 
 /**
  * Rotates a refresh token: the presented one is spent and a new one of the same family issued.
@@ -144,7 +150,7 @@ export async function refresh(deps: AuthDeps, presented: string, meta: ClientMet
         targetId: current.userId,
         metadata: { sessionId: current.familyId, tokenId: current.id },
       });
-      return { ok: false, message: 'This refresh token was already used; the session has been revoked' };
+      return { ok: false, message: 'This refresh token was already used; the session has been revoked', endedSession: current.familyId };
     }
     if (current.revokedAt !== null) return { ok: false, message: 'The session has ended' };
     if (current.expiresAt.getTime() <= Date.now()) return { ok: false, message: 'The refresh token has expired' };
@@ -156,7 +162,7 @@ export async function refresh(deps: AuthDeps, presented: string, meta: ClientMet
       .where(and(eq(users.id, current.userId), isNull(users.deletedAt)));
     if (!owner || !owner.user.isActive || !owner.tenantActive) {
       await revokeFamily(tx, current.familyId);
-      return { ok: false, message: INVALID_REFRESH };
+      return { ok: false, message: INVALID_REFRESH, endedSession: current.familyId };
     }
 
     const next = await issueRefreshToken(tx, env, owner.user, current.familyId, meta);
@@ -164,16 +170,21 @@ export async function refresh(deps: AuthDeps, presented: string, meta: ClientMet
     const token = await signAccessToken(env, { userId: owner.user.id, tenantId: owner.user.tenantId, sessionId: current.familyId, role: owner.user.role });
     return { ok: true, pair: { token, refreshToken: next.token } };
   });
-  if (!outcome.ok) throw new AppError('UNAUTHENTICATED', outcome.message);
+  if (!outcome.ok) {
+    // Committed: the session's access tokens stop working now, in every API process.
+    if (outcome.endedSession) await deps.sessions.invalidate({ session: outcome.endedSession });
+    throw new AppError('UNAUTHENTICATED', outcome.message);
+  }
   return outcome.pair;
 }
 
-/** Ends the session: revokes the refresh token family of the access token's login. */
-export async function logout(db: Database, auth: AuthContext, meta: ClientMeta): Promise<void> {
-  await withTenant(db, auth.homeTenantId, async (tx) => {
+/** Ends the session: revokes the refresh token family of the access token's login, and with it the access tokens. */
+export async function logout(deps: Pick<AuthDeps, 'db' | 'sessions'>, auth: AuthContext, meta: ClientMeta): Promise<void> {
+  await withTenant(deps.db, auth.homeTenantId, async (tx) => {
     await revokeFamily(tx, auth.sessionId);
     await recordAudit(tx, { tenantId: auth.homeTenantId, actor: actorFor(meta, auth.userId), action: 'auth.logout', targetType: 'user', targetId: auth.userId, metadata: { sessionId: auth.sessionId } });
   });
+  await deps.sessions.invalidate({ session: auth.sessionId });
 }
 
 export function me(auth: AuthContext): SessionUser {

@@ -1,13 +1,14 @@
-import { and, eq, isNull } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { Database } from '../../config/database.js';
 import type { Env } from '../../config/env.js';
-import { tenants, users, type UserRole } from '../../db/schema/index.js';
+import { tenants, type UserRole } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { AppError } from '../../shared/errors/app-error.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import type { AuthContext } from './auth-context.js';
 import { roleHas, type Permission } from './permissions.js';
+import type { SessionCache } from './session-cache.js';
 import { verifyAccessToken } from './tokens.js';
 
 declare module 'fastify' {
@@ -42,10 +43,11 @@ export function assertRouteDeclaresAccess(route: RouteOptions): void {
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
 
 /**
- * onRequest hook: verifies the bearer token, then reads the user and tenant from the database on
- * every request, so a disabled user, a changed role or a deactivated tenant takes effect at once.
+ * onRequest hook: verifies the bearer token, then checks the caller's user, tenant and session
+ * (session-cache.ts: in memory, at most AUTH_CACHE_TTL_MS old, dropped on every change), so a
+ * disabled user, a changed role, a deactivated tenant or an ended session takes effect at once.
  */
-export function createAuthenticate(deps: { env: Env; db: Database }) {
+export function createAuthenticate(deps: { env: Env; db: Database; sessions: SessionCache }) {
   return async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const config = request.routeOptions.config;
     if (config.public) return;
@@ -54,15 +56,9 @@ export function createAuthenticate(deps: { env: Env; db: Database }) {
     if (!match?.[1]) throw new AppError('UNAUTHENTICATED', 'A bearer token is required (Authorization: Bearer <token>)');
     const claims = await verifyAccessToken(deps.env, match[1]);
 
-    const current = await withTenant(deps.db, claims.tid, async (tx) => {
-      const [row] = await tx
-        .select({ id: users.id, email: users.email, name: users.name, role: users.role, userActive: users.isActive, tenantActive: tenants.isActive })
-        .from(users)
-        .innerJoin(tenants, eq(tenants.id, users.tenantId))
-        .where(and(eq(users.id, claims.sub), isNull(users.deletedAt)));
-      return row;
-    });
+    const current = await deps.sessions.get(claims);
     if (!current) throw new AppError('UNAUTHENTICATED', 'The access token is not valid');
+    if (current.sessionEnded) throw new AppError('UNAUTHENTICATED', 'The session has ended; log in again');
     if (!current.userActive) throw new AppError('UNAUTHENTICATED', 'This user is disabled');
     if (!current.tenantActive) throw new AppError('UNAUTHENTICATED', 'This tenant is deactivated');
 
@@ -74,9 +70,9 @@ export function createAuthenticate(deps: { env: Env; db: Database }) {
     let tenantId = claims.tid;
     const acting = request.headers[ACTING_TENANT_HEADER];
     if (typeof acting === 'string' && acting.toLowerCase() !== claims.tid) {
-      tenantId = await enterOtherTenant(deps.db, request, current.role, current.id, acting.toLowerCase());
+      tenantId = await enterOtherTenant(deps.db, request, current.role, current.userId, acting.toLowerCase());
     }
-    request.auth = { userId: current.id, email: current.email, name: current.name, role: current.role, homeTenantId: claims.tid, tenantId, sessionId: claims.sid };
+    request.auth = { userId: current.userId, email: current.email, name: current.name, role: current.role, homeTenantId: claims.tid, tenantId, sessionId: claims.sid };
   };
 }
 
@@ -89,8 +85,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  */
 async function enterOtherTenant(db: Database, request: FastifyRequest, role: UserRole, userId: string, tenantId: string): Promise<string> {
   if (role !== 'SUPER_ADMIN' || !UUID.test(tenantId)) throw new AppError('NOT_FOUND', 'Tenant not found');
-  const [target] = await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenantId));
+  const [target] = await db.select({ id: tenants.id, isActive: tenants.isActive }).from(tenants).where(eq(tenants.id, tenantId));
   if (!target) throw new AppError('NOT_FOUND', 'Tenant not found');
+  // A deactivated tenant is frozen: it may be inspected, not changed (reactivating it is a
+  // /api/tenants route, in the SUPER_ADMIN's own tenant).
+  if (!target.isActive && request.method !== 'GET' && request.method !== 'HEAD') {
+    throw new AppError('FORBIDDEN', 'This tenant is deactivated: acting in it is read-only');
+  }
   await withTenant(db, target.id, (tx) =>
     recordAudit(tx, {
       tenantId: target.id,

@@ -2,9 +2,12 @@ import type { Redis } from 'ioredis';
 import { AppError } from '../../shared/errors/app-error.js';
 
 /**
- * Failed-login counters in Redis, per client IP and per account (email), each a key that expires
- * with the window after its first failure. When either reaches its limit, login answers 429 with
- * Retry-After until the key expires; a successful login clears the account's counter.
+ * Failed-login counters in Redis, per client address and per (account, address), each a key that
+ * expires with the window after its first failure. When either reaches its limit, login from that
+ * address answers 429 with Retry-After until the key expires; a successful login clears the
+ * (account, address) counter. Failures are never counted per account alone: guesses from one
+ * address must not lock the owner out from another (a clean address always gets its tries), so
+ * an attacker is slowed per address it holds.
  *
  * Redis down means logins cannot be throttled: they are refused (503) rather than let through
  * unthrottled, because an outage must not open the door to password guessing.
@@ -23,10 +26,10 @@ export class LoginThrottle {
   ) {}
 
   private keys(ip: string, email: string) {
-    return { ip: `${this.settings.prefix}:login-fail:ip:${ip}`, account: `${this.settings.prefix}:login-fail:acct:${email}` };
+    return { ip: `${this.settings.prefix}:login-fail:ip:${ip}`, account: `${this.settings.prefix}:login-fail:acct-ip:${email}:${ip}` };
   }
 
-  /** Throws RATE_LIMITED when the IP or the account is over its limit. */
+  /** Throws RATE_LIMITED when the address, or the account from this address, is over its limit. */
   async assertAllowed(ip: string, email: string): Promise<void> {
     const keys = this.keys(ip, email);
     const results = await this.run(() =>

@@ -63,7 +63,7 @@ describe('validateRecord', () => {
     expect(valid({ name: 'v6', type: 'AAAA', content: '2001:DB8:0:0:0:0:0:10' }).content).toBe('2001:db8::10');
     expect(valid({ name: 'v6', type: 'AAAA', content: '::ffff:192.0.2.1' }).content).toBe('::ffff:c000:201');
     expect(valid({ name: 'blog', type: 'CNAME', content: 'WWW.Example.Test.' }).content).toBe('www.example.test');
-    expect(valid({ name: '@', type: 'MX', content: '@', priority: 0 })).toMatchObject({ content: zone, priority: 0 });
+    expect(valid({ name: 'shop', type: 'MX', content: '@', priority: 0 })).toMatchObject({ content: zone, priority: 0 });
     expect(valid({ name: '_sip._tcp.example.test', type: 'SRV', content: '05 5060 SIP.example.test.', priority: 1 }).content).toBe('5 5060 sip.example.test');
     expect(valid({ name: '_sip._tcp.example.test', type: 'SRV', content: '0 0 .', priority: 0 }).content).toBe('0 0 .');
     expect(valid({ name: '@', type: 'CAA', content: '0 ISSUE letsencrypt.org' }).content).toBe('0 issue "letsencrypt.org"');

@@ -198,6 +198,19 @@ function checkContent(type: DnsRecordType, content: string, zone: string): { ok:
 }
 
 /**
+ * A CNAME or MX must not point at the record's own name (a CNAME loop; mail for a name sent to that
+ * same name) nor at a loopback: `localhost`, a name under it, or an address literal (a host name is
+ * expected, and an address written as one would reach whatever listens on the mail server's own
+ * loopback).
+ */
+function targetIssue(target: string, owner: string): string | undefined {
+  if (target === owner) return 'must not point at the record\'s own name';
+  if (target === 'localhost' || target.endsWith('.localhost')) return 'must not point at a loopback name (localhost)';
+  if (isIPv4(target) || isIPv6(target)) return 'must be a host name, not an address';
+  return undefined;
+}
+
+/**
  * Checks one record on its own (its name against the zone, its content for its type, TTL and
  * priority) and returns it in stored form. Rules that depend on the zone's other records are in
  * `recordConflicts`. `defaultTtl` applies when the input has none.
@@ -223,6 +236,8 @@ export function validateRecord(input: RecordInput, zone: string, defaultTtl: num
 
   const content = checkContent(input.type, input.content, zone);
   if (!content.ok) issues.push({ field: 'content', message: content.reason });
+  const pointing = content.ok && owner.ok && (input.type === 'CNAME' || input.type === 'MX') ? targetIssue(content.content, name) : undefined;
+  if (pointing) issues.push({ field: 'content', message: pointing });
 
   const ttl = input.ttl ?? defaultTtl;
   if (!Number.isInteger(ttl) || ttl < MIN_TTL || ttl > MAX_TTL) issues.push({ field: 'ttl', message: `must be a whole number of seconds from ${MIN_TTL} to ${MAX_TTL}` });

@@ -122,6 +122,8 @@ async function lockWritableZone(tx: Tx, tenantId: string, zoneId: string): Promi
   if (!zone) throw notFound('DNS zone');
   if (zone.status === 'PENDING') throw conflict(`The zone ${zone.name} is still being provisioned; its records can change once it is ACTIVE`);
   if (zone.status === 'DELETED') throw conflict(`The zone ${zone.name} is deleted`);
+  // Set only when the subscription is terminated: the zone keeps answering until then, unchanged.
+  if (zone.deleteAfter) throw conflict(`The zone ${zone.name} belongs to a terminated subscription: it is read-only until it is deleted`);
   return zone;
 }
 

@@ -2,6 +2,7 @@ import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLogs, dnsRecords, dnsZones, type Tenant, type User } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
+import { scheduleZoneDeletion } from './zone-retention.js';
 import { buildOrder, buildTenant, buildUser } from '../../../test/factories.js';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
 import { authHeader } from '../../../test/helpers/auth.js';
@@ -196,6 +197,11 @@ describe('invalid records are rejected with field errors, and nothing changes', 
     { what: 'an MX without priority', body: { name: '@', type: 'MX', content: 'mx.example.net' }, status: 400, code: 'VALIDATION_FAILED', field: 'body/priority' },
     { what: 'a priority on an A record', body: { name: 'x', type: 'A', content: '192.0.2.1', priority: 5 }, status: 400, code: 'VALIDATION_FAILED', field: 'body/priority' },
     { what: 'an MX pointing at a bare label', body: { name: '@', type: 'MX', content: 'mail', priority: 5 }, status: 400, code: 'VALIDATION_FAILED', field: 'body/content' },
+    { what: 'an MX pointing at a loopback address', body: { name: '@', type: 'MX', content: '127.0.0.1', priority: 5 }, status: 400, code: 'VALIDATION_FAILED', field: 'body/content' },
+    { what: 'an MX pointing at localhost', body: { name: '@', type: 'MX', content: 'localhost.', priority: 5 }, status: 400, code: 'VALIDATION_FAILED', field: 'body/content' },
+    { what: 'an MX pointing at its own name', body: { name: '@', type: 'MX', content: '@', priority: 5 }, status: 400, code: 'VALIDATION_FAILED', field: 'body/content' },
+    { what: 'a CNAME pointing at its own name', body: { name: 'loop', type: 'CNAME', content: 'loop.{zone}' }, status: 400, code: 'VALIDATION_FAILED', field: 'body/content' },
+    { what: 'a CNAME pointing at a name under localhost', body: { name: 'lo', type: 'CNAME', content: 'db.localhost' }, status: 400, code: 'VALIDATION_FAILED', field: 'body/content' },
     { what: 'a CNAME at the apex', body: { name: '@', type: 'CNAME', content: 'elsewhere.example.net' }, status: 400, code: 'VALIDATION_FAILED', field: 'body/name' },
     { what: 'NS records at the apex', body: { name: '@', type: 'NS', content: 'ns9.example.net' }, status: 400, code: 'VALIDATION_FAILED', field: 'body/name' },
     { what: 'TXT with non-ASCII text', body: { name: 'x', type: 'TXT', content: 'héllo' }, status: 400, code: 'VALIDATION_FAILED', field: 'body/content' },
@@ -214,7 +220,7 @@ describe('invalid records are rejected with field errors, and nothing changes', 
 
   it.each(cases)('$what → $status $code on $field', async ({ body, status, code, field, message }) => {
     const before = await stateOf(zone);
-    const res = await postRecord(zone.id, body);
+    const res = await postRecord(zone.id, JSON.parse(JSON.stringify(body).replaceAll('{zone}', zone.name)) as typeof body);
     expectProblem(res, status, code);
     const problem = res.json();
     const error = problem.errors?.find((e: { field: string }) => e.field === field || e.field.startsWith(`${field}`));
@@ -242,6 +248,20 @@ describe('invalid records are rejected with field errors, and nothing changes', 
     const order = await buildOrder(db(), tenant);
     const [pending] = await withTenant(db(), tenant.id, (tx) => tx.insert(dnsZones).values({ tenantId: tenant.id, domainId: order.domain.id, name: order.domain.name }).returning());
     expectProblem(await postRecord(pending!.id, { name: 'x', type: 'A', content: '192.0.2.1' }), 409, 'CONFLICT');
+  });
+});
+
+describe("a terminated subscription's zone is read-only", () => {
+  it('record writes are 409 once the zone is scheduled for deletion, and nothing changes', async () => {
+    const provisioned = await provisionTestZone(t.env, db(), tenant, cleanup);
+    const zone = zoneOf(provisioned);
+    const [record] = await withTenant(db(), tenant.id, (tx) => tx.select().from(dnsRecords).where(eq(dnsRecords.zoneId, zone.id)));
+    await withTenant(db(), tenant.id, (tx) => scheduleZoneDeletion(tx, provisioned.order.domain.id, new Date(Date.now() + 86_400_000)));
+    const before = await stateOf(zone);
+    expectProblem(await postRecord(zone.id, { name: 'api', type: 'A', content: '192.0.2.10' }), 409, 'CONFLICT');
+    expectProblem(await t.app.inject({ method: 'PATCH', url: `/api/dns/records/${record!.id}`, headers, payload: { content: '192.0.2.99' } }), 409, 'CONFLICT');
+    expectProblem(await t.app.inject({ method: 'DELETE', url: `/api/dns/records/${record!.id}`, headers }), 409, 'CONFLICT');
+    expect(await stateOf(zone)).toEqual(before);
   });
 });
 

@@ -7,7 +7,7 @@ import { createTenantInput, listTenantsQuery, tenantResponse, tenantsPage, updat
 
 const tags = ['tenants'];
 
-export const tenantsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db }) => {
+export const tenantsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db, sessions }) => {
   app.get(
     '/tenants',
     {
@@ -53,6 +53,10 @@ export const tenantsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db
       },
       config: { permission: 'tenants:write' },
     },
-    async (request) => updateTenant(db, authOf(request), request.params.id, request.body, actorOf(request)),
+    async (request) => {
+      const tenant = await updateTenant(db, authOf(request), request.params.id, request.body, actorOf(request));
+      await sessions.invalidate({ tenant: tenant.id });
+      return tenant;
+    },
   );
 };

@@ -8,7 +8,7 @@ import { createUserInput, listUsersQuery, updateUserBody, userResponse, usersPag
 
 const tags = ['users'];
 
-export const usersRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db }) => {
+export const usersRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db, sessions }) => {
   app.get(
     '/users',
     {
@@ -57,7 +57,12 @@ export const usersRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db }
       },
       config: { permission: 'users:write' },
     },
-    async (request) => updateUser(db, authOf(request), request.params.id, request.body, actorOf(request)),
+    async (request) => {
+      const user = await updateUser(db, authOf(request), request.params.id, request.body, actorOf(request));
+      // Committed: the user's requests see the change now, in every API process.
+      await sessions.invalidate({ user: user.id });
+      return user;
+    },
   );
 
   app.delete(
@@ -74,6 +79,7 @@ export const usersRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db }
     },
     async (request, reply) => {
       await deleteUser(db, authOf(request), request.params.id, actorOf(request));
+      await sessions.invalidate({ user: request.params.id });
       return reply.status(204).send(null);
     },
   );

@@ -201,9 +201,9 @@ async function assertNotLastAdmin(tx: Tx, tenantId: string): Promise<void> {
 }
 
 /**
- * Ends the user's sessions: their refresh tokens stop working. (A disabled or deleted user's access
- * tokens already fail the per-request user check; after a password change they run out within the
- * access-token lifetime.)
+ * Ends the user's sessions: their refresh tokens stop working, and with them their access tokens
+ * (a session whose refresh tokens are all revoked has ended: auth/session-cache.ts). Re-enabling the
+ * user later does not bring them back.
  */
 async function revokeSessions(tx: Tx, userId: string): Promise<void> {
   await tx
