@@ -3,6 +3,7 @@ import type { RouterDeps } from './router-deps.js';
 import { auditRouter } from './audit/audit.router.js';
 import { authRouter } from './auth/auth.router.js';
 import { catalogRouter } from './catalog/catalog.router.js';
+import { certificatesRouter } from './certificates/certificates.router.js';
 import { customersRouter } from './customers/customers.router.js';
 import { dnsRouter } from './dns/dns.router.js';
 import { jobsRouter } from './provisioning/jobs.router.js';
@@ -31,6 +32,7 @@ export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
   jobsRouter,
   dnsRouter,
   serversRouter,
+  certificatesRouter,
   paymentEventsRouter,
   auditRouter,
   usersRouter,
