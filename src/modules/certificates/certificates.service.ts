@@ -117,17 +117,21 @@ export async function requestCertificate(
   hosting: HostingPort,
   domain: string,
   wildcard: boolean,
+  /** The key to keep (a renewal): see CertificateRequest.privateKeyPem. */
+  privateKeyPem: string | null = null,
 ): Promise<IssuedCertificate> {
   const { names, challenge } = certificateNames(domain, wildcard);
+  const key = privateKeyPem ? { privateKeyPem } : {};
   const authority = await installAuthority(db, services);
   const request: CertificateRequest =
     challenge === 'http-01'
       ? {
           names,
           challenge,
+          ...key,
           http01: { put: (token, keyAuthorization) => hosting.putAcmeChallenge(domain, token, keyAuthorization), remove: (token) => hosting.removeAcmeChallenge(domain, token) },
         }
-      : { names, challenge, dns01: zoneDns01(services.dns, domain) };
+      : { names, challenge, ...key, dns01: zoneDns01(services.dns, domain) };
   return authority.issue(request);
 }
 
