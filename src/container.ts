@@ -7,6 +7,7 @@ import { assertMigrated } from './db/migrate.js';
 import { JobProducer } from './jobs/queue.js';
 import type { JobOutcomes } from './jobs/runner.js';
 import { issueSsl } from './modules/certificates/steps/issue-ssl.js';
+import { provisionMail } from './modules/mail/steps/provision-mail.js';
 import { provisionDns } from './modules/dns/steps/provision-dns.js';
 import { provisionHosting } from './modules/hosting/steps/provision-hosting.js';
 import { suspendSite, terminateSite, unsuspendSite } from './modules/hosting/steps/site-lifecycle.js';
@@ -19,7 +20,9 @@ import type { CertificateAuthorities } from './providers/certificates.port.js';
 import type { DnsPort } from './providers/dns.port.js';
 import { HostDirectory } from './providers/host/host-directory.js';
 import type { HostingProvider } from './providers/hosting.port.js';
+import type { MailProvider } from './providers/mailserver.port.js';
 import { NginxProvider, type NginxSettings } from './providers/nginx/nginx-provider.js';
+import { PostfixDovecotProvider, type MailSettings } from './providers/postfix-dovecot/postfix-dovecot.js';
 import { PowerDnsClient, type PowerDnsClientOptions } from './providers/powerdns/powerdns.client.js';
 import { createSecretBox, type SecretBox } from './shared/crypto/secret-box.js';
 import { createLogger } from './shared/logger.js';
@@ -29,7 +32,7 @@ import { safeUrl, StartupError } from './shared/startup.js';
  * The production steps: each feature's step, one line each. A job whose type has no handler here
  * fails with a clear error and stays retryable by an admin once the handler ships.
  */
-export const productionSteps: readonly StepDefinition[] = [provisionDns, provisionHosting, issueSsl, verifyAndActivate, suspendSite, unsuspendSite, terminateSite];
+export const productionSteps: readonly StepDefinition[] = [provisionDns, provisionHosting, provisionMail, issueSsl, verifyAndActivate, suspendSite, unsuspendSite, terminateSite];
 
 /** How job outcomes move the features' state (the subscription state machine). */
 export const jobOutcomes: JobOutcomes = provisioningOutcomes;
@@ -63,12 +66,28 @@ export function nginxSettings(env: Env): NginxSettings {
   };
 }
 
+export function mailSettings(env: Env): MailSettings {
+  return {
+    layout: {
+      usersFile: env.DOVECOT_USERS_FILE,
+      mailRoot: env.MAIL_ROOT,
+      panelDir: env.MAIL_PANEL_DIR,
+      dovecotConf: env.DOVECOT_CONF,
+      postfixConfigDir: env.POSTFIX_CONFIG_DIR,
+      opendkimPidFile: env.OPENDKIM_PID_FILE,
+    },
+    imapPort: env.MPANEL_IMAP_PORT,
+    smtpInPort: env.MPANEL_SMTP_IN_PORT,
+  };
+}
+
 /** The vendor adapters, built once per process and handed to routes and steps as ports. */
 export interface Providers {
   readonly dns: DnsPort;
   readonly hosts: HostDirectory;
   readonly hosting: HostingProvider;
   readonly certificates: CertificateAuthorities;
+  readonly mail: MailProvider;
 }
 
 /** The ACME CA: its listener's CA bundle only when the file exists (Pebble in development; none for Let's Encrypt). */
@@ -89,6 +108,7 @@ export function createProviders(env: Env, logger: Logger): Providers {
     hosts,
     hosting: new NginxProvider(hosts, nginxSettings(env)),
     certificates: new AcmeAuthorities(acmeSettings(env, logger)),
+    mail: new PostfixDovecotProvider(hosts, mailSettings(env)),
   };
 }
 
@@ -137,7 +157,7 @@ export function createContainer(env: Env, role: 'api' | 'worker' | 'cli'): Conta
     redis,
     producer,
     providers,
-    stepServices: { env, dns: providers.dns, hosting: providers.hosting, certificates: providers.certificates, secrets: createSecrets(env) },
+    stepServices: { env, dns: providers.dns, hosting: providers.hosting, mail: providers.mail, certificates: providers.certificates, secrets: createSecrets(env) },
     async close() {
       await producer.close();
       await providers.hosts.close();

@@ -101,6 +101,10 @@ const envSchema = z
     LOGIN_MAX_FAILURES_PER_ACCOUNT: positiveInt.default(5),
     LOGIN_MAX_FAILURES_PER_IP: positiveInt.default(20),
     LOGIN_FAILURE_WINDOW: duration.default(900),
+    /** Client portal (modules/portal): the customer tokens' audience, never accepted by staff routes. */
+    JWT_PORTAL_AUDIENCE: z.string().min(1).default('mpanel-portal'),
+    /** Where one-time links sent to customers point: `<PORTAL_URL>/<action>?token=...`. */
+    PORTAL_URL: url(['http:', 'https:']).default('http://127.0.0.1:2271/portal'),
 
     EMAIL_FROM: z.email().default('mpanel@localhost.localdomain'),
     /** mPanel's own outbound mail (notifications) goes to this relay, never through the hosted mail server's Postfix. */
@@ -117,6 +121,8 @@ const envSchema = z
     POWERDNS_TIMEOUT_MS: positiveInt.default(5_000),
     POWERDNS_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
     DNS_NAMESERVERS: hostList.default(['ns1.mpanel.test', 'ns2.mpanel.test']),
+    /** More host names of the platform that no tenant may host (nor a name under or above them), comma-separated. */
+    PLATFORM_HOSTNAMES: hostList.optional().transform((hosts) => hosts ?? []),
     DNS_HOSTMASTER: z.email().default('hostmaster@mpanel.test'),
     DNS_DEFAULT_TTL: z.coerce.number().int().min(60).max(604_800).default(3600),
     DNS_DEFAULT_WEB_IPV4: z.ipv4().default('127.0.0.1'),
@@ -209,6 +215,10 @@ const envSchema = z
     MPANEL_SMTP_IN_PORT: port.default(2500),
     /** Postfix's submission with SASL AUTH (stands for port 587); not mPanel's own outbound relay (SMTP_PORT). */
     MPANEL_SUBMISSION_PORT: port.default(5870),
+    /** Mail hosting (README "Mail hosting"): a mailbox's quota when the product names none, the DKIM selector, the verification budget. */
+    MAIL_DEFAULT_QUOTA_MB: positiveInt.default(1024),
+    MAIL_DKIM_SELECTOR: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a DNS label: lower-case letters, digits, hyphens').default('mpanel'),
+    MAIL_VERIFY_TIMEOUT_MS: positiveInt.default(15_000),
   })
   .superRefine((env, ctx) => {
     for (const name of secretNames) {

@@ -5,6 +5,7 @@ import type { CertificateAuthorities } from '../providers/certificates.port.js';
 import type { DnsPort } from '../providers/dns.port.js';
 import type { HostingProvider } from '../providers/hosting.port.js';
 import type { SecretBox } from '../shared/crypto/secret-box.js';
+import type { MailProvider } from '../providers/mailserver.port.js';
 
 /**
  * What the composition root hands every provisioning step: providers as ports (built once, in
@@ -17,6 +18,7 @@ export interface StepServices {
   readonly certificates: CertificateAuthorities;
   /** Seals and opens secrets at rest (SECRETS_ENCRYPTION_KEY). */
   readonly secrets: SecretBox;
+  readonly mail: MailProvider;
 }
 
 export type StepContext = RunnerStepContext<StepServices>;
