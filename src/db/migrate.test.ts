@@ -26,6 +26,8 @@ const journalLength = (): number => {
 const TENANT_TABLES = [
   'audit_logs',
   'backups',
+  'billing_settings',
+  'credit_notes',
   'customer_link_tokens',
   'customer_logins',
   'customer_refresh_tokens',
@@ -33,19 +35,24 @@ const TENANT_TABLES = [
   'deployments',
   'dns_records',
   'dns_zones',
+  'document_sequences',
   'domain_events',
   'domains',
+  'invoice_lines',
+  'invoices',
   'jobs',
   'mail_aliases',
   'mail_domains',
   'mailboxes',
   'orders',
+  'payments',
   'prices',
   'products',
   'refresh_tokens',
   'servers',
   'ssl_certificates',
   'subscriptions',
+  'tax_rates',
   'two_factor_factors',
   'users',
   'websites',
@@ -322,6 +329,28 @@ describe('row-level security', () => {
         type: 'PROVISION_DNS',
         queue: 'provisioning',
       });
+      await tx.insert(s.billingSettings).values({ tenantId });
+      await tx.insert(s.documentSequences).values({ tenantId, kind: 'INVOICE', period: '2026', lastValue: 1 });
+      await tx.insert(s.taxRates).values({ tenantId, name: 'VAT', country: 'FR', rateBps: 2000 });
+      const invoiceId = randomUUID();
+      await tx.insert(s.invoices).values({ id: invoiceId, tenantId, customerId: id.customer, subscriptionId: id.subscription, currency: 'EUR', subtotal: 999, total: 999 });
+      await tx.insert(s.invoiceLines).values({ tenantId, invoiceId, position: 0, description: 'Starter', unitAmount: 999, netAmount: 999, taxAmount: 0, totalAmount: 999 });
+      await tx.update(s.invoices).set({ status: 'ISSUED', number: 'INV-1' }).where(sql`id = ${invoiceId}`);
+      const snapshot = { name: 'Customer', email: `c@${domainName}`, company: null, taxId: null, country: null, address: null };
+      await tx.insert(s.creditNotes).values({
+        tenantId,
+        invoiceId,
+        customerId: id.customer,
+        number: 'CN-1',
+        currency: 'EUR',
+        subtotal: 100,
+        taxTotal: 0,
+        total: 100,
+        reason: 'seed',
+        customerSnapshot: snapshot,
+        sellerSnapshot: { name: tenant.slug, address: null, taxId: null },
+      });
+      await tx.insert(s.payments).values({ tenantId, invoiceId, source: 'STAFF', reference: 'seed', amount: 999, currency: 'EUR', requestHash: 'x', receivedAt: new Date() });
     });
   }
 

@@ -121,3 +121,24 @@ export const customerRoleEnum = pgEnum('customer_role', customerRoles);
 export const customerLinkKinds = ['INVITATION', 'PASSWORD_RESET', 'SIGN_IN'] as const;
 export type CustomerLinkKind = (typeof customerLinkKinds)[number];
 export const customerLinkKindEnum = pgEnum('customer_link_kind', customerLinkKinds);
+
+// Billing (issue 16): who owns a subscription's schedule, invoices, payments, suspension reasons.
+export const billingModes = ['MPANEL', 'STRIPE'] as const;
+export type BillingMode = (typeof billingModes)[number];
+export const billingModeEnum = pgEnum('billing_mode', billingModes);
+
+export const invoiceStatuses = ['DRAFT', 'ISSUED', 'PAID', 'VOID'] as const;
+export type InvoiceStatus = (typeof invoiceStatuses)[number];
+export const invoiceStatusEnum = pgEnum('invoice_status', invoiceStatuses);
+
+export const invoiceKinds = ['MANUAL', 'INITIAL', 'RENEWAL', 'PRORATION'] as const;
+export type InvoiceKind = (typeof invoiceKinds)[number];
+export const invoiceKindEnum = pgEnum('invoice_kind', invoiceKinds);
+
+export const paymentSources = ['WEBHOOK', 'STRIPE', 'STAFF'] as const;
+export type PaymentSource = (typeof paymentSources)[number];
+export const paymentSourceEnum = pgEnum('payment_source', paymentSources);
+
+export const suspensionReasons = ['NON_PAYMENT', 'STAFF', 'ABUSE', 'CANCELLED'] as const;
+export type SuspensionReason = (typeof suspensionReasons)[number];
+export const suspensionReasonEnum = pgEnum('suspension_reason', suspensionReasons);

@@ -28,6 +28,8 @@ export const permissionMatrix = {
   'subscriptions:read': ALL,
   'subscriptions:suspend': ['SUPER_ADMIN', 'ADMIN', 'BILLING', 'SUPPORT'],
   'subscriptions:terminate': ADMINS,
+  'billing:read': ALL,
+  'billing:write': ['SUPER_ADMIN', 'ADMIN', 'BILLING'],
   'jobs:read': ALL,
   'jobs:retry': ['SUPER_ADMIN', 'ADMIN', 'SUPPORT'],
 
