@@ -20,7 +20,8 @@ import { CertificateError } from '../src/providers/certificates.port.js';
 import { InvalidSiteDomainError } from '../src/providers/hosting.port.js';
 import { renderPlaceholder } from '../src/providers/nginx/vhost.js';
 import { startWorkers, type RunningWorkers } from '../src/worker.js';
-import { buildServer, buildTenant } from './factories.js';
+import { buildServer, buildTenant, buildUser } from './factories.js';
+import { authHeader } from './helpers/auth.js';
 import { createTestApp, type TestApp } from './helpers/app.js';
 import { buildOffer, eventually, orderPayload, signedHeaders } from './helpers/orders.js';
 
@@ -226,6 +227,26 @@ describe('ISSUE_SSL in the order pipeline', () => {
     const alerts = await withTenant(db(), tenant.id, (tx) => tx.select().from(auditLogs).where(and(eq(auditLogs.targetId, row.id), eq(auditLogs.action, 'ssl_certificate.failed'))));
     expect(alerts).toHaveLength(1);
     expect(alerts[0]?.metadata).toMatchObject({ operation: 'issue', kind: 'ca-unavailable' });
+
+    // The API shows it; once the CA is back, an admin's renew issues it and the site moves to HTTPS.
+    const { user: admin } = await buildUser(db(), tenant, { role: 'ADMIN' });
+    const headers = await authHeader(t.env, admin);
+    const list = await t.app.inject({ method: 'GET', url: '/api/ssl-certificates?status=FAILED', headers });
+    expect(list.statusCode, list.body).toBe(200);
+    expect(list.json<{ items: { id: string; lastError: string }[] }>().items.map((item) => item.id)).toContain(row.id);
+    const one = await t.app.inject({ method: 'GET', url: `/api/ssl-certificates/${row.id}`, headers });
+    expect(one.json()).toMatchObject({ id: row.id, status: 'FAILED', names: [domain, `www.${domain}`], lastError: row.lastError });
+    expect(one.body).not.toMatch(/PRIVATE KEY|privateKey/);
+    await outageWorkers.close();
+    outageWorkers = await startWorkers(workerContainer, { registry: registry(), queues: [serverQueue(outageServer.id)] });
+    const renew = await t.app.inject({ method: 'POST', url: `/api/ssl-certificates/${row.id}/renew`, headers });
+    expect(renew.statusCode, renew.body).toBe(202);
+    await eventually(async () => (await certificateOf(domain))?.status === 'ISSUED', 30_000, 'the renewed certificate');
+    expect((await eventually(async () => {
+      const answer = await httpsGet(domain).catch(() => null);
+      return answer?.status === 200 ? answer : null;
+    }, 10_000, 'HTTPS after the retry')).body).toBe(renderPlaceholder(domain));
+    expect(await subscriptionStatus(accepted.subscriptionId)).toBe('ACTIVE');
   }, 90_000);
 });
 
@@ -260,7 +281,10 @@ describe('certificates on the web server', () => {
         }
       }
     })();
-    const renewed = await requestCertificate(db(), workerContainer.stepServices, hosting, domain, false);
+    const stored = (await certificateOf(domain))!;
+    const key = workerContainer.stepServices.secrets.openText(stored.privateKeyEncrypted!, privateKeyAssociatedData(stored.id));
+    const renewed = await requestCertificate(db(), workerContainer.stepServices, hosting, domain, false, key);
+    expect(renewed.privateKeyPem).toBe(key);
     const installed = await hosting.installCertificate(domain, { chainPem: renewed.certificatePem, privateKeyPem: renewed.privateKeyPem }, { hsts: false });
     expect(installed.vhostChanged).toBe(false); // no reload: nginx reads the file at the next handshake
     await new Promise((resolve) => setTimeout(resolve, 300));

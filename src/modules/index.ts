@@ -5,6 +5,7 @@ import { authRouter } from './auth/auth.router.js';
 import { browserSessionRouter } from './auth/browser-session.router.js';
 import { billingRouter } from './billing/billing.router.js';
 import { catalogRouter } from './catalog/catalog.router.js';
+import { certificatesRouter } from './certificates/certificates.router.js';
 import { customersRouter } from './customers/customers.router.js';
 import { dnsRouter } from './dns/dns.router.js';
 import { jobsRouter } from './provisioning/jobs.router.js';
@@ -34,6 +35,7 @@ export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
   jobsRouter,
   dnsRouter,
   serversRouter,
+  certificatesRouter,
   paymentEventsRouter,
   billingRouter,
   auditRouter,

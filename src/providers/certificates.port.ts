@@ -45,6 +45,12 @@ interface CertificateRequestBase {
   readonly names: readonly string[];
   /** The certificate's key, generated for this certificate; default ECDSA P-256. */
   readonly keyType?: CertificateKeyType;
+  /**
+   * Reuse this key (PKCS#8 PEM of `keyType`) instead of generating one: a renewal whose key is
+   * unchanged can be swapped under a running web server with no window in which its
+   * certificate and key files disagree.
+   */
+  readonly privateKeyPem?: string;
 }
 
 export type CertificateRequest =
@@ -198,12 +204,14 @@ const requestSchema = z.discriminatedUnion('challenge', [
   z.strictObject({
     names: z.array(z.string()).min(1).max(MAX_CERTIFICATE_NAMES),
     keyType: z.enum(['ecdsa-p256', 'rsa-2048']).default('ecdsa-p256'),
+    privateKeyPem: z.string().includes('PRIVATE KEY-----').optional(),
     challenge: z.literal('http-01'),
     http01: http01Hooks,
   }),
   z.strictObject({
     names: z.array(z.string()).min(1).max(MAX_CERTIFICATE_NAMES),
     keyType: z.enum(['ecdsa-p256', 'rsa-2048']).default('ecdsa-p256'),
+    privateKeyPem: z.string().includes('PRIVATE KEY-----').optional(),
     challenge: z.literal('dns-01'),
     dns01: dns01Hooks,
   }),
@@ -212,6 +220,7 @@ const requestSchema = z.discriminatedUnion('challenge', [
 export interface CheckedCertificateRequest {
   readonly names: readonly string[];
   readonly keyType: CertificateKeyType;
+  readonly privateKeyPem: string | null;
   readonly challenge: ChallengeType;
   readonly request: CertificateRequest;
 }
@@ -227,7 +236,7 @@ export function checkCertificateRequest(request: CertificateRequest): CheckedCer
     const field = issue?.path.join('.') || 'request';
     throw new CertificateError('invalid-request', `certificate request refused: ${field} ${issue?.message ?? 'is invalid'}`, { permanent: true });
   }
-  const { names, keyType, challenge } = parsed.data;
+  const { names, keyType, challenge, privateKeyPem } = parsed.data;
   const seen = new Set<string>();
   for (const [index, name] of names.entries()) {
     const problem = certificateNameProblem(name, challenge);
@@ -235,5 +244,5 @@ export function checkCertificateRequest(request: CertificateRequest): CheckedCer
     if (seen.has(name)) throw new CertificateError('invalid-request', `certificate request refused: names.${index} "${name}" is listed twice`, { permanent: true, identifier: name });
     seen.add(name);
   }
-  return { names, keyType, challenge, request };
+  return { names, keyType, challenge, privateKeyPem: privateKeyPem ?? null, request };
 }

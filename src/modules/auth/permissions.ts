@@ -37,6 +37,8 @@ export const permissionMatrix = {
   'dns:write': ['SUPER_ADMIN', 'ADMIN', 'SUPPORT'],
   'servers:read': ADMINS,
   'servers:write': ADMINS,
+  'certificates:read': ALL,
+  'certificates:renew': ['SUPER_ADMIN', 'ADMIN', 'SUPPORT'],
 } as const satisfies Record<string, readonly UserRole[]>;
 
 export type Permission = keyof typeof permissionMatrix;

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { eq } from 'drizzle-orm';
+import { eq, inArray, isNotNull, and } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
 import { acmeAccounts, sslCertificates, type SslCertificate } from '../../db/schema/index.js';
@@ -117,17 +117,21 @@ export async function requestCertificate(
   hosting: HostingPort,
   domain: string,
   wildcard: boolean,
+  /** The key to keep (a renewal): see CertificateRequest.privateKeyPem. */
+  privateKeyPem: string | null = null,
 ): Promise<IssuedCertificate> {
   const { names, challenge } = certificateNames(domain, wildcard);
+  const key = privateKeyPem ? { privateKeyPem } : {};
   const authority = await installAuthority(db, services);
   const request: CertificateRequest =
     challenge === 'http-01'
       ? {
           names,
           challenge,
+          ...key,
           http01: { put: (token, keyAuthorization) => hosting.putAcmeChallenge(domain, token, keyAuthorization), remove: (token) => hosting.removeAcmeChallenge(domain, token) },
         }
-      : { names, challenge, dns01: zoneDns01(services.dns, domain) };
+      : { names, challenge, ...key, dns01: zoneDns01(services.dns, domain) };
   return authority.issue(request);
 }
 
@@ -272,4 +276,21 @@ export function isCurrent(row: SslCertificate, names: readonly string[], now = n
     (row.renewAfter === null || row.renewAfter > now) &&
     names.every((name) => row.altNames.includes(name))
   );
+}
+
+/**
+ * Termination: the certificates of these domains lose their key (nothing is revoked; the chain
+ * stays as a record), audited. The files on the web server go with the site (removeSite).
+ */
+export async function deleteCertificateKeys(tx: Tx, tenantId: string, domainIds: readonly string[], metadata: Record<string, unknown>): Promise<number> {
+  if (domainIds.length === 0) return 0;
+  const rows = await tx
+    .update(sslCertificates)
+    .set({ privateKeyEncrypted: null, renewAfter: null, updatedAt: new Date() })
+    .where(and(inArray(sslCertificates.domainId, [...domainIds]), isNotNull(sslCertificates.privateKeyEncrypted)))
+    .returning();
+  for (const row of rows) {
+    await recordAudit(tx, { tenantId, actor: { type: 'SYSTEM' }, action: 'ssl_certificate.deleted', targetType: 'ssl_certificate', targetId: row.id, before: certificateAudit(row), after: { key: 'deleted' }, metadata });
+  }
+  return rows.length;
 }

@@ -259,7 +259,7 @@ export class AcmeAuthority implements CertificateAuthority {
     // Before anything else: a hostile name never reaches a CSR, a hook or the network.
     const checked = checkCertificateRequest(request);
     const account = await this.currentAccount();
-    const privateKeyPem = await generateKeyPem(checked.keyType);
+    const privateKeyPem = checked.privateKeyPem ?? (await generateKeyPem(checked.keyType));
     const [commonName] = checked.names;
     const [, csr] = await acme.crypto.createCsr(
       { ...(commonName && commonName.length <= MAX_COMMON_NAME ? { commonName } : {}), altNames: [...checked.names] },

@@ -85,7 +85,10 @@ export const issueSsl = defineStep({
       let row = target.row;
       let issued = false;
       if (payload.force || !isCurrent(row, names)) {
-        const certificate = await requestCertificate(context.db, services, hosting, target.domain, target.wildcard);
+        // A renewal keeps the key: nginx reads key and certificate from the file at each
+        // handshake, in two reads, so a new key could meet the old certificate for an instant.
+        const keep = row.privateKeyEncrypted && row.status === 'ISSUED' ? openPrivateKey(services.secrets, row) : null;
+        const certificate = await requestCertificate(context.db, services, hosting, target.domain, target.wildcard, keep);
         row = await storeIssued(context.db, services.secrets, context.job.tenantId, row.id, certificate, { actor: systemActor, metadata });
         issued = true;
       }

@@ -7,6 +7,7 @@ import { PermanentStepError } from '../../../jobs/runner.js';
 import type { HostingPort } from '../../../providers/hosting.port.js';
 import type { AuditAction } from '../../audit/audit-actions.js';
 import { recordAudit, systemActor } from '../../audit/audit.service.js';
+import { deleteCertificateKeys } from '../../certificates/certificates.service.js';
 import { scheduleZoneDeletion } from '../../dns/zone-retention.js';
 import { terminateSubscriptionDomains } from '../../domains/domains.service.js';
 import { defineStep, type StepContext } from '../../step-services.js';
@@ -131,7 +132,9 @@ export const terminateSite = defineStep({
           completedAt: new Date(),
         });
       }
-      for (const domain of await terminateSubscriptionDomains(tx, payload.subscriptionId)) await scheduleZoneDeletion(tx, domain.id, deleteAfter);
+      const terminated = await terminateSubscriptionDomains(tx, payload.subscriptionId);
+      for (const domain of terminated) await scheduleZoneDeletion(tx, domain.id, deleteAfter);
+      await deleteCertificateKeys(tx, context.job.tenantId, terminated.map((domain) => domain.id), { jobId: context.job.id, subscriptionId: payload.subscriptionId });
     });
     return { site: site?.domain ?? null, archive: removed?.archive ?? null, zoneDeleteAfter: deleteAfter.toISOString(), archiveDir: path.resolve(env.BACKUPS_DIR) };
   },
