@@ -32,6 +32,8 @@ const TENANT_TABLES = [
   'dns_zones',
   'domains',
   'jobs',
+  'mail_aliases',
+  'mail_domains',
   'mailboxes',
   'orders',
   'prices',
