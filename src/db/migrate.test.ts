@@ -289,6 +289,11 @@ describe('row-level security', () => {
         osImage: 'debian-12',
       });
       await tx.insert(s.mailboxes).values({ tenantId, domainId: id.domain, subscriptionId: id.subscription, localPart: 'info' });
+      const [mailDomain] = await tx
+        .insert(s.mailDomains)
+        .values({ tenantId, domainId: id.domain, serverId: id.server, dkimSelector: 's1', dkimPrivateKeyEncrypted: 'v1.x', dkimPublicKey: 'p' })
+        .returning();
+      await tx.insert(s.mailAliases).values({ tenantId, mailDomainId: mailDomain!.id, localPart: 'sales', targets: [`info@${domainName}`] });
       await tx.insert(s.backups).values({ tenantId, subscriptionId: id.subscription, websiteId: id.website, kind: 'WEBSITE' });
       await tx.insert(s.sslCertificates).values({
         tenantId,
