@@ -6,6 +6,7 @@ import { createRedis, waitForRedis } from './config/redis.js';
 import { assertMigrated } from './db/migrate.js';
 import { JobProducer } from './jobs/queue.js';
 import type { JobOutcomes } from './jobs/runner.js';
+import { suspendMail, terminateMail, unsuspendMail } from './modules/mail/steps/mail-lifecycle.js';
 import { provisionMail } from './modules/mail/steps/provision-mail.js';
 import { provisionDns } from './modules/dns/steps/provision-dns.js';
 import { provisionHosting } from './modules/hosting/steps/provision-hosting.js';
@@ -27,7 +28,7 @@ import { safeUrl, StartupError } from './shared/startup.js';
  * The production steps: each feature's step, one line each. A job whose type has no handler here
  * fails with a clear error and stays retryable by an admin once the handler ships.
  */
-export const productionSteps: readonly StepDefinition[] = [provisionDns, provisionHosting, provisionMail, verifyAndActivate, suspendSite, unsuspendSite, terminateSite];
+export const productionSteps: readonly StepDefinition[] = [provisionDns, provisionHosting, provisionMail, verifyAndActivate, suspendSite, unsuspendSite, terminateSite, suspendMail, unsuspendMail, terminateMail];
 
 /** How job outcomes move the features' state (the subscription state machine). */
 export const jobOutcomes: JobOutcomes = provisioningOutcomes;
