@@ -5,6 +5,7 @@ import { dnsRecords, dnsZones, type DnsRecord, type DnsZone } from '../../db/sch
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { DnsError, DnsNotFoundError, DnsRejectedError, type DnsPort } from '../../providers/dns.port.js';
 import { AppError, conflict, notFound, validationFailed, type FieldError } from '../../shared/errors/app-error.js';
+import { assertHostable } from '../domains/hosted-names.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import { recordConflicts, validateRecord, type DnsRecordData, type RecordIssue } from './dns-records.js';
 import { changeFor, rrsetKey, rrsetsOf } from './dns-rrsets.js';
@@ -33,6 +34,8 @@ export interface DnsDeps {
   dns: DnsPort;
   settings: DnsSettings;
   logger: Logger;
+  /** The platform's own host names from the configuration (domains/hosted-names.ts). */
+  platformNames: readonly string[];
 }
 
 /** Who acts, in which tenant (from the token, never from the body). */
@@ -232,6 +235,7 @@ export async function createRecord(deps: DnsDeps, caller: DnsCaller, zoneId: str
     const zone = await lockWritableZone(tx, caller.tenantId, zoneId);
     const existing = await tx.select().from(dnsRecords).where(eq(dnsRecords.zoneId, zone.id));
     const record = checkRecord(deps, zone, existing, body, body.ttl);
+    await assertHostable(tx, { tenantId: caller.tenantId, name: record.name, platformNames: deps.platformNames, field: 'body/name' });
     const [row] = await tx
       .insert(dnsRecords)
       .values({ tenantId: caller.tenantId, zoneId: zone.id, name: record.name, type: record.type, content: record.content, ttl: record.ttl, priority: record.priority, managed: false })
@@ -254,6 +258,7 @@ export async function updateRecord(deps: DnsDeps, caller: DnsCaller, recordId: s
       priority: body.priority !== undefined ? body.priority : before.priority,
     };
     const record = checkRecord(deps, zone, others, input, body.ttl, before);
+    if (record.name !== before.name) await assertHostable(tx, { tenantId: caller.tenantId, name: record.name, platformNames: deps.platformNames, field: 'body/name' });
     // Edited by hand, the record is no longer the template's.
     const [after] = await tx
       .update(dnsRecords)
