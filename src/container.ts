@@ -7,6 +7,7 @@ import { assertMigrated } from './db/migrate.js';
 import { JobProducer } from './jobs/queue.js';
 import type { JobOutcomes } from './jobs/runner.js';
 import { issueSsl } from './modules/certificates/steps/issue-ssl.js';
+import { suspendMail, terminateMail, unsuspendMail } from './modules/mail/steps/mail-lifecycle.js';
 import { provisionMail } from './modules/mail/steps/provision-mail.js';
 import { provisionDns } from './modules/dns/steps/provision-dns.js';
 import { provisionHosting } from './modules/hosting/steps/provision-hosting.js';
@@ -32,7 +33,19 @@ import { safeUrl, StartupError } from './shared/startup.js';
  * The production steps: each feature's step, one line each. A job whose type has no handler here
  * fails with a clear error and stays retryable by an admin once the handler ships.
  */
-export const productionSteps: readonly StepDefinition[] = [provisionDns, provisionHosting, provisionMail, issueSsl, verifyAndActivate, suspendSite, unsuspendSite, terminateSite];
+export const productionSteps: readonly StepDefinition[] = [
+  provisionDns,
+  provisionHosting,
+  provisionMail,
+  issueSsl,
+  verifyAndActivate,
+  suspendSite,
+  unsuspendSite,
+  terminateSite,
+  suspendMail,
+  unsuspendMail,
+  terminateMail,
+];
 
 /** How job outcomes move the features' state (the subscription state machine). */
 export const jobOutcomes: JobOutcomes = provisioningOutcomes;

@@ -9,13 +9,17 @@ import { withTenant } from '../src/db/tenant-tx.js';
 import { PROVISIONING_QUEUE, serverQueue } from '../src/jobs/queue.js';
 import { createRegistry } from '../src/jobs/registry.js';
 import { provisionDns } from '../src/modules/dns/steps/provision-dns.js';
+import { suspendSite, terminateSite, unsuspendSite } from '../src/modules/hosting/steps/site-lifecycle.js';
+import { suspendMail, terminateMail, unsuspendMail } from '../src/modules/mail/steps/mail-lifecycle.js';
 import { provisionMail } from '../src/modules/mail/steps/provision-mail.js';
+import { domainSpec, lockMailDomain } from '../src/modules/mail/mail-state.js';
 import { verifyAndActivate } from '../src/modules/provisioning/steps/verify-and-activate.js';
 import { startWorkers, type RunningWorkers } from '../src/worker.js';
-import { buildServer, buildTenant } from './factories.js';
+import { buildServer, buildTenant, buildUser } from './factories.js';
+import { authHeader } from './helpers/auth.js';
 import { createTestApp, type TestApp } from './helpers/app.js';
 import { powerDns, resolverFor } from './helpers/dns.js';
-import { loginRefused } from './helpers/mail.js';
+import { inboundSmtp, loginRefused, receive, smtpRefusal } from './helpers/mail.js';
 import { buildOffer, eventually, orderPayload, signedHeaders } from './helpers/orders.js';
 
 /**
@@ -41,7 +45,7 @@ beforeAll(async () => {
   ({ price } = await buildOffer(db(), tenant, { type: 'EMAIL', features: { mailboxes: 3, mailboxQuotaMb: 50 } }));
   workerContainer = createContainer(t.env, 'worker');
   workers = await startWorkers(workerContainer, {
-    registry: createRegistry([provisionDns, provisionMail, verifyAndActivate]),
+    registry: createRegistry([provisionDns, provisionMail, verifyAndActivate, suspendSite, unsuspendSite, terminateSite, suspendMail, unsuspendMail, terminateMail]),
     queues: [PROVISIONING_QUEUE, serverQueue(mailServer.id)],
   });
 });
@@ -128,5 +132,59 @@ describe('an e-mail order', () => {
     expect(await subscriptionStatus(accepted.subscriptionId)).toBe('ACTIVE');
     const boxes = await withTenant(db(), tenant.id, (tx) => tx.select().from(mailboxes).where(eq(mailboxes.subscriptionId, accepted.subscriptionId)));
     expect(boxes.map((box) => [box.localPart, box.status])).toEqual([['postmaster', 'ACTIVE']]);
+  });
+});
+
+describe('the subscription lifecycle reaches the mail', () => {
+  it('suspend refuses logins and keeps inbound mail, unsuspend restores, terminate archives and removes', async () => {
+    const domain = `life-${run}.mail-pipeline.test`;
+    const accepted = await placeOrder(domain, { mailboxes: [{ localPart: 'info' }] });
+    await eventually(async () => (await subscriptionStatus(accepted.subscriptionId)) === 'ACTIVE', 60_000, 'the order to finish');
+    const { user: admin } = await buildUser(db(), tenant, { role: 'ADMIN' });
+    const headers = await authHeader(t.env, admin);
+    const address = `info@${domain}`;
+
+    // Staff set a password (what PATCH /api/mailboxes/:id does): the row, then the domain's state on the server.
+    const password = 'Known-pass-123456';
+    await withTenant(db(), tenant.id, async (tx) => {
+      await tx.update(mailboxes).set({ passwordHash: workerContainer.providers.mail.hashPassword(password) }).where(eq(mailboxes.subscriptionId, accepted.subscriptionId));
+      const [row] = await tx.select().from(mailDomains).where(eq(mailDomains.subscriptionId, accepted.subscriptionId));
+      const loaded = (await lockMailDomain(tx, row!.id))!;
+      await workerContainer.providers.mail.forServer(loaded.server).applyDomain(await domainSpec(tx, t.env, loaded));
+    });
+    expect(await loginRefused(t.env, address, password)).toBe(false);
+
+    const act = async (action: string, status: string) => {
+      const res = await t.app.inject({ method: 'POST', url: `/api/subscriptions/${accepted.subscriptionId}/${action}`, headers, payload: {} });
+      expect(res.statusCode, res.body).toBe(202);
+      await eventually(async () => (await subscriptionStatus(accepted.subscriptionId)) === status, 60_000, `the subscription to be ${status}`);
+    };
+
+    await act('suspend', 'SUSPENDED');
+    expect(await loginRefused(t.env, address, password)).toBe(true);
+    const inbound = inboundSmtp(t.env);
+    const title = `while suspended ${run}`;
+    await inbound.sendMail({ from: 'someone@elsewhere.test', to: address, subject: title, text: 'kept' });
+
+    await act('unsuspend', 'ACTIVE');
+    expect(await receive(t.env, address, password, title)).toContain('kept');
+
+    await act('terminate', 'TERMINATED');
+    const refused = await smtpRefusal(inbound.sendMail({ from: 'someone@elsewhere.test', to: address, subject: 'x', text: 'x' }));
+    expect(refused.command).toBe('RCPT TO');
+    inbound.close();
+    await expect(fs.access(path.join(t.env.MAIL_ROOT, domain))).rejects.toThrow();
+    const rows = await withTenant(db(), tenant.id, (tx) => tx.select().from(jobs).where(eq(jobs.subscriptionId, accepted.subscriptionId)));
+    const terminate = rows.find((row) => row.type === 'TERMINATE_MAIL')!;
+    expect(terminate.status).toBe('SUCCEEDED');
+    const archive = (terminate.result as { archive: string }).archive;
+    await fs.access(archive);
+    await fs.rm(archive);
+    const state = await withTenant(db(), tenant.id, async (tx) => ({
+      boxes: await tx.select().from(mailboxes).where(eq(mailboxes.subscriptionId, accepted.subscriptionId)),
+      domain: (await tx.select().from(mailDomains).where(eq(mailDomains.subscriptionId, accepted.subscriptionId)))[0],
+    }));
+    expect(state.boxes.map((box) => box.status)).toEqual(['DELETED']);
+    expect(state.domain?.status).toBe('DELETED');
   });
 });

@@ -1,7 +1,7 @@
 import { and, eq, inArray, ne } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
-import { jobs, subscriptions, websites, type JobType } from '../../db/schema/index.js';
+import { jobs, mailDomains, subscriptions, websites, type JobType } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { historyEntry } from '../../jobs/job-state.js';
 import { enqueue } from '../../jobs/outbox.js';
@@ -10,6 +10,7 @@ import { AppError, notFound } from '../../shared/errors/app-error.js';
 import type { AuditAction } from '../audit/audit-actions.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import { lifecyclePayload } from '../hosting/steps/site-lifecycle.js';
+import { mailLifecyclePayload } from '../mail/steps/mail-lifecycle.js';
 import type { LifecycleAccepted, LifecycleAction } from './lifecycle.types.js';
 import { canTransition, subscriptionEvents, type SubscriptionEvent } from './subscription-state.js';
 
@@ -20,7 +21,10 @@ export const lifecycleActions = {
   terminate: { type: 'TERMINATE_SITE', event: 'terminated' },
 } as const satisfies Record<LifecycleAction, { type: JobType; event: SubscriptionEvent }>;
 
-const lifecycleJobTypes: readonly JobType[] = Object.values(lifecycleActions).map((action) => action.type);
+/** The mail server's part of each action (modules/mail/steps/mail-lifecycle.ts): the site job waits for it. */
+const mailActions = { suspend: 'SUSPEND_MAIL', unsuspend: 'UNSUSPEND_MAIL', terminate: 'TERMINATE_MAIL' } as const satisfies Record<LifecycleAction, JobType>;
+
+const lifecycleJobTypes: readonly JobType[] = [...Object.values(lifecycleActions).map((action) => action.type), ...Object.values(mailActions)];
 
 /** The event a lifecycle job's success applies to its subscription; undefined for other jobs. */
 export function lifecycleEventOf(type: JobType): SubscriptionEvent | undefined {
@@ -69,6 +73,23 @@ export async function requestLifecycle(
       .select({ id: websites.id, serverId: websites.serverId })
       .from(websites)
       .where(and(eq(websites.subscriptionId, subscriptionId), ne(websites.status, 'TERMINATED')));
+    // The subscription's mail first, on its mail server's queue; the site job (which moves the subscription) waits for it.
+    const mailJobs = [];
+    for (const mailDomain of await tx.select().from(mailDomains).where(and(eq(mailDomains.subscriptionId, subscriptionId), ne(mailDomains.status, 'DELETED')))) {
+      const [mailJob] = await tx
+        .insert(jobs)
+        .values({
+          tenantId,
+          subscriptionId,
+          type: mailActions[action],
+          queue: serverQueue(mailDomain.serverId),
+          maxAttempts: deps.maxAttempts,
+          payload: mailLifecyclePayload.parse({ subscriptionId, mailDomainId: mailDomain.id }),
+          history: [historyEntry('PENDING')],
+        })
+        .returning();
+      if (mailJob) mailJobs.push(mailJob);
+    }
     const [job] = await tx
       .insert(jobs)
       .values({
@@ -78,6 +99,7 @@ export async function requestLifecycle(
         queue: website ? serverQueue(website.serverId) : PROVISIONING_QUEUE,
         maxAttempts: deps.maxAttempts,
         payload: lifecyclePayload.parse({ subscriptionId, websiteId: website?.id ?? null }),
+        dependsOn: mailJobs.map((mailJob) => mailJob.id),
         history: [historyEntry('PENDING')],
       })
       .returning();
@@ -92,7 +114,7 @@ export async function requestLifecycle(
       before: { status: subscription.status },
       metadata: { jobId: job.id, ...(reason ? { reason } : {}) },
     });
-    return { created: true, body: { subscriptionId, status: subscription.status, job: { id: job.id, type: job.type, status: job.status } }, jobs: [job] };
+    return { created: true, body: { subscriptionId, status: subscription.status, job: { id: job.id, type: job.type, status: job.status } }, jobs: mailJobs.length > 0 ? mailJobs : [job] };
   });
   if (result.created) await enqueue(deps.db, deps.producer, deps.logger, result.jobs);
   return { created: result.created, body: result.body };
