@@ -3,8 +3,18 @@ import { index, jsonb, pgTable, text, unique, uniqueIndex, uuid } from 'drizzle-
 import { amount, createdAt, currency, deletedAt, id, moneyChecks, tstz, updatedAt } from './columns.js';
 import { orderStatusEnum, subscriptionStatusEnum, webhookEventStatusEnum } from './enums.js';
 import { prices, products } from './catalog.js';
-import { tenantIsolationPolicy } from './rls.js';
+import { customerIsolationPolicy, ownedByCustomer, tenantIsolationPolicy } from './rls.js';
 import { tenantId } from './tenancy.js';
+
+/** A customer's billing address as they enter it in the portal (country: ISO 3166-1 alpha-2). */
+export interface CustomerBillingAddress {
+  line1: string;
+  line2?: string | null;
+  city: string;
+  postalCode: string;
+  region?: string | null;
+  country: string;
+}
 
 export const customers = pgTable(
   'customers',
@@ -16,6 +26,9 @@ export const customers = pgTable(
     company: text('company'),
     phone: text('phone'),
     stripeCustomerId: text('stripe_customer_id'),
+    /** Set by the customer in the client portal (modules/portal); shown on invoices. */
+    billingAddress: jsonb('billing_address').$type<CustomerBillingAddress>(),
+    taxId: text('tax_id'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     deletedAt: deletedAt(),
@@ -23,6 +36,7 @@ export const customers = pgTable(
   (t) => [
     uniqueIndex('customers_tenant_email_lower_unique').on(t.tenantId, sql`lower(${t.email})`),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(ownedByCustomer(t.id)),
   ],
 ).enableRLS();
 
@@ -55,10 +69,12 @@ export const orders = pgTable(
   },
   (t) => [
     ...moneyChecks('orders', t.amount, t.currency),
-    unique('orders_tenant_payment_unique').on(t.tenantId, t.paymentProvider, t.paymentReference),
+    // Across tenants: one payment (a Stripe checkout session) buys orders in one tenant only.
+    unique('orders_payment_unique').on(t.paymentProvider, t.paymentReference),
     index('orders_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
     index('orders_customer_idx').on(t.customerId),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(ownedByCustomer(t.customerId)),
   ],
 ).enableRLS();
 
@@ -115,6 +131,7 @@ export const subscriptions = pgTable(
     index('subscriptions_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
     index('subscriptions_customer_idx').on(t.customerId),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(ownedByCustomer(t.customerId)),
   ],
 ).enableRLS();
 

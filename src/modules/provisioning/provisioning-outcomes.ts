@@ -4,6 +4,7 @@ import type { Tx } from '../../db/tenant-tx.js';
 import type { JobOutcomes } from '../../jobs/runner.js';
 import { systemActor } from '../audit/audit.service.js';
 import { activateSubscriptionDomains } from '../domains/domains.service.js';
+import { recordEvent } from '../events/domain-events.js';
 import { fulfilOrder } from '../orders/order-fulfilment.js';
 import { lifecycleEventOf } from '../subscriptions/lifecycle.service.js';
 import { transition, type SubscriptionEvent } from '../subscriptions/subscription-state.js';
@@ -36,7 +37,8 @@ async function orderComplete(tx: Tx, orderId: string): Promise<boolean> {
  * - the first step to start: PENDING → PROVISIONING;
  * - every job of the order succeeded: PROVISIONING → ACTIVE, the order FULFILLED, its domains ACTIVE;
  * - a lifecycle job succeeded: the status it stands for (SUSPENDED, ACTIVE, TERMINATED);
- * - any job failed for good while provisioning: FAILED, with the step's error as the reason.
+ * - any job failed for good while provisioning: FAILED, with the step's error as the reason;
+ *   every job failed for good also records a `job.failed` event (staff alert).
  */
 export const provisioningOutcomes: JobOutcomes = {
   async started(tx, job) {
@@ -56,6 +58,11 @@ export const provisioningOutcomes: JobOutcomes = {
   },
 
   async failed(tx, job, error) {
+    await recordEvent(tx, job.tenantId, {
+      type: 'job.failed',
+      subject: { type: 'job', id: job.id },
+      payload: { jobId: job.id, jobType: job.type, subscriptionId: job.subscriptionId, orderId: job.orderId, attempts: job.attempts, error },
+    });
     await move(tx, job, 'failed', `step ${job.type} failed: ${error}`);
   },
 };

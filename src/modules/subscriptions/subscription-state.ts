@@ -3,12 +3,14 @@ import { subscriptions, type Subscription, type SubscriptionStatus, type Subscri
 import type { Tx } from '../../db/tenant-tx.js';
 import type { AuditAction } from '../audit/audit-actions.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
+import { recordEvent, type DomainEventType } from '../events/domain-events.js';
 
 /**
  * The subscription state machine and its ONE writer (DESIGN.md): every change of
  * `subscriptions.status` — provisioning outcomes, staff lifecycle actions, an admin's retry,
  * billing — goes through `transition()`, which checks this table, writes the status with its
- * structured reason, and the audit row, in the caller's transaction.
+ * structured reason, the audit row and the domain event (the outbox of notifications), in the
+ * caller's transaction.
  *
  *   PENDING → PROVISIONING → ACTIVE ⇄ SUSPENDED → TERMINATED
  *   PENDING | PROVISIONING → FAILED → PROVISIONING (retry)
@@ -27,6 +29,19 @@ export const subscriptionEvents = {
 } as const satisfies Record<string, { from: readonly SubscriptionStatus[]; to: SubscriptionStatus }>;
 
 export type SubscriptionEvent = keyof typeof subscriptionEvents;
+
+/** The domain event (modules/events) each transition records; the two internal steps record none. */
+const domainEventOf: Record<SubscriptionEvent, Extract<DomainEventType, `subscription.${string}`> | null> = {
+  provisioning_started: null,
+  reopened: null,
+  activated: 'subscription.activated',
+  failed: 'subscription.failed',
+  suspended: 'subscription.suspended',
+  unsuspended: 'subscription.unsuspended',
+  terminated: 'subscription.terminated',
+  past_due: 'subscription.past_due',
+  recovered: 'subscription.recovered',
+};
 
 /** Who or what caused a change, and why: stored as the subscription's status reason and audited. */
 export interface TransitionCause {
@@ -97,5 +112,13 @@ export async function transition(tx: Tx, target: { tenantId: string; subscriptio
     after: { status: to },
     metadata: { reason: cause.reason, ...references },
   });
+  const eventType = domainEventOf[event];
+  if (eventType) {
+    await recordEvent(tx, target.tenantId, {
+      type: eventType,
+      subject: { type: 'subscription', id: before.id },
+      payload: { subscriptionId: before.id, customerId: before.customerId, productId: before.productId, from: before.status, to, reason: cause.reason, ...references },
+    });
+  }
   return { subscription: after, from: before.status };
 }
