@@ -32,7 +32,7 @@ async function sendAll(apiUrl: string, tenant: BenchTenant, count: number): Prom
 
 /** CPU used by the API and the workers (not PostgreSQL, PowerDNS or nginx) while the orders ran. */
 async function cpuOf(processes: readonly (ChildProcess | undefined)[]): Promise<number> {
-  const times = await Promise.all(processes.map((child) => (child?.pid ? cpuMs(child.pid) : 0)));
+  const times = await Promise.all(processes.map((child) => (child?.pid ? cpuMs(child.pid) : Promise.resolve(0))));
   return times.reduce((sum, ms) => sum + ms, 0);
 }
 
