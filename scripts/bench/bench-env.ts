@@ -15,6 +15,7 @@ function setDefault(name: string, value: string, shown = value): void {
 
 setDefault('NODE_ENV', 'test');
 setDefault('MPANEL_RUN', 'dist');
+if (process.env.BENCH_CPU_PROF) process.stderr.write(`bench: CPU profiles of the mpanel processes in ${process.env.BENCH_CPU_PROF}/<role>/ (BENCH_CPU_PROF)\n`);
 if (!process.env.POWERDNS_API_KEY) {
   const root = fileURLToPath(new URL('../..', import.meta.url));
   const servicesEnv = execFileSync('bash', ['scripts/services.sh', 'env'], { cwd: root, encoding: 'utf8' });

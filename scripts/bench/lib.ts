@@ -69,9 +69,20 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
+/**
+ * BENCH_CPU_PROF=<dir>: every `mpanel` process the bench starts writes a V8 CPU profile there when
+ * it stops (`node --cpu-prof`, which NODE_OPTIONS refuses), in <dir>/<role>/ (api, worker).
+ */
+const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROF;
+function profiled(command: string, args: string[]): string[] {
+  const role = args[0]?.endsWith('bin/mpanel.js') ? args[1] : undefined;
+  if (!CPU_PROFILE_DIR || command !== process.execPath || !role) return args;
+  return ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILE_DIR}/${role}`, ...args];
+}
+
 /** Starts a process and resolves once its output matches `ready` (the first capture group, or the match). */
 export function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs = 30_000): Promise<{ match: string; child: ChildProcess }> {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, profiled(command, args), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   return new Promise((resolve, reject) => {
     let output = '';
@@ -121,6 +132,14 @@ export async function rssMb(pid: number): Promise<number> {
   const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
   if (kb === undefined) throw new Error(`no VmRSS for process ${pid}`);
   return Math.round((Number(kb) / 1024) * 10) / 10;
+}
+
+/** CPU time a process has used so far (user + system, /proc/<pid>/stat), in ms. */
+export async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) — utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
 /** Nearest-rank percentile of an ascending list. */

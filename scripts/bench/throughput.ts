@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { round, type Figure } from './lib.js';
+import { cpuMs, round, type Figure } from './lib.js';
 import { ActiveWatcher, benchDomain, cleanUp, createTenant, placeOrder, removeBenchSites, startApi, startWorker, stopAll, type BenchTenant, type PlacedOrder } from './provisioning.js';
 
 /**
@@ -30,7 +30,13 @@ async function sendAll(apiUrl: string, tenant: BenchTenant, count: number): Prom
   return placed;
 }
 
-async function measure(apiUrl: string, tenant: BenchTenant, workers: number): Promise<{ perMinute: number; seconds: number }> {
+/** CPU used by the API and the workers (not PostgreSQL, PowerDNS or nginx) while the orders ran. */
+async function cpuOf(processes: readonly (ChildProcess | undefined)[]): Promise<number> {
+  const times = await Promise.all(processes.map((child) => (child?.pid ? cpuMs(child.pid) : Promise.resolve(0))));
+  return times.reduce((sum, ms) => sum + ms, 0);
+}
+
+async function measure(apiUrl: string, api: ChildProcess, tenant: BenchTenant, workers: number): Promise<{ perMinute: number; seconds: number; cpuMsPerOrder: number }> {
   const children: ChildProcess[] = [];
   // Coarse polling: at this scale 50 ms of resolution is nothing, and the database has work to do.
   const watcher = new ActiveWatcher(tenant, 50);
@@ -38,11 +44,13 @@ async function measure(apiUrl: string, tenant: BenchTenant, workers: number): Pr
     for (let i = 0; i < workers; i++) children.push(await startWorker(tenant));
     // A few orders first, not counted: JIT, connection pools, nginx's first reloads.
     await Promise.all((await sendAll(apiUrl, tenant, 4)).map((order) => watcher.active(order.subscriptionId)));
+    const cpuBefore = await cpuOf([api, ...children]);
     const orders = await sendAll(apiUrl, tenant, ORDERS);
     const active = await Promise.all(orders.map((order) => watcher.active(order.subscriptionId, 300_000)));
+    const cpuMsPerOrder = ((await cpuOf([api, ...children])) - cpuBefore) / ORDERS;
     const firstAccepted = Math.min(...orders.map((order) => order.acceptedAt));
     const seconds = (Math.max(...active) - firstAccepted) / 1000;
-    return { perMinute: (ORDERS * 60) / seconds, seconds };
+    return { perMinute: (ORDERS * 60) / seconds, seconds, cpuMsPerOrder };
   } finally {
     await watcher.close();
     await stopAll(children);
@@ -56,14 +64,17 @@ export async function benchThroughput(): Promise<Figure[]> {
   try {
     const started = await startApi();
     api = started.child;
-    const one = await measure(started.url, tenant, 1);
+    const one = await measure(started.url, started.child, tenant, 1);
     await removeBenchSites();
     process.stderr.write(`bench: throughput ${ORDERS} orders with 1 worker in ${round(one.seconds, 1)} s; now 2 workers...\n`);
-    const two = await measure(started.url, tenant, 2);
+    const two = await measure(started.url, started.child, tenant, 2);
     return [
       { section: SECTION, name: `orders provisioned per run`, value: ORDERS, unit: 'orders' },
       { section: SECTION, name: '1 worker: first accepted → last ACTIVE', value: round(one.seconds, 1), unit: 's' },
       { section: SECTION, name: '1 worker: orders/min', value: Math.round(one.perMinute), unit: 'orders/min' },
+      { section: SECTION, name: '1 worker: CPU per order, API + worker', value: Math.round(one.cpuMsPerOrder), unit: 'ms' },
+      { section: SECTION, name: '2 workers: CPU per order, API + workers', value: Math.round(two.cpuMsPerOrder), unit: 'ms' },
+      { section: SECTION, name: '2 workers vs 1: orders/min', value: round(two.perMinute / one.perMinute), unit: 'x', target: '> 1x', met: two.perMinute > one.perMinute },
       { section: SECTION, name: '2 workers: first accepted → last ACTIVE', value: round(two.seconds, 1), unit: 's' },
       { section: SECTION, name: '2 workers: orders/min', value: Math.round(two.perMinute), unit: 'orders/min', target: `>= ${TARGET_PER_MINUTE} orders/min`, met: two.perMinute >= TARGET_PER_MINUTE },
     ];

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -37,6 +38,15 @@ export function createDatabase(url: string, options: { max: number; logger?: Log
 }
 
 /**
+ * Statements to send with the next bare BEGIN on a pooled client, in the same round trip (the
+ * simple query protocol takes several statements in one message): db/tenant-tx.ts sets the
+ * tenant this way, a round trip less per transaction. The wrapper below clears `pending` when it
+ * sent them; a caller whose statements are still pending once the transaction is open (a client
+ * without the wrapper) runs them itself. Parameter-free SQL only.
+ */
+export const beginWith = new AsyncLocalStorage<{ pending: string | undefined }>();
+
+/**
  * drizzle-orm 0.45's pooled `transaction()` sends BEGIN before the try/finally that releases the
  * client (drizzle-orm issues #6023 and #6241, open): when BEGIN fails — the connection was cut just
  * as it was checked out (pg_terminate_backend, a server restart) — the client never goes back to
@@ -48,14 +58,20 @@ function releaseWhenBeginFails(client: pg.PoolClient): void {
   const query: unknown = Reflect.get(client, 'query');
   if (typeof query !== 'function') return;
   // A runtime wrapper: pg's overloaded `query` signature cannot be re-declared without a cast, and
-  // the wrapper passes every call through unchanged.
+  // the wrapper passes every call through unchanged (but a bare BEGIN, see beginWith).
   Object.defineProperty(client, 'query', {
     configurable: true,
     writable: true,
     value: (...args: unknown[]): unknown => {
-      const result: unknown = Reflect.apply(query, client, args);
       const [config] = args;
-      const isBegin = typeof config === 'object' && config !== null && 'text' in config && typeof config.text === 'string' && /^begin\b/i.test(config.text);
+      const text = typeof config === 'object' && config !== null && 'text' in config && typeof config.text === 'string' ? config.text : undefined;
+      const isBegin = text !== undefined && /^begin\b/i.test(text);
+      const statements = text === 'begin' ? beginWith.getStore() : undefined;
+      if (statements?.pending && typeof config === 'object') {
+        args[0] = { ...config, text: `begin; ${statements.pending}` };
+        statements.pending = undefined;
+      }
+      const result: unknown = Reflect.apply(query, client, args);
       if (!isBegin || !(result instanceof Promise)) return result;
       return result.catch((error: unknown) => {
         client.release(error instanceof Error ? error : new Error(String(error)));

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { and, asc, eq, gt, isNull, or, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
@@ -243,31 +243,36 @@ async function createOrder(tx: Tx, deps: OrderIntakeDeps, tenantId: string, body
     webServerId: webServer?.id ?? null,
     mailServerId: mailServer?.id ?? null,
   };
-  const created: Job[] = [];
+  // Ids chosen here, so dependencies can name earlier rows and all rows go in one statement.
   const idsByType = new Map<string, string>();
-  for (const step of plan) {
-    const [job] = await tx
-      .insert(jobs)
-      .values({
-        tenantId,
-        subscriptionId: subscription.id,
-        orderId: order.id,
-        type: step.type,
-        queue: step.queue,
-        maxAttempts: deps.maxAttempts,
-        payload: stepPayload(step.type, facts),
-        dependsOn: step.dependsOn.map((type) => {
-          const id = idsByType.get(type);
-          if (!id) throw new Error(`plan step ${step.type} depends on ${type}, which is not planned before it`);
-          return id;
-        }),
-        history: [{ status: 'PENDING', at: start.toISOString() }],
-      })
-      .returning();
+  const rows = plan.map((step) => {
+    const id = randomUUID();
+    const row = {
+      id,
+      tenantId,
+      subscriptionId: subscription.id,
+      orderId: order.id,
+      type: step.type,
+      queue: step.queue,
+      maxAttempts: deps.maxAttempts,
+      payload: stepPayload(step.type, facts),
+      dependsOn: step.dependsOn.map((type) => {
+        const dependency = idsByType.get(type);
+        if (!dependency) throw new Error(`plan step ${step.type} depends on ${type}, which is not planned before it`);
+        return dependency;
+      }),
+      history: [{ status: 'PENDING' as const, at: start.toISOString() }],
+    };
+    idsByType.set(step.type, id);
+    return row;
+  });
+  const inserted = rows.length > 0 ? await tx.insert(jobs).values(rows).returning() : [];
+  const byId = new Map(inserted.map((job) => [job.id, job]));
+  const created: Job[] = rows.map((row) => {
+    const job = byId.get(row.id);
     if (!job) throw new Error('insert into jobs returned no row');
-    idsByType.set(step.type, job.id);
-    created.push(job);
-  }
+    return job;
+  });
 
   await recordAudit(tx, {
     tenantId,

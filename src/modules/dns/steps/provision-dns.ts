@@ -91,6 +91,7 @@ async function upsertTemplate(tx: Tx, tenantId: string, zoneId: string, template
 
   let changes = 0;
   const keep = new Set<string>();
+  const inserts: (typeof dnsRecords.$inferInsert)[] = [];
   for (const record of wanted) {
     const match = existing.find(
       (row) => row.managed && !keep.has(row.id) && row.name === record.name && row.type === record.type && row.content === record.content && row.priority === record.priority,
@@ -103,8 +104,13 @@ async function upsertTemplate(tx: Tx, tenantId: string, zoneId: string, template
       }
       continue;
     }
-    await tx.insert(dnsRecords).values({ tenantId, zoneId, ...record, managed: true });
-    changes += 1;
+    inserts.push({ tenantId, zoneId, ...record, managed: true });
+  }
+  // One statement for the new rows (a zone's template is about six records): a round trip each
+  // was a good part of the step's database time.
+  if (inserts.length > 0) {
+    await tx.insert(dnsRecords).values(inserts);
+    changes += inserts.length;
   }
   const stale = existing.filter(
     (row: DnsRecord) => row.managed && !keep.has(row.id) && (wantedKeys.has(rrsetKey(row.name, row.type)) || !template.some((t) => t.name === row.name && t.type === row.type)),
