@@ -103,6 +103,10 @@ const envSchema = z
     LOGIN_MAX_FAILURES_PER_ACCOUNT: positiveInt.default(5),
     LOGIN_MAX_FAILURES_PER_IP: positiveInt.default(20),
     LOGIN_FAILURE_WINDOW: duration.default(900),
+    /** Client portal (modules/portal): the customer tokens' audience, never accepted by staff routes. */
+    JWT_PORTAL_AUDIENCE: z.string().min(1).default('mpanel-portal'),
+    /** Where one-time links sent to customers point: `<PORTAL_URL>/<action>?token=...`. */
+    PORTAL_URL: url(['http:', 'https:']).default('http://127.0.0.1:2271/portal'),
 
     EMAIL_FROM: z.email().default('mpanel@localhost.localdomain'),
     /** mPanel's own outbound mail (notifications) goes to this relay, never through the hosted mail server's Postfix. */

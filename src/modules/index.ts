@@ -3,6 +3,7 @@ import type { RouterDeps } from './router-deps.js';
 import { auditRouter } from './audit/audit.router.js';
 import { authRouter } from './auth/auth.router.js';
 import { browserSessionRouter } from './auth/browser-session.router.js';
+import { billingRouter } from './billing/billing.router.js';
 import { catalogRouter } from './catalog/catalog.router.js';
 import { customersRouter } from './customers/customers.router.js';
 import { dnsRouter } from './dns/dns.router.js';
@@ -34,6 +35,7 @@ export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
   dnsRouter,
   serversRouter,
   paymentEventsRouter,
+  billingRouter,
   auditRouter,
   usersRouter,
   tenantsRouter,

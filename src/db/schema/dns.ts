@@ -3,7 +3,7 @@ import { bigint, boolean, check, index, integer, pgTable, primaryKey, text, uniq
 import { customers, subscriptions } from './billing.js';
 import { createdAt, deletedAt, id, tstz, updatedAt } from './columns.js';
 import { dnsRecordTypeEnum, dnsZoneStatusEnum, domainStatusEnum } from './enums.js';
-import { tenantIsolationPolicy } from './rls.js';
+import { customerIsolationPolicy, ownedByCustomer, tenantIsolationPolicy } from './rls.js';
 import { tenantId, tenants } from './tenancy.js';
 
 /** Backstop for the application's validation: lower-case, no trailing dot, at most 253 chars. */
@@ -29,6 +29,7 @@ export const domains = pgTable(
     fqdnCheck('domains_name_check', t.name),
     unique('domains_tenant_name_unique').on(t.tenantId, t.name),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(ownedByCustomer(t.customerId)),
   ],
 ).enableRLS();
 
@@ -87,6 +88,8 @@ export const dnsZones = pgTable(
     unique('dns_zones_tenant_name_unique').on(t.tenantId, t.name),
     index('dns_zones_status_idx').on(t.status),
     tenantIsolationPolicy(t.tenantId),
+    // A zone is the customer's through its domain (domains is under the same policy).
+    customerIsolationPolicy(sql`exists (select 1 from domains where domains.id = ${t.domainId})`),
   ],
 ).enableRLS();
 
@@ -114,6 +117,7 @@ export const dnsRecords = pgTable(
     check('dns_records_priority_check', sql`${t.priority} between 0 and 65535`),
     index('dns_records_zone_name_type_idx').on(t.zoneId, t.name, t.type),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(sql`exists (select 1 from dns_zones where dns_zones.id = ${t.zoneId})`),
   ],
 ).enableRLS();
 

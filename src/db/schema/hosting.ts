@@ -14,7 +14,7 @@ import {
   serverStatusEnum,
   websiteStatusEnum,
 } from './enums.js';
-import { tenantIsolationPolicy } from './rls.js';
+import { customerIsolationPolicy, tenantIsolationPolicy } from './rls.js';
 import { tenantId } from './tenancy.js';
 
 /** A machine a worker acts on; its jobs go to that server's queue. */
@@ -74,6 +74,7 @@ export const websites = pgTable(
     unique('websites_tenant_domain_unique').on(t.tenantId, t.domainId),
     index('websites_server_idx').on(t.serverId),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(sql`exists (select 1 from subscriptions where subscriptions.id = ${t.subscriptionId})`),
   ],
 ).enableRLS();
 
@@ -125,6 +126,7 @@ export const mailboxes = pgTable(
     check('mailboxes_quota_check', sql`${t.quotaMb} > 0`),
     unique('mailboxes_tenant_domain_local_part_unique').on(t.tenantId, t.domainId, t.localPart),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(sql`exists (select 1 from domains where domains.id = ${t.domainId})`),
   ],
 ).enableRLS();
 
@@ -191,6 +193,7 @@ export const sslCertificates = pgTable(
     // One current certificate per domain: a renewal replaces it in place.
     unique('ssl_certificates_domain_unique').on(t.domainId),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(sql`exists (select 1 from domains where domains.id = ${t.domainId})`),
   ],
 ).enableRLS();
 

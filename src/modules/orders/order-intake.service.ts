@@ -28,6 +28,8 @@ import { findOrderablePrice } from '../catalog/prices.service.js';
 import { planProvisioning, stepPayload, type OrderFacts } from '../provisioning/plan.js';
 import { resolvePublicTenant } from '../tenants/tenant-resolution.js';
 import type { OrderAccepted, OrderBody } from './orders.types.js';
+import type { CustomerLinkMail, CustomerLinkMailer } from '../customer-auth/customer-link-mailer.js';
+import { inviteOwnerOnFirstOrder } from '../customer-auth/customer-auth.service.js';
 
 export interface OrderIntakeDeps {
   db: Database;
@@ -36,6 +38,8 @@ export interface OrderIntakeDeps {
   maxAttempts: number;
   /** The platform's own host names from the configuration (domains/hosted-names.ts). */
   platformNames: readonly string[];
+  /** The customer's portal invitation (first order only) is handed to it after commit; none without it. */
+  portal?: { url: string; mailer: CustomerLinkMailer };
 }
 
 export interface IntakeResult {
@@ -103,7 +107,7 @@ export async function acceptOrder(deps: OrderIntakeDeps, body: OrderBody, actor:
   const tenant = await resolvePublicTenant(db, body.tenant, 'body/tenant');
   const requestHash = requestHashOf(body, tenant.id);
 
-  let outcome: { created: boolean; body: OrderAccepted; jobs: Job[] };
+  let outcome: { created: boolean; body: OrderAccepted; jobs: Job[]; invitation?: CustomerLinkMail | null };
   try {
     outcome = await withTenant(db, tenant.id, async (tx) => {
       const replay = await findReplay(tx, tenant.id, body, requestHash);
@@ -125,6 +129,9 @@ export async function acceptOrder(deps: OrderIntakeDeps, body: OrderBody, actor:
   if (outcome.created) {
     const ready = outcome.jobs.filter((job) => job.dependsOn.length === 0);
     await enqueue(db, deps.producer, deps.logger, ready);
+  }
+  if (outcome.invitation && deps.portal) {
+    await deps.portal.mailer.send(outcome.invitation).catch((error: unknown) => deps.logger.error({ err: error }, 'could not send the portal invitation'));
   }
   return { created: outcome.created, body: outcome.body };
 }
@@ -292,5 +299,6 @@ async function createOrder(tx: Tx, deps: OrderIntakeDeps, tenantId: string, body
       steps: created.map((job) => job.type),
     },
   });
-  return { created: true, body: await acceptedBody(tx, order.id), jobs: created };
+  const invitation = deps.portal ? await inviteOwnerOnFirstOrder(tx, deps.portal.url, customer) : null;
+  return { created: true, body: await acceptedBody(tx, order.id), jobs: created, invitation };
 }

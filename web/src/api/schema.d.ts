@@ -169,6 +169,61 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/billing/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's billing settings (seller, numbering, lead times) */
+        get: operations["getBillingSettings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change the billing settings
+         * @description Applies to documents issued from now on; issued invoices keep the seller and number they were issued with.
+         */
+        patch: operations["patchBillingSettings"];
+        trace?: never;
+    };
+    "/api/credit-notes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Credit notes, newest first */
+        get: operations["getCreditNotes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/credit-notes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A credit note */
+        get: operations["getCreditNotesById"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/customers": {
         parameters: {
             query?: never;
@@ -197,6 +252,47 @@ export interface paths {
         get: operations["getCustomersById"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/customers/{id}/billing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A customer's tax id, country and billing address */
+        get: operations["getCustomersByIdBilling"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a customer's tax id, country or billing address
+         * @description Copied onto each invoice when it is issued: invoices already issued keep what they had.
+         */
+        patch: operations["patchCustomersByIdBilling"];
+        trace?: never;
+    };
+    "/api/customers/{id}/invitation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * (Re)send the customer's client portal invitation
+         * @description A new one-time link (72 h) goes to the owner login by email; the previous one stops working. The answer says where and until when, never the link. 409 once the owner has set a password.
+         */
+        post: operations["postCustomersByIdInvitation"];
         delete?: never;
         options?: never;
         head?: never;
@@ -275,6 +371,105 @@ export interface paths {
          * @description Written to PowerDNS and the database together: if PowerDNS refuses the change (422, with its reason) or cannot be reached (503), nothing changes. A CNAME shares its name with no other record; the zone's own NS records come from the configuration.
          */
         post: operations["postDnsZonesByIdRecords"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/invoices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Invoices, newest first */
+        get: operations["getInvoices"];
+        put?: never;
+        /**
+         * Create a draft invoice
+         * @description Lines in integer minor units; each line taxed with its rate (default: the rate for the customer country), rounded per line. The number is given at issue.
+         */
+        post: operations["postInvoices"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/invoices/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An invoice with its lines */
+        get: operations["getInvoicesById"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a draft invoice
+         * @description An issued invoice is never deleted (409): void it or credit it.
+         */
+        delete: operations["deleteInvoicesById"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/invoices/{id}/credit-notes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Credit an issued invoice (its own gap-free sequence) */
+        post: operations["postInvoicesByIdCreditNotes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/invoices/{id}/issue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Issue a draft: number, customer details and seller fixed from now on
+         * @description The number comes from the tenant's gap-free sequence (billing settings' format). An issued invoice is immutable: the database refuses changes.
+         */
+        post: operations["postInvoicesByIdIssue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/invoices/{id}/void": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Void an unpaid invoice
+         * @description A paid or partly paid invoice is corrected with a credit note (409).
+         */
+        post: operations["postInvoicesByIdVoid"];
         delete?: never;
         options?: never;
         head?: never;
@@ -370,6 +565,157 @@ export interface paths {
         get: operations["getOrdersById"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/portal/auth/accept-invitation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set the login's password with the invitation link (72 h, single use) */
+        post: operations["postPortalAuthAcceptInvitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/portal/auth/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Customer login: tenant, email and password
+         * @description Wrong tenant, email or password: 401 (same message). Too many failures per IP or account: 429. When the login has a second factor (or the tenant requires one), the answer is a challenge, and the tokens come from POST /api/portal/auth/2fa/verify.
+         */
+        post: operations["postPortalAuthLogin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/portal/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** End this session */
+        post: operations["postPortalAuthLogout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/portal/auth/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Email a password reset link (1 h, single use)
+         * @description The same 202 whether or not the email has a login. Counts against the login throttle.
+         */
+        post: operations["postPortalAuthPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/portal/auth/password-reset/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set a new password with the reset link; every session of the login ends */
+        post: operations["postPortalAuthPasswordResetConfirm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/portal/auth/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a customer refresh token
+         * @description A spent token presented again revokes its whole session (401).
+         */
+        post: operations["postPortalAuthRefresh"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/portal/auth/sign-in-link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Email a sign-in link (15 min, single use)
+         * @description The same 202 whether or not the email has a login. Counts against the login throttle.
+         */
+        post: operations["postPortalAuthSignInLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/portal/auth/sign-in-link/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign in with a sign-in link
+         * @description A second factor, when the login has one, is still asked for.
+         */
+        post: operations["postPortalAuthSignInLinkConfirm"];
         delete?: never;
         options?: never;
         head?: never;
@@ -647,6 +993,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tax-rates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's tax rates, newest first */
+        get: operations["getTaxRates"];
+        put?: never;
+        /** Create a tax rate (one active rate per country, and one default) */
+        post: operations["postTaxRates"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tax-rates/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Rename, deactivate or reactivate a tax rate */
+        patch: operations["patchTaxRatesById"];
+        trace?: never;
+    };
     "/api/tenants": {
         parameters: {
             query?: never;
@@ -793,7 +1174,7 @@ export interface components {
         AuditLog: {
             action: string;
             /** @enum {string} */
-            actorType: "USER" | "SYSTEM" | "WEBHOOK" | "CLI";
+            actorType: "USER" | "SYSTEM" | "WEBHOOK" | "CLI" | "CUSTOMER";
             actorUserId: string | null;
             after: {
                 [key: string]: unknown;
@@ -825,6 +1206,75 @@ export interface components {
             targetType: string | null;
             userAgent: string | null;
         };
+        BillingAddress: {
+            city: string;
+            country: string;
+            line1: string;
+            line2?: string;
+            postalCode?: string;
+            region?: string;
+        };
+        BillingAddressInput: {
+            city: string;
+            country: string;
+            line1: string;
+            line2?: string;
+            postalCode?: string;
+            region?: string;
+        };
+        BillingSettings: {
+            creditNoteNumberFormat: string;
+            invoiceNumberFormat: string;
+            paymentTermsDays: number;
+            renewalLeadDays: number;
+            sellerAddress: components["schemas"]["BillingAddress"] | null;
+            sellerName: string | null;
+            sellerTaxId: string | null;
+        };
+        BillingSettingsUpdateInput: {
+            /** @description Tokens {YYYY} {YY} {MM} and one counter such as {000000}, e.g. INV-{YYYY}-{000000} */
+            creditNoteNumberFormat?: string;
+            /** @description Tokens {YYYY} {YY} {MM} and one counter such as {000000}, e.g. INV-{YYYY}-{000000} */
+            invoiceNumberFormat?: string;
+            paymentTermsDays?: number;
+            renewalLeadDays?: number;
+            sellerAddress?: components["schemas"]["BillingAddressInput"] | null;
+            sellerName?: string | null;
+            sellerTaxId?: string | null;
+        };
+        CreditNote: {
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            createdAt: string;
+            currency: string;
+            /** Format: uuid */
+            customerId: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            invoiceId: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            issuedAt: string;
+            number: string;
+            reason: string;
+            sourceReference: string | null;
+            /** @description Net credited, integer minor units (cents) */
+            subtotal: number;
+            /** @description Tax credited, integer minor units (cents) */
+            taxTotal: number;
+            /** @description subtotal + taxTotal, integer minor units (cents) */
+            total: number;
+        };
+        CreditNoteCreateInput: {
+            /** @description Total to credit, tax included, integer minor units; default: all not yet credited */
+            amount?: number;
+            reason: string;
+        };
         Customer: {
             company: string | null;
             /**
@@ -843,6 +1293,18 @@ export interface components {
              * @description RFC 3339 date-time
              */
             updatedAt: string;
+        };
+        CustomerBillingDetails: {
+            billingAddress: components["schemas"]["BillingAddress"] | null;
+            country: string | null;
+            /** Format: uuid */
+            customerId: string;
+            taxId: string | null;
+        };
+        CustomerBillingDetailsUpdateInput: {
+            billingAddress?: components["schemas"]["BillingAddressInput"] | null;
+            country?: string | null;
+            taxId?: string | null;
         };
         CustomerDetail: {
             company: string | null;
@@ -863,6 +1325,32 @@ export interface components {
              * @description RFC 3339 date-time
              */
             updatedAt: string;
+        };
+        CustomerInvitation: {
+            email: string;
+            /** Format: date-time */
+            expiresAt: string;
+            /** Format: uuid */
+            loginId: string;
+        };
+        CustomerLogin: {
+            /** Format: uuid */
+            customerId: string;
+            email: string;
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @enum {string} */
+            role: "OWNER" | "BILLING" | "TECHNICAL";
+            /** Format: uuid */
+            tenantId: string;
+        };
+        CustomerSession: {
+            login: components["schemas"]["CustomerLogin"];
+            /** @description Opaque refresh token; single use, rotated by POST /api/portal/auth/refresh */
+            refreshToken: string;
+            /** @description JWT access token for /api/portal routes (its own audience: refused by staff routes) */
+            token: string;
         };
         DependencyCheck: {
             error?: string;
@@ -952,6 +1440,142 @@ export interface components {
         EmailFeaturesInput: {
             mailboxes: number;
             mailboxQuotaMb: number;
+        };
+        Invoice: {
+            /** @description total - amountPaid (0 once paid or void), integer minor units (cents) */
+            amountDue: number;
+            /** @description Received so far, integer minor units (cents) */
+            amountPaid: number;
+            /**
+             * @description STRIPE: a read-only mirror of a Stripe invoice
+             * @enum {string}
+             */
+            billingMode: "MPANEL" | "STRIPE";
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            createdAt: string;
+            currency: string;
+            /** @description The customer as at issue (tax id, billing address); null for a draft */
+            customer: {
+                address: components["schemas"]["BillingAddress"] | null;
+                company?: string | null;
+                country?: string | null;
+                email?: string;
+                name: string;
+                taxId: string | null;
+            } | null;
+            /** Format: uuid */
+            customerId: string;
+            dueAt: string | null;
+            hostedUrl: string | null;
+            /** Format: uuid */
+            id: string;
+            issuedAt: string | null;
+            /** @enum {string} */
+            kind: "MANUAL" | "INITIAL" | "RENEWAL" | "PRORATION";
+            lines: components["schemas"]["InvoiceLine"][];
+            memo: string | null;
+            /** @description Given at issue; null for a draft */
+            number: string | null;
+            paidAt: string | null;
+            pdfUrl: string | null;
+            periodEnd: string | null;
+            periodStart: string | null;
+            seller: {
+                address: components["schemas"]["BillingAddress"] | null;
+                company?: string | null;
+                country?: string | null;
+                email?: string;
+                name: string;
+                taxId: string | null;
+            } | null;
+            /** @enum {string} */
+            status: "DRAFT" | "ISSUED" | "PAID" | "VOID";
+            subscriptionId: string | null;
+            /** @description Sum of the lines net, integer minor units (cents) */
+            subtotal: number;
+            /** @description Sum of the lines tax, integer minor units (cents) */
+            taxTotal: number;
+            /** @description subtotal + taxTotal, integer minor units (cents) */
+            total: number;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            updatedAt: string;
+            voidedAt: string | null;
+        };
+        InvoiceLine: {
+            description: string;
+            /** Format: uuid */
+            id: string;
+            /** @description Net, integer minor units (cents) */
+            netAmount: number;
+            position: number;
+            quantity: number;
+            /** @description Tax, integer minor units (cents) */
+            taxAmount: number;
+            taxInclusive: boolean;
+            taxName: string | null;
+            taxRateBps: number;
+            taxRateId: string | null;
+            /** @description Net + tax, integer minor units (cents) */
+            totalAmount: number;
+            /** @description Per unit, integer minor units (cents) */
+            unitAmount: number;
+        };
+        InvoiceSummary: {
+            /** @description total - amountPaid (0 once paid or void), integer minor units (cents) */
+            amountDue: number;
+            /** @description Received so far, integer minor units (cents) */
+            amountPaid: number;
+            /**
+             * @description STRIPE: a read-only mirror of a Stripe invoice
+             * @enum {string}
+             */
+            billingMode: "MPANEL" | "STRIPE";
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            createdAt: string;
+            currency: string;
+            /** Format: uuid */
+            customerId: string;
+            dueAt: string | null;
+            hostedUrl: string | null;
+            /** Format: uuid */
+            id: string;
+            issuedAt: string | null;
+            /** @enum {string} */
+            kind: "MANUAL" | "INITIAL" | "RENEWAL" | "PRORATION";
+            memo: string | null;
+            /** @description Given at issue; null for a draft */
+            number: string | null;
+            paidAt: string | null;
+            pdfUrl: string | null;
+            periodEnd: string | null;
+            periodStart: string | null;
+            /** @enum {string} */
+            status: "DRAFT" | "ISSUED" | "PAID" | "VOID";
+            subscriptionId: string | null;
+            /** @description Sum of the lines net, integer minor units (cents) */
+            subtotal: number;
+            /** @description Sum of the lines tax, integer minor units (cents) */
+            taxTotal: number;
+            /** @description subtotal + taxTotal, integer minor units (cents) */
+            total: number;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            updatedAt: string;
+            voidedAt: string | null;
+        };
+        InvoiceVoidInput: {
+            reason: string;
         };
         Job: {
             attempts: number;
@@ -1314,6 +1938,13 @@ export interface components {
             status: "RECEIVED" | "PROCESSED" | "IGNORED" | "FAILED";
         };
         Subscription: {
+            /** @description No dunning action before this instant */
+            billingHoldUntil: string | null;
+            /**
+             * @description MPANEL: mPanel invoices it; STRIPE: Stripe Billing does, mPanel mirrors
+             * @enum {string}
+             */
+            billingMode: "MPANEL" | "STRIPE";
             /**
              * Format: date-time
              * @description RFC 3339 date-time
@@ -1331,6 +1962,8 @@ export interface components {
             /** Format: uuid */
             id: string;
             orderId: string | null;
+            /** @description Service paid up to this instant: dunning keys off it */
+            paidThrough: string | null;
             /** Format: uuid */
             priceId: string;
             /** Format: uuid */
@@ -1340,6 +1973,8 @@ export interface components {
             statusReason: components["schemas"]["SubscriptionStatusReason"] | null;
             stripeSubscriptionId: string | null;
             suspendedAt: string | null;
+            /** @description Why it is suspended; a payment lifts only NON_PAYMENT */
+            suspensionReason: ("NON_PAYMENT" | "STAFF" | "ABUSE" | "CANCELLED") | null;
             terminatedAt: string | null;
             /**
              * Format: date-time
@@ -1348,6 +1983,13 @@ export interface components {
             updatedAt: string;
         };
         SubscriptionDetail: {
+            /** @description No dunning action before this instant */
+            billingHoldUntil: string | null;
+            /**
+             * @description MPANEL: mPanel invoices it; STRIPE: Stripe Billing does, mPanel mirrors
+             * @enum {string}
+             */
+            billingMode: "MPANEL" | "STRIPE";
             /**
              * Format: date-time
              * @description RFC 3339 date-time
@@ -1380,6 +2022,8 @@ export interface components {
             /** @description Provisioning steps in the order they run, each with its status history */
             jobs: components["schemas"]["JobWithHistory"][];
             orderId: string | null;
+            /** @description Service paid up to this instant: dunning keys off it */
+            paidThrough: string | null;
             price: {
                 /** @description Minor units (cents) */
                 amount: number;
@@ -1405,6 +2049,8 @@ export interface components {
             statusReason: components["schemas"]["SubscriptionStatusReason"] | null;
             stripeSubscriptionId: string | null;
             suspendedAt: string | null;
+            /** @description Why it is suspended; a payment lifts only NON_PAYMENT */
+            suspensionReason: ("NON_PAYMENT" | "STAFF" | "ABUSE" | "CANCELLED") | null;
             terminatedAt: string | null;
             /**
              * Format: date-time
@@ -1431,6 +2077,30 @@ export interface components {
             reason: string;
             rule?: string;
         };
+        TaxRate: {
+            active: boolean;
+            country: string | null;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            createdAt: string;
+            /** Format: uuid */
+            id: string;
+            inclusive: boolean;
+            name: string;
+            rateBps: number;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            updatedAt: string;
+        };
+        /** @description A rate in use is never changed: deactivate it and create another */
+        TaxRateUpdateInput: {
+            active?: boolean;
+            name?: string;
+        };
         Tenant: {
             /**
              * Format: date-time
@@ -1447,6 +2117,14 @@ export interface components {
              * @description RFC 3339 date-time
              */
             updatedAt: string;
+        };
+        TwoFactorChallenge: {
+            /** @description Send it with a TOTP or recovery code to POST .../2fa/verify within 5 minutes */
+            challenge: string;
+            /** Format: date-time */
+            expiresAt: string;
+            /** @constant */
+            twoFactorRequired: true;
         };
         User: {
             /**
@@ -2051,6 +2729,255 @@ export interface operations {
             };
         };
     };
+    getBillingSettings: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BillingSettings"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patchBillingSettings: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BillingSettingsUpdateInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BillingSettings"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getCreditNotes: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                invoiceId?: string;
+                limit?: number;
+            };
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["CreditNote"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getCreditNotesById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreditNote"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getCustomers: {
         parameters: {
             query?: {
@@ -2170,6 +3097,202 @@ export interface operations {
             };
             /** @description Not found (an object of another tenant is not found either) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getCustomersByIdBilling: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerBillingDetails"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patchCustomersByIdBilling: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CustomerBillingDetailsUpdateInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerBillingDetails"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postCustomersByIdInvitation: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerInvitation"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2596,6 +3719,502 @@ export interface operations {
             };
         };
     };
+    getInvoices: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                customerId?: string;
+                limit?: number;
+                status?: "DRAFT" | "ISSUED" | "PAID" | "VOID";
+                subscriptionId?: string;
+            };
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["InvoiceSummary"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postInvoices: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A draft invoice; it gets its number when issued */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description ISO 4217, e.g. EUR */
+                    currency: string;
+                    /** Format: uuid */
+                    customerId: string;
+                    lines: {
+                        description: string;
+                        /** @default 1 */
+                        quantity?: number;
+                        /** @description Omitted: the tenant's active rate for the customer's country (or its default rate); null: no tax */
+                        taxRateId?: string | null;
+                        /** @description Per unit, integer minor units; tax included when the rate is inclusive */
+                        unitAmount: number;
+                    }[];
+                    memo?: string;
+                    /** Format: uuid */
+                    subscriptionId?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Invoice"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getInvoicesById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Invoice"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteInvoicesById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postInvoicesByIdCreditNotes: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreditNoteCreateInput"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreditNote"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postInvoicesByIdIssue: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Invoice"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postInvoicesByIdVoid: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InvoiceVoidInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Invoice"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getJobs: {
         parameters: {
             query?: {
@@ -3011,6 +4630,463 @@ export interface operations {
             };
             /** @description Not found (an object of another tenant is not found either) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postPortalAuthAcceptInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    password: string;
+                    /** @description The token from the emailed link */
+                    token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        message: string;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postPortalAuthLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The login email */
+                    email: string;
+                    password: string;
+                    /** @description The tenant (hosting company) the customer account belongs to */
+                    tenant: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerSession"] | components["schemas"]["TwoFactorChallenge"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: wait for the number of seconds in Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postPortalAuthLogout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        message: string;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postPortalAuthPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The login email */
+                    email: string;
+                    /** @description The tenant (hosting company) the customer account belongs to */
+                    tenant: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        message: string;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: wait for the number of seconds in Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postPortalAuthPasswordResetConfirm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    password: string;
+                    /** @description The token from the emailed link */
+                    token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        message: string;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postPortalAuthRefresh: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    refreshToken: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Opaque refresh token; single use, rotated by POST /api/portal/auth/refresh */
+                        refreshToken: string;
+                        /** @description JWT access token for /api/portal routes (its own audience: refused by staff routes) */
+                        token: string;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postPortalAuthSignInLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The login email */
+                    email: string;
+                    /** @description The tenant (hosting company) the customer account belongs to */
+                    tenant: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        message: string;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: wait for the number of seconds in Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postPortalAuthSignInLinkConfirm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The token from the emailed link */
+                    token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerSession"] | components["schemas"]["TwoFactorChallenge"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4414,6 +6490,233 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LifecycleAccepted"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getTaxRates: {
+        parameters: {
+            query?: {
+                active?: "true" | "false";
+                cursor?: string;
+                limit?: number;
+            };
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["TaxRate"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postTaxRates: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A new tax rate */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Customers of this country; null: every customer whose country has no rate of its own
+                     * @default null
+                     */
+                    country?: string | null;
+                    /**
+                     * @description true: line prices include the tax; false: it is added on top
+                     * @default false
+                     */
+                    inclusive?: boolean;
+                    name: string;
+                    /** @description Hundredths of a percent: 2000 = 20.00 % */
+                    rateBps: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaxRate"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patchTaxRatesById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaxRateUpdateInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaxRate"];
                 };
             };
             /** @description The request is not valid; `errors` names each offending field */
