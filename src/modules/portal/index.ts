@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { customerAuthDeps, customerAuthRouter } from '../customer-auth/customer-auth.router.js';
 import { assertPortalRouteDeclaresAccess, createCustomerAuthenticate } from '../customer-auth/customer-authenticate.js';
 import type { RouterDeps } from '../router-deps.js';
+import { portalRouter } from './portal.router.js';
 
 /**
  * The client portal, mounted at /api/portal beside (not inside) the staff API: its own hook
@@ -13,4 +14,5 @@ export const portalApi: FastifyPluginAsyncZod<RouterDeps> = async (app, deps) =>
   app.addHook('onRequest', createCustomerAuthenticate({ env: deps.env, db: deps.db }));
   const authDeps = customerAuthDeps(deps);
   await app.register(customerAuthRouter, { ...deps, authDeps });
+  await app.register(portalRouter, { ...deps, authDeps });
 };
