@@ -13,6 +13,7 @@ interface RegisteredRoute {
   url: string;
   public: boolean;
   permission: string | undefined;
+  portal?: string | undefined;
 }
 
 /** The parts of the document these tests read. */
@@ -63,11 +64,11 @@ beforeAll(async () => {
   app = await buildApp({
     ...container,
     onRoute: (route: RouteOptions) => {
-      const config: { public?: boolean; permission?: string } = route.config ?? {};
+      const config: { public?: boolean; permission?: string; portal?: string } = route.config ?? {};
       for (const method of Array.isArray(route.method) ? route.method : [route.method]) {
         // The staff console's files and its index.html fallback are pages, not operations (hidden).
         if (route.schema?.hide === true && !route.url.startsWith('/api')) continue;
-        registered.push({ method, url: route.url, public: config.public === true, permission: config.permission });
+        registered.push({ method, url: route.url, public: config.public === true, permission: config.permission, portal: config.portal });
       }
     },
   });
@@ -157,6 +158,10 @@ describe('GET /api/openapi.json', () => {
         if (!bearer) fail(`declares permission ${route.permission} but the document has no ${BEARER_SCHEME} security`);
         for (const status of ['401', '403']) if (!isProblem(status)) fail(`declares permission ${route.permission} but has no ${status} problem response`);
         if (!parameters.some((p) => p.$ref === ACTING_TENANT_REF)) fail('token route without the X-Mpanel-Tenant header parameter');
+      } else if (route.portal) {
+        const customerBearer = security?.some((requirement) => 'customerBearerAuth' in requirement) ?? false;
+        if (!customerBearer || bearer) fail(`portal route (${route.portal}) must ask for customerBearerAuth only`);
+        for (const status of ['401', '403']) if (!isProblem(status)) fail(`portal route without a ${status} problem response`);
       } else if (route.public) {
         if (security === undefined) fail('public route without a security entry (an empty list means no token)');
         if (bearer) fail(`is public but the document asks for ${BEARER_SCHEME}`);

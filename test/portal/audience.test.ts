@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
-import { customerRoles, userRoles, type CustomerRole, type UserRole } from '../../src/db/schema/index.js';
+import { customerRoles, userRoles, type CustomerLogin, type CustomerRole, type UserRole } from '../../src/db/schema/index.js';
 import { customerRoleHas } from '../../src/modules/customer-auth/portal-permissions.js';
 import { buildOrder, buildTenant, buildUser } from '../factories.js';
 import { authHeader } from '../helpers/auth.js';
@@ -21,8 +21,10 @@ const { customer } = await buildOrder(db, tenant);
 
 const staffTokens = new Map<UserRole, Record<string, string>>();
 for (const role of userRoles) staffTokens.set(role, await authHeader(t.env, (await buildUser(db, tenant, { role })).user));
-const customerTokens = new Map<CustomerRole, Record<string, string>>();
-for (const role of customerRoles) customerTokens.set(role, await customerAuthHeader(t.env, db, await buildCustomerLogin(db, tenant, customer, { role })));
+// A fresh session per call: POST /api/portal/auth/logout, called with a valid token, ends it.
+const customerLogins = new Map<CustomerRole, CustomerLogin>();
+for (const role of customerRoles) customerLogins.set(role, await buildCustomerLogin(db, tenant, customer, { role }));
+const customerToken = (role: CustomerRole) => customerAuthHeader(t.env, db, customerLogins.get(role)!);
 
 const call = (route: ApiRoute, headers: Record<string, string>): Promise<LightMyRequestResponse> =>
   t.app.inject({ method: route.method, url: fillPath(route, {}, () => randomUUID()), headers, ...(hasBody(route.method) ? { payload: {} } : {}) });
@@ -41,7 +43,7 @@ describe('the route table', () => {
 
 describe.each(staffRoutes)('staff route $key', (route) => {
   it.each([...customerRoles])('a customer token (%s) → 401', async (role) => {
-    expectProblem(await call(route, customerTokens.get(role)!), 401, 'UNAUTHENTICATED');
+    expectProblem(await call(route, await customerToken(role)), 401, 'UNAUTHENTICATED');
   });
 });
 
@@ -54,10 +56,10 @@ describe.each(portalRoutes)('portal route $key ($portal)', (route) => {
   });
   const cases = customerRoles.map((role) => ({ role, allowed: customerRoleHas(role, route.portal!) }));
   it.each(cases.filter((c) => !c.allowed))('as customer $role → 403', async ({ role }) => {
-    expectProblem(await call(route, customerTokens.get(role)!), 403, 'FORBIDDEN');
+    expectProblem(await call(route, await customerToken(role)), 403, 'FORBIDDEN');
   });
   it.each(cases.filter((c) => c.allowed))('as customer $role → past the permission check, no 5xx', async ({ role }) => {
-    const res = await call(route, customerTokens.get(role)!);
+    const res = await call(route, await customerToken(role));
     expect([401, 403], `${res.statusCode} ${res.body}`).not.toContain(res.statusCode);
     expect(res.statusCode, res.body).toBeLessThan(500);
   });

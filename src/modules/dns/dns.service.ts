@@ -1,8 +1,8 @@
-import { and, asc, eq, ne, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, ne, or, sql, type SQL } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
-import { dnsRecords, dnsZones, type DnsRecord, type DnsZone } from '../../db/schema/index.js';
-import { withTenant, type Tx } from '../../db/tenant-tx.js';
+import { dnsRecords, dnsZones, domains, type DnsRecord, type DnsZone } from '../../db/schema/index.js';
+import { withCustomer, withTenant, type Tx } from '../../db/tenant-tx.js';
 import { DnsError, DnsNotFoundError, DnsRejectedError, type DnsPort } from '../../providers/dns.port.js';
 import { AppError, conflict, notFound, validationFailed, type FieldError } from '../../shared/errors/app-error.js';
 import { assertHostable } from '../domains/hosted-names.js';
@@ -41,7 +41,24 @@ export interface DnsDeps {
 /** Who acts, in which tenant (from the token, never from the body). */
 export interface DnsCaller {
   tenantId: string;
+  /** The client portal's door: only this customer's zones (query scope + the customer RLS policy). */
+  customerId?: string;
   actor: AuditActor;
+}
+
+/** Where a caller may look: a tenant, or one customer of it. */
+export type DnsScope = Pick<DnsCaller, 'tenantId' | 'customerId'>;
+
+/** The caller's transaction: the tenant set, and the customer too for a portal caller. */
+function inScope<T>(db: Database, scope: DnsScope, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return scope.customerId ? withCustomer(db, scope.tenantId, scope.customerId, fn) : withTenant(db, scope.tenantId, fn);
+}
+
+/** The zones the scope may touch: the tenant's, and for a customer only those of their domains. */
+function zoneScope(tx: Tx, scope: DnsScope): SQL | undefined {
+  const tenant = eq(dnsZones.tenantId, scope.tenantId);
+  if (!scope.customerId) return tenant;
+  return and(tenant, inArray(dnsZones.domainId, tx.select({ id: domains.id }).from(domains).where(eq(domains.customerId, scope.customerId))));
 }
 
 export function zoneView(zone: DnsZone): DnsZoneView {
@@ -100,12 +117,21 @@ export async function listZones(db: Database, tenantId: string, query: ListZones
   });
 }
 
-export async function getZone(deps: Pick<DnsDeps, 'db' | 'settings'>, tenantId: string, id: string): Promise<DnsZoneDetailView> {
-  return withTenant(deps.db, tenantId, async (tx) => {
+/** A customer's zones (client portal), by name; not paged: an account has a handful. */
+export async function listCustomerZones(db: Database, scope: Required<DnsScope>): Promise<DnsZoneView[]> {
+  return inScope(db, scope, async (tx) => {
+    const rows = await tx.select().from(dnsZones).where(and(zoneScope(tx, scope), ne(dnsZones.status, 'DELETED'))).orderBy(asc(dnsZones.name));
+    return rows.map(zoneView);
+  });
+}
+
+export async function getZone(deps: Pick<DnsDeps, 'db' | 'settings'>, scope: string | DnsScope, id: string): Promise<DnsZoneDetailView> {
+  const caller: DnsScope = typeof scope === 'string' ? { tenantId: scope } : scope;
+  return inScope(deps.db, caller, async (tx) => {
     const [zone] = await tx
       .select()
       .from(dnsZones)
-      .where(and(eq(dnsZones.tenantId, tenantId), eq(dnsZones.id, id)));
+      .where(and(zoneScope(tx, caller), eq(dnsZones.id, id)));
     if (!zone) throw notFound('DNS zone');
     const records = await tx.select().from(dnsRecords).where(eq(dnsRecords.zoneId, zone.id)).orderBy(asc(sql`${dnsRecords.name} collate "C"`), asc(dnsRecords.type), asc(sql`${dnsRecords.content} collate "C"`));
     return { ...zoneView(zone), nameservers: [...deps.settings.nameservers], records: records.map(recordView) };
@@ -113,11 +139,11 @@ export async function getZone(deps: Pick<DnsDeps, 'db' | 'settings'>, tenantId: 
 }
 
 /** The zone, locked for the transaction; record writes need it ACTIVE (provisioned, not deleted). */
-async function lockWritableZone(tx: Tx, tenantId: string, zoneId: string): Promise<DnsZone> {
+async function lockWritableZone(tx: Tx, scope: DnsScope, zoneId: string): Promise<DnsZone> {
   const [zone] = await tx
     .select()
     .from(dnsZones)
-    .where(and(eq(dnsZones.tenantId, tenantId), eq(dnsZones.id, zoneId)))
+    .where(and(zoneScope(tx, scope), eq(dnsZones.id, zoneId)))
     .for('update');
   if (!zone) throw notFound('DNS zone');
   if (zone.status === 'PENDING') throw conflict(`The zone ${zone.name} is still being provisioned; its records can change once it is ACTIVE`);
@@ -128,14 +154,17 @@ async function lockWritableZone(tx: Tx, tenantId: string, zoneId: string): Promi
 }
 
 /** The record and its zone (locked); another tenant's record is not found. */
-async function lockRecord(tx: Tx, tenantId: string, recordId: string): Promise<{ zone: DnsZone; record: DnsRecord }> {
+async function lockRecord(tx: Tx, scope: DnsScope, recordId: string): Promise<{ zone: DnsZone; record: DnsRecord }> {
   const [found] = await tx
     .select({ zoneId: dnsRecords.zoneId })
     .from(dnsRecords)
-    .where(and(eq(dnsRecords.tenantId, tenantId), eq(dnsRecords.id, recordId)));
+    .where(and(eq(dnsRecords.tenantId, scope.tenantId), eq(dnsRecords.id, recordId)));
   if (!found) throw notFound('DNS record');
   // Zone first, then the record: every write locks in this order, so two writes cannot deadlock.
-  const zone = await lockWritableZone(tx, tenantId, found.zoneId);
+  // A record of a zone outside the scope (another customer's) is not found either.
+  const zone = await lockWritableZone(tx, scope, found.zoneId).catch((error: unknown) => {
+    throw error instanceof AppError && error.code === 'NOT_FOUND' ? notFound('DNS record') : error;
+  });
   const [record] = await tx.select().from(dnsRecords).where(eq(dnsRecords.id, recordId)).for('update');
   if (!record) throw notFound('DNS record');
   return { zone, record };
@@ -233,8 +262,8 @@ async function commitRecordChange(
 }
 
 export async function createRecord(deps: DnsDeps, caller: DnsCaller, zoneId: string, body: CreateRecordBody): Promise<DnsRecordView> {
-  return withTenant(deps.db, caller.tenantId, async (tx) => {
-    const zone = await lockWritableZone(tx, caller.tenantId, zoneId);
+  return inScope(deps.db, caller, async (tx) => {
+    const zone = await lockWritableZone(tx, caller, zoneId);
     const existing = await tx.select().from(dnsRecords).where(eq(dnsRecords.zoneId, zone.id));
     const record = checkRecord(deps, zone, existing, body, body.ttl);
     await assertHostable(tx, { tenantId: caller.tenantId, name: record.name, platformNames: deps.platformNames, field: 'body/name' });
@@ -249,8 +278,8 @@ export async function createRecord(deps: DnsDeps, caller: DnsCaller, zoneId: str
 }
 
 export async function updateRecord(deps: DnsDeps, caller: DnsCaller, recordId: string, body: UpdateRecordBody): Promise<DnsRecordView> {
-  return withTenant(deps.db, caller.tenantId, async (tx) => {
-    const { zone, record: before } = await lockRecord(tx, caller.tenantId, recordId);
+  return inScope(deps.db, caller, async (tx) => {
+    const { zone, record: before } = await lockRecord(tx, caller, recordId);
     const others = (await tx.select().from(dnsRecords).where(eq(dnsRecords.zoneId, zone.id))).filter((row) => row.id !== before.id);
     const input = {
       name: body.name ?? before.name,
@@ -274,8 +303,8 @@ export async function updateRecord(deps: DnsDeps, caller: DnsCaller, recordId: s
 }
 
 export async function deleteRecord(deps: DnsDeps, caller: DnsCaller, recordId: string): Promise<void> {
-  await withTenant(deps.db, caller.tenantId, async (tx) => {
-    const { zone, record } = await lockRecord(tx, caller.tenantId, recordId);
+  await inScope(deps.db, caller, async (tx) => {
+    const { zone, record } = await lockRecord(tx, caller, recordId);
     await tx.delete(dnsRecords).where(eq(dnsRecords.id, record.id));
     await recordAudit(tx, {
       tenantId: caller.tenantId,

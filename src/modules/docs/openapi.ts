@@ -17,6 +17,8 @@ import { problemSchema } from '../../shared/http/schemas.js';
 
 export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
 export const BEARER_SCHEME = 'bearerAuth';
+/** Client portal routes (/api/portal): a customer access token, refused by staff routes. */
+export const CUSTOMER_BEARER_SCHEME = 'customerBearerAuth';
 
 /**
  * Every tag an operation may carry, with the description the rendered docs show. The document
@@ -51,12 +53,16 @@ export const TAGS: readonly { name: string; description: string }[] = [
   { name: 'webhooks', description: 'Incoming webhooks from payment providers, verified by their signature.' },
   { name: 'operations', description: 'Liveness and readiness, outside /api, for load balancers. No token. Prometheus metrics are not on this port: see API_METRICS_HOST/API_METRICS_PORT.' },
   { name: 'docs', description: 'This OpenAPI document and its rendered, browsable page.' },
+  { name: 'portal auth', description: 'Client portal sign-in for customers: invitation and reset links, sessions, second factor. Customer tokens have their own audience.' },
+  { name: 'portal account', description: "The signed-in customer's account: profile, billing address, tax id, contacts (logins with roles), own sessions and password." },
+  { name: 'portal services', description: "The customer's services: plan, status and its reason, domain, site URL, certificate." },
+  { name: 'portal dns', description: "The customer's DNS zones, through the same service (validation, conflicts, PowerDNS) as the staff DNS API." },
 ];
 
 /** The access a route declares (see assertRouteDeclaresAccess in shared/http/authenticate.ts). */
-function accessOf(route: RouteOptions): { public: boolean; permission: string | undefined } {
-  const config: { public?: boolean; permission?: string } = route.config ?? {};
-  return { public: config.public === true, permission: config.permission };
+function accessOf(route: RouteOptions): { public: boolean; permission: string | undefined; portal: string | undefined } {
+  const config: { public?: boolean; permission?: string; portal?: string } = route.config ?? {};
+  return { public: config.public === true, permission: config.permission, portal: config.portal };
 }
 
 const capitalise = (word: string): string => word.charAt(0).toUpperCase() + word.slice(1);
@@ -134,7 +140,7 @@ export const transformRoute: SwaggerTransform = (document) => {
   const transformed = jsonSchemaTransform({ ...document, schema: withMediaTypes(schema) });
   if (schema.security) return transformed;
   const access = accessOf(document.route);
-  const security = access.permission ? [{ [BEARER_SCHEME]: [] }] : access.public ? [] : undefined;
+  const security = access.permission ? [{ [BEARER_SCHEME]: [] }] : access.portal ? [{ [CUSTOMER_BEARER_SCHEME]: [] }] : access.public ? [] : undefined;
   return security ? { ...transformed, schema: { ...transformed.schema, security } } : transformed;
 };
 
@@ -276,6 +282,7 @@ export function openapiOptions(env: Env): FastifyDynamicSwaggerOptions {
       components: {
         securitySchemes: {
           [BEARER_SCHEME]: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Access token from POST /api/auth/login or /api/auth/refresh.' },
+          [CUSTOMER_BEARER_SCHEME]: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Customer access token from POST /api/portal/auth/login (client portal routes only).' },
           marketingSignature: {
             type: 'apiKey',
             in: 'header',

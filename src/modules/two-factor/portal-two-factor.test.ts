@@ -1,0 +1,58 @@
+import { afterAll, expect, it } from 'vitest';
+import { buildTenant } from '../../../test/factories.js';
+import { createTestApp } from '../../../test/helpers/app.js';
+import { buildOffer, orderPayload, signedHeaders } from '../../../test/helpers/orders.js';
+import { CapturingMailer, containerWithMailer } from '../../../test/helpers/portal.js';
+import { base32Decode, stepAt, totpCode } from './totp.js';
+
+const mailer = new CapturingMailer();
+const t = await createTestApp({ container: containerWithMailer(mailer) });
+afterAll(() => t.close());
+const db = t.container.database.db;
+const tenant = await buildTenant(db);
+const { price } = await buildOffer(db, tenant);
+const post = (url: string, payload?: unknown, headers: Record<string, string> = {}) => t.app.inject({ method: 'POST', url: `/api/portal${url}`, headers, ...(payload === undefined ? {} : { payload: payload as object }) });
+
+it('invitation → set password → login → 2FA enrol → logout → login with TOTP → a recovery code works once', async () => {
+  const email = `twofa-${Date.now()}@example.test`;
+  const body = JSON.stringify(orderPayload(tenant, price, { customer: { email, name: 'Ada' } }));
+  expect((await t.app.inject({ method: 'POST', url: '/api/orders', headers: signedHeaders(t.env.MARKETING_WEBHOOK_SECRET, body), payload: body })).statusCode).toBe(201);
+  const password = 'portal password with 2fa';
+  expect((await post('/auth/accept-invitation', { token: mailer.tokenFor(email, 'INVITATION'), password })).statusCode).toBe(200);
+  const login = () => post('/auth/login', { tenant: tenant.slug, email, password });
+  const first = (await login()).json<{ token: string }>();
+  const auth = { authorization: `Bearer ${first.token}` };
+
+  const enrol = await post('/auth/2fa/enrol', undefined, auth);
+  expect(enrol.statusCode, enrol.body).toBe(200);
+  const { secret, otpauthUri } = enrol.json<{ secret: string; otpauthUri: string }>();
+  expect(otpauthUri).toMatch(/^otpauth:\/\/totp\/mPanel:.*secret=/);
+  const code = (offset = 0) => totpCode(base32Decode(secret), stepAt(Date.now()) + offset);
+  expect((await post('/auth/2fa/confirm', { code: '000000' }, auth)).statusCode).toBe(401);
+  const confirmed = await post('/auth/2fa/confirm', { code: code(-1) }, auth);
+  expect(confirmed.statusCode, confirmed.body).toBe(200);
+  const { recoveryCodes } = confirmed.json<{ recoveryCodes: string[] }>();
+  expect(recoveryCodes).toHaveLength(10);
+  expect((await post('/auth/logout', undefined, auth)).statusCode).toBe(200);
+
+  // Password alone now answers a challenge, not tokens.
+  const challenged = (await login()).json<{ twoFactorRequired: boolean; challenge: string; token?: string }>();
+  expect(challenged.twoFactorRequired).toBe(true);
+  expect(challenged.token).toBeUndefined();
+  // The step used to confirm cannot be replayed.
+  expect((await post('/auth/2fa/verify', { challenge: challenged.challenge, code: code(-1) })).statusCode).toBe(401);
+  const verified = await post('/auth/2fa/verify', { challenge: challenged.challenge, code: code(0) });
+  expect(verified.statusCode, verified.body).toBe(200);
+  expect(verified.json()).toHaveProperty('refreshToken');
+  // Same code again (replay) and the same challenge again are refused.
+  const again = (await login()).json<{ challenge: string }>();
+  expect((await post('/auth/2fa/verify', { challenge: again.challenge, code: code(0) })).statusCode).toBe(401);
+
+  const recovery = recoveryCodes[0]!;
+  const withRecovery = await post('/auth/2fa/verify', { challenge: again.challenge, code: recovery });
+  expect(withRecovery.statusCode, withRecovery.body).toBe(200);
+  expect((await post('/auth/2fa/verify', { challenge: again.challenge, code: recoveryCodes[1]! })).statusCode).toBe(401);
+  const third = (await login()).json<{ challenge: string }>();
+  expect((await post('/auth/2fa/verify', { challenge: third.challenge, code: recovery })).statusCode).toBe(401);
+  expect((await post('/auth/2fa/verify', { challenge: third.challenge, code: recoveryCodes[2]! })).statusCode).toBe(200);
+});

@@ -1,0 +1,12 @@
+import { z } from 'zod';
+
+export const codeBody = z.strictObject({ code: z.string().trim().min(6).max(32).meta({ description: 'A 6-digit TOTP code' }) });
+export const verifyBody = z.strictObject({
+  challenge: z.string().min(20).max(2000),
+  code: z.string().trim().min(6).max(32).meta({ description: 'A 6-digit TOTP code, or one of the recovery codes' }),
+});
+export const enrolmentResponse = z
+  .object({ secret: z.string().meta({ description: 'Base32 TOTP secret, for manual entry' }), otpauthUri: z.string().meta({ description: 'otpauth://totp/... for the QR code' }) })
+  .meta({ id: 'TwoFactorEnrolment' });
+export const recoveryCodesResponse = z.object({ recoveryCodes: z.array(z.string()).meta({ description: 'Each works once; shown only now' }) }).meta({ id: 'RecoveryCodes' });
+export const noContent = z.null().meta({ description: 'Done' });
