@@ -14,6 +14,8 @@ import { verifyAndActivate } from './modules/provisioning/steps/verify-and-activ
 import type { StepDefinition, StepServices } from './modules/step-services.js';
 import type { DnsPort } from './providers/dns.port.js';
 import { HostDirectory } from './providers/host/host-directory.js';
+import type { MailerPort } from './providers/mailer.port.js';
+import { SmtpMailer } from './providers/smtp/smtp-mailer.js';
 import type { HostingProvider } from './providers/hosting.port.js';
 import { NginxProvider, type NginxSettings } from './providers/nginx/nginx-provider.js';
 import { PowerDnsClient, type PowerDnsClientOptions } from './providers/powerdns/powerdns.client.js';
@@ -57,6 +59,8 @@ export interface Providers {
   readonly dns: DnsPort;
   readonly hosts: HostDirectory;
   readonly hosting: HostingProvider;
+  /** mPanel's own outbound mail (notifications), to SMTP_HOST:SMTP_PORT. */
+  readonly mailer: MailerPort;
 }
 
 export function createProviders(env: Env, logger: Logger): Providers {
@@ -65,6 +69,7 @@ export function createProviders(env: Env, logger: Logger): Providers {
     dns: new PowerDnsClient(powerDnsSettings(env, logger)),
     hosts,
     hosting: new NginxProvider(hosts, nginxSettings(env)),
+    mailer: new SmtpMailer({ host: env.SMTP_HOST, port: env.SMTP_PORT, user: env.SMTP_USER, password: env.SMTP_PASSWORD, maxConnections: env.SMTP_MAX_CONNECTIONS, timeoutMs: env.SMTP_TIMEOUT_MS }),
   };
 }
 
@@ -113,6 +118,7 @@ export function createContainer(env: Env, role: 'api' | 'worker' | 'cli'): Conta
     async close() {
       await producer.close();
       await providers.hosts.close();
+      providers.mailer.close();
       redis.disconnect();
       await database.pool.end();
     },

@@ -100,3 +100,17 @@ export function eventDispatchScanPolicy(dispatchedAt: PgColumn): PgPolicy {
     using: sql`${setting(EVENT_DISPATCH_SETTING)} = 'on' and ${dispatchedAt} is null`,
   });
 }
+
+/**
+ * event_deliveries: SELECT-only, for the delivery workers, which look for deliveries due in every
+ * tenant. Declared with the dispatcher's `app.event_dispatch = 'on'`; only unfinished deliveries
+ * show, and each tenant's are claimed and updated in a transaction of that tenant.
+ */
+export function eventDeliveryScanPolicy(status: PgColumn): PgPolicy {
+  return pgPolicy('event_delivery_scan', {
+    as: 'permissive',
+    for: 'select',
+    to: 'public',
+    using: sql`${setting(EVENT_DISPATCH_SETTING)} = 'on' and ${status} in ('PENDING', 'SENDING')`,
+  });
+}
