@@ -33,6 +33,10 @@ export const permissionMatrix = {
   'dns:write': ['SUPER_ADMIN', 'ADMIN', 'SUPPORT'],
   'servers:read': ADMINS,
   'servers:write': ADMINS,
+  'notifications:read': ADMINS,
+  'notifications:write': ADMINS,
+  'webhooks:read': ADMINS,
+  'webhooks:write': ADMINS,
 } as const satisfies Record<string, readonly UserRole[]>;
 
 export type Permission = keyof typeof permissionMatrix;
