@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { RouterDeps } from './router-deps.js';
 import { auditRouter } from './audit/audit.router.js';
 import { authRouter } from './auth/auth.router.js';
+import { billingRouter } from './billing/billing.router.js';
 import { catalogRouter } from './catalog/catalog.router.js';
 import { customersRouter } from './customers/customers.router.js';
 import { dnsRouter } from './dns/dns.router.js';
@@ -33,6 +34,7 @@ export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
   dnsRouter,
   serversRouter,
   paymentEventsRouter,
+  billingRouter,
   auditRouter,
   usersRouter,
   tenantsRouter,

@@ -1,11 +1,12 @@
 import { sql } from 'drizzle-orm';
 import { index, jsonb, pgTable, text, unique, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { amount, createdAt, currency, deletedAt, id, moneyChecks, tstz, updatedAt } from './columns.js';
-import { orderStatusEnum, subscriptionStatusEnum, webhookEventStatusEnum } from './enums.js';
+import { billingModeEnum, orderStatusEnum, subscriptionStatusEnum, suspensionReasonEnum, webhookEventStatusEnum } from './enums.js';
 import { prices, products } from './catalog.js';
-import { tenantIsolationPolicy } from './rls.js';
+import { customerIsolationPolicy, ownedByCustomer, tenantIsolationPolicy } from './rls.js';
 import { tenantId } from './tenancy.js';
 
+/** A customer's billing address as they enter it in the portal (country: ISO 3166-1 alpha-2). */
 export const customers = pgTable(
   'customers',
   {
@@ -16,6 +17,12 @@ export const customers = pgTable(
     company: text('company'),
     phone: text('phone'),
     stripeCustomerId: text('stripe_customer_id'),
+    /** Billing details, copied onto each invoice when it is issued (modules/billing); the customer
+     *  edits them in the client portal (modules/portal). */
+    taxId: text('tax_id'),
+    /** ISO 3166-1 alpha-2, upper case: picks the tax rate. */
+    country: text('country'),
+    billingAddress: jsonb('billing_address').$type<BillingAddress>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     deletedAt: deletedAt(),
@@ -23,8 +30,19 @@ export const customers = pgTable(
   (t) => [
     uniqueIndex('customers_tenant_email_lower_unique').on(t.tenantId, sql`lower(${t.email})`),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(ownedByCustomer(t.id)),
   ],
 ).enableRLS();
+
+/** A postal address as printed on an invoice. */
+export interface BillingAddress {
+  line1: string;
+  line2?: string | undefined;
+  city: string;
+  postalCode?: string | undefined;
+  region?: string | undefined;
+  country: string;
+}
 
 /** Payment tracking (the seed's stripe_orders). The payment reference is the idempotency key. */
 export const orders = pgTable(
@@ -55,10 +73,12 @@ export const orders = pgTable(
   },
   (t) => [
     ...moneyChecks('orders', t.amount, t.currency),
-    unique('orders_tenant_payment_unique').on(t.tenantId, t.paymentProvider, t.paymentReference),
+    // Across tenants: one payment (a Stripe checkout session) buys orders in one tenant only.
+    unique('orders_payment_unique').on(t.paymentProvider, t.paymentReference),
     index('orders_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
     index('orders_customer_idx').on(t.customerId),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(ownedByCustomer(t.customerId)),
   ],
 ).enableRLS();
 
@@ -105,6 +125,14 @@ export const subscriptions = pgTable(
     /** NULL for ONE_TIME prices. */
     currentPeriodEnd: tstz('current_period_end'),
     stripeSubscriptionId: text('stripe_subscription_id'),
+    /** Who owns the schedule and the charging: mPanel's own invoices, or Stripe Billing (mirrored). */
+    billingMode: billingModeEnum('billing_mode').notNull().default('MPANEL'),
+    /** Service is paid up to this instant; dunning and suspension key off it and nothing else. */
+    paidThrough: tstz('paid_through'),
+    /** Why it is SUSPENDED (null otherwise): only NON_PAYMENT is lifted by a payment. */
+    suspensionReason: suspensionReasonEnum('suspension_reason'),
+    /** Staff hold: no dunning action before this instant. */
+    billingHoldUntil: tstz('billing_hold_until'),
     suspendedAt: tstz('suspended_at'),
     terminatedAt: tstz('terminated_at'),
     createdAt: createdAt(),
@@ -114,7 +142,9 @@ export const subscriptions = pgTable(
     index('subscriptions_tenant_status_idx').on(t.tenantId, t.status),
     index('subscriptions_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
     index('subscriptions_customer_idx').on(t.customerId),
+    index('subscriptions_billing_due_idx').on(t.paidThrough).where(sql`${t.status} in ('ACTIVE', 'PAST_DUE', 'SUSPENDED')`),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(ownedByCustomer(t.customerId)),
   ],
 ).enableRLS();
 

@@ -6,4 +6,7 @@ export * from './billing.js';
 export * from './dns.js';
 export * from './hosting.js';
 export * from './jobs.js';
+export * from './invoicing.js';
 export * from './events.js';
+export * from './mail.js';
+export * from './customer-auth.js';

@@ -22,10 +22,14 @@ export const permissionMatrix = {
   'catalog:write': ADMINS,
 
   'customers:read': ALL,
+  /** (Re)send a customer's client portal invitation. */
+  'customers:invite': ['SUPER_ADMIN', 'ADMIN', 'BILLING', 'SUPPORT'],
   'orders:read': ALL,
   'subscriptions:read': ALL,
   'subscriptions:suspend': ['SUPER_ADMIN', 'ADMIN', 'BILLING', 'SUPPORT'],
   'subscriptions:terminate': ADMINS,
+  'billing:read': ALL,
+  'billing:write': ['SUPER_ADMIN', 'ADMIN', 'BILLING'],
   'jobs:read': ALL,
   'jobs:retry': ['SUPER_ADMIN', 'ADMIN', 'SUPPORT'],
 

@@ -38,6 +38,12 @@ export const TAGS: readonly { name: string; description: string }[] = [
   { name: 'orders', description: 'Paid orders from the marketing site, authenticated by the X-Mpanel-Signature HMAC instead of a token.' },
   { name: 'customers', description: 'The hosting customers of the tenant.' },
   { name: 'subscriptions', description: 'Subscriptions and their lifecycle: provisioning, active, suspended, terminated.' },
+  {
+    name: 'billing',
+    description:
+      'Invoices (draft, issued, paid, void; numbered at issue from a gap-free sequence, immutable once issued), credit notes, tax rates, payments and ' +
+      "the tenant's billing settings. Money is integer minor units.",
+  },
   { name: 'jobs', description: 'Provisioning jobs: their state, errors and retries.' },
   { name: 'dns', description: 'DNS zones and records, served by PowerDNS: every change is written to PowerDNS and the database together.' },
   { name: 'servers', description: 'The machines workers act on: web servers (sites, nginx), mail servers and DNS servers, driven locally or over SSH with a pinned host key (SUPER_ADMIN, ADMIN).' },

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { billingIntervals, domainStatuses, productTypes, subscriptionStatuses } from '../../db/schema/index.js';
+import { billingIntervals, billingModes, domainStatuses, productTypes, subscriptionStatuses, suspensionReasons } from '../../db/schema/index.js';
 import { pageOf, paginationQuery } from '../../shared/http/pagination.js';
 import { timestamp } from '../../shared/http/schemas.js';
 import { jobWithHistory } from '../provisioning/jobs.types.js';
@@ -40,6 +40,10 @@ export const subscriptionResponse = z
     currentPeriodStart: timestamp,
     currentPeriodEnd: timestamp.nullable().meta({ description: 'null for one-time prices' }),
     stripeSubscriptionId: z.string().nullable(),
+    billingMode: z.enum(billingModes).meta({ description: 'MPANEL: mPanel invoices it; STRIPE: Stripe Billing does, mPanel mirrors' }),
+    paidThrough: timestamp.nullable().meta({ description: 'Service paid up to this instant: dunning keys off it' }),
+    suspensionReason: z.enum(suspensionReasons).nullable().meta({ description: 'Why it is suspended; a payment lifts only NON_PAYMENT' }),
+    billingHoldUntil: timestamp.nullable().meta({ description: 'No dunning action before this instant' }),
     suspendedAt: timestamp.nullable(),
     terminatedAt: timestamp.nullable(),
     createdAt: timestamp,

@@ -1,0 +1,30 @@
+import type { Invoice } from '../../db/schema/index.js';
+import type { Tx } from '../../db/tenant-tx.js';
+import { recordEvent, type DomainEvent } from '../events/domain-events.js';
+
+/**
+ * Billing's domain events, written to the outbox (modules/events) in the transaction of the change
+ * that causes them: nothing is sent from a transaction. Subscription events are recorded by the
+ * state machine itself.
+ */
+type InvoiceEventType = 'invoice.issued' | 'invoice.paid' | 'invoice.reminder' | 'invoice.overdue' | 'invoice.voided';
+
+/** The facts every invoice event carries. */
+export function invoiceFacts(invoice: Invoice) {
+  return {
+    invoiceId: invoice.id,
+    customerId: invoice.customerId,
+    subscriptionId: invoice.subscriptionId,
+    number: invoice.number,
+    total: { amount: invoice.total, currency: invoice.currency },
+    dueAt: invoice.dueAt?.toISOString() ?? null,
+  };
+}
+
+export function invoiceEvent(type: InvoiceEventType, invoice: Invoice): DomainEvent {
+  return { type, subject: { type: 'invoice', id: invoice.id }, payload: invoiceFacts(invoice) };
+}
+
+export async function recordBillingEvent(tx: Tx, tenantId: string, event: DomainEvent): Promise<void> {
+  await recordEvent(tx, tenantId, event);
+}

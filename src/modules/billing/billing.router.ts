@@ -1,0 +1,199 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { actorOf, authOf } from '../auth/authenticate.js';
+import type { RouterDeps } from '../router-deps.js';
+import { authProblems, idParams, problems } from '../../shared/http/schemas.js';
+import {
+  createTaxRate,
+  getBillingSettings,
+  getCustomerBilling,
+  listTaxRates,
+  updateBillingSettings,
+  updateCustomerBilling,
+  updateTaxRate,
+} from './billing-settings.service.js';
+import {
+  billingSettingsBody,
+  billingSettingsResponse,
+  createInvoiceBody,
+  creditNoteBody,
+  creditNoteResponse,
+  creditNotesPage,
+  customerBillingBody,
+  customerBillingResponse,
+  invoiceResponse,
+  invoicesPage,
+  listCreditNotesQuery,
+  listInvoicesQuery,
+  listTaxRatesQuery,
+  taxRateBody,
+  taxRatePatch,
+  taxRateResponse,
+  taxRatesPage,
+  voidInvoiceBody,
+} from './billing.types.js';
+import {
+  createInvoice,
+  creditInvoice,
+  deleteDraft,
+  getCreditNote,
+  getInvoice,
+  issueInvoiceById,
+  listCreditNotes,
+  listInvoices,
+  voidInvoiceById,
+} from './invoices.service.js';
+
+const tags = ['billing'];
+const read = { permission: 'billing:read' } as const;
+const write = { permission: 'billing:write' } as const;
+const deleted = z.null().meta({ description: 'Deleted' });
+
+/** Invoices, credit notes, tax rates and billing settings: BILLING and ADMIN write, everyone reads. */
+export const billingRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db }) => {
+  app.get(
+    '/billing/settings',
+    { schema: { tags, summary: "The tenant's billing settings (seller, numbering, lead times)", response: { 200: billingSettingsResponse, ...authProblems } }, config: read },
+    async (request) => getBillingSettings(db, authOf(request)),
+  );
+  app.patch(
+    '/billing/settings',
+    {
+      schema: {
+        tags,
+        summary: 'Change the billing settings',
+        description: 'Applies to documents issued from now on; issued invoices keep the seller and number they were issued with.',
+        body: billingSettingsBody,
+        response: { 200: billingSettingsResponse, ...authProblems },
+      },
+      config: write,
+    },
+    async (request) => updateBillingSettings(db, authOf(request), request.body, actorOf(request)),
+  );
+
+  app.get(
+    '/tax-rates',
+    { schema: { tags, summary: "The tenant's tax rates, newest first", querystring: listTaxRatesQuery, response: { 200: taxRatesPage, ...authProblems } }, config: read },
+    async (request) => listTaxRates(db, authOf(request), request.query),
+  );
+  app.post(
+    '/tax-rates',
+    {
+      schema: { tags, summary: 'Create a tax rate (one active rate per country, and one default)', body: taxRateBody, response: { 201: taxRateResponse, ...authProblems, ...problems(409) } },
+      config: write,
+    },
+    async (request, reply) => reply.status(201).send(await createTaxRate(db, authOf(request), request.body, actorOf(request))),
+  );
+  app.patch(
+    '/tax-rates/:id',
+    {
+      schema: { tags, summary: 'Rename, deactivate or reactivate a tax rate', params: idParams, body: taxRatePatch, response: { 200: taxRateResponse, ...authProblems, ...problems(409) } },
+      config: write,
+    },
+    async (request) => updateTaxRate(db, authOf(request), request.params.id, request.body, actorOf(request)),
+  );
+
+  app.get(
+    '/customers/:id/billing',
+    { schema: { tags, summary: "A customer's tax id, country and billing address", params: idParams, response: { 200: customerBillingResponse, ...authProblems } }, config: read },
+    async (request) => getCustomerBilling(db, authOf(request), request.params.id),
+  );
+  app.patch(
+    '/customers/:id/billing',
+    {
+      schema: {
+        tags,
+        summary: "Change a customer's tax id, country or billing address",
+        description: 'Copied onto each invoice when it is issued: invoices already issued keep what they had.',
+        params: idParams,
+        body: customerBillingBody,
+        response: { 200: customerBillingResponse, ...authProblems },
+      },
+      config: write,
+    },
+    async (request) => updateCustomerBilling(db, authOf(request), request.params.id, request.body, actorOf(request)),
+  );
+
+  app.get(
+    '/invoices',
+    { schema: { tags, summary: 'Invoices, newest first', querystring: listInvoicesQuery, response: { 200: invoicesPage, ...authProblems } }, config: read },
+    async (request) => listInvoices(db, authOf(request), request.query),
+  );
+  app.post(
+    '/invoices',
+    {
+      schema: {
+        tags,
+        summary: 'Create a draft invoice',
+        description: 'Lines in integer minor units; each line taxed with its rate (default: the rate for the customer country), rounded per line. The number is given at issue.',
+        body: createInvoiceBody,
+        response: { 201: invoiceResponse, ...authProblems },
+      },
+      config: write,
+    },
+    async (request, reply) => reply.status(201).send(await createInvoice(db, authOf(request), request.body, actorOf(request))),
+  );
+  app.get(
+    '/invoices/:id',
+    { schema: { tags, summary: 'An invoice with its lines', params: idParams, response: { 200: invoiceResponse, ...authProblems } }, config: read },
+    async (request) => getInvoice(db, authOf(request), request.params.id),
+  );
+  app.delete(
+    '/invoices/:id',
+    {
+      schema: { tags, summary: 'Delete a draft invoice', description: 'An issued invoice is never deleted (409): void it or credit it.', params: idParams, response: { 204: deleted, ...authProblems, ...problems(409) } },
+      config: write,
+    },
+    async (request, reply) => {
+      await deleteDraft(db, authOf(request), request.params.id, actorOf(request));
+      return reply.code(204).send(null);
+    },
+  );
+  app.post(
+    '/invoices/:id/issue',
+    {
+      schema: {
+        tags,
+        summary: 'Issue a draft: number, customer details and seller fixed from now on',
+        description: "The number comes from the tenant's gap-free sequence (billing settings' format). An issued invoice is immutable: the database refuses changes.",
+        params: idParams,
+        response: { 200: invoiceResponse, ...authProblems, ...problems(409) },
+      },
+      config: write,
+    },
+    async (request) => issueInvoiceById(db, authOf(request), request.params.id, actorOf(request)),
+  );
+  app.post(
+    '/invoices/:id/void',
+    {
+      schema: { tags, summary: 'Void an unpaid invoice', description: 'A paid or partly paid invoice is corrected with a credit note (409).', params: idParams, body: voidInvoiceBody, response: { 200: invoiceResponse, ...authProblems, ...problems(409) } },
+      config: write,
+    },
+    async (request) => voidInvoiceById(db, authOf(request), request.params.id, request.body.reason, actorOf(request)),
+  );
+  app.post(
+    '/invoices/:id/credit-notes',
+    {
+      schema: {
+        tags,
+        summary: 'Credit an issued invoice (its own gap-free sequence)',
+        params: idParams,
+        body: creditNoteBody,
+        response: { 201: creditNoteResponse, ...authProblems, ...problems(409) },
+      },
+      config: write,
+    },
+    async (request, reply) => reply.status(201).send(await creditInvoice(db, authOf(request), request.params.id, request.body, actorOf(request))),
+  );
+
+  app.get(
+    '/credit-notes',
+    { schema: { tags, summary: 'Credit notes, newest first', querystring: listCreditNotesQuery, response: { 200: creditNotesPage, ...authProblems } }, config: read },
+    async (request) => listCreditNotes(db, authOf(request), request.query),
+  );
+  app.get(
+    '/credit-notes/:id',
+    { schema: { tags, summary: 'A credit note', params: idParams, response: { 200: creditNoteResponse, ...authProblems } }, config: read },
+    async (request) => getCreditNote(db, authOf(request), request.params.id),
+  );
+};

@@ -1,0 +1,386 @@
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import type { Database } from '../../config/database.js';
+import {
+  billingSettings,
+  creditNotes,
+  customers,
+  invoiceLines,
+  invoices,
+  subscriptions,
+  taxRates,
+  tenants,
+  type BillingSettings,
+  type CreditNote,
+  type CustomerSnapshot,
+  type Invoice,
+  type InvoiceKind,
+  type InvoiceLine,
+  type SellerSnapshot,
+  type TaxRate,
+} from '../../db/schema/index.js';
+import { withTenant, type Tx } from '../../db/tenant-tx.js';
+import { AppError, conflict, notFound, validationFailed } from '../../shared/errors/app-error.js';
+import type { AuthContext } from '../auth/auth-context.js';
+import { recordAudit, type AuditActor } from '../audit/audit.service.js';
+import { listPage } from '../list-page.js';
+import { invoiceEvent, recordBillingEvent } from './billing-events.js';
+import type {
+  CreateInvoiceBody,
+  CreditNoteBody,
+  CreditNoteView,
+  InvoiceLineInput,
+  InvoicesPage,
+  InvoiceSummaryView,
+  InvoiceView,
+  ListCreditNotesQuery,
+  ListInvoicesQuery,
+} from './billing.types.js';
+import { nextDocumentNumber } from './document-numbers.js';
+import { invoiceTotals, lineAmounts, prorate } from './money.js';
+
+const DAY_MS = 86_400_000;
+
+/** The tenant's billing settings, or the defaults when it never saved any. */
+export async function settingsOf(tx: Tx, tenantId: string): Promise<Omit<BillingSettings, 'createdAt' | 'updatedAt'>> {
+  const [row] = await tx.select().from(billingSettings).where(eq(billingSettings.tenantId, tenantId));
+  return (
+    row ?? {
+      tenantId,
+      sellerName: null,
+      sellerAddress: null,
+      sellerTaxId: null,
+      invoiceNumberFormat: 'INV-{YYYY}-{000000}',
+      creditNoteNumberFormat: 'CN-{YYYY}-{000000}',
+      renewalLeadDays: 14,
+      paymentTermsDays: 14,
+    }
+  );
+}
+
+/** The active rate that applies to a customer of `country`: its own, else the tenant's default (country NULL). */
+export async function taxRateFor(tx: Tx, country: string | null): Promise<TaxRate | undefined> {
+  const rows = await tx.select().from(taxRates).where(and(eq(taxRates.active, true), country ? sql`(${taxRates.country} = ${country} or ${taxRates.country} is null)` : isNull(taxRates.country)));
+  return rows.find((rate) => rate.country === country) ?? rows.find((rate) => rate.country === null);
+}
+
+export interface DraftInput {
+  readonly customerId: string;
+  readonly subscriptionId?: string | null | undefined;
+  readonly currency: string;
+  readonly lines: readonly InvoiceLineInput[];
+  readonly memo?: string | undefined;
+  readonly kind?: InvoiceKind;
+  readonly periodStart?: Date | null;
+  readonly periodEnd?: Date | null;
+  readonly dueAt?: Date | null;
+}
+
+/**
+ * A draft invoice with its lines, taxed per line (rounded half away from zero) and totals that are
+ * the exact sums. Each line's rate: the one named, none (null), or the tenant's for the customer's
+ * country (omitted).
+ */
+export async function createDraftInvoice(tx: Tx, tenantId: string, input: DraftInput, actor: AuditActor): Promise<Invoice> {
+  const [customer] = await tx.select().from(customers).where(and(eq(customers.id, input.customerId), isNull(customers.deletedAt)));
+  if (!customer) throw validationFailed([{ field: 'body/customerId', message: 'is not a customer of this tenant' }]);
+  if (input.subscriptionId) {
+    const [subscription] = await tx.select({ customerId: subscriptions.customerId }).from(subscriptions).where(eq(subscriptions.id, input.subscriptionId));
+    if (subscription?.customerId !== customer.id) throw validationFailed([{ field: 'body/subscriptionId', message: "is not one of this customer's subscriptions" }]);
+  }
+  const fallbackRate = await taxRateFor(tx, customer.country);
+  const priced = [];
+  for (const [index, line] of input.lines.entries()) {
+    let rate: TaxRate | undefined;
+    if (line.taxRateId === undefined) rate = fallbackRate;
+    else if (line.taxRateId !== null) {
+      [rate] = await tx.select().from(taxRates).where(and(eq(taxRates.id, line.taxRateId), eq(taxRates.active, true)));
+      if (!rate) throw validationFailed([{ field: `body/lines/${index}/taxRateId`, message: 'is not an active tax rate of this tenant' }]);
+    }
+    const amounts = lineAmounts({ quantity: line.quantity, unitAmount: line.unitAmount, rateBps: rate?.rateBps ?? 0, inclusive: rate?.inclusive ?? false });
+    priced.push({ line, rate, amounts });
+  }
+  const totals = invoiceTotals(priced.map((p) => p.amounts));
+  if (totals.total < 0) throw validationFailed([{ field: 'body/lines', message: 'the invoice total cannot be negative (use a credit note)' }]);
+
+  const [invoice] = await tx
+    .insert(invoices)
+    .values({
+      tenantId,
+      customerId: customer.id,
+      subscriptionId: input.subscriptionId ?? null,
+      kind: input.kind ?? 'MANUAL',
+      currency: input.currency,
+      ...totals,
+      periodStart: input.periodStart ?? null,
+      periodEnd: input.periodEnd ?? null,
+      dueAt: input.dueAt ?? null,
+      memo: input.memo ?? null,
+    })
+    .returning();
+  if (!invoice) throw new Error('insert into invoices returned no row');
+  await tx.insert(invoiceLines).values(
+    priced.map(({ line, rate, amounts }, position) => ({
+      tenantId,
+      invoiceId: invoice.id,
+      position,
+      description: line.description,
+      quantity: line.quantity,
+      unitAmount: line.unitAmount,
+      taxRateId: rate?.id ?? null,
+      taxName: rate?.name ?? null,
+      taxRateBps: rate?.rateBps ?? 0,
+      taxInclusive: rate?.inclusive ?? false,
+      ...amounts,
+    })),
+  );
+  await recordAudit(tx, { tenantId, actor, action: 'invoice.created', targetType: 'invoice', targetId: invoice.id, after: { kind: invoice.kind, currency: invoice.currency, total: invoice.total } });
+  return invoice;
+}
+
+async function sellerOf(tx: Tx, tenantId: string, settings: Awaited<ReturnType<typeof settingsOf>>): Promise<SellerSnapshot> {
+  const [tenant] = await tx.select({ name: tenants.name }).from(tenants).where(eq(tenants.id, tenantId));
+  return { name: settings.sellerName ?? tenant?.name ?? '', address: settings.sellerAddress, taxId: settings.sellerTaxId };
+}
+
+async function customerSnapshotOf(tx: Tx, customerId: string): Promise<CustomerSnapshot> {
+  const [customer] = await tx.select().from(customers).where(eq(customers.id, customerId));
+  if (!customer) throw new Error(`customer ${customerId} vanished`);
+  return { name: customer.name, email: customer.email, company: customer.company, taxId: customer.taxId, country: customer.country, address: customer.billingAddress };
+}
+
+/**
+ * Issues a draft: its number from the tenant's gap-free sequence (the sequence row stays locked
+ * until this transaction commits), the customer's tax id and billing address and the seller copied
+ * onto it, the due date (kept when set, else issue + payment terms). From here the database refuses
+ * any change of its number, customer, lines or totals.
+ */
+export async function issueInvoice(tx: Tx, tenantId: string, invoiceId: string, actor: AuditActor, now = new Date()): Promise<Invoice> {
+  const [draft] = await tx.select().from(invoices).where(eq(invoices.id, invoiceId)).for('update');
+  if (!draft) throw notFound('Invoice');
+  if (draft.billingMode !== 'MPANEL') throw conflict('A Stripe invoice is a read-only mirror: Stripe issues it');
+  if (draft.status !== 'DRAFT') throw conflict(`The invoice is already ${draft.status}`);
+  const settings = await settingsOf(tx, tenantId);
+  const number = await nextDocumentNumber(tx, tenantId, 'INVOICE', settings.invoiceNumberFormat, now);
+  const [issued] = await tx
+    .update(invoices)
+    .set({
+      status: 'ISSUED',
+      number,
+      issuedAt: now,
+      dueAt: draft.dueAt ?? new Date(now.getTime() + settings.paymentTermsDays * DAY_MS),
+      customerSnapshot: await customerSnapshotOf(tx, draft.customerId),
+      sellerSnapshot: await sellerOf(tx, tenantId, settings),
+    })
+    .where(eq(invoices.id, draft.id))
+    .returning();
+  if (!issued) throw new Error(`invoice ${draft.id} vanished while being issued`);
+  await recordAudit(tx, { tenantId, actor, action: 'invoice.issued', targetType: 'invoice', targetId: issued.id, before: { status: 'DRAFT' }, after: { status: 'ISSUED', number, total: issued.total } });
+  await recordBillingEvent(tx, tenantId, invoiceEvent('invoice.issued', issued));
+  return issued;
+}
+
+/** Voids an issued (unpaid) invoice, or discards a draft's use. A paid invoice is corrected with a credit note. */
+export async function voidInvoice(tx: Tx, tenantId: string, invoiceId: string, reason: string, actor: AuditActor, now = new Date()): Promise<Invoice> {
+  const [invoice] = await tx.select().from(invoices).where(eq(invoices.id, invoiceId)).for('update');
+  if (!invoice) throw notFound('Invoice');
+  if (invoice.billingMode !== 'MPANEL') throw conflict('A Stripe invoice is a read-only mirror: void it in Stripe');
+  if (invoice.status === 'VOID') return invoice;
+  if (invoice.status === 'PAID') throw conflict('A paid invoice cannot be voided: issue a credit note');
+  if (invoice.amountPaid > 0) throw conflict('A partly paid invoice cannot be voided: issue a credit note');
+  const [voided] = await tx.update(invoices).set({ status: 'VOID', voidedAt: now }).where(eq(invoices.id, invoice.id)).returning();
+  if (!voided) throw new Error(`invoice ${invoice.id} vanished while being voided`);
+  await recordAudit(tx, { tenantId, actor, action: 'invoice.voided', targetType: 'invoice', targetId: invoice.id, before: { status: invoice.status }, after: { status: 'VOID' }, metadata: { reason } });
+  if (invoice.status === 'ISSUED') await recordBillingEvent(tx, tenantId, invoiceEvent('invoice.voided', voided));
+  return voided;
+}
+
+/**
+ * A credit note against an issued or paid invoice, numbered from its own sequence. Its tax is the
+ * invoice's, in proportion; the credited total never exceeds the invoice's. `sourceReference`
+ * (a Stripe refund id) makes it idempotent: the same reference again returns the earlier note.
+ */
+export async function issueCreditNote(
+  tx: Tx,
+  tenantId: string,
+  invoiceId: string,
+  input: CreditNoteBody & { sourceReference?: string },
+  actor: AuditActor,
+  now = new Date(),
+): Promise<CreditNote> {
+  const [invoice] = await tx.select().from(invoices).where(eq(invoices.id, invoiceId)).for('update');
+  if (!invoice) throw notFound('Invoice');
+  if (input.sourceReference) {
+    const [earlier] = await tx.select().from(creditNotes).where(eq(creditNotes.sourceReference, input.sourceReference));
+    if (earlier) return earlier;
+  }
+  if (invoice.billingMode !== 'MPANEL') throw conflict('A Stripe invoice is corrected in Stripe (its credit notes are mirrored)');
+  if (invoice.status !== 'ISSUED' && invoice.status !== 'PAID') throw conflict(`A ${invoice.status} invoice cannot be credited`);
+  const [credited] = await tx.select({ total: sql<number>`coalesce(sum(${creditNotes.total}), 0)::int` }).from(creditNotes).where(eq(creditNotes.invoiceId, invoice.id));
+  const remaining = invoice.total - (credited?.total ?? 0);
+  const total = input.amount ?? remaining;
+  if (total <= 0 || total > remaining) {
+    throw validationFailed([{ field: 'body/amount', message: `must be between 1 and ${remaining} (the invoice total not yet credited)` }]);
+  }
+  const taxTotal = invoice.total === 0 ? 0 : prorate(invoice.taxTotal, total, invoice.total);
+  const settings = await settingsOf(tx, tenantId);
+  const number = await nextDocumentNumber(tx, tenantId, 'CREDIT_NOTE', settings.creditNoteNumberFormat, now);
+  const [note] = await tx
+    .insert(creditNotes)
+    .values({
+      tenantId,
+      invoiceId: invoice.id,
+      customerId: invoice.customerId,
+      number,
+      currency: invoice.currency,
+      subtotal: total - taxTotal,
+      taxTotal,
+      total,
+      reason: input.reason,
+      sourceReference: input.sourceReference ?? null,
+      customerSnapshot: invoice.customerSnapshot ?? (await customerSnapshotOf(tx, invoice.customerId)),
+      sellerSnapshot: await sellerOf(tx, tenantId, settings),
+      issuedAt: now,
+    })
+    .returning();
+  if (!note) throw new Error('insert into credit_notes returned no row');
+  await recordAudit(tx, { tenantId, actor, action: 'credit_note.issued', targetType: 'credit_note', targetId: note.id, after: { number, invoiceId: invoice.id, total }, metadata: { reason: input.reason } });
+  return note;
+}
+
+// ---- views and the routes' entry points ----
+
+export function invoiceSummaryView(invoice: Invoice): InvoiceSummaryView {
+  const settled = invoice.status === 'PAID' || invoice.status === 'VOID' || invoice.status === 'DRAFT';
+  return {
+    id: invoice.id,
+    number: invoice.number,
+    status: invoice.status,
+    billingMode: invoice.billingMode,
+    kind: invoice.kind,
+    customerId: invoice.customerId,
+    subscriptionId: invoice.subscriptionId,
+    currency: invoice.currency,
+    subtotal: invoice.subtotal,
+    taxTotal: invoice.taxTotal,
+    total: invoice.total,
+    amountPaid: invoice.amountPaid,
+    amountDue: settled ? 0 : Math.max(0, invoice.total - invoice.amountPaid),
+    periodStart: invoice.periodStart,
+    periodEnd: invoice.periodEnd,
+    dueAt: invoice.dueAt,
+    issuedAt: invoice.issuedAt,
+    paidAt: invoice.paidAt,
+    voidedAt: invoice.voidedAt,
+    memo: invoice.memo,
+    hostedUrl: invoice.hostedUrl,
+    pdfUrl: invoice.pdfUrl,
+    createdAt: invoice.createdAt,
+    updatedAt: invoice.updatedAt,
+  };
+}
+
+function lineView(line: InvoiceLine): InvoiceView['lines'][number] {
+  return {
+    id: line.id,
+    position: line.position,
+    description: line.description,
+    quantity: line.quantity,
+    unitAmount: line.unitAmount,
+    taxRateId: line.taxRateId,
+    taxName: line.taxName,
+    taxRateBps: line.taxRateBps,
+    taxInclusive: line.taxInclusive,
+    netAmount: line.netAmount,
+    taxAmount: line.taxAmount,
+    totalAmount: line.totalAmount,
+  };
+}
+
+export async function invoiceView(tx: Tx, invoice: Invoice): Promise<InvoiceView> {
+  const lines = await tx.select().from(invoiceLines).where(eq(invoiceLines.invoiceId, invoice.id)).orderBy(asc(invoiceLines.position));
+  return { ...invoiceSummaryView(invoice), customer: invoice.customerSnapshot, seller: invoice.sellerSnapshot, lines: lines.map(lineView) };
+}
+
+export function creditNoteView(note: CreditNote): CreditNoteView {
+  return {
+    id: note.id,
+    number: note.number,
+    invoiceId: note.invoiceId,
+    customerId: note.customerId,
+    currency: note.currency,
+    subtotal: note.subtotal,
+    taxTotal: note.taxTotal,
+    total: note.total,
+    reason: note.reason,
+    sourceReference: note.sourceReference,
+    issuedAt: note.issuedAt,
+    createdAt: note.createdAt,
+  };
+}
+
+type Auth = Pick<AuthContext, 'tenantId'>;
+
+export async function listInvoices(db: Database, auth: Auth, query: ListInvoicesQuery): Promise<InvoicesPage> {
+  return listPage(db, auth.tenantId, query, {
+    table: invoices,
+    filters: [
+      query.status === undefined ? undefined : eq(invoices.status, query.status),
+      query.customerId === undefined ? undefined : eq(invoices.customerId, query.customerId),
+      query.subscriptionId === undefined ? undefined : eq(invoices.subscriptionId, query.subscriptionId),
+    ],
+    rows: (tx, q) => tx.select().from(invoices).where(q.where).orderBy(...q.orderBy).limit(q.limit),
+    view: invoiceSummaryView,
+  });
+}
+
+export async function findInvoice(tx: Tx, id: string): Promise<Invoice> {
+  const [invoice] = await tx.select().from(invoices).where(eq(invoices.id, id));
+  if (!invoice) throw notFound('Invoice');
+  return invoice;
+}
+
+export async function getInvoice(db: Database, auth: Auth, id: string): Promise<InvoiceView> {
+  return withTenant(db, auth.tenantId, async (tx) => invoiceView(tx, await findInvoice(tx, id)));
+}
+
+export async function createInvoice(db: Database, auth: Auth, body: CreateInvoiceBody, actor: AuditActor): Promise<InvoiceView> {
+  return withTenant(db, auth.tenantId, async (tx) => invoiceView(tx, await createDraftInvoice(tx, auth.tenantId, body, actor)));
+}
+
+export async function issueInvoiceById(db: Database, auth: Auth, id: string, actor: AuditActor): Promise<InvoiceView> {
+  return withTenant(db, auth.tenantId, async (tx) => invoiceView(tx, await issueInvoice(tx, auth.tenantId, id, actor)));
+}
+
+export async function voidInvoiceById(db: Database, auth: Auth, id: string, reason: string, actor: AuditActor): Promise<InvoiceView> {
+  return withTenant(db, auth.tenantId, async (tx) => invoiceView(tx, await voidInvoice(tx, auth.tenantId, id, reason, actor)));
+}
+
+export async function deleteDraft(db: Database, auth: Auth, id: string, actor: AuditActor): Promise<void> {
+  await withTenant(db, auth.tenantId, async (tx) => {
+    const invoice = await findInvoice(tx, id);
+    if (invoice.status !== 'DRAFT') throw new AppError('CONFLICT', `A ${invoice.status} invoice cannot be deleted (void it or issue a credit note)`);
+    await tx.delete(invoices).where(eq(invoices.id, id));
+    await recordAudit(tx, { tenantId: auth.tenantId, actor, action: 'invoice.deleted', targetType: 'invoice', targetId: id, before: { status: 'DRAFT', total: invoice.total } });
+  });
+}
+
+export async function creditInvoice(db: Database, auth: Auth, invoiceId: string, body: CreditNoteBody, actor: AuditActor): Promise<CreditNoteView> {
+  return withTenant(db, auth.tenantId, async (tx) => creditNoteView(await issueCreditNote(tx, auth.tenantId, invoiceId, body, actor)));
+}
+
+export async function listCreditNotes(db: Database, auth: Auth, query: ListCreditNotesQuery) {
+  return listPage(db, auth.tenantId, query, {
+    table: creditNotes,
+    filters: [query.invoiceId === undefined ? undefined : eq(creditNotes.invoiceId, query.invoiceId)],
+    rows: (tx, q) => tx.select().from(creditNotes).where(q.where).orderBy(...q.orderBy).limit(q.limit),
+    view: creditNoteView,
+  });
+}
+
+export async function getCreditNote(db: Database, auth: Auth, id: string): Promise<CreditNoteView> {
+  return withTenant(db, auth.tenantId, async (tx) => {
+    const [note] = await tx.select().from(creditNotes).where(eq(creditNotes.id, id));
+    if (!note) throw notFound('Credit note');
+    return creditNoteView(note);
+  });
+}
