@@ -20,6 +20,8 @@ import { AcmeAuthorities } from './providers/acme/acme-authorities.js';
 import type { CertificateAuthorities } from './providers/certificates.port.js';
 import type { DnsPort } from './providers/dns.port.js';
 import { HostDirectory } from './providers/host/host-directory.js';
+import type { MailerPort } from './providers/mailer.port.js';
+import { SmtpMailer } from './providers/smtp/smtp-mailer.js';
 import type { HostingProvider } from './providers/hosting.port.js';
 import type { MailProvider } from './providers/mailserver.port.js';
 import { NginxProvider, type NginxSettings } from './providers/nginx/nginx-provider.js';
@@ -101,6 +103,8 @@ export interface Providers {
   readonly hosting: HostingProvider;
   readonly certificates: CertificateAuthorities;
   readonly mail: MailProvider;
+  /** mPanel's own outbound mail (notifications), to SMTP_HOST:SMTP_PORT. */
+  readonly mailer: MailerPort;
 }
 
 /** The ACME CA: its listener's CA bundle only when the file exists (Pebble in development; none for Let's Encrypt). */
@@ -122,6 +126,7 @@ export function createProviders(env: Env, logger: Logger): Providers {
     hosting: new NginxProvider(hosts, nginxSettings(env)),
     certificates: new AcmeAuthorities(acmeSettings(env, logger)),
     mail: new PostfixDovecotProvider(hosts, mailSettings(env)),
+    mailer: new SmtpMailer({ host: env.SMTP_HOST, port: env.SMTP_PORT, user: env.SMTP_USER, password: env.SMTP_PASSWORD, maxConnections: env.SMTP_MAX_CONNECTIONS, timeoutMs: env.SMTP_TIMEOUT_MS }),
   };
 }
 
@@ -175,6 +180,7 @@ export function createContainer(env: Env, role: 'api' | 'worker' | 'cli'): Conta
       await producer.close();
       await providers.hosts.close();
       await providers.certificates.close();
+      providers.mailer.close();
       redis.disconnect();
       await database.pool.end();
     },

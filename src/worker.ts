@@ -13,6 +13,7 @@ import { runStep, type JobOutcomes, type RunnerDeps } from './jobs/runner.js';
 import { createWorkerMetrics, type WorkerMetrics } from './jobs/worker-metrics.js';
 import { sealAuditLog } from './modules/audit/audit-seal.js';
 import { deleteExpiredZones } from './modules/dns/zone-retention.js';
+import { startEventLoop } from './modules/events/event-loop.js';
 import type { StepServices } from './modules/step-services.js';
 import { serveMetrics } from './shared/metrics/serve-metrics.js';
 import { registerCertificateMetrics } from './modules/certificates/certificate-metrics.js';
@@ -117,6 +118,22 @@ export async function startWorkers(container: Container, options: WorkerOptions 
     { ...common, concurrency: 1 },
   );
 
+  const events = startEventLoop(
+    {
+      db: database.db,
+      mailer: container.providers.mailer,
+      emailFrom: env.EMAIL_FROM,
+      logger,
+      settings: {
+        leaseMs: env.EVENT_DELIVERY_LEASE_MS,
+        maxAgeMs: env.EVENT_DELIVERY_MAX_AGE * 1000,
+        backoffBaseMs: env.EVENT_DELIVERY_BACKOFF_BASE_MS,
+        concurrency: env.EVENT_DELIVERY_CONCURRENCY,
+      },
+    },
+    env.EVENT_POLL_INTERVAL_MS,
+  );
+
   const all = [...stepWorkers, maintenanceWorker];
   let lastErrorLog = 0;
   for (const worker of all) {
@@ -132,7 +149,7 @@ export async function startWorkers(container: Container, options: WorkerOptions 
     metrics,
     async close() {
       closing = true;
-      await Promise.all(all.map((worker) => worker.close()));
+      await Promise.all([...all.map((worker) => worker.close()), events.close()]);
       await maintenance.close();
       connection.disconnect();
     },

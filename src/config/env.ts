@@ -114,6 +114,19 @@ const envSchema = z
     /** mPanel's own outbound mail (notifications) goes to this relay, never through the hosted mail server's Postfix. */
     SMTP_HOST: z.string().min(1).default('127.0.0.1'),
     SMTP_PORT: port.default(2525),
+    SMTP_USER: z.string().min(1).optional(),
+    SMTP_PASSWORD: z.string().min(1).optional(),
+    SMTP_MAX_CONNECTIONS: positiveInt.default(5),
+    SMTP_TIMEOUT_MS: positiveInt.default(10_000),
+    /** How often a worker looks for new events and due deliveries (modules/events/event-dispatcher.ts). */
+    EVENT_POLL_INTERVAL_MS: positiveInt.default(200),
+    /** Deliveries one worker sends at once. */
+    EVENT_DELIVERY_CONCURRENCY: positiveInt.default(20),
+    /** How long a claimed delivery stays claimed before another worker may take it (a worker died). */
+    EVENT_DELIVERY_LEASE_MS: positiveInt.default(60_000),
+    /** Temporary failures are retried with exponential backoff for this long, then the delivery fails. */
+    EVENT_DELIVERY_MAX_AGE: duration.default(3 * 86400),
+    EVENT_DELIVERY_BACKOFF_BASE_MS: positiveInt.default(5_000),
 
     POWERDNS_API_URL: url(['http:', 'https:']).default('http://127.0.0.1:8081/api/v1'),
     POWERDNS_API_KEY: z.string().min(1).optional(),

@@ -9,6 +9,7 @@ import { certificatesRouter } from './certificates/certificates.router.js';
 import { customersRouter } from './customers/customers.router.js';
 import { dnsRouter } from './dns/dns.router.js';
 import { jobsRouter } from './provisioning/jobs.router.js';
+import { notificationsRouter } from './events/notifications.router.js';
 import { lifecycleRouter } from './subscriptions/lifecycle.router.js';
 import { orderIntakeRouter } from './orders/orders.router.js';
 import { ordersAdminRouter } from './orders/orders-admin.router.js';
@@ -41,4 +42,5 @@ export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
   auditRouter,
   usersRouter,
   tenantsRouter,
+  notificationsRouter,
 ];

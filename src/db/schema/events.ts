@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, check, index, jsonb, pgTable, smallint, text, uuid } from 'drizzle-orm/pg-core';
-import { id, tstz } from './columns.js';
-import { eventDispatchScanPolicy, tenantIsolationPolicy } from './rls.js';
+import { bigserial, check, index, integer, jsonb, pgTable, smallint, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { createdAt, id, tstz, updatedAt } from './columns.js';
+import { eventDeliveryScanPolicy, eventDispatchScanPolicy, tenantIsolationPolicy } from './rls.js';
 import { tenantId } from './tenancy.js';
 
 /**
@@ -40,3 +40,97 @@ export const domainEvents = pgTable(
 ).enableRLS();
 
 export type DomainEventRow = typeof domainEvents.$inferSelect;
+
+export const deliveryChannels = ['email', 'webhook'] as const;
+export type DeliveryChannel = (typeof deliveryChannels)[number];
+export const deliveryStatuses = ['PENDING', 'SENDING', 'DELIVERED', 'FAILED'] as const;
+export type DeliveryStatus = (typeof deliveryStatuses)[number];
+
+/**
+ * One message to one recipient about one event: planned by the dispatcher in the transaction that
+ * marks the event dispatched, sent by a delivery worker afterwards. The unique (event, channel,
+ * recipient) key is what makes a reminder go out once however often the dispatcher runs.
+ * PENDING (due at `next_attempt_at`) → SENDING (claimed until `lease_until`; a worker that dies
+ * leaves it to be claimed again after the lease) → DELIVERED, or FAILED for good.
+ */
+export const eventDeliveries = pgTable(
+  'event_deliveries',
+  {
+    id: id(),
+    tenantId: tenantId(),
+    eventId: uuid('event_id')
+      .notNull()
+      .references(() => domainEvents.id, { onDelete: 'cascade' }),
+    channel: text('channel').$type<DeliveryChannel>().notNull(),
+    /** A lower-cased email address, or a webhook endpoint's id. */
+    recipient: text('recipient').notNull(),
+    /** How the message greets them (the customer's or the user's name), fixed when planned. */
+    recipientName: text('recipient_name'),
+    status: text('status').$type<DeliveryStatus>().notNull().default('PENDING'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: tstz('next_attempt_at').notNull().defaultNow(),
+    leaseUntil: tstz('lease_until'),
+    lastError: text('last_error'),
+    /** The SMTP reply code or the HTTP status of the last attempt. */
+    lastStatus: integer('last_status'),
+    lastLatencyMs: integer('last_latency_ms'),
+    /** The first bytes of the last answer (SMTP reply or HTTP body). */
+    lastResponse: text('last_response'),
+    deliveredAt: tstz('delivered_at'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('event_deliveries_key_unique').on(t.eventId, t.channel, t.recipient),
+    check('event_deliveries_channel_check', sql`${t.channel} in ('email', 'webhook')`),
+    check('event_deliveries_status_check', sql`${t.status} in ('PENDING', 'SENDING', 'DELIVERED', 'FAILED')`),
+    index('event_deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.status} in ('PENDING', 'SENDING')`),
+    index('event_deliveries_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
+    tenantIsolationPolicy(t.tenantId),
+    eventDeliveryScanPolicy(t.status),
+  ],
+).enableRLS();
+
+export type EventDeliveryRow = typeof eventDeliveries.$inferSelect;
+
+/**
+ * A tenant's look and voice in the emails mPanel sends for it: sender name, reply-to, brand and
+ * the locale dates and money are written in. No row: the tenant's name and mPanel's defaults.
+ */
+export const notificationSettings = pgTable(
+  'notification_settings',
+  {
+    tenantId: tenantId().primaryKey(),
+    senderName: text('sender_name'),
+    replyTo: text('reply_to'),
+    brandName: text('brand_name'),
+    logoUrl: text('logo_url'),
+    primaryColor: text('primary_color'),
+    footerAddress: text('footer_address'),
+    /** A BCP 47 tag (en-GB, fr-FR...), for Intl date and money formats. */
+    locale: text('locale').notNull().default('en-US'),
+    /** IANA time zone for dates in messages. */
+    timeZone: text('time_zone').notNull().default('UTC'),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    check('notification_settings_color_check', sql`${t.primaryColor} is null or ${t.primaryColor} ~ '^#[0-9a-fA-F]{6}$'`),
+    tenantIsolationPolicy(t.tenantId),
+  ],
+).enableRLS();
+
+/** A tenant's own wording of one event's email (subject, text and HTML body), checked at save. */
+export const notificationTemplates = pgTable(
+  'notification_templates',
+  {
+    id: id(),
+    tenantId: tenantId(),
+    eventType: text('event_type').notNull(),
+    subject: text('subject').notNull(),
+    text: text('text').notNull(),
+    html: text('html').notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('notification_templates_tenant_event_unique').on(t.tenantId, t.eventType), tenantIsolationPolicy(t.tenantId)],
+).enableRLS();

@@ -101,6 +101,20 @@ export function eventDispatchScanPolicy(dispatchedAt: PgColumn): PgPolicy {
   });
 }
 
+/**
+ * event_deliveries: SELECT-only, for the delivery workers, which look for deliveries due in every
+ * tenant. Declared with the dispatcher's `app.event_dispatch = 'on'`; only unfinished deliveries
+ * show, and each tenant's are claimed and updated in a transaction of that tenant.
+ */
+export function eventDeliveryScanPolicy(status: PgColumn): PgPolicy {
+  return pgPolicy('event_delivery_scan', {
+    as: 'permissive',
+    for: 'select',
+    to: 'public',
+    using: sql`${setting(EVENT_DISPATCH_SETTING)} = 'on' and ${status} in ('PENDING', 'SENDING')`,
+  });
+}
+
 // Customer isolation (the client portal, modules/portal): inside a tenant a customer sees only
 // their own rows. Set by withCustomer (db/tenant-tx.ts) next to the tenant.
 export const CUSTOMER_SETTING = 'app.customer_id';

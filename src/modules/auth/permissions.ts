@@ -39,6 +39,8 @@ export const permissionMatrix = {
   'servers:write': ADMINS,
   'certificates:read': ALL,
   'certificates:renew': ['SUPER_ADMIN', 'ADMIN', 'SUPPORT'],
+  'notifications:read': ADMINS,
+  'notifications:write': ADMINS,
 } as const satisfies Record<string, readonly UserRole[]>;
 
 export type Permission = keyof typeof permissionMatrix;

@@ -50,6 +50,12 @@ export const TAGS: readonly { name: string; description: string }[] = [
   { name: 'dns', description: 'DNS zones and records, served by PowerDNS: every change is written to PowerDNS and the database together.' },
   { name: 'servers', description: 'The machines workers act on: web servers (sites, nginx), mail servers and DNS servers, driven locally or over SSH with a pinned host key (SUPER_ADMIN, ADMIN).' },
   { name: 'ssl-certificates', description: "The sites' certificates (ACME): names, status, expiry, issuer and last error, never the key; renew or retry one (SUPER_ADMIN, ADMIN, SUPPORT)." },
+  {
+    name: 'notifications',
+    description:
+      "What the tenant's emails look like: branding (sender, reply-to, logo, colours, footer, locale) and its own wording of any event's template, " +
+      'checked at save (unknown {{variables}} are refused) and previewable with sample data (ADMIN).',
+  },
   { name: 'webhooks', description: 'Incoming webhooks from payment providers, verified by their signature.' },
   { name: 'operations', description: 'Liveness and readiness, outside /api, for load balancers. No token. Prometheus metrics are not on this port: see API_METRICS_HOST/API_METRICS_PORT.' },
   { name: 'docs', description: 'This OpenAPI document and its rendered, browsable page.' },

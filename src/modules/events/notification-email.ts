@@ -1,0 +1,160 @@
+import { and, eq, inArray, isNull } from 'drizzle-orm';
+import { customers, notificationSettings, notificationTemplates, subscriptions, tenants, users, type DomainEventRow } from '../../db/schema/index.js';
+import type { Tx } from '../../db/tenant-tx.js';
+import { domainEventTypes, type DomainEventType } from './domain-events.js';
+import { escapeHtml, fill, formatDate, formatValue, type EmailTemplate, type Formats } from './email-template.js';
+import { fileTemplates } from './templates/index.js';
+
+/**
+ * Who hears about an event by email. Customers hear about what happens to their own service and
+ * money; staff (the tenant's ADMIN and BILLING users) get the alerts someone must act on.
+ * Webhook endpoints receive every type they subscribe to, whatever this says.
+ */
+export const emailAudience: Readonly<Record<DomainEventType, 'customer' | 'staff' | null>> = {
+  'order.received': 'customer',
+  'subscription.activated': 'customer',
+  // The customer hears nothing yet: staff get job.failed and retry; terminated/suspended say what ends.
+  'subscription.failed': null,
+  'subscription.suspended': 'customer',
+  'subscription.unsuspended': 'customer',
+  'subscription.terminated': 'customer',
+  'subscription.past_due': 'customer',
+  'subscription.recovered': 'customer',
+  'invoice.issued': 'customer',
+  'invoice.paid': 'customer',
+  'invoice.reminder': 'customer',
+  'invoice.overdue': 'customer',
+  'invoice.voided': 'customer',
+  'payment.failed': 'customer',
+  'payment.refunded': 'customer',
+  'dispute.opened': 'staff',
+  'dispute.closed': 'staff',
+  'certificate.issued': 'customer',
+  'certificate.renewed': 'customer',
+  'certificate.failed': 'staff',
+  'mailbox.created': 'customer',
+  'job.failed': 'staff',
+};
+
+export const STAFF_ROLES = ['ADMIN', 'BILLING'] as const;
+
+export function isDomainEventType(value: string): value is DomainEventType {
+  return (domainEventTypes as readonly string[]).includes(value);
+}
+
+export interface EmailRecipient {
+  readonly address: string;
+  readonly name: string;
+}
+
+function stringField(payload: Record<string, unknown>, key: string): string | null {
+  const value = payload[key];
+  return typeof value === 'string' ? value : null;
+}
+
+/** The people an event's email goes to (none for an unknown type or a customer without an address). */
+export async function emailRecipients(tx: Tx, event: DomainEventRow): Promise<EmailRecipient[]> {
+  if (!isDomainEventType(event.type)) return [];
+  const audience = emailAudience[event.type];
+  if (audience === 'staff') {
+    const staff = await tx
+      .select({ email: users.email, name: users.name })
+      .from(users)
+      .where(and(eq(users.tenantId, event.tenantId), inArray(users.role, [...STAFF_ROLES]), eq(users.isActive, true), isNull(users.deletedAt)));
+    return staff.map((user) => ({ address: user.email.toLowerCase(), name: user.name }));
+  }
+  if (audience !== 'customer') return [];
+  let customerId = stringField(event.payload, 'customerId');
+  const subscriptionId = stringField(event.payload, 'subscriptionId');
+  if (!customerId && subscriptionId) {
+    const [subscription] = await tx.select({ customerId: subscriptions.customerId }).from(subscriptions).where(eq(subscriptions.id, subscriptionId));
+    customerId = subscription?.customerId ?? null;
+  }
+  if (!customerId) return [];
+  const [customer] = await tx
+    .select({ email: customers.email, name: customers.name })
+    .from(customers)
+    .where(and(eq(customers.id, customerId), isNull(customers.deletedAt)));
+  return customer ? [{ address: customer.email.toLowerCase(), name: customer.name }] : [];
+}
+
+export interface Branding extends Formats {
+  readonly senderName: string;
+  readonly replyTo: string | null;
+  readonly brandName: string;
+  readonly logoUrl: string | null;
+  readonly primaryColor: string;
+  readonly footerAddress: string | null;
+}
+
+export async function loadBranding(tx: Tx, tenantId: string): Promise<Branding> {
+  const [tenant] = await tx.select({ name: tenants.name }).from(tenants).where(eq(tenants.id, tenantId));
+  const [settings] = await tx.select().from(notificationSettings).where(eq(notificationSettings.tenantId, tenantId));
+  const brandName = settings?.brandName ?? tenant?.name ?? 'mPanel';
+  return {
+    senderName: settings?.senderName ?? brandName,
+    replyTo: settings?.replyTo ?? null,
+    brandName,
+    logoUrl: settings?.logoUrl ?? null,
+    primaryColor: settings?.primaryColor ?? '#1f6feb',
+    footerAddress: settings?.footerAddress ?? null,
+    locale: settings?.locale ?? 'en-US',
+    timeZone: settings?.timeZone ?? 'UTC',
+  };
+}
+
+/** The tenant's override of an event's template, or the file template. */
+export async function loadTemplate(tx: Tx, tenantId: string, type: DomainEventType): Promise<EmailTemplate> {
+  const [override] = await tx
+    .select({ subject: notificationTemplates.subject, text: notificationTemplates.text, html: notificationTemplates.html })
+    .from(notificationTemplates)
+    .where(and(eq(notificationTemplates.tenantId, tenantId), eq(notificationTemplates.eventType, type)));
+  return override ?? fileTemplates[type];
+}
+
+export interface RenderedEmail {
+  readonly subject: string;
+  readonly text: string;
+  readonly html: string;
+}
+
+export interface EventFacts {
+  readonly id: string;
+  readonly type: DomainEventType;
+  readonly occurredAt: Date;
+  readonly payload: Record<string, unknown>;
+}
+
+/** The values a template's placeholders take for one event and recipient, formatted for the locale. */
+export function templateValues(event: EventFacts, branding: Branding, recipientName: string): Record<string, string> {
+  const values: Record<string, string> = {
+    recipientName,
+    brandName: branding.brandName,
+    occurredAt: formatDate(event.occurredAt.toISOString(), branding),
+    eventId: event.id,
+    eventType: event.type,
+  };
+  for (const [key, value] of Object.entries(event.payload)) values[key] = formatValue(value, branding);
+  return values;
+}
+
+/** One email: the template filled in, the HTML body inside the tenant's branded layout. */
+export function renderEmail(template: EmailTemplate, event: EventFacts, branding: Branding, recipientName: string): RenderedEmail {
+  const values = templateValues(event, branding, recipientName);
+  const subject = fill(template.subject, values, false).replace(/[\r\n]+/g, ' ').trim();
+  const footerText = [branding.brandName, branding.footerAddress].filter(Boolean).join(' · ');
+  const text = `${fill(template.text, values, false).trim()}\n\n--\n${footerText}\n`;
+  const color = /^#[0-9a-fA-F]{6}$/.test(branding.primaryColor) ? branding.primaryColor : '#1f6feb';
+  const logo = branding.logoUrl ? `<img src="${escapeHtml(branding.logoUrl)}" alt="${escapeHtml(branding.brandName)}" height="40"><br>` : '';
+  const html = [
+    '<!doctype html>',
+    `<html lang="${escapeHtml(branding.locale)}"><head><meta charset="utf-8"><title>${escapeHtml(subject)}</title></head>`,
+    '<body style="margin:0;padding:0;font-family:Arial,Helvetica,sans-serif;color:#222">',
+    `<div style="max-width:600px;margin:0 auto;padding:16px;border-top:4px solid ${color}">`,
+    `${logo}<div style="font-size:18px;font-weight:bold;color:${color};margin-bottom:12px">${escapeHtml(branding.brandName)}</div>`,
+    fill(template.html, values, true),
+    `<hr style="border:none;border-top:1px solid #ddd;margin-top:24px"><p style="font-size:12px;color:#666">${escapeHtml(footerText)}</p>`,
+    '</div></body></html>',
+  ].join('\n');
+  return { subject, text, html };
+}
