@@ -1,7 +1,8 @@
 import { and, eq, inArray, ne } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
-import { jobs, subscriptions, websites, type JobType } from '../../db/schema/index.js';
+import type { Tx } from '../../db/tenant-tx.js';
+import { jobs, subscriptions, websites, type Job, type JobType, type SuspensionReason } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { historyEntry } from '../../jobs/job-state.js';
 import { enqueue } from '../../jobs/outbox.js';
@@ -49,7 +50,7 @@ export async function requestLifecycle(
   actor: AuditActor,
   reason: string | undefined,
 ): Promise<{ created: boolean; body: LifecycleAccepted }> {
-  const { type, event } = lifecycleActions[action];
+  const { event } = lifecycleActions[action];
   const result = await withTenant(deps.db, tenantId, async (tx) => {
     const [subscription] = await tx.select().from(subscriptions).where(eq(subscriptions.id, subscriptionId)).for('update');
     if (!subscription) throw notFound('Subscription');
@@ -59,43 +60,67 @@ export async function requestLifecycle(
     if (!canTransition(subscription.status, event)) {
       throw new AppError('CONFLICT', `A ${subscription.status} subscription cannot be ${pastTense[action]} (allowed from ${subscriptionEvents[event].from.join(', ')})`);
     }
-    const [running] = await tx
-      .select({ id: jobs.id, type: jobs.type })
-      .from(jobs)
-      .where(and(eq(jobs.subscriptionId, subscriptionId), inArray(jobs.type, lifecycleJobTypes), inArray(jobs.status, ['PENDING', 'QUEUED', 'RUNNING'])));
-    if (running) throw new AppError('CONFLICT', `A ${running.type} job (${running.id}) of this subscription is still in progress`);
-
-    const [website] = await tx
-      .select({ id: websites.id, serverId: websites.serverId })
-      .from(websites)
-      .where(and(eq(websites.subscriptionId, subscriptionId), ne(websites.status, 'TERMINATED')));
-    const [job] = await tx
-      .insert(jobs)
-      .values({
-        tenantId,
-        subscriptionId,
-        type,
-        queue: website ? serverQueue(website.serverId) : PROVISIONING_QUEUE,
-        maxAttempts: deps.maxAttempts,
-        payload: lifecyclePayload.parse({ subscriptionId, websiteId: website?.id ?? null }),
-        history: [historyEntry('PENDING')],
-      })
-      .returning();
-    if (!job) throw new Error('insert into jobs returned no row');
-    const auditAction: AuditAction = `subscription.${action}_requested`;
-    await recordAudit(tx, {
-      tenantId,
-      actor,
-      action: auditAction,
-      targetType: 'subscription',
-      targetId: subscriptionId,
-      before: { status: subscription.status },
-      metadata: { jobId: job.id, ...(reason ? { reason } : {}) },
-    });
+    const job = await createLifecycleJob(tx, tenantId, subscriptionId, action, actor, reason, deps.maxAttempts);
     return { created: true, body: { subscriptionId, status: subscription.status, job: { id: job.id, type: job.type, status: job.status } }, jobs: [job] };
   });
   if (result.created) await enqueue(deps.db, deps.producer, deps.logger, result.jobs);
   return { created: result.created, body: result.body };
+}
+
+/**
+ * The lifecycle job for `action`, in the caller's transaction (enqueue it after commit), with its
+ * audit row. 409 while another lifecycle job of the subscription is still in progress. Billing
+ * calls it too: suspension for non-payment, and the unsuspension a payment brings.
+ */
+export async function createLifecycleJob(
+  tx: Tx,
+  tenantId: string,
+  subscriptionId: string,
+  action: LifecycleAction,
+  actor: AuditActor,
+  reason: string | undefined,
+  maxAttempts: number,
+  suspensionReason: SuspensionReason = 'STAFF',
+): Promise<Job> {
+  const { type } = lifecycleActions[action];
+  const [subscription] = await tx.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscriptionId));
+  if (!subscription) throw notFound('Subscription');
+  const [running] = await tx
+    .select({ id: jobs.id, type: jobs.type })
+    .from(jobs)
+    .where(and(eq(jobs.subscriptionId, subscriptionId), inArray(jobs.type, lifecycleJobTypes), inArray(jobs.status, ['PENDING', 'QUEUED', 'RUNNING'])));
+  if (running) throw new AppError('CONFLICT', `A ${running.type} job (${running.id}) of this subscription is still in progress`);
+
+  const [website] = await tx
+    .select({ id: websites.id, serverId: websites.serverId })
+    .from(websites)
+    .where(and(eq(websites.subscriptionId, subscriptionId), ne(websites.status, 'TERMINATED')));
+  const [job] = await tx
+    .insert(jobs)
+    .values({
+      tenantId,
+      subscriptionId,
+      type,
+      queue: website ? serverQueue(website.serverId) : PROVISIONING_QUEUE,
+      maxAttempts: maxAttempts,
+      payload: lifecyclePayload.parse({ subscriptionId, websiteId: website?.id ?? null }),
+      history: [historyEntry('PENDING')],
+    })
+    .returning();
+  if (!job) throw new Error('insert into jobs returned no row');
+  // Why it will be suspended: a payment lifts only a NON_PAYMENT suspension.
+  if (action === 'suspend') await tx.update(subscriptions).set({ suspensionReason }).where(eq(subscriptions.id, subscriptionId));
+  const auditAction: AuditAction = `subscription.${action}_requested`;
+  await recordAudit(tx, {
+    tenantId,
+    actor,
+    action: auditAction,
+    targetType: 'subscription',
+    targetId: subscriptionId,
+    before: { status: subscription.status },
+    metadata: { jobId: job.id, ...(reason ? { reason } : {}) },
+  });
+  return job;
 }
 
 const pastTense: Record<LifecycleAction, string> = { suspend: 'suspended', unsuspend: 'unsuspended', terminate: 'terminated' };
