@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'src/db/migrations/', 'bench-results/', 'coverage/', '.dependency-cruiser.cjs'] },
+  { ignores: ['node_modules/', 'dist/', '.build-test/', 'src/db/migrations/', 'bench-results/', 'coverage/', '.dependency-cruiser.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

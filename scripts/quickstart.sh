@@ -14,6 +14,9 @@ else
   echo 'node_modules is up to date'
 fi
 
+step 'build: the server compiled to plain JavaScript in dist/ (what `mpanel` runs)'
+npm run --silent build
+
 step 'secrets: generated once into ./.env (mode 0600), never replaced by a later run'
 # Before the services: PowerDNS is configured with the POWERDNS_API_KEY written here.
 node bin/mpanel.js secrets generate
@@ -37,4 +40,4 @@ cat <<EOF_INFO
             node bin/mpanel.js secrets show MARKETING_WEBHOOK_SECRET
   metrics:  curl http://127.0.0.1:${API_METRICS_PORT:-2273}/metrics (API), :${WORKER_METRICS_PORT:-2272} (worker); loopback only
 EOF_INFO
-exec node bin/mpanel.js start
+exec node bin/mpanel.js start # dist/ (built above)

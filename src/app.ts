@@ -12,6 +12,8 @@ import { docsRouter } from './modules/docs/docs.router.js';
 import { openapiOptions } from './modules/docs/openapi.js';
 import { healthRouter } from './modules/health/health.router.js';
 import { apiRouters } from './modules/index.js';
+import { portalApi } from './modules/portal/index.js';
+import { awaitingNotificationsMailer, type CustomerLinkMailer } from './modules/customer-auth/customer-link-mailer.js';
 import { AppError } from './shared/errors/app-error.js';
 import './shared/http/fastify-augment.js';
 import { assertRouteDeclaresAccess, createAuthenticate } from './modules/auth/authenticate.js';
@@ -29,6 +31,8 @@ export interface AppDeps {
   producer: JobProducer;
   providers: { readonly dns: DnsPort };
   metrics?: HttpMetrics;
+  /** Sends customer links; until the notifications module provides one, they are only logged as issued. */
+  customerLinkMailer?: CustomerLinkMailer;
   /** Called for every route as it is registered: tests collect the route table with it. */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -179,7 +183,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // Outside the /api plugin: swagger-ui's own routes carry no access config (all of it is public).
   await app.register(docsRouter);
 
-  const routerDeps: RouterDeps = { env, logger, db: database.db, redis, producer: deps.producer, metrics, dns: deps.providers.dns };
+  const routerDeps: RouterDeps = { env, logger, db: database.db, redis, producer: deps.producer, metrics, dns: deps.providers.dns, customerLinkMailer: deps.customerLinkMailer ?? awaitingNotificationsMailer(logger) };
   await app.register(
     async (api) => {
       api.addHook('onRoute', assertRouteDeclaresAccess);
@@ -188,6 +192,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
     { prefix: '/api' },
   );
+  // The client portal: customer tokens only (modules/portal/index.ts).
+  await app.register(async (portal) => portal.register(portalApi, routerDeps), { prefix: '/api/portal' });
 
   return app;
 }

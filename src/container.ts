@@ -6,17 +6,25 @@ import { createRedis, waitForRedis } from './config/redis.js';
 import { assertMigrated } from './db/migrate.js';
 import { JobProducer } from './jobs/queue.js';
 import type { JobOutcomes } from './jobs/runner.js';
+import { issueSsl } from './modules/certificates/steps/issue-ssl.js';
+import { provisionMail } from './modules/mail/steps/provision-mail.js';
 import { provisionDns } from './modules/dns/steps/provision-dns.js';
 import { provisionHosting } from './modules/hosting/steps/provision-hosting.js';
 import { suspendSite, terminateSite, unsuspendSite } from './modules/hosting/steps/site-lifecycle.js';
 import { provisioningOutcomes } from './modules/provisioning/provisioning-outcomes.js';
 import { verifyAndActivate } from './modules/provisioning/steps/verify-and-activate.js';
 import type { StepDefinition, StepServices } from './modules/step-services.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { AcmeAuthorities } from './providers/acme/acme-authorities.js';
+import type { CertificateAuthorities } from './providers/certificates.port.js';
 import type { DnsPort } from './providers/dns.port.js';
 import { HostDirectory } from './providers/host/host-directory.js';
 import type { HostingProvider } from './providers/hosting.port.js';
+import type { MailProvider } from './providers/mailserver.port.js';
 import { NginxProvider, type NginxSettings } from './providers/nginx/nginx-provider.js';
+import { PostfixDovecotProvider, type MailSettings } from './providers/postfix-dovecot/postfix-dovecot.js';
 import { PowerDnsClient, type PowerDnsClientOptions } from './providers/powerdns/powerdns.client.js';
+import { createSecretBox, type SecretBox } from './shared/crypto/secret-box.js';
 import { createLogger } from './shared/logger.js';
 import { safeUrl, StartupError } from './shared/startup.js';
 
@@ -24,7 +32,7 @@ import { safeUrl, StartupError } from './shared/startup.js';
  * The production steps: each feature's step, one line each. A job whose type has no handler here
  * fails with a clear error and stays retryable by an admin once the handler ships.
  */
-export const productionSteps: readonly StepDefinition[] = [provisionDns, provisionHosting, verifyAndActivate, suspendSite, unsuspendSite, terminateSite];
+export const productionSteps: readonly StepDefinition[] = [provisionDns, provisionHosting, provisionMail, issueSsl, verifyAndActivate, suspendSite, unsuspendSite, terminateSite];
 
 /** How job outcomes move the features' state (the subscription state machine). */
 export const jobOutcomes: JobOutcomes = provisioningOutcomes;
@@ -42,13 +50,34 @@ export function powerDnsSettings(env: Env, logger?: Logger): PowerDnsClientOptio
   };
 }
 
+function uidGid(value: string | undefined): { uid: number; gid: number } | null {
+  const match = value === undefined ? null : /^(\d+):(\d+)$/.exec(value);
+  return match ? { uid: Number(match[1]), gid: Number(match[2]) } : null;
+}
+
 export function nginxSettings(env: Env): NginxSettings {
-  const owner = env.WEB_FILE_OWNER === undefined ? null : /^(\d+):(\d+)$/.exec(env.WEB_FILE_OWNER);
   return {
-    layout: { webRoot: env.WEB_ROOT, sitesDir: env.NGINX_SITES_DIR, nginxConf: env.NGINX_CONF, nginxCommand: env.NGINX_COMMAND.split(/\s+/).filter(Boolean) },
+    layout: { webRoot: env.WEB_ROOT, sitesDir: env.NGINX_SITES_DIR, nginxConf: env.NGINX_CONF, certsDir: env.NGINX_CERTS_DIR, nginxCommand: env.NGINX_COMMAND.split(/\s+/).filter(Boolean) },
     batchWindowMs: env.NGINX_RELOAD_BATCH_MS,
-    fileOwner: owner ? { uid: Number(owner[1]), gid: Number(owner[2]) } : null,
+    fileOwner: uidGid(env.WEB_FILE_OWNER),
     siteErrorLogs: env.NGINX_SITE_ERROR_LOGS,
+    httpsPort: env.NGINX_HTTPS_PORT,
+    tlsKeyOwner: uidGid(env.NGINX_TLS_KEY_OWNER),
+  };
+}
+
+export function mailSettings(env: Env): MailSettings {
+  return {
+    layout: {
+      usersFile: env.DOVECOT_USERS_FILE,
+      mailRoot: env.MAIL_ROOT,
+      panelDir: env.MAIL_PANEL_DIR,
+      dovecotConf: env.DOVECOT_CONF,
+      postfixConfigDir: env.POSTFIX_CONFIG_DIR,
+      opendkimPidFile: env.OPENDKIM_PID_FILE,
+    },
+    imapPort: env.MPANEL_IMAP_PORT,
+    smtpInPort: env.MPANEL_SMTP_IN_PORT,
   };
 }
 
@@ -57,6 +86,19 @@ export interface Providers {
   readonly dns: DnsPort;
   readonly hosts: HostDirectory;
   readonly hosting: HostingProvider;
+  readonly certificates: CertificateAuthorities;
+  readonly mail: MailProvider;
+}
+
+/** The ACME CA: its listener's CA bundle only when the file exists (Pebble in development; none for Let's Encrypt). */
+export function acmeSettings(env: Env, logger?: Logger) {
+  return {
+    directoryUrl: env.ACME_DIRECTORY_URL,
+    contactEmail: env.ACME_EMAIL,
+    caCertificatePem: existsSync(env.ACME_CA_CERT) ? readFileSync(env.ACME_CA_CERT, 'utf8') : null,
+    termsOfServiceAgreed: true as const,
+    ...(logger ? { logger } : {}),
+  };
 }
 
 export function createProviders(env: Env, logger: Logger): Providers {
@@ -65,7 +107,13 @@ export function createProviders(env: Env, logger: Logger): Providers {
     dns: new PowerDnsClient(powerDnsSettings(env, logger)),
     hosts,
     hosting: new NginxProvider(hosts, nginxSettings(env)),
+    certificates: new AcmeAuthorities(acmeSettings(env, logger)),
+    mail: new PostfixDovecotProvider(hosts, mailSettings(env)),
   };
+}
+
+export function createSecrets(env: Env): SecretBox {
+  return createSecretBox({ key: env.SECRETS_ENCRYPTION_KEY });
 }
 
 /**
@@ -109,10 +157,11 @@ export function createContainer(env: Env, role: 'api' | 'worker' | 'cli'): Conta
     redis,
     producer,
     providers,
-    stepServices: { env, dns: providers.dns, hosting: providers.hosting },
+    stepServices: { env, dns: providers.dns, hosting: providers.hosting, mail: providers.mail, certificates: providers.certificates, secrets: createSecrets(env) },
     async close() {
       await producer.close();
       await providers.hosts.close();
+      await providers.certificates.close();
       redis.disconnect();
       await database.pool.end();
     },

@@ -15,6 +15,7 @@ import { sealAuditLog } from './modules/audit/audit-seal.js';
 import { deleteExpiredZones } from './modules/dns/zone-retention.js';
 import type { StepServices } from './modules/step-services.js';
 import { serveMetrics } from './shared/metrics/serve-metrics.js';
+import { registerCertificateMetrics } from './modules/certificates/certificate-metrics.js';
 import { onShutdown } from './shared/shutdown.js';
 
 /** Repeatable maintenance tasks; one run per interval across all workers. */
@@ -65,6 +66,7 @@ export async function startWorkers(container: Container, options: WorkerOptions 
   const metrics = createWorkerMetrics(async () =>
     Object.fromEntries(await Promise.all(queues.map(async (queue) => [queue, await producer.depth(queue).catch(() => 0)] as const))),
   );
+  registerCertificateMetrics(metrics.registry);
   const deps: RunnerDeps<StepServices> = {
     logger,
     db: database.db,

@@ -50,7 +50,7 @@ const call = (route: ApiRoute, headers: Record<string, string>): Promise<LightMy
 const OUTSIDE_THE_API_PLUGIN: readonly { prefix: string; reason: string }[] = [
   { prefix: '/api/docs', reason: "swagger-ui's page, assets and document copies (docs.router.ts): the public API docs" },
 ];
-const undeclared = routes.filter((route) => !route.public && route.permission === undefined);
+const undeclared = routes.filter((route) => !route.public && route.permission === undefined && route.portal === undefined);
 const publicByPlacement = (route: ApiRoute): boolean =>
   OUTSIDE_THE_API_PLUGIN.some(({ prefix }) => route.url === prefix || route.url.startsWith(`${prefix}/`));
 

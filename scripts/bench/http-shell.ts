@@ -1,11 +1,12 @@
 import { fileURLToPath } from 'node:url';
-import { load, startServer, stop, type Figure } from './lib.js';
+import { load, rssMb, startServer, stop, type Figure, type LoadResult } from './lib.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
- * The HTTP shell's own cost: GET /health through mPanel (Fastify, request ids, helmet, metrics
- * hook, request log) against a plain node:http server returning the same JSON.
+ * The HTTP shell's own cost: GET /health through mPanel (Fastify, request ids, security headers,
+ * metrics hook, request log) against a plain node:http server returning the same JSON. Then the
+ * same API run from the sources through tsx, as the tests do, for the memory the build saves.
  */
 export async function benchHttpShell(): Promise<Figure[]> {
   const floor = await startServer(process.execPath, ['--import', 'tsx', `${root}/scripts/bench/http-floor.ts`], {
@@ -13,9 +14,9 @@ export async function benchHttpShell(): Promise<Figure[]> {
   });
   const floorResult = await load(`${floor.url}/`).finally(() => stop(floor.child));
 
-  // At LOG_LEVEL=info, as in production: one log line per request is part of the cost measured.
-  const api = await startServer(process.execPath, [`${root}/bin/mpanel.js`, 'api'], { HOST: '127.0.0.1', PORT: '0', API_METRICS_PORT: '0', LOG_LEVEL: 'info' });
-  const mpanelResult = await load(`${api.url}/health`).finally(() => stop(api.child));
+  const compiled = await loadHealth('dist');
+  const fromSources = await loadHealth('sources');
+  const mpanelResult = compiled.result;
 
   const ratio = mpanelResult.requestsPerSecond / floorResult.requestsPerSecond;
   return [
@@ -25,5 +26,24 @@ export async function benchHttpShell(): Promise<Figure[]> {
     { section: 'http shell', name: 'GET /health p99', value: mpanelResult.p99Ms, unit: 'ms' },
     { section: 'http shell', name: 'GET /health vs floor', value: ratio, unit: 'x' },
     { section: 'http shell', name: 'non-2xx + errors', value: mpanelResult.non2xx + mpanelResult.errors, unit: 'responses', target: '0', met: mpanelResult.non2xx + mpanelResult.errors === 0 },
+    { section: 'http shell', name: 'API RSS listening, dist/ (npm run build)', value: compiled.rssListening, unit: 'MB' },
+    { section: 'http shell', name: 'API RSS listening, sources through tsx', value: fromSources.rssListening, unit: 'MB' },
+    { section: 'http shell', name: 'API RSS after the /health load, dist/', value: compiled.rssAfter, unit: 'MB' },
+    { section: 'http shell', name: 'API RSS after the /health load, tsx', value: fromSources.rssAfter, unit: 'MB' },
+    { section: 'http shell', name: 'GET /health req/s, tsx (same code)', value: Math.round(fromSources.result.requestsPerSecond), unit: 'req/s' },
   ];
+}
+
+/** Loads GET /health on `mpanel api` run from dist/ or from the sources (MPANEL_RUN); its RSS before and after. */
+async function loadHealth(run: 'dist' | 'sources'): Promise<{ result: LoadResult; rssListening: number; rssAfter: number }> {
+  // At LOG_LEVEL=info, as in production: one log line per request is part of the cost measured.
+  const api = await startServer(process.execPath, [`${root}/bin/mpanel.js`, 'api'], { MPANEL_RUN: run, HOST: '127.0.0.1', PORT: '0', API_METRICS_PORT: '0', LOG_LEVEL: 'info' });
+  try {
+    const pid = api.child.pid ?? 0;
+    const rssListening = await rssMb(pid);
+    const result = await load(`${api.url}/health`);
+    return { result, rssListening, rssAfter: await rssMb(pid) };
+  } finally {
+    await stop(api.child);
+  }
 }

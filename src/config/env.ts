@@ -101,6 +101,10 @@ const envSchema = z
     LOGIN_MAX_FAILURES_PER_ACCOUNT: positiveInt.default(5),
     LOGIN_MAX_FAILURES_PER_IP: positiveInt.default(20),
     LOGIN_FAILURE_WINDOW: duration.default(900),
+    /** Client portal (modules/portal): the customer tokens' audience, never accepted by staff routes. */
+    JWT_PORTAL_AUDIENCE: z.string().min(1).default('mpanel-portal'),
+    /** Where one-time links sent to customers point: `<PORTAL_URL>/<action>?token=...`. */
+    PORTAL_URL: url(['http:', 'https:']).default('http://127.0.0.1:2271/portal'),
 
     EMAIL_FROM: z.email().default('mpanel@localhost.localdomain'),
     /** mPanel's own outbound mail (notifications) goes to this relay, never through the hosted mail server's Postfix. */
@@ -117,6 +121,8 @@ const envSchema = z
     POWERDNS_TIMEOUT_MS: positiveInt.default(5_000),
     POWERDNS_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
     DNS_NAMESERVERS: hostList.default(['ns1.mpanel.test', 'ns2.mpanel.test']),
+    /** More host names of the platform that no tenant may host (nor a name under or above them), comma-separated. */
+    PLATFORM_HOSTNAMES: hostList.optional().transform((hosts) => hosts ?? []),
     DNS_HOSTMASTER: z.email().default('hostmaster@mpanel.test'),
     DNS_DEFAULT_TTL: z.coerce.number().int().min(60).max(604_800).default(3600),
     DNS_DEFAULT_WEB_IPV4: z.ipv4().default('127.0.0.1'),
@@ -184,6 +190,17 @@ const envSchema = z
     ACME_DIRECTORY_URL: url(['https:', 'http:']).default('https://127.0.0.1:14000/dir'),
     ACME_CA_CERT: z.string().min(1).optional(),
     ACME_EMAIL: z.email().default('hostmaster@localhost.localdomain'),
+    /** HTTPS: nginx's TLS port for every site (443 in production), per-site certificate directory, owner of the key files (nginx's worker user, which loads them at handshake time). */
+    NGINX_HTTPS_PORT: port.default(8443),
+    NGINX_CERTS_DIR: z.string().min(1).optional(),
+    NGINX_TLS_KEY_OWNER: z
+      .string()
+      .regex(/^\d+:\d+$/, 'must be numeric uid:gid of nginx\'s worker user, e.g. 33:33')
+      .default('65534:65534'),
+    /** Roots VERIFY_AND_ACTIVATE trusts for the sites' certificates (default outside production: Pebble's root; production: the system's). */
+    SITE_CHECK_CA_FILE: z.string().min(1).optional(),
+    /** Attempts of ISSUE_SSL before the certificate is recorded FAILED and the site stays on HTTP (the order still activates). */
+    SSL_ISSUE_MAX_ATTEMPTS: positiveInt.default(4),
     DOVECOT_USERS_FILE: z.string().min(1).optional(),
     MAIL_ROOT: z.string().min(1).optional(),
     /** The mail server's files, as `scripts/services.sh env` prints them; the contract is in services.sh (Mail). */
@@ -198,6 +215,10 @@ const envSchema = z
     MPANEL_SMTP_IN_PORT: port.default(2500),
     /** Postfix's submission with SASL AUTH (stands for port 587); not mPanel's own outbound relay (SMTP_PORT). */
     MPANEL_SUBMISSION_PORT: port.default(5870),
+    /** Mail hosting (README "Mail hosting"): a mailbox's quota when the product names none, the DKIM selector, the verification budget. */
+    MAIL_DEFAULT_QUOTA_MB: positiveInt.default(1024),
+    MAIL_DKIM_SELECTOR: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a DNS label: lower-case letters, digits, hyphens').default('mpanel'),
+    MAIL_VERIFY_TIMEOUT_MS: positiveInt.default(15_000),
   })
   .superRefine((env, ctx) => {
     for (const name of secretNames) {
@@ -227,6 +248,8 @@ const envSchema = z
       NGINX_SITES_DIR: path.resolve(env.NGINX_SITES_DIR ?? path.join(runDir, 'nginx', 'sites')),
       NGINX_CONF: path.resolve(env.NGINX_CONF ?? path.join(runDir, 'nginx', 'nginx.conf')),
       ACME_CA_CERT: path.resolve(env.ACME_CA_CERT ?? path.join(runDir, 'pebble', 'cert.pem')),
+      NGINX_CERTS_DIR: path.resolve(env.NGINX_CERTS_DIR ?? path.join(runDir, 'nginx', 'certs')),
+      SITE_CHECK_CA_FILE: env.SITE_CHECK_CA_FILE ? path.resolve(env.SITE_CHECK_CA_FILE) : env.NODE_ENV === 'production' ? undefined : path.join(runDir, 'pebble', 'root.pem'),
       DOVECOT_USERS_FILE: path.resolve(env.DOVECOT_USERS_FILE ?? path.join(runDir, 'dovecot', 'users')),
       MAIL_ROOT: path.resolve(env.MAIL_ROOT ?? path.join(runDir, 'mail')),
       DOVECOT_CONF: path.resolve(env.DOVECOT_CONF ?? path.join(runDir, 'dovecot', 'dovecot.conf')),

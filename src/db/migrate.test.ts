@@ -28,6 +28,9 @@ const TENANT_TABLES = [
   'backups',
   'billing_settings',
   'credit_notes',
+  'customer_link_tokens',
+  'customer_logins',
+  'customer_refresh_tokens',
   'customers',
   'deployments',
   'dns_records',
@@ -38,6 +41,8 @@ const TENANT_TABLES = [
   'invoice_lines',
   'invoices',
   'jobs',
+  'mail_aliases',
+  'mail_domains',
   'mailboxes',
   'orders',
   'payments',
@@ -48,6 +53,7 @@ const TENANT_TABLES = [
   'ssl_certificates',
   'subscriptions',
   'tax_rates',
+  'two_factor_factors',
   'users',
   'websites',
 ];
@@ -252,7 +258,7 @@ describe('row-level security', () => {
         customerId: id.customer,
         priceId: id.price,
         paymentProvider: 'stripe',
-        paymentReference: 'cs_test_1',
+        paymentReference: `cs_test_${tenant.slug}`,
         amount: 999,
         currency: 'EUR',
         domainName,
@@ -296,6 +302,11 @@ describe('row-level security', () => {
         osImage: 'debian-12',
       });
       await tx.insert(s.mailboxes).values({ tenantId, domainId: id.domain, subscriptionId: id.subscription, localPart: 'info' });
+      const [mailDomain] = await tx
+        .insert(s.mailDomains)
+        .values({ tenantId, domainId: id.domain, subscriptionId: id.subscription, serverId: id.server, dkimSelector: 'mp1', dkimPrivateKeyEncrypted: 'sealed', dkimPublicKey: 'pub' })
+        .returning();
+      await tx.insert(s.mailAliases).values({ tenantId, mailDomainId: mailDomain!.id, localPart: 'sales', targets: [`info@${domainName}`] });
       await tx.insert(s.backups).values({ tenantId, subscriptionId: id.subscription, websiteId: id.website, kind: 'WEBSITE' });
       await tx.insert(s.sslCertificates).values({
         tenantId,
@@ -304,6 +315,13 @@ describe('row-level security', () => {
         commonName: domainName,
         altNames: [`www.${domainName}`],
       });
+      const [login] = await tx
+        .insert(s.customerLogins)
+        .values({ tenantId, customerId: id.customer, email: `owner@${domainName}`, name: 'Owner', role: 'OWNER' })
+        .returning();
+      await tx.insert(s.customerLinkTokens).values({ tenantId, customerId: id.customer, loginId: login!.id, kind: 'INVITATION', tokenHash: `link-${tenant.slug}`, expiresAt: new Date(Date.now() + 3_600_000) });
+      await tx.insert(s.customerRefreshTokens).values({ tenantId, customerId: id.customer, loginId: login!.id, familyId: randomUUID(), tokenHash: `session-${tenant.slug}`, expiresAt: new Date(Date.now() + 3_600_000) });
+      await tx.insert(s.twoFactorFactors).values({ tenantId, userId: id.user, secretSealed: 'sealed' });
       await tx.insert(s.jobs).values({
         tenantId,
         subscriptionId: id.subscription,
@@ -437,6 +455,45 @@ describe('row-level security', () => {
 
     // The setting is transaction-local: the same pooled connection (max 1) sees nothing afterwards.
     expect(await countRows(app(), 'customers')).toBe(0);
+  });
+
+  it('customer_isolation: with a customer set, only that customer\'s rows of customer-owned tables, staff-only tables unchanged', async () => {
+    const CUSTOMER_TABLES = [
+      'customer_link_tokens',
+      'customer_logins',
+      'customer_refresh_tokens',
+      'customers',
+      'dns_records',
+      'dns_zones',
+      'domains',
+      'mailboxes',
+      'orders',
+      'ssl_certificates',
+      'subscriptions',
+      'websites',
+    ];
+    const policies = await app().query<{ tablename: string; permissive: string }>(
+      `select tablename, permissive from pg_policies where schemaname = 'public' and policyname = 'customer_isolation' order by tablename`,
+    );
+    expect(policies.rows.map((p) => p.tablename)).toEqual([...CUSTOMER_TABLES, 'two_factor_factors'].sort());
+    expect(new Set(policies.rows.map((p) => p.permissive))).toEqual(new Set(['RESTRICTIVE']));
+
+    const own = await inTransaction(app(), { 'app.tenant_id': tenantA.id }, async (c) => (await c.query<{ id: string }>('select id from customers')).rows[0]?.id);
+    if (!own) throw new Error('no customer in tenant A');
+    for (const [customerId, expected] of [[own, 1], [randomUUID(), 0]] as const) {
+      for (const table of TENANT_TABLES) {
+        const n = await inTransaction(app(), { 'app.tenant_id': tenantA.id, 'app.customer_id': customerId }, (c) => countRows(c, table));
+        const customerOwned = CUSTOMER_TABLES.includes(table) || table === 'two_factor_factors';
+        // The seeded factor is a staff user's: never visible with a customer set.
+        const want = table === 'two_factor_factors' ? 0 : customerOwned ? expected : 1;
+        expect(n, `${table} as customer ${customerId === own ? 'A' : 'other'}`).toBe(want);
+      }
+    }
+    await expect(
+      inTransaction(app(), { 'app.tenant_id': tenantA.id, 'app.customer_id': randomUUID() }, (c) =>
+        c.query(`update customers set name = 'x' where true returning id`).then((r) => r.rowCount),
+      ),
+    ).resolves.toBe(0);
   });
 
   it('login_lookup and refresh_lookup expose exactly the one declared user / token, read-only', async () => {

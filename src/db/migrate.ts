@@ -26,6 +26,8 @@ const APP_ROLE_GRANTS = [
   'GRANT USAGE ON SCHEMA public TO mpanel_app',
   'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO mpanel_app',
   'REVOKE UPDATE, DELETE, TRUNCATE ON audit_logs FROM mpanel_app',
+  // The registry of hosted names spans tenants: only its triggers and SECURITY DEFINER functions touch it.
+  'REVOKE ALL ON hosted_names, platform_server_names FROM mpanel_app',
   // ...except its seal, written once after commit by the sealer (a trigger refuses any other change).
   'GRANT UPDATE (chain_seq, prev_hash, hash, sealed_at) ON audit_logs TO mpanel_app',
   'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO mpanel_app',

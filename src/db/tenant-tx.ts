@@ -16,3 +16,15 @@ export async function withTenant<T>(db: Database, tenantId: string, fn: (tx: Tx)
     return fn(tx);
   });
 }
+
+/**
+ * withTenant for the client portal: the tenant AND the customer set, so the customer policy
+ * (db/schema/rls.ts) hides every other customer's rows of that tenant, on top of the portal's
+ * own query scope.
+ */
+export async function withCustomer<T>(db: Database, tenantId: string, customerId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select set_config('app.tenant_id', ${tenantId}, true), set_config('app.customer_id', ${customerId}, true)`);
+    return fn(tx);
+  });
+}

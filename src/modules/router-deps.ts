@@ -5,6 +5,7 @@ import type { Env } from '../config/env.js';
 import type { JobProducer } from '../jobs/queue.js';
 import type { DnsPort } from '../providers/dns.port.js';
 import type { HttpMetrics } from '../shared/metrics/metrics.js';
+import type { CustomerLinkMailer } from './customer-auth/customer-link-mailer.js';
 
 /**
  * What a module's router receives when app.ts registers it (a plain object, no DI framework):
@@ -20,4 +21,6 @@ export interface RouterDeps {
   producer: JobProducer;
   metrics: HttpMetrics;
   dns: DnsPort;
+  /** Emails customer links (invitation, reset, sign-in): modules/customer-auth/customer-link-mailer.ts. */
+  customerLinkMailer: CustomerLinkMailer;
 }

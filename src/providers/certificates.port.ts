@@ -98,6 +98,18 @@ export interface CertificateAuthority {
   close(): Promise<void>;
 }
 
+/**
+ * The install's CA, built once by the composition root: an authority per ACME account. The
+ * account key lives in the database (sealed), which providers never touch, so the caller loads it
+ * and asks for the authority of that account; null asks for a new account (ensureAccount() then
+ * returns the key to store).
+ */
+export interface CertificateAuthorities {
+  readonly directoryUrl: string;
+  forAccount(account: CertificateAccount | null): CertificateAuthority;
+  close(): Promise<void>;
+}
+
 export type CertificateErrorKind =
   /** Refused by our own checks before anything was sent (a hostile or malformed name). */
   | 'invalid-request'

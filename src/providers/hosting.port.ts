@@ -22,6 +22,20 @@ export interface SiteListen {
   readonly ipv4: string | null;
   readonly ipv6: string | null;
   readonly port: number;
+  /** nginx's TLS port on the same addresses (443 in production); used once a site has a certificate. */
+  readonly httpsPort?: number;
+}
+
+/** A site's certificate as the web server needs it: the chain (leaf first) and its private key (PEM). */
+export interface SiteCertificate {
+  readonly chainPem: string;
+  /** A secret: written 0600 for nginx's worker user only, never logged. */
+  readonly privateKeyPem: string;
+}
+
+export interface SiteTlsOptions {
+  /** Send Strict-Transport-Security (a product feature, off by default: it cannot be taken back for max-age). */
+  readonly hsts: boolean;
 }
 
 /** Paths on the web server. All absolute; checked when a driver is built (they reach nginx's config). */
@@ -32,6 +46,8 @@ export interface HostingLayout {
   readonly sitesDir: string;
   /** The main configuration; nginx runs with `-p dirname(nginxConf) -c nginxConf`. */
   readonly nginxConf: string;
+  /** `${certsDir}/<domain>/<name>.pem` (key + chain) for each name of a site with HTTPS (default `${dirname(nginxConf)}/certs`). */
+  readonly certsDir?: string;
   /** argv of the nginx binary, e.g. ['nginx'] or ['sudo', '-n', '/usr/sbin/nginx']. */
   readonly nginxCommand: readonly string[];
 }
@@ -68,6 +84,20 @@ export interface HostingPort {
   placeholderMarker(domain: string): string;
   /** Back to the active vhost. */
   unsuspendSite(domain: string): Promise<void>;
+  /** The site's TLS port, for checks (null when this server has none). */
+  readonly httpsPort: number | null;
+  /** http-01: the token file under `${webRoot}/<domain>/.well-known/acme-challenge/` (served by both vhost states). */
+  putAcmeChallenge(domain: string, token: string, keyAuthorization: string): Promise<void>;
+  removeAcmeChallenge(domain: string, token: string): Promise<void>;
+  /**
+   * Writes the certificate and key for the site (one PEM per SNI name, key first, replaced
+   * atomically: nginx loads it at each handshake, so a renewal needs no reload), then switches the
+   * vhost to HTTPS (HTTP redirects except ACME challenges), tested and reloaded with rollback.
+   * Suspension and unsuspension keep HTTPS once a certificate is installed.
+   */
+  installCertificate(domain: string, certificate: SiteCertificate, options: SiteTlsOptions): Promise<{ readonly vhostChanged: boolean }>;
+  /** Back to HTTP only, and the key deleted from the server (absent is fine). */
+  removeCertificate(domain: string): Promise<void>;
   /**
    * Removes the vhost (tested and reloaded first, so nginx stops serving it), then archives the
    * site's directory as `${archiveTo}/<domain>-<UTC time>.tar.gz` (null: no archive) and deletes it.

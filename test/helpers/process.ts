@@ -10,7 +10,16 @@ export interface Spawned {
 
 /** Starts a TypeScript entry point in a child process (through tsx), capturing its output. */
 export function spawnTs(entry: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Spawned {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+  return spawnNode(['--import', 'tsx', entry, ...args], env);
+}
+
+/** Starts a plain JavaScript entry point (no loader), e.g. the compiled server in dist/. */
+export function spawnJs(entry: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Spawned {
+  return spawnNode([entry, ...args], env);
+}
+
+function spawnNode(nodeArgs: string[], env: NodeJS.ProcessEnv): Spawned {
+  const child = spawn(process.execPath, nodeArgs, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

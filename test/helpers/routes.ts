@@ -2,6 +2,7 @@ import type { InjectOptions, LightMyRequestResponse, RouteOptions } from 'fastif
 import { expect } from 'vitest';
 import { createContainer } from '../../src/container.js';
 import { isPermission, type Permission } from '../../src/modules/auth/permissions.js';
+import { isPortalPermission, type PortalPermission } from '../../src/modules/customer-auth/portal-permissions.js';
 import { PROBLEM_CONTENT_TYPE } from '../../src/shared/http/problem.js';
 import { createTestApp, type TestApp } from './app.js';
 
@@ -13,6 +14,8 @@ export interface ApiRoute {
   /** The URL template as registered, with the /api prefix. */
   readonly url: string;
   readonly permission: Permission | undefined;
+  /** A client portal route (/api/portal): the portal permission a customer login's role must hold. */
+  readonly portal: PortalPermission | undefined;
   readonly public: boolean;
   /** Path parameter names (`:id` → 'id'), in order. */
   readonly params: readonly string[];
@@ -35,9 +38,10 @@ export function routeCollector(): { onRoute: (route: RouteOptions) => void; rout
   const seen: ApiRoute[] = [];
   const onRoute = (route: RouteOptions): void => {
     if (route.url !== '/api' && !route.url.startsWith('/api/')) return;
-    const config: { public?: boolean; permission?: string } = route.config ?? {};
-    const permission = config.permission;
+    const config: { public?: boolean; permission?: string; portal?: string } = route.config ?? {};
+    const { permission, portal } = config;
     if (permission !== undefined && !isPermission(permission)) throw new Error(`${route.url}: unknown permission ${permission}`);
+    if (portal !== undefined && !isPortalPermission(portal)) throw new Error(`${route.url}: unknown portal permission ${portal}`);
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     for (const method of methods) {
       if (!isMethod(method)) throw new Error(`${route.url}: method ${method} is not covered by the route suites`);
@@ -46,6 +50,7 @@ export function routeCollector(): { onRoute: (route: RouteOptions) => void; rout
         method,
         url: route.url,
         permission,
+        portal,
         public: config.public === true,
         params: [...route.url.matchAll(PARAM)].map((match) => match[1] ?? ''),
         ownSecurity: Array.isArray(route.schema?.security) && route.schema.security.length > 0,

@@ -3,9 +3,10 @@ import { index, jsonb, pgTable, text, unique, uniqueIndex, uuid } from 'drizzle-
 import { amount, createdAt, currency, deletedAt, id, moneyChecks, tstz, updatedAt } from './columns.js';
 import { billingModeEnum, orderStatusEnum, subscriptionStatusEnum, suspensionReasonEnum, webhookEventStatusEnum } from './enums.js';
 import { prices, products } from './catalog.js';
-import { tenantIsolationPolicy } from './rls.js';
+import { customerIsolationPolicy, ownedByCustomer, tenantIsolationPolicy } from './rls.js';
 import { tenantId } from './tenancy.js';
 
+/** A customer's billing address as they enter it in the portal (country: ISO 3166-1 alpha-2). */
 export const customers = pgTable(
   'customers',
   {
@@ -16,7 +17,8 @@ export const customers = pgTable(
     company: text('company'),
     phone: text('phone'),
     stripeCustomerId: text('stripe_customer_id'),
-    /** Billing details, copied onto each invoice when it is issued (modules/billing). */
+    /** Billing details, copied onto each invoice when it is issued (modules/billing); the customer
+     *  edits them in the client portal (modules/portal). */
     taxId: text('tax_id'),
     /** ISO 3166-1 alpha-2, upper case: picks the tax rate. */
     country: text('country'),
@@ -28,6 +30,7 @@ export const customers = pgTable(
   (t) => [
     uniqueIndex('customers_tenant_email_lower_unique').on(t.tenantId, sql`lower(${t.email})`),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(ownedByCustomer(t.id)),
   ],
 ).enableRLS();
 
@@ -70,10 +73,12 @@ export const orders = pgTable(
   },
   (t) => [
     ...moneyChecks('orders', t.amount, t.currency),
-    unique('orders_tenant_payment_unique').on(t.tenantId, t.paymentProvider, t.paymentReference),
+    // Across tenants: one payment (a Stripe checkout session) buys orders in one tenant only.
+    unique('orders_payment_unique').on(t.paymentProvider, t.paymentReference),
     index('orders_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
     index('orders_customer_idx').on(t.customerId),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(ownedByCustomer(t.customerId)),
   ],
 ).enableRLS();
 
@@ -139,6 +144,7 @@ export const subscriptions = pgTable(
     index('subscriptions_customer_idx').on(t.customerId),
     index('subscriptions_billing_due_idx').on(t.paidThrough).where(sql`${t.status} in ('ACTIVE', 'PAST_DUE', 'SUSPENDED')`),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(ownedByCustomer(t.customerId)),
   ],
 ).enableRLS();
 

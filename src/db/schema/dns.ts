@@ -1,10 +1,10 @@
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, check, index, integer, pgTable, text, unique, uuid, type PgColumn } from 'drizzle-orm/pg-core';
+import { bigint, boolean, check, index, integer, pgTable, primaryKey, text, unique, uuid, type PgColumn } from 'drizzle-orm/pg-core';
 import { customers, subscriptions } from './billing.js';
 import { createdAt, deletedAt, id, tstz, updatedAt } from './columns.js';
 import { dnsRecordTypeEnum, dnsZoneStatusEnum, domainStatusEnum } from './enums.js';
-import { tenantIsolationPolicy } from './rls.js';
-import { tenantId } from './tenancy.js';
+import { customerIsolationPolicy, ownedByCustomer, tenantIsolationPolicy } from './rls.js';
+import { tenantId, tenants } from './tenancy.js';
 
 /** Backstop for the application's validation: lower-case, no trailing dot, at most 253 chars. */
 const fqdnCheck = (name: string, col: PgColumn) =>
@@ -29,8 +29,43 @@ export const domains = pgTable(
     fqdnCheck('domains_name_check', t.name),
     unique('domains_tenant_name_unique').on(t.tenantId, t.name),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(ownedByCustomer(t.customerId)),
   ],
 ).enableRLS();
+
+/**
+ * The registry of hosted names across the install: one row per domain, whichever tenant holds it.
+ * NO row-level security, and no privilege for the application role: it is written by a trigger on
+ * `domains` and read through SECURITY DEFINER functions (migration 0006), so a tenant never reads
+ * another tenant's names, yet a name, a name under it or a parent of it is held by one tenant only.
+ */
+export const hostedNames = pgTable(
+  'hosted_names',
+  {
+    name: text('name').primaryKey(),
+    /** Not `tenant_id`: the table is deliberately outside the tenant policy. */
+    ownerTenantId: uuid('owner_tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'restrict' }),
+    domainId: uuid('domain_id').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [fqdnCheck('hosted_names_name_check', t.name), index('hosted_names_reverse_idx').on(sql`(reverse(${t.name}) collate "C")`)],
+);
+
+/**
+ * The host names of the platform's servers (kept from `servers` by a trigger, across tenants), for
+ * the registry's check: no tenant may host them, a name under them or a parent of them. Like
+ * hosted_names, outside row-level security and out of the application role's reach.
+ */
+export const platformServerNames = pgTable(
+  'platform_server_names',
+  {
+    name: text('name').notNull(),
+    serverId: uuid('server_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.name, t.serverId] }), index('platform_server_names_reverse_idx').on(sql`(reverse(${t.name}) collate "C")`)],
+);
 
 export const dnsZones = pgTable(
   'dns_zones',
@@ -53,6 +88,8 @@ export const dnsZones = pgTable(
     unique('dns_zones_tenant_name_unique').on(t.tenantId, t.name),
     index('dns_zones_status_idx').on(t.status),
     tenantIsolationPolicy(t.tenantId),
+    // A zone is the customer's through its domain (domains is under the same policy).
+    customerIsolationPolicy(sql`exists (select 1 from domains where domains.id = ${t.domainId})`),
   ],
 ).enableRLS();
 
@@ -80,11 +117,13 @@ export const dnsRecords = pgTable(
     check('dns_records_priority_check', sql`${t.priority} between 0 and 65535`),
     index('dns_records_zone_name_type_idx').on(t.zoneId, t.name, t.type),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(sql`exists (select 1 from dns_zones where dns_zones.id = ${t.zoneId})`),
   ],
 ).enableRLS();
 
 export type Domain = typeof domains.$inferSelect;
 export type NewDomain = typeof domains.$inferInsert;
+export type HostedName = typeof hostedNames.$inferSelect;
 export type DnsZone = typeof dnsZones.$inferSelect;
 export type NewDnsZone = typeof dnsZones.$inferInsert;
 export type DnsRecord = typeof dnsRecords.$inferSelect;

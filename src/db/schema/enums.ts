@@ -89,6 +89,9 @@ export const jobTypes = [
   'SUSPEND_SITE',
   'UNSUSPEND_SITE',
   'TERMINATE_SITE',
+  'SUSPEND_MAIL',
+  'UNSUSPEND_MAIL',
+  'TERMINATE_MAIL',
 ] as const;
 export type JobType = (typeof jobTypes)[number];
 export const jobTypeEnum = pgEnum('job_type', jobTypes);
@@ -105,9 +108,19 @@ export const webhookEventStatuses = ['RECEIVED', 'PROCESSED', 'IGNORED', 'FAILED
 export type WebhookEventStatus = (typeof webhookEventStatuses)[number];
 export const webhookEventStatusEnum = pgEnum('webhook_event_status', webhookEventStatuses);
 
-export const actorTypes = ['USER', 'SYSTEM', 'WEBHOOK', 'CLI'] as const;
+export const actorTypes = ['USER', 'SYSTEM', 'WEBHOOK', 'CLI', 'CUSTOMER'] as const;
 export type ActorType = (typeof actorTypes)[number];
 export const actorTypeEnum = pgEnum('actor_type', actorTypes);
+
+/** A customer account's logins (client portal): the owner invites the billing and technical contacts. */
+export const customerRoles = ['OWNER', 'BILLING', 'TECHNICAL'] as const;
+export type CustomerRole = (typeof customerRoles)[number];
+export const customerRoleEnum = pgEnum('customer_role', customerRoles);
+
+/** One-time links sent by email to a customer login. */
+export const customerLinkKinds = ['INVITATION', 'PASSWORD_RESET', 'SIGN_IN'] as const;
+export type CustomerLinkKind = (typeof customerLinkKinds)[number];
+export const customerLinkKindEnum = pgEnum('customer_link_kind', customerLinkKinds);
 
 // Billing (issue 16): who owns a subscription's schedule, invoices, payments, suspension reasons.
 export const billingModes = ['MPANEL', 'STRIPE'] as const;

@@ -14,7 +14,7 @@ import {
   serverStatusEnum,
   websiteStatusEnum,
 } from './enums.js';
-import { tenantIsolationPolicy } from './rls.js';
+import { customerIsolationPolicy, tenantIsolationPolicy } from './rls.js';
 import { tenantId } from './tenancy.js';
 
 /** A machine a worker acts on; its jobs go to that server's queue. */
@@ -74,6 +74,7 @@ export const websites = pgTable(
     unique('websites_tenant_domain_unique').on(t.tenantId, t.domainId),
     index('websites_server_idx').on(t.serverId),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(sql`exists (select 1 from subscriptions where subscriptions.id = ${t.subscriptionId})`),
   ],
 ).enableRLS();
 
@@ -125,6 +126,7 @@ export const mailboxes = pgTable(
     check('mailboxes_quota_check', sql`${t.quotaMb} > 0`),
     unique('mailboxes_tenant_domain_local_part_unique').on(t.tenantId, t.domainId, t.localPart),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(sql`exists (select 1 from domains where domains.id = ${t.domainId})`),
   ],
 ).enableRLS();
 
@@ -174,16 +176,38 @@ export const sslCertificates = pgTable(
     certificatePem: text('certificate_pem'),
     /** Encrypted at rest by the application; never the plain key. */
     privateKeyEncrypted: text('private_key_encrypted'),
+    /** SHA-256 of the leaf (X509Certificate.fingerprint256): tells one issued certificate from the next. */
+    fingerprintSha256: text('fingerprint_sha256'),
+    /** When the renewal job takes it (2/3 of its lifetime or 30 days before expiry, whichever is sooner, spread). */
+    renewAfter: tstz('renew_after'),
+    /** http-01, or dns-01 for a wildcard. */
+    challenge: text('challenge').notNull().default('http-01'),
     lastError: text('last_error'),
+    failedAt: tstz('failed_at'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
   (t) => [
     index('ssl_certificates_status_not_after_idx').on(t.status, t.notAfter),
-    index('ssl_certificates_domain_idx').on(t.domainId),
+    index('ssl_certificates_renew_after_idx').on(t.renewAfter),
+    // One current certificate per domain: a renewal replaces it in place.
+    unique('ssl_certificates_domain_unique').on(t.domainId),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(sql`exists (select 1 from domains where domains.id = ${t.domainId})`),
   ],
 ).enableRLS();
+
+/**
+ * The install's ACME account at each CA (not tenant data): its key generated once, sealed with
+ * SECRETS_ENCRYPTION_KEY (associated data `acme_accounts:<directory url>:account_key`).
+ */
+export const acmeAccounts = pgTable('acme_accounts', {
+  id: id(),
+  directoryUrl: text('directory_url').notNull().unique(),
+  accountUrl: text('account_url').notNull(),
+  accountKeyEncrypted: text('account_key_encrypted').notNull(),
+  createdAt: createdAt(),
+});
 
 export type Server = typeof servers.$inferSelect;
 export type NewServer = typeof servers.$inferInsert;
@@ -197,3 +221,4 @@ export type Backup = typeof backups.$inferSelect;
 export type NewBackup = typeof backups.$inferInsert;
 export type SslCertificate = typeof sslCertificates.$inferSelect;
 export type NewSslCertificate = typeof sslCertificates.$inferInsert;
+export type AcmeAccount = typeof acmeAccounts.$inferSelect;

@@ -8,3 +8,5 @@ export * from './hosting.js';
 export * from './jobs.js';
 export * from './invoicing.js';
 export * from './events.js';
+export * from './mail.js';
+export * from './customer-auth.js';

@@ -100,3 +100,35 @@ export function eventDispatchScanPolicy(dispatchedAt: PgColumn): PgPolicy {
     using: sql`${setting(EVENT_DISPATCH_SETTING)} = 'on' and ${dispatchedAt} is null`,
   });
 }
+
+// Customer isolation (the client portal, modules/portal): inside a tenant a customer sees only
+// their own rows. Set by withCustomer (db/tenant-tx.ts) next to the tenant.
+export const CUSTOMER_SETTING = 'app.customer_id';
+/** Lookup of one customer link or session token by its hash, before the tenant is known. */
+export const CUSTOMER_TOKEN_HASH_SETTING = 'app.customer_token_hash';
+
+/**
+ * The customer policy: RESTRICTIVE, so it narrows the tenant policy and never widens anything.
+ * With no customer set (staff, workers) it is true; with one set, a row is visible and writable
+ * only when `owned` (an expression over the row: its customer_id, or an EXISTS on its parent,
+ * which is itself under this policy) holds for that customer.
+ */
+export function customerIsolationPolicy(owned: SQL): PgPolicy {
+  const check = sql`${setting(CUSTOMER_SETTING)} is null or ${owned}`;
+  return pgPolicy('customer_isolation', { as: 'restrictive', for: 'all', to: 'public', using: check, withCheck: check });
+}
+
+/** `column = app.customer_id`, for customerIsolationPolicy on tables with a customer column. */
+export function ownedByCustomer(customerId: PgColumn): SQL {
+  return sql`${customerId} = ${setting(CUSTOMER_SETTING)}::uuid`;
+}
+
+/** SELECT-only lookup of one customer token by hash (like refresh_lookup, for the portal). */
+export function customerTokenLookupPolicy(tokenHash: PgColumn): PgPolicy {
+  return pgPolicy('customer_token_lookup', {
+    as: 'permissive',
+    for: 'select',
+    to: 'public',
+    using: sql`${tokenHash} = ${setting(CUSTOMER_TOKEN_HASH_SETTING)}`,
+  });
+}

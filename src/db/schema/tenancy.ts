@@ -23,6 +23,10 @@ export const tenants = pgTable(
     slug: text('slug').notNull().unique('tenants_slug_unique'),
     name: text('name').notNull(),
     isActive: boolean('is_active').notNull().default(true),
+    /** Staff roles that must sign in with a second factor (modules/two-factor). */
+    twoFactorStaffRoles: userRoleEnum('two_factor_staff_roles').array().notNull().default(sql`'{}'::user_role[]`),
+    /** Customers (client portal) must sign in with a second factor. */
+    twoFactorCustomers: boolean('two_factor_customers').notNull().default(false),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

@@ -22,6 +22,8 @@ export const permissionMatrix = {
   'catalog:write': ADMINS,
 
   'customers:read': ALL,
+  /** (Re)send a customer's client portal invitation. */
+  'customers:invite': ['SUPER_ADMIN', 'ADMIN', 'BILLING', 'SUPPORT'],
   'orders:read': ALL,
   'subscriptions:read': ALL,
   'subscriptions:suspend': ['SUPER_ADMIN', 'ADMIN', 'BILLING', 'SUPPORT'],

@@ -28,6 +28,10 @@ export const sharedHostingFeatures = strictFeatures({
   diskQuotaMb: count(1, 10_000_000),
   mailboxes: count(0, 10_000),
   sslIncluded: z.boolean(),
+  /** With sslIncluded: send Strict-Transport-Security over HTTPS (off by default). */
+  hsts: z.boolean().optional(),
+  /** With sslIncluded: a wildcard certificate (domain and *.domain, dns-01) instead of domain and www. */
+  sslWildcard: z.boolean().optional(),
   bandwidthGb: z.number().int().min(0).optional(),
   databases: z.number().int().min(0).optional(),
 }).meta({ id: 'SharedHostingFeatures' });

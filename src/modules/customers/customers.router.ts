@@ -1,13 +1,18 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { authOf } from '../auth/authenticate.js';
+import { actorOf, authOf } from '../auth/authenticate.js';
+import { customerAuthDeps } from '../customer-auth/customer-auth.router.js';
+import { resendInvitation } from '../customer-auth/customer-auth.service.js';
+import { invitationResponse } from '../customer-auth/customer-auth.types.js';
 import type { RouterDeps } from '../router-deps.js';
-import { authProblems, idParams } from '../../shared/http/schemas.js';
+import { authProblems, idParams, problems } from '../../shared/http/schemas.js';
 import { getCustomer, listCustomers } from './customers.service.js';
 import { customerDetail, customersPage, listCustomersQuery } from './customers.types.js';
 
 const tags = ['customers'];
 
-export const customersRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db }) => {
+export const customersRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, deps) => {
+  const { db } = deps;
+  const authDeps = customerAuthDeps(deps);
   app.get(
     '/customers',
     {
@@ -29,5 +34,24 @@ export const customersRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { 
       config: { permission: 'customers:read' },
     },
     async (request) => getCustomer(db, authOf(request), request.params.id),
+  );
+
+  app.post(
+    '/customers/:id/invitation',
+    {
+      schema: {
+        tags,
+        summary: "(Re)send the customer's client portal invitation",
+        description:
+          'A new one-time link (72 h) goes to the owner login by email; the previous one stops working. The answer says where and until when, never the link. 409 once the owner has set a password.',
+        params: idParams,
+        response: { 202: invitationResponse, ...authProblems, ...problems(409) },
+      },
+      config: { permission: 'customers:invite' },
+    },
+    async (request, reply) => {
+      const auth = authOf(request);
+      return reply.code(202).send(await resendInvitation(authDeps, auth.tenantId, request.params.id, actorOf(request)));
+    },
   );
 };

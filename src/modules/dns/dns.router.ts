@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { actorOf, authOf } from '../auth/authenticate.js';
 import type { RouterDeps } from '../router-deps.js';
 import { authProblems, idParams, problems } from '../../shared/http/schemas.js';
+import { platformHostNames } from '../domains/hosted-names.js';
 import { dnsSettings } from './dns-template.js';
 import { createRecord, deleteRecord, getZone, listZones, updateRecord, type DnsCaller, type DnsDeps } from './dns.service.js';
 import { createRecordBody, dnsRecordResponse, dnsZoneDetail, dnsZonesPage, listZonesQuery, noContent, updateRecordBody } from './dns.types.js';
@@ -13,7 +14,7 @@ const writeDescription =
   'Written to PowerDNS and the database together: if PowerDNS refuses the change (422, with its reason) or cannot be reached (503), nothing changes.';
 
 export const dnsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db, env, logger, dns }) => {
-  const deps: DnsDeps = { db, dns, settings: dnsSettings(env), logger };
+  const deps: DnsDeps = { db, dns, settings: dnsSettings(env), logger, platformNames: platformHostNames(env) };
   const tags = ['dns'];
 
   app.get(

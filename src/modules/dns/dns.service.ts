@@ -5,6 +5,7 @@ import { dnsRecords, dnsZones, type DnsRecord, type DnsZone } from '../../db/sch
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { DnsError, DnsNotFoundError, DnsRejectedError, type DnsPort } from '../../providers/dns.port.js';
 import { AppError, conflict, notFound, validationFailed, type FieldError } from '../../shared/errors/app-error.js';
+import { assertHostable } from '../domains/hosted-names.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import { recordConflicts, validateRecord, type DnsRecordData, type RecordIssue } from './dns-records.js';
 import { changeFor, rrsetKey, rrsetsOf } from './dns-rrsets.js';
@@ -33,6 +34,8 @@ export interface DnsDeps {
   dns: DnsPort;
   settings: DnsSettings;
   logger: Logger;
+  /** The platform's own host names from the configuration (domains/hosted-names.ts). */
+  platformNames: readonly string[];
 }
 
 /** Who acts, in which tenant (from the token, never from the body). */
@@ -158,7 +161,7 @@ async function alignRRsetTtl(tx: Tx, zoneId: string, record: DnsRecordData, exce
  * PowerDNS in one PATCH; then records the new SOA serial. Throws (so the caller's transaction
  * rolls back) when PowerDNS refuses or is unreachable.
  */
-async function pushRRsets(tx: Tx, deps: DnsDeps, zone: DnsZone, keys: readonly Pick<DnsRecordData, 'name' | 'type'>[]): Promise<void> {
+async function pushRRsets(tx: Tx, deps: Pick<DnsDeps, 'dns' | 'logger'>, zone: DnsZone, keys: readonly Pick<DnsRecordData, 'name' | 'type'>[]): Promise<void> {
   const unique = [...new Map(keys.map((key) => [rrsetKey(key.name, key.type), key])).values()];
   const rows = await tx
     .select()
@@ -232,6 +235,7 @@ export async function createRecord(deps: DnsDeps, caller: DnsCaller, zoneId: str
     const zone = await lockWritableZone(tx, caller.tenantId, zoneId);
     const existing = await tx.select().from(dnsRecords).where(eq(dnsRecords.zoneId, zone.id));
     const record = checkRecord(deps, zone, existing, body, body.ttl);
+    await assertHostable(tx, { tenantId: caller.tenantId, name: record.name, platformNames: deps.platformNames, field: 'body/name' });
     const [row] = await tx
       .insert(dnsRecords)
       .values({ tenantId: caller.tenantId, zoneId: zone.id, name: record.name, type: record.type, content: record.content, ttl: record.ttl, priority: record.priority, managed: false })
@@ -254,6 +258,7 @@ export async function updateRecord(deps: DnsDeps, caller: DnsCaller, recordId: s
       priority: body.priority !== undefined ? body.priority : before.priority,
     };
     const record = checkRecord(deps, zone, others, input, body.ttl, before);
+    if (record.name !== before.name) await assertHostable(tx, { tenantId: caller.tenantId, name: record.name, platformNames: deps.platformNames, field: 'body/name' });
     // Edited by hand, the record is no longer the template's.
     const [after] = await tx
       .update(dnsRecords)
@@ -281,4 +286,51 @@ export async function deleteRecord(deps: DnsDeps, caller: DnsCaller, recordId: s
     });
     await pushRRsets(tx, deps, zone, [record]);
   });
+}
+
+/**
+ * A record another feature owns (the mail step's DKIM key): the RRset of (name, type) in the zone
+ * becomes exactly this one record, in the rows (not `managed`, so the zone template never removes
+ * it) and in PowerDNS, audited, in the caller's transaction. Writes nothing when it already is.
+ * Returns false when the zone has no ACTIVE row (provisioned by PROVISION_DNS first).
+ */
+export async function putFeatureRecord(
+  tx: Tx,
+  deps: Pick<DnsDeps, 'dns' | 'logger' | 'settings'>,
+  caller: DnsCaller,
+  zoneName: string,
+  input: { name: string; type: 'TXT'; content: string },
+): Promise<{ zoneFound: boolean; changed: boolean }> {
+  const [zone] = await tx
+    .select()
+    .from(dnsZones)
+    .where(and(eq(dnsZones.tenantId, caller.tenantId), eq(dnsZones.name, zoneName)))
+    .for('update');
+  if (!zone || zone.status !== 'ACTIVE') return { zoneFound: false, changed: false };
+  const checked = validateRecord(input, zone.name, deps.settings.defaultTtl);
+  if (!checked.ok) throw validationFailed(asFields(checked.issues), 'The record is not valid');
+  const record = checked.value;
+  const existing = await tx
+    .select()
+    .from(dnsRecords)
+    .where(and(eq(dnsRecords.zoneId, zone.id), eq(dnsRecords.name, record.name), eq(dnsRecords.type, record.type)));
+  if (existing.length === 1 && existing[0]!.content === record.content) return { zoneFound: true, changed: false };
+  if (existing.length > 0) await tx.delete(dnsRecords).where(and(eq(dnsRecords.zoneId, zone.id), eq(dnsRecords.name, record.name), eq(dnsRecords.type, record.type)));
+  const [row] = await tx
+    .insert(dnsRecords)
+    .values({ tenantId: caller.tenantId, zoneId: zone.id, name: record.name, type: record.type, content: record.content, ttl: record.ttl, priority: record.priority, managed: false })
+    .returning();
+  if (!row) throw new Error('insert into dns_records returned no row');
+  await recordAudit(tx, {
+    tenantId: caller.tenantId,
+    actor: caller.actor,
+    action: existing.length > 0 ? 'dns_record.updated' : 'dns_record.created',
+    targetType: 'dns_record',
+    targetId: row.id,
+    before: existing[0] ? recordAuditOf(existing[0]) : null,
+    after: recordAuditOf(row),
+    metadata: { zone: zone.name },
+  });
+  await pushRRsets(tx, deps, zone, [record]);
+  return { zoneFound: true, changed: true };
 }

@@ -4,6 +4,7 @@ import type { Database } from '../../config/database.js';
 import { dnsZones, tenants } from '../../db/schema/index.js';
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import type { DnsPort } from '../../providers/dns.port.js';
+import { releaseHostedName } from '../domains/hosted-names.js';
 import { recordAudit, systemActor } from '../audit/audit.service.js';
 
 /**
@@ -35,6 +36,8 @@ export async function deleteExpiredZones(db: Database, dns: DnsPort, logger: Log
       await dns.deleteZone(zone.name);
       await withTenant(db, tenant.id, async (tx) => {
         await tx.update(dnsZones).set({ status: 'DELETED', deletedAt: now }).where(eq(dnsZones.id, zone.id));
+        // The name is free for any tenant again once its zone is gone.
+        if (zone.domainId) await releaseHostedName(tx, zone.domainId);
         await recordAudit(tx, {
           tenantId: tenant.id,
           actor: systemActor,

@@ -22,17 +22,24 @@ import { canonicalJson } from '../../shared/canonical-json.js';
 import { AppError } from '../../shared/errors/app-error.js';
 import { findPgError } from '../../shared/errors/pg-errors.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
+import { assertHostable, HOSTED_NAME_OVERLAP, hostedNameConflict } from '../domains/hosted-names.js';
 import { recordEvent } from '../events/domain-events.js';
 import { findOrderablePrice } from '../catalog/prices.service.js';
 import { planProvisioning, stepPayload, type OrderFacts } from '../provisioning/plan.js';
 import { resolvePublicTenant } from '../tenants/tenant-resolution.js';
 import type { OrderAccepted, OrderBody } from './orders.types.js';
+import type { CustomerLinkMail, CustomerLinkMailer } from '../customer-auth/customer-link-mailer.js';
+import { inviteOwnerOnFirstOrder } from '../customer-auth/customer-auth.service.js';
 
 export interface OrderIntakeDeps {
   db: Database;
   producer: JobProducer;
   logger: Logger;
   maxAttempts: number;
+  /** The platform's own host names from the configuration (domains/hosted-names.ts). */
+  platformNames: readonly string[];
+  /** The customer's portal invitation (first order only) is handed to it after commit; none without it. */
+  portal?: { url: string; mailer: CustomerLinkMailer };
 }
 
 export interface IntakeResult {
@@ -41,7 +48,7 @@ export interface IntakeResult {
   body: OrderAccepted;
 }
 
-const PAYMENT_UNIQUE = 'orders_tenant_payment_unique';
+const PAYMENT_UNIQUE = 'orders_payment_unique';
 
 /** End of the first billing period; null for one-time prices. */
 export function periodEnd(start: Date, interval: BillingInterval): Date | null {
@@ -70,6 +77,11 @@ async function acceptedBody(tx: Tx, orderId: string): Promise<OrderAccepted> {
   };
 }
 
+const paymentReused = () =>
+  new AppError('CONFLICT', 'This payment reference was already used for a different order', {
+    fields: [{ field: 'body/payment/reference', message: 'is already used by another order' }],
+  });
+
 /** The order for this payment reference, if any; 409 when it was made from a different request. */
 async function findReplay(tx: Tx, tenantId: string, body: OrderBody, requestHash: string): Promise<OrderAccepted | undefined> {
   const [existing] = await tx
@@ -78,9 +90,7 @@ async function findReplay(tx: Tx, tenantId: string, body: OrderBody, requestHash
     .where(and(eq(orders.tenantId, tenantId), eq(orders.paymentProvider, body.payment.provider), eq(orders.paymentReference, body.payment.reference)));
   if (!existing) return undefined;
   if (existing.requestHash !== requestHash) {
-    throw new AppError('CONFLICT', 'This payment reference was already used for a different order', {
-      fields: [{ field: 'body/payment/reference', message: 'is already used by another order' }],
-    });
+    throw paymentReused();
   }
   return acceptedBody(tx, existing.id);
 }
@@ -97,7 +107,7 @@ export async function acceptOrder(deps: OrderIntakeDeps, body: OrderBody, actor:
   const tenant = await resolvePublicTenant(db, body.tenant, 'body/tenant');
   const requestHash = requestHashOf(body, tenant.id);
 
-  let outcome: { created: boolean; body: OrderAccepted; jobs: Job[] };
+  let outcome: { created: boolean; body: OrderAccepted; jobs: Job[]; invitation?: CustomerLinkMail | null };
   try {
     outcome = await withTenant(db, tenant.id, async (tx) => {
       const replay = await findReplay(tx, tenant.id, body, requestHash);
@@ -105,16 +115,23 @@ export async function acceptOrder(deps: OrderIntakeDeps, body: OrderBody, actor:
       return createOrder(tx, deps, tenant.id, body, requestHash, actor);
     });
   } catch (error) {
+    const constraint = findPgError(error)?.constraint;
+    // Another tenant's order of an overlapping name committed between our check and our insert.
+    if (constraint === HOSTED_NAME_OVERLAP) throw hostedNameConflict(body.domain, 'HOSTED', 'body/domain');
     // A concurrent delivery of the same payment committed first: answer as its replay.
-    if (findPgError(error)?.constraint !== PAYMENT_UNIQUE) throw error;
+    if (constraint !== PAYMENT_UNIQUE) throw error;
     const replay = await withTenant(db, tenant.id, (tx) => findReplay(tx, tenant.id, body, requestHash));
-    if (!replay) throw error;
+    // Not in this tenant: the payment bought an order in another one, which is not named.
+    if (!replay) throw paymentReused();
     outcome = { created: false, body: replay, jobs: [] };
   }
 
   if (outcome.created) {
     const ready = outcome.jobs.filter((job) => job.dependsOn.length === 0);
     await enqueue(db, deps.producer, deps.logger, ready);
+  }
+  if (outcome.invitation && deps.portal) {
+    await deps.portal.mailer.send(outcome.invitation).catch((error: unknown) => deps.logger.error({ err: error }, 'could not send the portal invitation'));
   }
   return { created: outcome.created, body: outcome.body };
 }
@@ -156,6 +173,8 @@ async function createOrder(tx: Tx, deps: OrderIntakeDeps, tenantId: string, body
     if (replay) return { created: false, body: replay, jobs: [] };
     throw new AppError('CONFLICT', `The domain ${body.domain} is already hosted here`, { fields: [{ field: 'body/domain', message: 'is already hosted in this tenant' }] });
   }
+  // Before anything is created; the locks it takes hold overlapping orders of other tenants until commit.
+  await assertHostable(tx, { tenantId, name: body.domain, platformNames: deps.platformNames, lock: true, field: 'body/domain' });
 
   const webServer = await leastLoadedServer(tx, 'WEB');
   const mailServer = await leastLoadedServer(tx, 'MAIL');
@@ -280,5 +299,6 @@ async function createOrder(tx: Tx, deps: OrderIntakeDeps, tenantId: string, body
       steps: created.map((job) => job.type),
     },
   });
-  return { created: true, body: await acceptedBody(tx, order.id), jobs: created };
+  const invitation = deps.portal ? await inviteOwnerOnFirstOrder(tx, deps.portal.url, customer) : null;
+  return { created: true, body: await acceptedBody(tx, order.id), jobs: created, invitation };
 }

@@ -2,11 +2,13 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { RouterDeps } from '../router-deps.js';
 import { problems } from '../../shared/http/schemas.js';
 import { checkMarketingSignatureHeader, ORDER_BODY_LIMIT_BYTES, SIGNATURE_HEADER, verifyMarketingSignature } from './marketing-signature.js';
+import { platformHostNames } from '../domains/hosted-names.js';
 import { acceptOrder } from './order-intake.service.js';
 import { orderAccepted, orderBody } from './orders.types.js';
 
 /** POST /api/orders: the marketing site's signed order webhook (no user token). */
-export const orderIntakeRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, db, producer, logger, metrics }) => {
+export const orderIntakeRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, db, producer, logger, metrics, customerLinkMailer }) => {
+  const platformNames = platformHostNames(env);
   app.post(
     '/orders',
     {
@@ -39,7 +41,7 @@ export const orderIntakeRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, 
       const actor = { type: 'WEBHOOK' as const, ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id };
       const log = logger.child({ reqId: request.id });
       try {
-        const result = await acceptOrder({ db, producer, logger: log, maxAttempts: env.JOB_MAX_ATTEMPTS }, request.body, actor);
+        const result = await acceptOrder({ db, producer, logger: log, maxAttempts: env.JOB_MAX_ATTEMPTS, platformNames, portal: { url: env.PORTAL_URL, mailer: customerLinkMailer } }, request.body, actor);
         metrics.ordersReceived.inc({ source: 'marketing', outcome: result.created ? 'created' : 'replayed' });
         if (result.created) log.info({ orderId: result.body.orderId }, 'order accepted');
         return await reply.status(result.created ? 201 : 200).send(result.body);

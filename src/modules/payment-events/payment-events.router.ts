@@ -3,6 +3,7 @@ import { checkStripeSignatureHeader, STRIPE_SIGNATURE_HEADER, verifyStripeEvent 
 import type { StripeEvent } from '../../providers/stripe/stripe.port.js';
 import type { RouterDeps } from '../router-deps.js';
 import { problems } from '../../shared/http/schemas.js';
+import { platformHostNames } from '../domains/hosted-names.js';
 import { receiveStripeEvent } from './payment-events.service.js';
 import { stripeEventBody, stripeWebhookReply } from './payment-events.types.js';
 
@@ -20,7 +21,7 @@ declare module 'fastify' {
 export const STRIPE_EVENT_BODY_LIMIT_BYTES = 64 * 1024;
 
 /** POST /api/webhooks/stripe: Stripe's event deliveries, authenticated by their signature only. */
-export const paymentEventsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, db, producer, logger, metrics }) => {
+export const paymentEventsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, db, producer, logger, metrics, customerLinkMailer }) => {
   app.post(
     '/webhooks/stripe',
     {
@@ -55,7 +56,7 @@ export const paymentEventsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app
       if (!event) throw new Error('POST /webhooks/stripe reached its handler without a verified event');
       const actor = { type: 'WEBHOOK' as const, ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id };
       const log = logger.child({ reqId: request.id });
-      const reply = await receiveStripeEvent({ db, producer, logger: log, maxAttempts: env.JOB_MAX_ATTEMPTS }, event, actor);
+      const reply = await receiveStripeEvent({ db, producer, logger: log, maxAttempts: env.JOB_MAX_ATTEMPTS, platformNames: platformHostNames(env), portal: { url: env.PORTAL_URL, mailer: customerLinkMailer } }, event, actor);
       if (reply.orderId) metrics.ordersReceived.inc({ source: 'stripe', outcome: 'processed' });
       else if (reply.status === 'FAILED') metrics.ordersReceived.inc({ source: 'stripe', outcome: 'rejected' });
       return reply;

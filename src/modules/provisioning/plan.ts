@@ -2,7 +2,9 @@ import { z } from 'zod';
 import type { JobType, ProductType } from '../../db/schema/index.js';
 import { PROVISIONING_QUEUE, serverQueue } from '../../jobs/queue.js';
 import { AppError } from '../../shared/errors/app-error.js';
+import { issueSslPayload } from '../certificates/steps/issue-ssl.js';
 import { provisionDnsPayload } from '../dns/steps/provision-dns.js';
+import { provisionMailPayload } from '../mail/steps/provision-mail.js';
 import { provisionHostingPayload } from '../hosting/steps/provision-hosting.js';
 import { verifyAndActivatePayload } from './steps/verify-and-activate.js';
 
@@ -35,8 +37,8 @@ export interface OrderFacts {
 const payloadOf: Record<ProvisioningStepType, (order: OrderFacts) => Record<string, unknown>> = {
   PROVISION_DNS: (o) => provisionDnsPayload.parse({ subscriptionId: o.subscriptionId, domainId: o.domainId, domain: o.domain, serverId: o.webServerId, mailServerId: o.mailServerId }),
   PROVISION_HOSTING: (o) => provisionHostingPayload.parse({ subscriptionId: o.subscriptionId, domainId: o.domainId, domain: o.domain, serverId: o.webServerId }),
-  PROVISION_MAIL: (o) => ({ subscriptionId: o.subscriptionId, domainId: o.domainId, domain: o.domain, mailboxes: [...o.mailboxes], mailServerId: o.mailServerId }),
-  ISSUE_SSL: (o) => ({ subscriptionId: o.subscriptionId, domainId: o.domainId, domain: o.domain, serverId: o.webServerId }),
+  PROVISION_MAIL: (o) => provisionMailPayload.parse({ subscriptionId: o.subscriptionId, domainId: o.domainId, domain: o.domain, mailboxes: [...o.mailboxes], mailServerId: o.mailServerId }),
+  ISSUE_SSL: (o) => issueSslPayload.parse({ subscriptionId: o.subscriptionId, domainId: o.domainId, domain: o.domain, serverId: o.webServerId }),
   VERIFY_AND_ACTIVATE: (o) => verifyAndActivatePayload.parse({ subscriptionId: o.subscriptionId, domainId: o.domainId, domain: o.domain }),
 };
 

@@ -1,5 +1,7 @@
 import { Resolver } from 'node:dns/promises';
 import http from 'node:http';
+import https from 'node:https';
+import { TLSSocket } from 'node:tls';
 import net, { type LookupFunction } from 'node:net';
 
 /**
@@ -29,12 +31,20 @@ export interface SiteCheckTarget {
   readonly port: number;
   /** Text the page must contain (the placeholder's marker), or null for any 200. */
   readonly expect: string | null;
+  /**
+   * The site has a certificate: HTTP must redirect to `https://name[:port]/`, and HTTPS must
+   * answer with a certificate that verifies against `ca` (PEM; undefined: the system's roots)
+   * and covers the name.
+   */
+  readonly https?: { readonly port: number; readonly ca: string | undefined } | null;
 }
 
 export interface SiteCheckResult extends Record<string, unknown> {
   name: string;
   address: string;
   status: number;
+  /** With HTTPS: its status and the served certificate's names and expiry. */
+  https?: { status: number; subjectAltName: string; validTo: string; serialNumber: string };
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -84,27 +94,32 @@ interface HttpAnswer {
   readonly status: number;
   readonly location: string | undefined;
   readonly body: string;
+  readonly headers: http.IncomingHttpHeaders;
+  /** HTTPS only: the certificate the server presented (already verified by Node for `name`). */
+  readonly certificate?: { readonly subjectAltName: string; readonly validTo: string; readonly serialNumber: string };
 }
 
 /** GET http://name:port/ on `address`: a fresh connection (a reload drops keep-alives), no redirects followed. */
-export function fetchFrom(name: string, address: string, port: number, timeoutMs: number): Promise<HttpAnswer> {
+export function fetchFrom(name: string, address: string, port: number, timeoutMs: number, tls?: { readonly ca: string | undefined }): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const request = http.request(
-      {
-        host: name,
-        port,
-        path: '/',
-        method: 'GET',
-        agent: false,
-        lookup: pinnedLookup(address),
-        timeout: timeoutMs,
-        headers: { host: port === 80 ? name : `${name}:${port}`, 'user-agent': 'mPanel-site-check', accept: 'text/html,*/*' },
-      },
-      (response) => {
+    const options = {
+      host: name,
+      port,
+      path: '/',
+      method: 'GET',
+      agent: false,
+      lookup: pinnedLookup(address),
+      timeout: timeoutMs,
+      headers: { host: port === (tls ? 443 : 80) ? name : `${name}:${port}`, 'user-agent': 'mPanel-site-check', accept: 'text/html,*/*' },
+    } as const;
+    const onResponse = (response: http.IncomingMessage) => {
         const chunks: Buffer[] = [];
         let size = 0;
+        const socket = response.socket;
+        const peer = tls && socket instanceof TLSSocket ? socket.getPeerCertificate() : null;
+        const certificate = peer ? { subjectAltName: peer.subjectaltname ?? '', validTo: peer.valid_to, serialNumber: peer.serialNumber } : undefined;
         const finish = () => {
-          resolve({ status: response.statusCode ?? 0, location: response.headers.location, body: Buffer.concat(chunks).toString('utf8') });
+          resolve({ status: response.statusCode ?? 0, location: response.headers.location, headers: response.headers, body: Buffer.concat(chunks).toString('utf8'), ...(certificate ? { certificate } : {}) });
           // One request per connection: close it now rather than leave it to the server.
           request.destroy();
         };
@@ -118,8 +133,11 @@ export function fetchFrom(name: string, address: string, port: number, timeoutMs
         });
         response.on('end', finish);
         response.on('error', reject);
-      },
-    );
+    };
+    // HTTPS: SNI and the name check are for `name`; only `ca` is trusted (never verification off).
+    const request = tls
+      ? https.request({ ...options, servername: name, rejectUnauthorized: true, ...(tls.ca === undefined ? {} : { ca: tls.ca }) }, onResponse)
+      : http.request(options, onResponse);
     request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     request.on('error', reject);
     request.end();
@@ -145,11 +163,36 @@ async function checkOnce(resolver: Resolver, target: SiteCheckTarget, timeoutMs:
     throw new SiteCheckError(`http://${target.name}:${target.port}/ via ${address}: ${error instanceof Error ? error.message : String(error)}`);
   }
   const where = `http://${target.name}:${target.port}/ via ${address}`;
+  if (target.https) {
+    const secureUrl = `https://${target.name}${target.https.port === 443 ? '' : `:${target.https.port}`}/`;
+    if (answer.status !== 301 || answer.location !== secureUrl) throw new SiteCheckError(`${where} answered ${answer.status}${answer.location ? ` to ${answer.location}` : ''}, not a 301 redirect to ${secureUrl}`);
+    let secure: HttpAnswer;
+    try {
+      secure = await fetchFrom(target.name, address, target.https.port, timeoutMs, { ca: target.https.ca });
+    } catch (error) {
+      // A certificate that does not verify or does not cover the name fails here (Node's checks).
+      throw new SiteCheckError(`${secureUrl} via ${address}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (secure.status !== 200) throw new SiteCheckError(`${secureUrl} via ${address} answered ${secure.status}, not 200`);
+    if (target.expect !== null && !secure.body.includes(target.expect)) throw new SiteCheckError(`${secureUrl} via ${address} answered 200 but not with the site's placeholder page`);
+    const certificate = secure.certificate ?? { subjectAltName: '', validTo: '', serialNumber: '' };
+    if (!coversName(certificate.subjectAltName, target.name)) throw new SiteCheckError(`${secureUrl}: the served certificate (${certificate.subjectAltName}) does not cover ${target.name}`);
+    return { name: target.name, address, status: answer.status, https: { status: secure.status, ...certificate } };
+  }
   if (answer.status !== 200) {
     throw new SiteCheckError(`${where} answered ${answer.status}${answer.location ? ` (redirect to ${answer.location}, not followed)` : ''}, not 200`);
   }
   if (target.expect !== null && !answer.body.includes(target.expect)) throw new SiteCheckError(`${where} answered 200 but not with the site's placeholder page`);
   return { name: target.name, address, status: answer.status };
+}
+
+/** Whether a subjectAltName ("DNS:a, DNS:*.b") covers `name` (a wildcard covers one label). */
+export function coversName(subjectAltName: string, name: string): boolean {
+  return subjectAltName
+    .split(', ')
+    .filter((entry) => entry.startsWith('DNS:'))
+    .map((entry) => entry.slice(4).toLowerCase())
+    .some((dnsName) => dnsName === name || (dnsName.startsWith('*.') && name.slice(name.indexOf('.') + 1) === dnsName.slice(2) && name.indexOf('.') > 0));
 }
 
 /**

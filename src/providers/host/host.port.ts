@@ -13,6 +13,16 @@ export interface RunResult {
   readonly stderr: string;
 }
 
+export interface WriteOptions {
+  /** Numeric owner of the new file (set before the rename). */
+  readonly owner?: { readonly uid: number; readonly gid: number };
+  /**
+   * The new file's mtime is max(now, the old file's mtime + 1 s), in whole seconds: for readers
+   * that notice a change by the mtime second (Dovecot's passwd-file), a rewrite is never invisible.
+   */
+  readonly increaseMtime?: boolean;
+}
+
 export interface HostTransport {
   readonly description: string;
   /**
@@ -22,8 +32,17 @@ export interface HostTransport {
   ensureDir(path: string, mode: number): Promise<boolean>;
   /** The file's text, or null when it does not exist. */
   readFile(path: string): Promise<string | null>;
-  /** Writes a temp file beside `path` (mode `mode`), then renames it over `path`: readers see the old or the new file, never half of one. */
-  writeFileAtomic(path: string, content: string, mode: number): Promise<void>;
+  /**
+   * Writes a temp file beside `path` (mode `mode`, and `options`), flushes it to disk, then renames
+   * it over `path`: readers see the old or the new file, never half of one, and never one with the
+   * wrong owner or mode.
+   */
+  writeFileAtomic(path: string, content: string, mode: number, options?: WriteOptions): Promise<void>;
+  /**
+   * Runs `work` holding an exclusive flock(1) on `lockFile` (created when absent), so every writer
+   * on that host following the same rule, in any process, waits its turn.
+   */
+  withLock<T>(lockFile: string, work: () => Promise<T>): Promise<T>;
   /** Removes a file; absent is fine. */
   removeFile(path: string): Promise<void>;
   /** Removes a directory tree; absent is fine. */
@@ -31,7 +50,7 @@ export interface HostTransport {
   exists(path: string): Promise<boolean>;
   chown(path: string, uid: number, gid: number): Promise<void>;
   /** Sends a signal to a process of the host; false when it may not (or the process is gone). */
-  signal(pid: number, signal: 'SIGHUP'): Promise<boolean>;
+  signal(pid: number, signal: 'SIGHUP' | 'SIGUSR1'): Promise<boolean>;
   /** Runs a command (argv, no shell on this side) and reports its exit code and output. */
   run(argv: readonly string[], timeoutMs: number): Promise<RunResult>;
   close(): Promise<void>;

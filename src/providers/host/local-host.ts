@@ -1,8 +1,9 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { HostError, type HostTransport, type RunResult } from './host.port.js';
+import { HostError, type HostTransport, type RunResult, type WriteOptions } from './host.port.js';
 
 function errorCode(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
@@ -39,16 +40,47 @@ export class LocalHost implements HostTransport {
     }
   }
 
-  async writeFileAtomic(file: string, content: string, mode: number): Promise<void> {
+  async writeFileAtomic(file: string, content: string, mode: number, options: WriteOptions = {}): Promise<void> {
     // A dot name that does not end in .conf: nginx's `include sites/*.conf` never reads it.
     const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      await fs.writeFile(temp, content, { mode, flag: 'wx' });
-      await fs.chmod(temp, mode);
+      const handle = await fs.open(temp, 'wx', mode);
+      try {
+        await handle.writeFile(content);
+        await handle.sync();
+        if (options.owner) await handle.chown(options.owner.uid, options.owner.gid);
+        await handle.chmod(mode);
+      } finally {
+        await handle.close();
+      }
+      if (options.increaseMtime) {
+        const previous = await fs.stat(file).then((stat) => Math.floor(stat.mtimeMs / 1000), () => 0);
+        const seconds = Math.max(Math.floor(Date.now() / 1000), previous + 1);
+        await fs.utimes(temp, seconds, seconds);
+      }
       await fs.rename(temp, file);
     } catch (error) {
       await fs.rm(temp, { force: true });
       throw error;
+    }
+  }
+
+  async withLock<T>(lockFile: string, work: () => Promise<T>): Promise<T> {
+    // flock(1) holds the lock while its child reads stdin; closing stdin releases it.
+    const holder = spawn('flock', ['-x', '-w', '60', lockFile, '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const exited = once(holder, 'exit');
+    let stderr = '';
+    holder.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    await new Promise<void>((resolve, reject) => {
+      holder.once('error', (error) => reject(new HostError(`flock ${lockFile} could not start: ${error.message}`, false, { cause: error })));
+      void exited.then(([code]) => reject(new HostError(`flock ${lockFile} exited (${String(code)}) before it held the lock: ${stderr.trim()}`, false)));
+      holder.stdout.once('data', () => resolve());
+    });
+    try {
+      return await work();
+    } finally {
+      holder.stdin.end();
+      await exited;
     }
   }
 
@@ -74,7 +106,7 @@ export class LocalHost implements HostTransport {
     await fs.chown(file, uid, gid);
   }
 
-  async signal(pid: number, signal: 'SIGHUP'): Promise<boolean> {
+  async signal(pid: number, signal: 'SIGHUP' | 'SIGUSR1'): Promise<boolean> {
     try {
       process.kill(pid, signal);
       return true;

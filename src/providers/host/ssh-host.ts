@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, type SFTPWrapper, type ServerHostKeyAlgorithm, type Stats } from 'ssh2';
 import { hostKeyFingerprint, parseHostKey, type HostKeyType, type PinnedHostKey } from './ssh-host-key.js';
-import { HostError, HostKeyMismatchError, type HostTransport, type RunResult } from './host.port.js';
+import { HostError, HostKeyMismatchError, type HostTransport, type RunResult, type WriteOptions } from './host.port.js';
 
 /** A remote web server reached over SSH with key authentication. */
 export interface SshTarget {
@@ -188,12 +188,25 @@ export class SshHost implements HostTransport {
     });
   }
 
-  writeFileAtomic(file: string, content: string, mode: number): Promise<void> {
+  writeFileAtomic(file: string, content: string, mode: number, options: WriteOptions = {}): Promise<void> {
     const temp = path.posix.join(path.posix.dirname(file), `.${path.posix.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
     return this.use(async ({ sftp }) => {
       try {
-        await call((done) => sftp.writeFile(temp, content, { mode, flag: 'wx' }, done));
+        const handle = await call<Buffer>((done) => sftp.open(temp, 'wx', { mode }, done));
+        try {
+          const data = Buffer.from(content, 'utf8');
+          if (data.length > 0) await call((done) => sftp.write(handle, data, 0, data.length, 0, (error) => done(error)));
+          await call((done) => sftp.ext_openssh_fsync(handle, (error) => done(error)));
+          if (options.owner) await call((done) => sftp.fchown(handle, options.owner!.uid, options.owner!.gid, done));
+        } finally {
+          await call((done) => sftp.close(handle, done));
+        }
         await call((done) => sftp.chmod(temp, mode, done));
+        if (options.increaseMtime) {
+          const previous = await call<Stats>((done) => sftp.stat(file, done)).then((stat) => stat.mtime, () => 0);
+          const seconds = Math.max(Math.floor(Date.now() / 1000), previous + 1);
+          await call((done) => sftp.utimes(temp, seconds, seconds, done));
+        }
         // Plain SFTP rename refuses an existing target; OpenSSH's extension is rename(2).
         await call((done) => sftp.ext_openssh_rename(temp, file, done));
       } catch (error) {
@@ -234,8 +247,41 @@ export class SshHost implements HostTransport {
     return this.use(({ sftp }) => call((done) => sftp.chown(file, uid, gid, done)));
   }
 
+  withLock<T>(lockFile: string, work: () => Promise<T>): Promise<T> {
+    const command = ['flock', '-x', '-w', '60', lockFile, '-c', 'echo locked; exec cat >/dev/null'].map(shellQuote).join(' ');
+    return this.use(
+      ({ client }) =>
+        new Promise<T>((resolve, reject) => {
+          client.exec(command, (error, stream) => {
+            if (error) return reject(new HostError(`${this.description}: cannot run flock: ${error.message}`, false, { cause: error }));
+            let held = false;
+            const closed = new Promise<void>((done) => stream.once('close', () => done()));
+            void closed.then(() => {
+              if (!held) reject(new HostError(`${this.description}: flock ${lockFile} ended before it held the lock`, false));
+            });
+            stream.once('data', () => {
+              held = true;
+              // Closing stdin ends `cat`, so flock exits and releases the lock.
+              work().then(
+                async (value) => {
+                  stream.end();
+                  await closed;
+                  resolve(value);
+                },
+                async (failure: unknown) => {
+                  stream.end();
+                  await closed;
+                  reject(failure instanceof Error ? failure : new Error(String(failure)));
+                },
+              );
+            });
+          });
+        }),
+    );
+  }
+
   /** Works when the SSH user may signal the process (nginx runs as that user); otherwise false. */
-  async signal(pid: number, signal: 'SIGHUP'): Promise<boolean> {
+  async signal(pid: number, signal: 'SIGHUP' | 'SIGUSR1'): Promise<boolean> {
     const result = await this.run(['kill', `-${signal.slice(3)}`, String(pid)], 10_000);
     return result.code === 0;
   }

@@ -217,6 +217,7 @@ describe('the provider boundary refuses hostile domain names before touching any
       ensureDir: async (p) => (calls.push(`ensureDir ${p}`), false),
       readFile: async (p) => (calls.push(`readFile ${p}`), null),
       writeFileAtomic: async (p) => void calls.push(`write ${p}`),
+      withLock: async (p, work) => (calls.push(`lock ${p}`), work()),
       removeFile: async (p) => void calls.push(`removeFile ${p}`),
       removeTree: async (p) => void calls.push(`removeTree ${p}`),
       exists: async (p) => (calls.push(`exists ${p}`), false),

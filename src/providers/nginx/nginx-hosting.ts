@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { HostingError, type EnsureSiteResult, type HostingLayout, type HostingPort, type RemoveSiteResult, type SiteListen } from '../hosting.port.js';
+import { HostingError, type EnsureSiteResult, type HostingLayout, type HostingPort, type RemoveSiteResult, type SiteCertificate, type SiteListen, type SiteTlsOptions } from '../hosting.port.js';
 import type { NginxReloader, ReloaderStats } from './nginx-reloader.js';
-import { assertSafeLayout, assertSafeListen, assertSafePath, assertSiteDomain, placeholderMarker, renderPlaceholder, renderVhost, sitePaths, type SitePaths, type VhostState } from './vhost.js';
+import { assertSafeLayout, assertSafeListen, assertSafePath, assertSiteDomain, placeholderMarker, renderPlaceholder, renderVhost, siteNames, sitePaths, type SitePaths, type VhostState } from './vhost.js';
 import type { HostTransport } from '../host/host.port.js';
 
 export interface NginxHostingOptions {
@@ -14,7 +14,14 @@ export interface NginxHostingOptions {
   readonly reloader: NginxReloader;
   /** Each site's own error.log (default true); see NGINX_SITE_ERROR_LOGS. */
   readonly siteErrorLog?: boolean;
+  /** uid:gid of nginx's worker user: it reads the certificate files at handshake time (they are 0600). */
+  readonly tlsKeyOwner?: { readonly uid: number; readonly gid: number } | null;
 }
+
+/** base64url, as ACME tokens are (checked again here: the token becomes a file name). */
+const ACME_TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+const KEY_MODE = 0o600;
+const HSTS_MARKER = 'hsts';
 
 /** World-readable: nginx's workers run as `nobody`. */
 const DIR_MODE = 0o755;
@@ -31,6 +38,7 @@ export class NginxHosting implements HostingPort {
   private readonly fileOwner: { readonly uid: number; readonly gid: number } | null;
   private readonly reloader: NginxReloader;
   private readonly siteErrorLog: boolean;
+  private readonly tlsKeyOwner: { readonly uid: number; readonly gid: number } | null;
 
   constructor(options: NginxHostingOptions) {
     this.host = options.host;
@@ -39,6 +47,11 @@ export class NginxHosting implements HostingPort {
     this.fileOwner = options.fileOwner ?? null;
     this.reloader = options.reloader;
     this.siteErrorLog = options.siteErrorLog ?? true;
+    this.tlsKeyOwner = options.tlsKeyOwner ?? null;
+  }
+
+  get httpsPort(): number | null {
+    return this.listen.httpsPort ?? null;
   }
 
   get description(): string {
@@ -63,8 +76,16 @@ export class NginxHosting implements HostingPort {
     }
   }
 
+  /** The site's HTTPS settings when its certificate is on the server (so suspension keeps HTTPS), else null. */
+  private async tlsState(domain: string, paths: SitePaths): Promise<{ hsts: boolean } | null> {
+    const [name] = siteNames(domain);
+    if (!(await this.host.exists(`${paths.certDir}/${name}.pem`))) return null;
+    return { hsts: await this.host.exists(`${paths.certDir}/${HSTS_MARKER}`) };
+  }
+
   private async applyVhost(domain: string, paths: SitePaths, state: VhostState): Promise<boolean> {
-    const content = renderVhost(this.layout, this.listen, domain, state, { siteErrorLog: this.siteErrorLog });
+    const tls = await this.tlsState(domain, paths);
+    const content = renderVhost(this.layout, this.listen, domain, state, { siteErrorLog: this.siteErrorLog, tls });
     const previous = await this.host.readFile(paths.vhost);
     await this.reloader.apply(paths.vhost, content);
     return previous !== content;
@@ -99,11 +120,80 @@ export class NginxHosting implements HostingPort {
     await this.applyVhost(domain, paths, 'active');
   }
 
+  async putAcmeChallenge(domain: string, token: string, keyAuthorization: string): Promise<void> {
+    const paths = sitePaths(this.layout, assertSiteDomain(domain));
+    if (!ACME_TOKEN.test(token)) throw new HostingError('refusing an ACME token that is not base64url', true);
+    if (!keyAuthorization.startsWith(`${token}.`) || !ACME_TOKEN.test(keyAuthorization.slice(token.length + 1))) throw new HostingError('refusing an ACME key authorization of the wrong form', true);
+    await this.host.ensureDir(path.posix.dirname(paths.challengeDir), DIR_MODE);
+    await this.host.ensureDir(paths.challengeDir, DIR_MODE);
+    await this.host.writeFileAtomic(`${paths.challengeDir}/${token}`, keyAuthorization, FILE_MODE);
+  }
+
+  async removeAcmeChallenge(domain: string, token: string): Promise<void> {
+    const paths = sitePaths(this.layout, assertSiteDomain(domain));
+    if (!ACME_TOKEN.test(token)) throw new HostingError('refusing an ACME token that is not base64url', true);
+    await this.host.removeFile(`${paths.challengeDir}/${token}`);
+  }
+
+  async installCertificate(domain: string, certificate: SiteCertificate, options: SiteTlsOptions): Promise<{ vhostChanged: boolean }> {
+    const paths = sitePaths(this.layout, assertSiteDomain(domain));
+    if (!certificate.privateKeyPem.includes('PRIVATE KEY-----') || !certificate.chainPem.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new HostingError(`refusing to install a certificate for ${domain}: not a PEM key and chain`, true);
+    }
+    // nginx reads the key then the certificate from one file: a single rename replaces both.
+    const pem = `${certificate.privateKeyPem.trimEnd()}\n${certificate.chainPem.trimEnd()}\n`;
+    const files = siteNames(domain).map((name) => `${paths.certDir}/${name}.pem`);
+    const hstsFile = `${paths.certDir}/${HSTS_MARKER}`;
+    const previous = await Promise.all(files.map((file) => this.host.readFile(file)));
+    const hadHsts = await this.host.exists(hstsFile);
+
+    await this.host.ensureDir(path.posix.dirname(paths.certDir), 0o711);
+    if (await this.host.ensureDir(paths.certDir, 0o700)) await this.ownKey(paths.certDir);
+    const write = async (file: string, content: string | null) => {
+      if (content === null) return this.host.removeFile(file);
+      await this.host.writeFileAtomic(file, content, KEY_MODE);
+      await this.ownKey(file);
+    };
+    try {
+      for (const file of files) await write(file, pem);
+      if (options.hsts) await write(hstsFile, 'on\n');
+      else await this.host.removeFile(hstsFile);
+      await this.ensureDirectories(paths);
+      const vhostChanged = await this.applyVhost(domain, paths, (await this.currentState(paths)) ?? 'active');
+      return { vhostChanged };
+    } catch (error) {
+      // The vhost was put back by the reloader; the files go back to what it serves.
+      await Promise.allSettled([...files.map((file, index) => write(file, previous[index] ?? null)), hadHsts ? write(hstsFile, 'on\n') : this.host.removeFile(hstsFile)]);
+      throw error;
+    }
+  }
+
+  async removeCertificate(domain: string): Promise<void> {
+    const paths = sitePaths(this.layout, assertSiteDomain(domain));
+    if (!(await this.host.exists(paths.certDir))) return;
+    const state = await this.currentState(paths);
+    await this.host.removeTree(paths.certDir);
+    if (state !== null) await this.applyVhost(domain, paths, state);
+  }
+
+  /** The state the site's vhost is in (from its header line), or null without a vhost. */
+  private async currentState(paths: SitePaths): Promise<VhostState | null> {
+    const vhost = await this.host.readFile(paths.vhost);
+    if (vhost === null) return null;
+    return /^# mPanel site \S+ \(suspended/.test(vhost) ? 'suspended' : 'active';
+  }
+
+  private async ownKey(file: string): Promise<void> {
+    if (this.tlsKeyOwner) await this.host.chown(file, this.tlsKeyOwner.uid, this.tlsKeyOwner.gid);
+  }
+
   async removeSite(domain: string, archiveTo: string | null): Promise<RemoveSiteResult> {
     const paths = sitePaths(this.layout, assertSiteDomain(domain));
     const archiveDir = archiveTo === null ? null : assertSafePath(archiveTo, 'the archive directory');
     // The vhost goes first: its log files live in the site's directory, which nginx -t opens.
     await this.reloader.apply(paths.vhost, null);
+    // The certificate's key leaves the server with the site (nothing is revoked).
+    await this.host.removeTree(paths.certDir);
     if (!(await this.host.exists(paths.siteDir))) return { archive: null };
     let archive: string | null = null;
     if (archiveDir !== null) {

@@ -9,6 +9,10 @@ export interface NginxSettings {
   readonly batchWindowMs: number;
   readonly fileOwner: { readonly uid: number; readonly gid: number } | null;
   readonly siteErrorLogs: boolean;
+  /** nginx's TLS port for every site with a certificate. */
+  readonly httpsPort?: number;
+  /** nginx's worker user, which reads certificate files at handshake time. */
+  readonly tlsKeyOwner?: { readonly uid: number; readonly gid: number } | null;
 }
 
 /**
@@ -45,10 +49,11 @@ export class NginxProvider implements HostingProvider {
     const hosting = new NginxHosting({
       host: this.hosts.transportFor(server),
       layout: this.settings.layout,
-      listen: { ipv4: server.ipv4, ipv6: server.ipv6, port: server.httpPort },
+      listen: { ipv4: server.ipv4, ipv6: server.ipv6, port: server.httpPort, ...(this.settings.httpsPort === undefined ? {} : { httpsPort: this.settings.httpsPort }) },
       fileOwner: this.settings.fileOwner,
       reloader: this.reloaderFor(server),
       siteErrorLog: this.settings.siteErrorLogs,
+      tlsKeyOwner: this.settings.tlsKeyOwner ?? null,
     });
     this.hostings.set(server.id, { fingerprint, hosting });
     return hosting;

@@ -28,6 +28,7 @@ export function assertSafeLayout(layout: HostingLayout): HostingLayout {
     webRoot: assertSafePath(layout.webRoot, 'the web root'),
     sitesDir: assertSafePath(layout.sitesDir, 'the nginx sites directory'),
     nginxConf: assertSafePath(layout.nginxConf, 'the nginx configuration file'),
+    certsDir: assertSafePath(layout.certsDir ?? path.posix.join(path.posix.dirname(layout.nginxConf), 'certs'), 'the certificates directory'),
     nginxCommand: [...layout.nginxCommand],
   };
 }
@@ -36,6 +37,7 @@ export function assertSafeListen(listen: SiteListen): SiteListen {
   if (!Number.isInteger(listen.port) || listen.port < 1 || listen.port > 65535) throw new HostingError(`invalid HTTP port ${listen.port}`, true);
   if (listen.ipv4 !== null && net.isIP(listen.ipv4) !== 4) throw new HostingError(`invalid IPv4 address "${listen.ipv4}"`, true);
   if (listen.ipv6 !== null && net.isIP(listen.ipv6) !== 6) throw new HostingError(`invalid IPv6 address "${listen.ipv6}"`, true);
+  if (listen.httpsPort !== undefined && (!Number.isInteger(listen.httpsPort) || listen.httpsPort < 1 || listen.httpsPort > 65535)) throw new HostingError(`invalid HTTPS port ${listen.httpsPort}`, true);
   return listen;
 }
 
@@ -52,6 +54,15 @@ export interface SitePaths {
   readonly logsDir: string;
   readonly index: string;
   readonly vhost: string;
+  /** `${certsDir}/<domain>`: one `<name>.pem` (key + chain) per name the site answers to. */
+  readonly certDir: string;
+  readonly challengeDir: string;
+}
+
+/** The names a site answers to (server_name), and so the SNI names its certificate files are named after. */
+export function siteNames(domain: string): [string, string] {
+  const name = assertSiteDomain(domain);
+  return [name, `www.${name}`];
 }
 
 export function sitePaths(layout: HostingLayout, domain: string): SitePaths {
@@ -63,6 +74,8 @@ export function sitePaths(layout: HostingLayout, domain: string): SitePaths {
     logsDir: path.posix.join(siteDir, 'logs'),
     index: path.posix.join(siteDir, 'public', 'index.html'),
     vhost: path.posix.join(layout.sitesDir, `${name}.conf`),
+    certDir: path.posix.join(layout.certsDir ?? path.posix.join(path.posix.dirname(layout.nginxConf), 'certs'), name),
+    challengeDir: path.posix.join(siteDir, '.well-known', 'acme-challenge'),
   };
 }
 
@@ -94,12 +107,12 @@ export function renderPlaceholder(domain: string): string {
 `;
 }
 
-function listenLines(listen: SiteListen): string[] {
-  const { ipv4, ipv6, port } = assertSafeListen(listen);
+function listenLines(listen: SiteListen, port: number, suffix = ''): string[] {
+  const { ipv4, ipv6 } = assertSafeListen(listen);
   // nginx matches a request to the servers of the exact address it arrived on before it looks at
   // server_name: a vhost on *:port would never see requests to a default server on ip:port.
-  const lines = [...(ipv4 ? [`listen ${ipv4}:${port};`] : []), ...(ipv6 ? [`listen [${ipv6}]:${port};`] : [])];
-  return lines.length > 0 ? lines : [`listen ${port};`];
+  const lines = [...(ipv4 ? [`listen ${ipv4}:${port}${suffix};`] : []), ...(ipv6 ? [`listen [${ipv6}]:${port}${suffix};`] : [])];
+  return lines.length > 0 ? lines : [`listen ${port}${suffix};`];
 }
 
 /** Sent with every response of the site (`always`: error pages too). */
@@ -116,34 +129,79 @@ const SUSPENDED_PAGE =
 
 export type VhostState = 'active' | 'suspended';
 
+export interface VhostOptions {
+  readonly siteErrorLog?: boolean;
+  /** The site has a certificate: an HTTPS server on listen.httpsPort, and HTTP redirects to it. */
+  readonly tls?: { readonly hsts: boolean } | null;
+}
+
+/** HSTS when the product turns it on: a year, no includeSubDomains (a customer's other hosts may not have HTTPS). */
+const HSTS_HEADER = 'add_header Strict-Transport-Security "max-age=31536000" always;';
+
+function acmeChallengeLocation(paths: SitePaths): string[] {
+  return ['location ^~ /.well-known/acme-challenge/ {', `  root ${paths.siteDir};`, '  default_type text/plain;', '  try_files $uri =404;', '}'];
+}
+
+function block(lines: readonly string[]): string[] {
+  return ['server {', ...lines.map((line) => (line ? `  ${line}` : '')), '}'];
+}
+
 /**
- * The site's `server {}` block. Suspended, every request but an ACME challenge gets 503 and a
+ * The site's `server {}` blocks. Suspended, every request but an ACME challenge gets 503 and a
  * fixed page (the files stay as they are), so certificates can still be renewed.
+ *
+ * With a certificate (options.tls): the HTTP server only answers ACME challenges and redirects
+ * everything else (301) to HTTPS; the HTTPS server serves the site (or the suspended page). Its
+ * certificate is named through `$ssl_server_name`, so nginx reads it at each handshake and not at
+ * each reload: `nginx -t` and reloads do not grow with the number of certificates, and a renewed
+ * file is served at once without a reload. The SNI name is always one of the block's two
+ * server_names (another name goes to another block), so the path is one of the two files mPanel
+ * wrote. The files hold the key and the chain together, so a renewal swaps both with one rename.
  */
-export function renderVhost(layout: HostingLayout, listen: SiteListen, domain: string, state: VhostState, options: { siteErrorLog?: boolean } = {}): string {
+export function renderVhost(layout: HostingLayout, listen: SiteListen, domain: string, state: VhostState, options: VhostOptions = {}): string {
   const name = assertSiteDomain(domain);
   const paths = sitePaths(layout, name);
   const serve =
     state === 'active'
       ? ['location / {', '  try_files $uri $uri/ =404;', '}']
       : ['location / {', '  default_type text/html;', `  return 503 '${SUSPENDED_PAGE}';`, '}'];
-  const body = [
-    ...listenLines(listen),
-    `server_name ${name} www.${name};`,
-    `root ${paths.docroot};`,
-    'index index.html;',
+  const logs = [
     `access_log ${paths.logsDir}/access.log;`,
     // Without its own error log the site's errors go to nginx's main log (half the open files).
     ...(options.siteErrorLog === false ? [] : [`error_log ${paths.logsDir}/error.log;`]),
-    ...SECURITY_HEADERS,
+  ];
+  const site = [`root ${paths.docroot};`, 'index index.html;', ...logs];
+  const header = `# mPanel site ${name} (${state}${options.tls ? ', https' : ''}): written by mPanel on every change; edits here are lost.`;
+  const tls = options.tls ?? null;
+  if (tls === null) {
+    const body = [...listenLines(listen, listen.port), `server_name ${name} www.${name};`, ...site, ...SECURITY_HEADERS, '', ...acmeChallengeLocation(paths), ...serve];
+    return [header, ...block(body), ''].join('\n');
+  }
+  const httpsPort = listen.httpsPort;
+  if (httpsPort === undefined) throw new HostingError(`the site ${name} has a certificate but this web server has no HTTPS port`, true);
+  const certificate = `${paths.certDir}/$ssl_server_name.pem`;
+  const redirect = [
+    ...listenLines(listen, listen.port),
+    `server_name ${name} www.${name};`,
+    ...logs,
     '',
-    'location ^~ /.well-known/acme-challenge/ {',
-    `  root ${paths.siteDir};`,
-    '  default_type text/plain;',
-    '  try_files $uri =404;',
+    ...acmeChallengeLocation(paths),
+    'location / {',
+    // $host is one of this block's server_names (nginx picked the block by it).
+    `  return 301 https://$host${httpsPort === 443 ? '' : `:${httpsPort}`}$request_uri;`,
     '}',
+  ];
+  const secure = [
+    ...listenLines(listen, httpsPort, ' ssl'),
+    `server_name ${name} www.${name};`,
+    `ssl_certificate ${certificate};`,
+    `ssl_certificate_key ${certificate};`,
+    ...site,
+    ...SECURITY_HEADERS,
+    ...(tls.hsts ? [HSTS_HEADER] : []),
+    '',
+    ...acmeChallengeLocation(paths),
     ...serve,
   ];
-  const indented = body.map((line) => (line ? `  ${line}` : ''));
-  return [`# mPanel site ${name} (${state}): written by mPanel on every change; edits here are lost.`, 'server {', ...indented, '}', ''].join('\n');
+  return [header, ...block(redirect), ...block(secure), ''].join('\n');
 }

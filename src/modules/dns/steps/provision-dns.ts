@@ -139,7 +139,9 @@ export async function provisionZone(deps: ProvisionDnsDeps, tenantId: string, pa
     try {
       const result = await deps.dns.createZone({ name, account: tenantId, nameservers: settings.nameservers, soa: settings.soa, rrsets: wanted.map(toProviderRRset) });
       if (!result.created && result.zone.account !== tenantId) {
-        throw new PermanentStepError(`the zone ${name} already exists in PowerDNS and is not this tenant's (account "${result.zone.account}"); remove it there or resolve the ownership first`);
+        // The job's lastError reaches the tenant: it never carries the other account (a tenant id).
+        deps.logger.warn({ zone: name, account: result.zone.account }, 'PowerDNS holds the zone for another account');
+        throw new PermanentStepError(`the zone ${name} already exists in PowerDNS and is not this tenant's; the platform operator must resolve its ownership`);
       }
       created = result.created;
       serial = result.zone.serial;

@@ -1,6 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import { and, eq } from 'drizzle-orm';
 import { z } from 'zod';
-import { jobs, servers, websites, type Server } from '../../../db/schema/index.js';
+import { jobs, servers, sslCertificates, websites, type Server } from '../../../db/schema/index.js';
 import { withTenant } from '../../../db/tenant-tx.js';
 import { PermanentStepError } from '../../../jobs/runner.js';
 import { requireStepDomain } from '../../domains/domains.service.js';
@@ -37,6 +38,8 @@ interface VerifyTarget {
   readonly server: Server | null;
   /** Whether the page must be the placeholder (see above). */
   readonly expectPlaceholder: boolean;
+  /** The site has an ISSUED certificate (ISSUE_SSL ran): it must be served over HTTPS, HTTP redirecting. */
+  readonly https: boolean;
 }
 
 /** What to check: the site's web server (none for a product without a website) and the page to expect. */
@@ -57,7 +60,8 @@ async function loadVerifyTarget(context: StepContext, payload: VerifyAndActivate
       const parsed = hostingResult.safeParse(hosting?.result);
       if (parsed.success) expectPlaceholder = parsed.data.placeholder;
     }
-    return { server: site?.server ?? null, expectPlaceholder };
+    const [certificate] = await tx.select({ status: sslCertificates.status }).from(sslCertificates).where(eq(sslCertificates.domainId, payload.domainId));
+    return { server: site?.server ?? null, expectPlaceholder, https: certificate?.status === 'ISSUED' };
   });
 }
 
@@ -67,7 +71,7 @@ export const verifyAndActivate = defineStep({
   async handle(payload, context) {
     const domain = payload.domain;
     const { env, hosting } = context.services;
-    const { server, expectPlaceholder } = await loadVerifyTarget(context, payload);
+    const { server, expectPlaceholder, https } = await loadVerifyTarget(context, payload);
     const resolver = createResolver(env.DNS_RESOLVER);
     const deadline = Date.now() + env.SITE_CHECK_TIMEOUT_MS;
 
@@ -80,9 +84,12 @@ export const verifyAndActivate = defineStep({
       throw new PermanentStepError(`the web server ${server.hostname} has no registered address, and the site is only checked on its server's addresses`);
     }
     const expect = expectPlaceholder ? hosting.forServer(server).placeholderMarker(domain) : null;
+    const httpsPort = hosting.forServer(server).httpsPort;
+    // Read at each check: Pebble's root is new at each of its starts.
+    const secure = https && httpsPort !== null ? { port: httpsPort, ca: env.SITE_CHECK_CA_FILE ? await readFile(env.SITE_CHECK_CA_FILE, 'utf8') : undefined } : null;
     const checks: SiteCheckResult[] = [];
-    for (const name of [domain, `www.${domain}`]) checks.push(await checkSite(resolver, { name, allowed, port: server.httpPort, expect }, deadline));
-    context.logger.info({ domain, checks }, `${domain} is live on ${server.hostname}`);
-    return { checked: 'site', server: server.hostname, placeholder: expectPlaceholder, checks };
+    for (const name of [domain, `www.${domain}`]) checks.push(await checkSite(resolver, { name, allowed, port: server.httpPort, expect, https: secure }, deadline));
+    context.logger.info({ domain, checks }, `${domain} is live on ${server.hostname}${secure ? ' over HTTPS' : ''}`);
+    return { checked: 'site', server: server.hostname, placeholder: expectPlaceholder, ...(secure ? { https: true } : {}), checks };
   },
 });

@@ -142,9 +142,7 @@ CREATE TABLE "tax_rates" (
 );
 --> statement-breakpoint
 ALTER TABLE "tax_rates" ENABLE ROW LEVEL SECURITY;--> statement-breakpoint
-ALTER TABLE "customers" ADD COLUMN "tax_id" text;--> statement-breakpoint
 ALTER TABLE "customers" ADD COLUMN "country" text;--> statement-breakpoint
-ALTER TABLE "customers" ADD COLUMN "billing_address" jsonb;--> statement-breakpoint
 ALTER TABLE "subscriptions" ADD COLUMN "billing_mode" "billing_mode" DEFAULT 'MPANEL' NOT NULL;--> statement-breakpoint
 ALTER TABLE "subscriptions" ADD COLUMN "paid_through" timestamp (3) with time zone;--> statement-breakpoint
 ALTER TABLE "subscriptions" ADD COLUMN "suspension_reason" "suspension_reason";--> statement-breakpoint
