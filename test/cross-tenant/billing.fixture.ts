@@ -39,6 +39,7 @@ export const fixtures: CrossTenantFixture[] = [
   { route: 'DELETE /api/invoices/:id', create: invoice(false), snapshot: invoiceSnapshot },
   { route: 'POST /api/invoices/:id/issue', create: invoice(false), snapshot: invoiceSnapshot },
   { route: 'POST /api/invoices/:id/void', create: invoice(true), body: { reason: 'wrong' }, snapshot: invoiceSnapshot },
+  { route: 'POST /api/invoices/:id/payments', create: invoice(true), body: { amount: 500, currency: 'EUR', reference: 'bank-ct' }, snapshot: invoiceSnapshot },
   { route: 'POST /api/invoices/:id/credit-notes', create: invoice(true), body: { amount: 100, reason: 'goodwill' }, snapshot: invoiceSnapshot },
   {
     route: 'GET /api/credit-notes/:id',

@@ -44,10 +44,11 @@ function setRefreshCookie(request: FastifyRequest, reply: FastifyReply, value: s
   reply.header('set-cookie', `${REFRESH_COOKIE}=${value}; Path=${COOKIE_PATH}; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Strict${secure}`);
 }
 
-export const browserSessionRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, db, redis }) => {
+export const browserSessionRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, db, redis, sessions }) => {
   const deps: AuthDeps = {
     env,
     db,
+    sessions,
     throttle: new LoginThrottle(redis, {
       prefix: env.REDIS_KEY_PREFIX,
       maxPerAccount: env.LOGIN_MAX_FAILURES_PER_ACCOUNT,
@@ -121,7 +122,7 @@ export const browserSessionRouter: FastifyPluginAsyncZod<RouterDeps> = async (ap
       config: { permission: 'session:self' },
     },
     async (request, reply) => {
-      await logout(db, authOf(request), clientMeta(request));
+      await logout(deps, authOf(request), clientMeta(request));
       setRefreshCookie(request, reply, '', 0);
       return { message: 'Logged out' };
     },

@@ -30,8 +30,13 @@ import {
   taxRatePatch,
   taxRateResponse,
   taxRatesPage,
+  paymentResponse,
+  paymentWebhookBody,
+  staffPaymentBody,
   voidInvoiceBody,
 } from './billing.types.js';
+import { receivePaymentWebhook, recordStaffPayment } from './payments.service.js';
+import { checkMarketingSignatureHeader, ORDER_BODY_LIMIT_BYTES, SIGNATURE_HEADER, verifyMarketingSignature } from '../orders/marketing-signature.js';
 import {
   createInvoice,
   creditInvoice,
@@ -50,7 +55,41 @@ const write = { permission: 'billing:write' } as const;
 const deleted = z.null().meta({ description: 'Deleted' });
 
 /** Invoices, credit notes, tax rates and billing settings: BILLING and ADMIN write, everyone reads. */
-export const billingRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db }) => {
+export const billingRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db, env, producer, logger }) => {
+  const paymentDeps = (requestId: string) => ({ db, producer, logger: logger.child({ reqId: requestId }), maxAttempts: env.JOB_MAX_ATTEMPTS });
+
+  app.post(
+    '/payments',
+    {
+      schema: {
+        tags,
+        summary: 'A payment for an invoice (signed webhook, like POST /api/orders)',
+        description:
+          'Authenticated only by X-Mpanel-Signature (as POST /api/orders: HMAC-SHA256 with MARKETING_WEBHOOK_SECRET over t + "." + raw body, within 300 s). ' +
+          'Idempotent on reference: a replay answers 200 with the same body; the same reference with a different body is 409. ' +
+          "Paying a renewal invoice extends the subscription's paidThrough by its period, once.",
+        security: [{ marketingSignature: [] }],
+        body: paymentWebhookBody,
+        response: { 201: paymentResponse, 200: paymentResponse, ...problems(400, 401, 404, 409, 413, 415) },
+      },
+      config: { public: true },
+      bodyLimit: ORDER_BODY_LIMIT_BYTES,
+      onRequest: async (request) => {
+        const header = request.headers[SIGNATURE_HEADER];
+        checkMarketingSignatureHeader(typeof header === 'string' ? header : undefined);
+      },
+      preValidation: async (request) => {
+        const header = request.headers[SIGNATURE_HEADER];
+        verifyMarketingSignature(env.MARKETING_WEBHOOK_SECRET, typeof header === 'string' ? header : undefined, request.rawBody);
+      },
+    },
+    async (request, reply) => {
+      const actor = { type: 'WEBHOOK' as const, ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id };
+      const result = await receivePaymentWebhook(paymentDeps(request.id), request.body, actor);
+      return reply.status(result.created ? 201 : 200).send(result.view);
+    },
+  );
+
   app.get(
     '/billing/settings',
     { schema: { tags, summary: "The tenant's billing settings (seller, numbering, lead times)", response: { 200: billingSettingsResponse, ...authProblems } }, config: read },
@@ -184,6 +223,25 @@ export const billingRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db
       config: write,
     },
     async (request, reply) => reply.status(201).send(await creditInvoice(db, authOf(request), request.params.id, request.body, actorOf(request))),
+  );
+
+  app.post(
+    '/invoices/:id/payments',
+    {
+      schema: {
+        tags,
+        summary: 'Record a payment received outside mPanel (bank transfer)',
+        description: 'Idempotent on reference. Paying the whole amount marks the invoice PAID and, for a renewal, extends paidThrough once.',
+        params: idParams,
+        body: staffPaymentBody,
+        response: { 201: paymentResponse, 200: paymentResponse, ...authProblems, ...problems(409) },
+      },
+      config: write,
+    },
+    async (request, reply) => {
+      const result = await recordStaffPayment(paymentDeps(request.id), authOf(request).tenantId, request.params.id, request.body, actorOf(request));
+      return reply.status(result.created ? 201 : 200).send(result.view);
+    },
   );
 
   app.get(

@@ -264,3 +264,15 @@ export const paymentResponse = z
   })
   .meta({ id: 'Payment' });
 export type PaymentView = z.output<typeof paymentResponse>;
+
+export const paymentWebhookBody = z
+  .strictObject({
+    tenant: z.string().min(1).max(63).optional().meta({ description: 'Tenant slug; optional when the install has one tenant' }),
+    invoiceId: z.uuid(),
+    reference: text(200).meta({ description: "The payment provider's reference: the idempotency key" }),
+    amount: z.number().int().min(1).meta({ description: 'Integer minor units' }),
+    currency: currencyCode,
+    paidAt: z.iso.datetime({ offset: true }).optional(),
+  })
+  .meta({ id: 'PaymentWebhook' });
+export type PaymentWebhookBody = z.output<typeof paymentWebhookBody>;

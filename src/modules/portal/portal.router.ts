@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { platformHostNames } from '../domains/hosted-names.js';
 import { authProblems, idParams, problems } from '../../shared/http/schemas.js';
 import type { CustomerAuthDeps } from '../customer-auth/customer-auth.service.js';
 import { customerActorOf, customerOf } from '../customer-auth/customer-authenticate.js';
@@ -18,7 +19,7 @@ const dnsCaller = (request: FastifyRequest): DnsCaller => {
 
 /** /api/portal: what a signed-in customer sees and changes of their own account. */
 export const portalRouter: FastifyPluginAsyncZod<RouterDeps & { authDeps: CustomerAuthDeps }> = async (app, { db, env, logger, dns, authDeps }) => {
-  const dnsDeps: DnsDeps = { db, dns, settings: dnsSettings(env), logger };
+  const dnsDeps: DnsDeps = { db, dns, settings: dnsSettings(env), logger, platformNames: platformHostNames(env) };
 
   app.get(
     '/profile',

@@ -3,16 +3,9 @@ import { customerRoles, subscriptionStatuses, certificateStatuses } from '../../
 import { passwordSchema } from '../auth/password.js';
 import { customerSessionLogin } from '../customer-auth/customer-auth.types.js';
 
-export const billingAddress = z
-  .strictObject({
-    line1: z.string().trim().min(1).max(200),
-    line2: z.string().trim().max(200).nullish(),
-    city: z.string().trim().min(1).max(100),
-    postalCode: z.string().trim().min(1).max(20),
-    region: z.string().trim().max(100).nullish(),
-    country: z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code, e.g. DE'),
-  })
-  .meta({ id: 'BillingAddress' });
+// One address shape for staff billing and the portal (copied onto invoices at issue).
+export { billingAddress } from '../billing/billing.types.js';
+import { billingAddress } from '../billing/billing.types.js';
 
 export const profile = z
   .object({

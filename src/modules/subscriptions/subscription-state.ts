@@ -94,7 +94,7 @@ export async function transition(tx: Tx, target: { tenantId: string; subscriptio
       status: to,
       statusReason,
       ...(to === 'SUSPENDED' ? { suspendedAt: now } : {}),
-      ...(before.status === 'SUSPENDED' && to === 'ACTIVE' ? { suspendedAt: null } : {}),
+      ...(before.status === 'SUSPENDED' && to === 'ACTIVE' ? { suspendedAt: null, suspensionReason: null } : {}),
       ...(to === 'TERMINATED' ? { terminatedAt: now } : {}),
     })
     .where(eq(subscriptions.id, before.id))
