@@ -287,7 +287,9 @@ describe('certificates on the web server', () => {
     expect(renewed.privateKeyPem).toBe(key);
     const installed = await hosting.installCertificate(domain, { chainPem: renewed.certificatePem, privateKeyPem: renewed.privateKeyPem }, { hsts: false });
     expect(installed.vhostChanged).toBe(false); // no reload: nginx reads the file at the next handshake
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Keep the loop going until it has made a few requests against the swapped certificate.
+    const atSwap = requests;
+    await eventually(async () => requests >= atSwap + 5, 10_000, 'requests after the swap');
     stop = true;
     await loop;
     expect(failures).toEqual([]);

@@ -36,7 +36,7 @@ import {
   voidInvoiceBody,
 } from './billing.types.js';
 import { receivePaymentWebhook, recordStaffPayment } from './payments.service.js';
-import { checkMarketingSignatureHeader, ORDER_BODY_LIMIT_BYTES, SIGNATURE_HEADER, verifyMarketingSignature } from '../orders/marketing-signature.js';
+import { marketingSignedRoute } from '../orders/marketing-signature.js';
 import {
   createInvoice,
   creditInvoice,
@@ -73,15 +73,7 @@ export const billingRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db
         response: { 201: paymentResponse, 200: paymentResponse, ...problems(400, 401, 404, 409, 413, 415) },
       },
       config: { public: true },
-      bodyLimit: ORDER_BODY_LIMIT_BYTES,
-      onRequest: async (request) => {
-        const header = request.headers[SIGNATURE_HEADER];
-        checkMarketingSignatureHeader(typeof header === 'string' ? header : undefined);
-      },
-      preValidation: async (request) => {
-        const header = request.headers[SIGNATURE_HEADER];
-        verifyMarketingSignature(env.MARKETING_WEBHOOK_SECRET, typeof header === 'string' ? header : undefined, request.rawBody);
-      },
+      ...marketingSignedRoute(env.MARKETING_WEBHOOK_SECRET),
     },
     async (request, reply) => {
       const actor = { type: 'WEBHOOK' as const, ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id };

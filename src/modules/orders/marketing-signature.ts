@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
 import { AppError } from '../../shared/errors/app-error.js';
 
 /**
@@ -55,4 +56,26 @@ export function verifyMarketingSignature(secret: string, header: string | undefi
 
 function rejectSignature(why: string): AppError {
   return new AppError('UNAUTHENTICATED', `Invalid X-Mpanel-Signature: ${why}`);
+}
+
+/**
+ * The route options of every webhook the marketing site signs (orders, payments): bodies up to
+ * ORDER_BODY_LIMIT_BYTES; the header's presence, format and time window checked before the body
+ * is read (a request without a plausible, fresh signature costs nothing more); the signature
+ * itself before body validation (an unsigned request is 401 whatever its body).
+ */
+export function marketingSignedRoute(secret: string) {
+  const headerOf = (request: FastifyRequest): string | undefined => {
+    const header = request.headers[SIGNATURE_HEADER];
+    return typeof header === 'string' ? header : undefined;
+  };
+  return {
+    bodyLimit: ORDER_BODY_LIMIT_BYTES,
+    onRequest: async (request: FastifyRequest) => {
+      checkMarketingSignatureHeader(headerOf(request));
+    },
+    preValidation: async (request: FastifyRequest) => {
+      verifyMarketingSignature(secret, headerOf(request), request.rawBody);
+    },
+  };
 }

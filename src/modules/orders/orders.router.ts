@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { RouterDeps } from '../router-deps.js';
 import { problems } from '../../shared/http/schemas.js';
-import { checkMarketingSignatureHeader, ORDER_BODY_LIMIT_BYTES, SIGNATURE_HEADER, verifyMarketingSignature } from './marketing-signature.js';
+import { marketingSignedRoute } from './marketing-signature.js';
 import { platformHostNames } from '../domains/hosted-names.js';
 import { acceptOrder } from './order-intake.service.js';
 import { orderAccepted, orderBody } from './orders.types.js';
@@ -25,17 +25,7 @@ export const orderIntakeRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, 
         response: { 201: orderAccepted, 200: orderAccepted, ...problems(400, 401, 404, 409, 413, 415) },
       },
       config: { public: true },
-      bodyLimit: ORDER_BODY_LIMIT_BYTES,
-      // Before the body is read: a request without a plausible, fresh signature costs nothing more.
-      onRequest: async (request) => {
-        const header = request.headers[SIGNATURE_HEADER];
-        checkMarketingSignatureHeader(typeof header === 'string' ? header : undefined);
-      },
-      // Before body validation: an unsigned request is 401 whatever its body.
-      preValidation: async (request) => {
-        const header = request.headers[SIGNATURE_HEADER];
-        verifyMarketingSignature(env.MARKETING_WEBHOOK_SECRET, typeof header === 'string' ? header : undefined, request.rawBody);
-      },
+      ...marketingSignedRoute(env.MARKETING_WEBHOOK_SECRET),
     },
     async (request, reply) => {
       const actor = { type: 'WEBHOOK' as const, ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id };
