@@ -151,8 +151,9 @@ export class NginxHosting implements HostingPort {
     if (await this.host.ensureDir(paths.certDir, 0o700)) await this.ownKey(paths.certDir);
     const write = async (file: string, content: string | null) => {
       if (content === null) return this.host.removeFile(file);
-      await this.host.writeFileAtomic(file, content, KEY_MODE);
-      await this.ownKey(file);
+      // The owner is set before the rename: nginx's workers read the file at the next handshake,
+      // and a moment with root's 0600 file in place fails that handshake ("internal error").
+      await this.host.writeFileAtomic(file, content, KEY_MODE, this.tlsKeyOwner ? { owner: this.tlsKeyOwner } : {});
     };
     try {
       for (const file of files) await write(file, pem);
