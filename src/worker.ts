@@ -17,6 +17,8 @@ import { startEventLoop } from './modules/events/event-loop.js';
 import type { StepServices } from './modules/step-services.js';
 import { serveMetrics } from './shared/metrics/serve-metrics.js';
 import { registerCertificateMetrics } from './modules/certificates/certificate-metrics.js';
+import { runBilling } from './modules/billing/billing-run.js';
+import { registerBillingRunMetrics } from './modules/billing/billing-run-metrics.js';
 import { onShutdown } from './shared/shutdown.js';
 
 /** Repeatable maintenance tasks; one run per interval across all workers. */
@@ -39,6 +41,14 @@ function maintenanceTasks(container: Container): MaintenanceTask[] {
     },
     { name: 'dns-retention', everyMs: env.DNS_RETENTION_SWEEP_INTERVAL_MS, run: () => deleteExpiredZones(database.db, providers.dns, logger) },
     { name: 'audit-seal', everyMs: env.AUDIT_SEAL_INTERVAL_MS, run: () => sealAuditLog(database.db) },
+    {
+      name: 'billing-run',
+      everyMs: env.BILLING_RUN_INTERVAL_MS,
+      run: async () => {
+        const report = await runBilling({ db: database.db, producer, logger, maxAttempts: env.JOB_MAX_ATTEMPTS }, { asOf: new Date(), trigger: 'scheduler' });
+        return { runId: report.runId, subscriptions: report.subscriptions, counts: report.counts, errors: report.errors };
+      },
+    },
   ];
 }
 
@@ -68,6 +78,7 @@ export async function startWorkers(container: Container, options: WorkerOptions 
     Object.fromEntries(await Promise.all(queues.map(async (queue) => [queue, await producer.depth(queue).catch(() => 0)] as const))),
   );
   registerCertificateMetrics(metrics.registry);
+  registerBillingRunMetrics(metrics.registry, database.db);
   const deps: RunnerDeps<StepServices> = {
     logger,
     db: database.db,

@@ -163,6 +163,8 @@ const envSchema = z
     /** How long a terminated subscription's DNS zone keeps answering before it is deleted. */
     DNS_ZONE_RETENTION: duration.default(7 * 86400),
     DNS_RETENTION_SWEEP_INTERVAL_MS: positiveInt.default(60_000),
+    /** How often the worker runs the billing run (renewal invoices, dunning, cancellations): modules/billing/billing-run.ts. */
+    BILLING_RUN_INTERVAL_MS: positiveInt.default(3_600_000),
     JOB_MAX_ATTEMPTS: positiveInt.default(6),
     JOB_BACKOFF_BASE_MS: positiveInt.default(1_000),
     OUTBOX_SWEEP_INTERVAL_MS: positiveInt.default(5_000),

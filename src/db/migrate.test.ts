@@ -26,6 +26,7 @@ const journalLength = (): number => {
 const TENANT_TABLES = [
   'audit_logs',
   'backups',
+  'billing_actions',
   'billing_settings',
   'credit_notes',
   'customer_link_tokens',
@@ -357,6 +358,7 @@ describe('row-level security', () => {
         sellerSnapshot: { name: tenant.slug, address: null, taxId: null },
       });
       await tx.insert(s.payments).values({ tenantId, invoiceId, source: 'STAFF', reference: 'seed', amount: 999, currency: 'EUR', requestHash: 'x', receivedAt: new Date() });
+      await tx.insert(s.billingActions).values({ tenantId, subscriptionId: id.subscription, invoiceId, key: 'seed:reminder:7', action: 'reminder', dueAt: new Date() });
     });
   }
 
