@@ -15,7 +15,8 @@ import {
 } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
-import { buildOrder, buildTenant } from '../../../test/factories.js';
+import { buildOrder, buildTenant, buildUser } from '../../../test/factories.js';
+import { authHeader } from '../../../test/helpers/auth.js';
 import { systemActor } from '../audit/audit.service.js';
 import { runBilling, type BillingRunOptions } from './billing-run.js';
 import { formatSummary } from './billing-run-cli.js';
@@ -102,7 +103,7 @@ describe('billing run: renewals', () => {
   it('a run killed half-way is resumed by the next: each subscription gets its one invoice', async () => {
     const tenant = await buildTenant(db());
     const paidThrough = periodEnd();
-    const built = [];
+    const built: Awaited<ReturnType<typeof subscribed>>[] = [];
     for (let i = 0; i < 3; i += 1) built.push(await subscribed(tenant, paidThrough));
     let seen = 0;
     const killed = run(tenant, at(paidThrough, -10), {
@@ -297,6 +298,57 @@ describe('billing run: dunning', () => {
     const override = await read(s.tenant, kept.subscription.id);
     expect(override.subscription.status).toBe('PAST_DUE');
     expect(override.lifecycle).toHaveLength(0);
+  });
+});
+
+describe('the billing API: schedule, hold, override, cancellation, dunning settings', () => {
+  it('GET /api/subscriptions/:id/billing-schedule answers what the run will do; PATCH …/billing holds, overrides and cancels, audited', async () => {
+    const tenant = await buildTenant(db());
+    const { user } = await buildUser(db(), tenant, { role: 'BILLING' });
+    const headers = await authHeader(t.env, user);
+    const paidThrough = new Date(Math.ceil((Date.now() + 20 * DAY) / 1000) * 1000);
+    const { subscription } = await subscribed(tenant, paidThrough);
+    const url = `/api/subscriptions/${subscription.id}`;
+
+    const schedule = await t.app.inject({ method: 'GET', url: `${url}/billing-schedule`, headers });
+    expect(schedule.statusCode).toBe(200);
+    const body = schedule.json<{ steps: { action: string; at: string }[]; settings: { reminderDays: number[] } }>();
+    expect(body.settings.reminderDays).toEqual([7, 1]);
+    expect(body.steps.map((step) => `${step.action}@${Math.round((Date.parse(step.at) - paidThrough.getTime()) / DAY)}`)).toEqual([
+      'issue_renewal@-14',
+      'reminder@-7',
+      'reminder@-1',
+      'past_due@0',
+      'overdue@1',
+      'overdue@3',
+      'suspend@7',
+    ]);
+
+    const bad = await t.app.inject({ method: 'PATCH', url: `${url}/billing`, headers, payload: { dunningOverride: { terminationEnabled: true, terminateAfterDays: 10, terminationWarningDays: 12 } } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json<{ errors: { field: string }[] }>().errors.map((error) => error.field)).toEqual(['body/dunningOverride/terminationWarningDays']);
+
+    const patched = await t.app.inject({
+      method: 'PATCH',
+      url: `${url}/billing`,
+      headers,
+      payload: { billingHoldUntil: new Date(paidThrough.getTime() + 10 * DAY).toISOString(), dunningOverride: { suspendAfterDays: 14 } },
+    });
+    expect(patched.statusCode).toBe(200);
+    const held = patched.json<{ steps: { action: string; at: string }[] }>().steps;
+    expect(held.find((step) => step.action === 'suspend')?.at).toBe(new Date(paidThrough.getTime() + 14 * DAY).toISOString());
+    expect(held.find((step) => step.action === 'past_due')?.at).toBe(new Date(paidThrough.getTime() + 10 * DAY).toISOString());
+
+    const cancelled = await t.app.inject({ method: 'PATCH', url: `${url}/billing`, headers, payload: { cancelAtPeriodEnd: true } });
+    expect(cancelled.json<{ steps: { action: string }[] }>().steps.map((step) => step.action)).toEqual(['cancel_suspend', 'cancel_terminate']);
+    const audit = await withTenant(db(), tenant.id, (tx) => tx.select().from(auditLogs).where(eq(auditLogs.targetId, subscription.id)).orderBy(asc(auditLogs.createdAt)));
+    expect(audit.map((row) => row.action)).toEqual(['subscription.billing_updated', 'subscription.billing_updated', 'subscription.cancel_requested']);
+
+    const settings = await t.app.inject({ method: 'PATCH', url: '/api/billing/settings', headers, payload: { suspendAfterDays: 40, terminateAfterDays: 30 } });
+    expect(settings.statusCode).toBe(400);
+    expect(settings.json<{ errors: { field: string }[] }>().errors.map((error) => error.field)).toEqual(['body/terminateAfterDays']);
+    const saved = await t.app.inject({ method: 'PATCH', url: '/api/billing/settings', headers, payload: { reminderDays: [10, 3], terminationEnabled: true } });
+    expect(saved.json()).toMatchObject({ reminderDays: [10, 3], terminationEnabled: true, suspendAfterDays: 7, terminateAfterDays: 30 });
   });
 });
 

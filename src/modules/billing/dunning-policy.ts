@@ -184,3 +184,18 @@ function order(action: StepAction): number {
 export function dueSteps(sub: PolicySubscription, invoice: PolicyInvoice | null, settings: DunningSettings, now: Date, done: ReadonlySet<string> = new Set()): Step[] {
   return timeline(sub, invoice, settings, now, done).filter((step) => step.at.getTime() <= now.getTime());
 }
+
+/**
+ * What is wrong with a set of dunning settings once merged (the tenant's with a change, or with a
+ * subscription's override): the order the steps must keep. Field paths under `prefix`.
+ */
+export function dunningProblems(settings: Pick<DunningSettings, 'suspendAfterDays' | 'terminateAfterDays' | 'terminationWarningDays'>, prefix: string): { field: string; message: string }[] {
+  const problems: { field: string; message: string }[] = [];
+  if (settings.terminateAfterDays < settings.suspendAfterDays) {
+    problems.push({ field: `${prefix}/terminateAfterDays`, message: `must be at least suspendAfterDays (${settings.suspendAfterDays})` });
+  }
+  if (settings.terminationWarningDays > settings.terminateAfterDays) {
+    problems.push({ field: `${prefix}/terminationWarningDays`, message: `must be at most terminateAfterDays (${settings.terminateAfterDays})` });
+  }
+  return problems;
+}

@@ -1437,6 +1437,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/subscriptions/{id}/billing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * A subscription's billing hold, dunning override, or cancellation at period end
+         * @description billingHoldUntil: no dunning action before it. dunningOverride: replaces the tenant dunning settings for this subscription. cancelAtPeriodEnd: no renewal; suspended (reason CANCELLED) when the paid period ends, terminated after cancellationRetentionDays. Audited. Answers the new schedule.
+         */
+        patch: operations["patchSubscriptionsByIdBilling"];
+        trace?: never;
+    };
+    "/api/subscriptions/{id}/billing-schedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What the billing run will do to this subscription, and when
+         * @description A dry run of the billing run for this subscription from now on: the next renewal invoice, reminders, PAST_DUE, overdue notices, suspension, termination, cancellation at period end. Computed by the same policy the run acts on (modules/billing/dunning-policy.ts).
+         */
+        get: operations["getSubscriptionsByIdBillingSchedule"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/subscriptions/{id}/suspend": {
         parameters: {
             query?: never;
@@ -1726,25 +1766,105 @@ export interface components {
             postalCode?: string;
             region?: string;
         };
+        /** @description What the billing run will do to this subscription, and when (a dry run): steps from now on, in order */
+        BillingSchedule: {
+            billingHoldUntil: string | null;
+            /** @enum {string} */
+            billingMode: "MPANEL" | "STRIPE";
+            cancelAtPeriodEnd: boolean;
+            dunningOverride: {
+                /** @description Overdue notices this many days after the due date, e.g. [1, 3] */
+                overdueNoticeDays?: number[];
+                /** @description Reminders this many days before the due date, e.g. [7, 1] */
+                reminderDays?: number[];
+                /** @description NON_PAYMENT suspension this many days after the due date */
+                suspendAfterDays?: number;
+                /** @description Termination this many days after the due date (when enabled) */
+                terminateAfterDays?: number;
+                /** @description Terminate for non-payment (off by default) */
+                terminationEnabled?: boolean;
+                /** @description A final notice this many days after the due date (when termination is enabled) */
+                terminationWarningDays?: number;
+            } | null;
+            openInvoice: {
+                dueAt: string | null;
+                /** Format: uuid */
+                id: string;
+                number: string | null;
+                /** @enum {string} */
+                status: "DRAFT" | "ISSUED" | "PAID" | "VOID";
+            } | null;
+            paidThrough: string | null;
+            settings: {
+                cancellationRetentionDays: number;
+                overdueNoticeDays: number[];
+                paymentTermsDays: number;
+                reminderDays: number[];
+                renewalLeadDays: number;
+                suspendAfterDays: number;
+                terminateAfterDays: number;
+                terminationEnabled: boolean;
+                terminationWarningDays: number;
+            };
+            status: string;
+            steps: {
+                /** @description issue_renewal, reminder, past_due, overdue, suspend, termination_warning, terminate, recover, cancel_suspend, cancel_terminate */
+                action: string;
+                /**
+                 * Format: date-time
+                 * @description RFC 3339 date-time
+                 */
+                at: string;
+                /**
+                 * @description DONE: it will happen; SKIPPED: superseded (a later notice of the same kind is due too)
+                 * @enum {string}
+                 */
+                outcome: "DONE" | "SKIPPED";
+                rule: string;
+            }[];
+            /** Format: uuid */
+            subscriptionId: string;
+        };
         BillingSettings: {
+            cancellationRetentionDays: number;
             creditNoteNumberFormat: string;
             invoiceNumberFormat: string;
+            overdueNoticeDays: number[];
             paymentTermsDays: number;
+            reminderDays: number[];
             renewalLeadDays: number;
             sellerAddress: components["schemas"]["BillingAddress"] | null;
             sellerName: string | null;
             sellerTaxId: string | null;
+            suspendAfterDays: number;
+            terminateAfterDays: number;
+            terminationEnabled: boolean;
+            terminationWarningDays: number;
         };
         BillingSettingsUpdateInput: {
+            /** @description A subscription cancelled at period end is terminated this many days after it */
+            cancellationRetentionDays?: number;
             /** @description Tokens {YYYY} {YY} {MM} and one counter such as {000000}, e.g. INV-{YYYY}-{000000} */
             creditNoteNumberFormat?: string;
             /** @description Tokens {YYYY} {YY} {MM} and one counter such as {000000}, e.g. INV-{YYYY}-{000000} */
             invoiceNumberFormat?: string;
+            /** @description Overdue notices this many days after the due date, e.g. [1, 3] */
+            overdueNoticeDays?: number[];
             paymentTermsDays?: number;
+            /** @description Reminders this many days before the due date, e.g. [7, 1] */
+            reminderDays?: number[];
             renewalLeadDays?: number;
             sellerAddress?: components["schemas"]["BillingAddressInput"] | null;
             sellerName?: string | null;
             sellerTaxId?: string | null;
+            /** @description NON_PAYMENT suspension this many days after the due date */
+            suspendAfterDays?: number;
+            /** @description Termination this many days after the due date (when enabled) */
+            terminateAfterDays?: number;
+            /** @description Terminate for non-payment (off by default) */
+            terminationEnabled?: boolean;
+            /** @description A final notice this many days after the due date (when termination is enabled) */
+            terminationWarningDays?: number;
         };
         CreditNote: {
             /**
@@ -2650,6 +2770,27 @@ export interface components {
              * @description RFC 3339 date-time
              */
             updatedAt: string;
+        };
+        SubscriptionBillingUpdateInput: {
+            /** @description No dunning action (notice, PAST_DUE, suspension, termination) before this instant; null lifts the hold */
+            billingHoldUntil?: string | null;
+            /** @description true: no renewal; suspended (CANCELLED) when the paid period ends and terminated after the retention. Immediate cancellation is POST /api/subscriptions/{id}/terminate */
+            cancelAtPeriodEnd?: boolean;
+            /** @description Replaces the tenant's dunning settings for this subscription (fields left out: the tenant's); null removes the override */
+            dunningOverride?: {
+                /** @description Overdue notices this many days after the due date, e.g. [1, 3] */
+                overdueNoticeDays?: number[];
+                /** @description Reminders this many days before the due date, e.g. [7, 1] */
+                reminderDays?: number[];
+                /** @description NON_PAYMENT suspension this many days after the due date */
+                suspendAfterDays?: number;
+                /** @description Termination this many days after the due date (when enabled) */
+                terminateAfterDays?: number;
+                /** @description Terminate for non-payment (off by default) */
+                terminationEnabled?: boolean;
+                /** @description A final notice this many days after the due date (when termination is enabled) */
+                terminationWarningDays?: number;
+            } | null;
         };
         SubscriptionDetail: {
             /** @description No dunning action before this instant */
@@ -9222,6 +9363,141 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SubscriptionDetail"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patchSubscriptionsByIdBilling: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubscriptionBillingUpdateInput"];
+            };
+        };
+        responses: {
+            /** @description What the billing run will do to this subscription, and when (a dry run): steps from now on, in order */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BillingSchedule"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSubscriptionsByIdBillingSchedule: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What the billing run will do to this subscription, and when (a dry run): steps from now on, in order */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BillingSchedule"];
                 };
             };
             /** @description The request is not valid; `errors` names each offending field */
