@@ -185,7 +185,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // The document's fixed parts and the transforms that complete it live in modules/docs/openapi.ts.
   await app.register(swagger, openapiOptions(env));
 
-  await app.register(healthRouter, { pool: database.pool, redis });
+  await app.register(healthRouter, { pool: database.pool, redis, billingRunIntervalMs: env.BILLING_RUN_INTERVAL_MS });
   // Outside the /api plugin: swagger-ui's own routes carry no access config (all of it is public).
   await app.register(docsRouter);
   // Its files, outside /api like the docs.

@@ -7,6 +7,7 @@ import { loadEnv } from '../../src/config/env.js';
 import { runMigrations } from '../../src/db/migrate.js';
 import { benchAcme } from './acme.js';
 import { benchAuth } from './auth.js';
+import { benchBilling } from './billing.js';
 import { benchCatalog } from './catalog.js';
 import { benchDns } from './dns.js';
 import { benchHttpShell } from './http-shell.js';
@@ -26,6 +27,7 @@ const sections: Record<string, () => Promise<Figure[]>> = {
   nginx: benchNginx,
   load: benchLoad,
   acme: benchAcme,
+  billing: benchBilling,
 };
 
 const only = process.argv.slice(2);

@@ -3,7 +3,7 @@ import { bigint, boolean, check, index, integer, jsonb, pgTable, primaryKey, tex
 import { customers, subscriptions, type BillingAddress } from './billing.js';
 import { createdAt, id, tstz, updatedAt } from './columns.js';
 import { billingModeEnum, invoiceKindEnum, invoiceStatusEnum, paymentSourceEnum } from './enums.js';
-import { tenantIsolationPolicy } from './rls.js';
+import { billingSettingsScanPolicy, tenantIsolationPolicy } from './rls.js';
 import { tenantId, users } from './tenancy.js';
 
 // Invoices, credit notes, tax rates and payments (issue 16). Money is integer minor units.
@@ -45,6 +45,7 @@ export const billingSettings = pgTable(
   (t) => [
     check('billing_settings_lead_days_check', sql`${t.renewalLeadDays} between 0 and 60`),
     check('billing_settings_terms_check', sql`${t.paymentTermsDays} between 0 and 120`),
+    billingSettingsScanPolicy(),
     check('billing_settings_dunning_check', sql`${t.suspendAfterDays} between 0 and 365 and ${t.terminationWarningDays} between 0 and ${t.terminateAfterDays} and ${t.terminateAfterDays} between ${t.suspendAfterDays} and 730 and ${t.cancellationRetentionDays} between 0 and 365`),
     tenantIsolationPolicy(t.tenantId),
   ],

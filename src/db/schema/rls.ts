@@ -131,6 +131,14 @@ export function billingScanPolicy(status: PgColumn, billingMode: PgColumn): PgPo
   });
 }
 
+/**
+ * billing_settings: SELECT-only, for the same scan, which needs each tenant's renewal lead time
+ * to pick the subscriptions whose renewal is due (declared with `app.billing_scan = 'on'`).
+ */
+export function billingSettingsScanPolicy(): PgPolicy {
+  return pgPolicy('billing_scan', { as: 'permissive', for: 'select', to: 'public', using: sql`${setting(BILLING_SCAN_SETTING)} = 'on'` });
+}
+
 // Customer isolation (the client portal, modules/portal): inside a tenant a customer sees only
 // their own rows. Set by withCustomer (db/tenant-tx.ts) next to the tenant.
 export const CUSTOMER_SETTING = 'app.customer_id';

@@ -20,6 +20,9 @@ import { authHeader } from '../../../test/helpers/auth.js';
 import { systemActor } from '../audit/audit.service.js';
 import { runBilling, type BillingRunOptions } from './billing-run.js';
 import { formatSummary } from './billing-run-cli.js';
+import { registerBillingRunMetrics } from './billing-run-metrics.js';
+import { Registry } from 'prom-client';
+import { spawnTs } from '../../../test/helpers/process.js';
 import { applyPayment } from './payments.service.js';
 
 let t: TestApp;
@@ -107,6 +110,7 @@ describe('billing run: renewals', () => {
     for (let i = 0; i < 3; i += 1) built.push(await subscribed(tenant, paidThrough));
     let seen = 0;
     const killed = run(tenant, at(paidThrough, -10), {
+      concurrency: 1,
       onProgress: (done) => {
         seen = done;
         if (done === 1) throw new Error('killed');
@@ -349,6 +353,42 @@ describe('the billing API: schedule, hold, override, cancellation, dunning setti
     expect(settings.json<{ errors: { field: string }[] }>().errors.map((error) => error.field)).toEqual(['body/terminateAfterDays']);
     const saved = await t.app.inject({ method: 'PATCH', url: '/api/billing/settings', headers, payload: { reminderDays: [10, 3], terminationEnabled: true } });
     expect(saved.json()).toMatchObject({ reminderDays: [10, 3], terminationEnabled: true, suspendAfterDays: 7, terminateAfterDays: 30 });
+  });
+});
+
+describe('the run in operation: CLI, /metrics, /ready', () => {
+  it('mpanel billing run --dry-run prints what it would do and changes nothing; --help says what it does', async () => {
+    const s = await setup();
+    const env = { DATABASE_URL: t.env.DATABASE_URL, REDIS_KEY_PREFIX: t.env.REDIS_KEY_PREFIX, LOG_LEVEL: 'warn' };
+    const help = spawnTs('bin/mpanel.js', ['billing', 'run', '--help'], env);
+    expect((await help.exited).code).toBe(0);
+    for (const option of ['--dry-run', '--as-of <date>', '--tenant <slug>', 'BILLING_RUN_INTERVAL_MS']) expect(help.output()).toContain(option);
+    const cli = spawnTs('bin/mpanel.js', ['billing', 'run', '--dry-run', '--tenant', s.tenant.slug, '--as-of', at(s.paidThrough, -14).toISOString()], env);
+    expect((await cli.exited).code).toBe(0);
+    expect(cli.output()).toContain(`${s.subscription.id}  issue_renewal (renewal.lead_days)`);
+    expect(cli.output()).toMatch(/billing run \(dry run\) as of .*: 1 subscription\(s\) looked at, would do 1 action\(s\) \[issue_renewal=1\]/);
+    expect((await read(s.tenant, s.subscription.id)).invoices).toHaveLength(0);
+    const bad = spawnTs('bin/mpanel.js', ['billing', 'run', '--as-of', 'yesterday'], env);
+    expect((await bad.exited).code).not.toBe(0);
+    expect(bad.output()).toContain('must be an ISO 8601 date');
+  });
+
+  it('/metrics has the last run and its outcome; /ready reports a run older than twice the interval', async () => {
+    const s = await setup();
+    await run(s.tenant, at(s.paidThrough, -14));
+    const registry = new Registry();
+    registerBillingRunMetrics(registry, db());
+    const text = await registry.metrics();
+    expect(text).toMatch(/mpanel_billing_run_last_success 1/);
+    expect(text).toMatch(/mpanel_billing_run_last_actions\{action="issue_renewal"\} 1/);
+    expect(text).toMatch(/mpanel_billing_run_last_finished_seconds \d{10}/);
+
+    const fresh = await t.app.inject({ method: 'GET', url: '/ready' });
+    expect(fresh.json()).toMatchObject({ status: 'ready', billingRun: { ok: true, lastStatus: 'SUCCEEDED' } });
+    await db().update(billingRuns).set({ finishedAt: new Date(Date.now() - 2 * t.env.BILLING_RUN_INTERVAL_MS - 60_000) });
+    const stale = await t.app.inject({ method: 'GET', url: '/ready' });
+    expect(stale.statusCode).toBe(200);
+    expect(stale.json()).toMatchObject({ status: 'ready', billingRun: { ok: false } });
   });
 });
 

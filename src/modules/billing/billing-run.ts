@@ -4,6 +4,7 @@ import type { Database } from '../../config/database.js';
 import {
   billingActions,
   billingRuns,
+  billingSettings,
   invoices,
   prices,
   products,
@@ -23,7 +24,7 @@ import { periodEnd } from '../orders/order-intake.service.js';
 import { createLifecycleJob } from '../subscriptions/lifecycle.service.js';
 import { transition } from '../subscriptions/subscription-state.js';
 import { invoiceEvent, recordBillingEvent } from './billing-events.js';
-import { DAY_MS, dueSteps, effectiveSettings, renewalDueAt, type DunningSettings, type PolicyInvoice, type PolicySubscription, type Step, type StepAction } from './dunning-policy.js';
+import { defaultDunningSettings, dueSteps, effectiveSettings, renewalDueAt, type DunningSettings, type PolicyInvoice, type PolicySubscription, type Step, type StepAction } from './dunning-policy.js';
 import { createDraftInvoice, issueInvoice, settingsOf } from './invoices.service.js';
 import { settleSubscription } from './payments.service.js';
 
@@ -40,8 +41,9 @@ import { settleSubscription } from './payments.service.js';
  * state machine (subscription-state.ts) or its lifecycle jobs, which refuse what already happened.
  * A run that dies leaves committed subscriptions done and the rest for the next run.
  *
- * The scan across tenants reads through the `billing_scan` policy (db/schema/rls.ts): ids only,
- * MPANEL-billed live subscriptions only; everything else happens under the tenant policy.
+ * The scan across tenants reads through the `billing_scan` policies (db/schema/rls.ts): ids of
+ * MPANEL-billed live subscriptions, and each tenant's lead time; everything else happens under the
+ * tenant policy.
  */
 
 export interface BillingRunDeps {
@@ -61,6 +63,8 @@ export interface BillingRunOptions {
   readonly onProgress?: ((done: number, total: number) => void) | undefined;
   /** Subscriptions read per scan page. */
   readonly pageSize?: number | undefined;
+  /** Subscriptions handled at once (each in its own transaction). */
+  readonly concurrency?: number | undefined;
 }
 
 export interface PlannedAction {
@@ -84,9 +88,8 @@ export interface BillingRunReport {
   readonly errors: number;
 }
 
-/** No rule acts earlier than this before paidThrough (renewalLeadDays is at most 60). */
-const MAX_LEAD_DAYS = 60;
 const DEFAULT_PAGE = 500;
+const DEFAULT_CONCURRENCY = 4;
 /** A run still RUNNING after this long was killed: the next run marks it so. */
 const ABANDONED_AFTER_MS = 6 * 3_600_000;
 
@@ -96,21 +99,34 @@ interface Candidate {
   readonly paidThrough: Date;
 }
 
+/**
+ * What the scan looks at: MPANEL-billed live subscriptions that are not ACTIVE (dunning, recovery)
+ * or whose renewal lead time (the tenant's) has begun — before it, no rule can be due.
+ */
+function scanWhere(asOf: Date, tenantId: string | undefined) {
+  return and(
+    eq(subscriptions.billingMode, 'MPANEL'),
+    inArray(subscriptions.status, ['ACTIVE', 'PAST_DUE', 'SUSPENDED']),
+    sql`${subscriptions.paidThrough} is not null`,
+    or(
+      ne(subscriptions.status, 'ACTIVE'),
+      sql`${subscriptions.paidThrough} <= ${asOf.toISOString()}::timestamptz + coalesce(${billingSettings.renewalLeadDays}, ${defaultDunningSettings.renewalLeadDays}) * interval '1 day'`,
+    ),
+    tenantId ? eq(subscriptions.tenantId, tenantId) : undefined,
+  );
+}
+
 /** One page of subscriptions that may have something due, across tenants, in paidThrough order. */
 async function scanPage(db: Database, asOf: Date, tenantId: string | undefined, after: Candidate | undefined, limit: number): Promise<Candidate[]> {
   return db.transaction(async (tx) => {
     await tx.execute(sql`select set_config(${BILLING_SCAN_SETTING}, 'on', true)`);
-    const horizon = new Date(asOf.getTime() + MAX_LEAD_DAYS * DAY_MS);
     const rows = await tx
       .select({ id: subscriptions.id, tenantId: subscriptions.tenantId, paidThrough: subscriptions.paidThrough })
       .from(subscriptions)
+      .leftJoin(billingSettings, eq(billingSettings.tenantId, subscriptions.tenantId))
       .where(
         and(
-          eq(subscriptions.billingMode, 'MPANEL'),
-          inArray(subscriptions.status, ['ACTIVE', 'PAST_DUE', 'SUSPENDED']),
-          sql`${subscriptions.paidThrough} is not null`,
-          or(lt(subscriptions.paidThrough, horizon), ne(subscriptions.status, 'ACTIVE')),
-          tenantId ? eq(subscriptions.tenantId, tenantId) : undefined,
+          scanWhere(asOf, tenantId),
           after ? sql`(${subscriptions.paidThrough}, ${subscriptions.id}) > (${after.paidThrough.toISOString()}::timestamptz, ${after.id}::uuid)` : undefined,
         ),
       )
@@ -123,19 +139,11 @@ async function scanPage(db: Database, asOf: Date, tenantId: string | undefined, 
 async function countCandidates(db: Database, asOf: Date, tenantId: string | undefined): Promise<number> {
   return db.transaction(async (tx) => {
     await tx.execute(sql`select set_config(${BILLING_SCAN_SETTING}, 'on', true)`);
-    const horizon = new Date(asOf.getTime() + MAX_LEAD_DAYS * DAY_MS);
     const [row] = await tx
       .select({ count: sql<number>`count(*)::int` })
       .from(subscriptions)
-      .where(
-        and(
-          eq(subscriptions.billingMode, 'MPANEL'),
-          inArray(subscriptions.status, ['ACTIVE', 'PAST_DUE', 'SUSPENDED']),
-          sql`${subscriptions.paidThrough} is not null`,
-          or(lt(subscriptions.paidThrough, horizon), ne(subscriptions.status, 'ACTIVE')),
-          tenantId ? eq(subscriptions.tenantId, tenantId) : undefined,
-        ),
-      );
+      .leftJoin(billingSettings, eq(billingSettings.tenantId, subscriptions.tenantId))
+      .where(scanWhere(asOf, tenantId));
     return row?.count ?? 0;
   });
 }
@@ -368,27 +376,39 @@ export async function runBilling(deps: BillingRunDeps, options: BillingRunOption
     for (;;) {
       const page = await scanPage(deps.db, asOf, options.tenantId, after, options.pageSize ?? DEFAULT_PAGE);
       if (page.length === 0) break;
-      for (const candidate of page) {
-        const ctx: Context = { deps, tenantId: candidate.tenantId, asOf, runId, dryRun, actor: systemActor };
-        try {
-          const result = await withTenant(deps.db, candidate.tenantId, async (tx) => {
-            let settings = settingsCache.get(candidate.tenantId);
-            if (!settings) {
-              settings = await settingsOf(tx, candidate.tenantId);
-              settingsCache.set(candidate.tenantId, settings);
-            }
-            return processSubscription(tx, ctx, candidate.id, settings);
-          });
-          if (result.jobs.length > 0) await enqueue(deps.db, deps.producer, deps.logger, result.jobs);
-          actions.push(...result.actions);
-          tally(result.actions, counts);
-        } catch (error) {
-          errors += 1;
-          deps.logger.error({ err: error, subscription: candidate.id, tenant: candidate.tenantId }, 'billing run: a subscription failed; the next run retries it');
+      // A few subscriptions at a time: each has its own transaction and row lock, so order between
+      // subscriptions does not matter (each one's own steps still run in order).
+      let next = 0;
+      const worker = async () => {
+        while (next < page.length) {
+          const candidate = page[next];
+          next += 1;
+          if (!candidate) break;
+          const ctx: Context = { deps, tenantId: candidate.tenantId, asOf, runId, dryRun, actor: systemActor };
+          try {
+            const result = await withTenant(deps.db, candidate.tenantId, async (tx) => {
+              let settings = settingsCache.get(candidate.tenantId);
+              if (!settings) {
+                settings = await settingsOf(tx, candidate.tenantId);
+                settingsCache.set(candidate.tenantId, settings);
+              }
+              return processSubscription(tx, ctx, candidate.id, settings);
+            });
+            if (result.jobs.length > 0) await enqueue(deps.db, deps.producer, deps.logger, result.jobs);
+            actions.push(...result.actions);
+            tally(result.actions, counts);
+          } catch (error) {
+            errors += 1;
+            deps.logger.error({ err: error, subscription: candidate.id, tenant: candidate.tenantId }, 'billing run: a subscription failed; the next run retries it');
+          }
+          seen += 1;
+          options.onProgress?.(seen, Math.max(total, seen));
         }
-        seen += 1;
-        options.onProgress?.(Math.min(seen, Math.max(total, seen)), Math.max(total, seen));
-      }
+      };
+      // Every worker finishes its subscription before the run stops on an error.
+      const settled = await Promise.allSettled(Array.from({ length: Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY) }, worker));
+      const stopped = settled.find((result) => result.status === 'rejected');
+      if (stopped) throw stopped.reason;
       after = page.at(-1);
     }
   } catch (error) {

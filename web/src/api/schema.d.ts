@@ -1701,7 +1701,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: PostgreSQL and Redis answer */
+        /** Readiness: PostgreSQL and Redis answer (and whether the billing run is on time, reported only) */
         get: operations["getReady"];
         put?: never;
         post?: never;
@@ -2581,6 +2581,13 @@ export interface components {
             type: "SHARED_HOSTING" | "VPS" | "EMAIL" | "DNS" | "DOMAIN";
         };
         Readiness: {
+            /** @description The billing scheduler (a worker's job): reported, not part of `status` — the API serves without it */
+            billingRun?: {
+                lastFinishedAt: string | null;
+                lastStatus: ("SUCCEEDED" | "FAILED") | null;
+                /** @description false when no billing run finished within twice BILLING_RUN_INTERVAL_MS, or the last one failed */
+                ok: boolean;
+            };
             checks: {
                 postgres: components["schemas"]["DependencyCheck"];
                 redis: components["schemas"]["DependencyCheck"];
