@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   auditLogs,
@@ -423,8 +423,20 @@ describe('billing run: cancellation and tenants', () => {
     expect(invoiceB).toHaveLength(1);
     expect(invoiceA[0]!.tenantId).toBe(a.tenant.id);
     expect(invoiceB[0]!.tenantId).toBe(b.id);
-    // Without the scan setting the app role sees no subscription at all.
+    // Without the scan setting the app role sees no subscription at all; with it, only MPANEL-billed
+    // live ones, and it can change none.
     const unscoped = await db().transaction((tx) => tx.select({ id: subscriptions.id }).from(subscriptions));
     expect(unscoped).toHaveLength(0);
+    const terminated = await subscribed(b, a.paidThrough, { status: 'TERMINATED' });
+    const scanned = await db().transaction(async (tx) => {
+      await tx.execute(sql`select set_config('app.billing_scan', 'on', true)`);
+      const visible = await tx.select({ id: subscriptions.id, status: subscriptions.status, billingMode: subscriptions.billingMode }).from(subscriptions);
+      const updated = await tx.update(subscriptions).set({ billingHoldUntil: new Date() }).returning({ id: subscriptions.id });
+      return { visible, updated };
+    });
+    expect(scanned.visible.map((row) => row.id)).toEqual(expect.arrayContaining([a.subscription.id, other.subscription.id]));
+    expect(scanned.visible.map((row) => row.id)).not.toContain(terminated.subscription.id);
+    expect(scanned.visible.every((row) => row.billingMode === 'MPANEL' && ['ACTIVE', 'PAST_DUE', 'SUSPENDED'].includes(row.status))).toBe(true);
+    expect(scanned.updated).toHaveLength(0);
   });
 });
