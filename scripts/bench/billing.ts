@@ -10,7 +10,6 @@ import { round, type Figure } from './lib.js';
 
 const SUBSCRIPTIONS = Number(process.env.BENCH_BILLING_SUBSCRIPTIONS ?? 100_000);
 const TENANTS = 10;
-const DAY = 86_400_000;
 
 /** A database of its own (the run scans every tenant): created, migrated, seeded, dropped. */
 function urlFor(base: string, role: string, database: string): string {
