@@ -16,7 +16,7 @@ import { runSslRenew, type SslRenewSelection } from './modules/certificates/ssl-
 import { runDnsSync } from './modules/dns/dns-sync.js';
 import { dnsSettings } from './modules/dns/dns-template.js';
 import { generatePassword } from './modules/auth/password.js';
-import { createServer, ensureServer, listServerRows } from './modules/servers/servers.service.js';
+import { createServer, ensureServer, listServerRows, serverAddressPolicy } from './modules/servers/servers.service.js';
 import { serverDriver, serverRole } from './modules/servers/servers.types.js';
 import { createTenant, findTenantBySlug } from './modules/tenants/tenants.service.js';
 import { createUser } from './modules/users/users.service.js';
@@ -69,7 +69,7 @@ program
       say(`seed: tenant "${tenant.slug}" (${tenant.id})`);
       // The services script's nginx on this machine, so a demo order has a web server to land on.
       const web = await withTenant(db, tenant.id, (tx) =>
-        ensureServer(tx, tenant.id, { hostname: DEMO_WEB_SERVER, role: 'WEB', driver: 'LOCAL', ipv4: '127.0.0.1', httpPort: env.NGINX_HTTP_PORT }, cliActor),
+        ensureServer(tx, tenant.id, { hostname: DEMO_WEB_SERVER, role: 'WEB', driver: 'LOCAL', ipv4: '127.0.0.1', httpPort: env.NGINX_HTTP_PORT }, cliActor, serverAddressPolicy(env)),
       );
       say(`seed: web server ${web.server.hostname} (LOCAL, 127.0.0.1:${web.server.httpPort}) ${web.created ? 'registered' : 'already registered'} (${web.server.id})`);
       const email = options.adminEmail.toLowerCase();
@@ -319,7 +319,7 @@ serverCommands
   .option('--ssh-host-key <line>', 'SSH: the server\'s host key as an OpenSSH line ("ssh-ed25519 AAAA..."), e.g. from ssh-keyscan')
   .option('--capacity <n>', 'maximum number of websites (default: unlimited)', integerOption(0, 1_000_000))
   .action(async (options: ServersAddOptions) => {
-    await withContainer(async ({ database: { db } }) => {
+    await withContainer(async ({ env, database: { db } }) => {
       const target = await tenantBySlug(db, options.tenant);
       const server = await withTenant(db, target.id, (tx) =>
         createServer(
@@ -339,6 +339,7 @@ serverCommands
             capacity: options.capacity,
           },
           cliActor,
+          serverAddressPolicy(env),
         ),
       );
       say(`server ${server.hostname} (${server.role}, ${server.driver}) registered in ${target.slug}: ${server.id}`);

@@ -153,6 +153,11 @@ const envSchema = z
 
     MARKETING_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
     STRIPE_WEBHOOK_SECRET: z.string().startsWith('whsec_', 'must start with whsec_').optional(),
+    /**
+     * Which Stripe mode this install takes events from (an event's `livemode`): live in
+     * production, test mode elsewhere, unless set. An event of the other mode is recorded and ignored.
+     */
+    STRIPE_LIVEMODE: bool.optional(),
     SECRETS_ENCRYPTION_KEY: z
       .string()
       .refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes')
@@ -266,6 +271,7 @@ const envSchema = z
       JWT_SECRET: env.JWT_SECRET ?? TEST_SECRETS.JWT_SECRET,
       MARKETING_WEBHOOK_SECRET: env.MARKETING_WEBHOOK_SECRET ?? TEST_SECRETS.MARKETING_WEBHOOK_SECRET,
       STRIPE_WEBHOOK_SECRET: env.STRIPE_WEBHOOK_SECRET ?? TEST_SECRETS.STRIPE_WEBHOOK_SECRET,
+      STRIPE_LIVEMODE: env.STRIPE_LIVEMODE ?? env.NODE_ENV === 'production',
       POWERDNS_API_KEY: env.POWERDNS_API_KEY ?? TEST_SECRETS.POWERDNS_API_KEY,
       SECRETS_ENCRYPTION_KEY: env.SECRETS_ENCRYPTION_KEY ?? TEST_SECRETS.SECRETS_ENCRYPTION_KEY,
       MPANEL_RUN_DIR: runDir,
