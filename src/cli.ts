@@ -258,7 +258,7 @@ ssl
       const deps = { db, producer: container.producer, logger: container.logger, maxAttempts: container.env.SSL_ISSUE_MAX_ATTEMPTS };
       process.exitCode = await runSslRenew(
         deps,
-        { selection, tenantId, actor: cliActor, wait: options.wait, timeoutMs: options.timeout * 1000 },
+        { selection, tenantId, actor: cliActor, wait: options.wait, timeoutMs: options.timeout * 1000, leaseMs: container.env.SSL_RENEW_RETRY_BASE * 1000 },
         { out: say, progress: process.stderr },
       );
     });

@@ -44,7 +44,7 @@ function maintenanceTasks(container: Container, clock: () => Date): MaintenanceT
     {
       name: 'ssl-renewal',
       everyMs: env.SSL_RENEW_INTERVAL_MS,
-      run: () => runRenewalTask(renewal, { batch: env.SSL_RENEW_BATCH, expiryAlertMs: env.SSL_EXPIRY_ALERT * 1000 }, clock()),
+      run: () => runRenewalTask(renewal, { batch: env.SSL_RENEW_BATCH, expiryAlertMs: env.SSL_EXPIRY_ALERT * 1000, leaseMs: env.SSL_RENEW_RETRY_BASE * 1000 }, clock()),
     },
   ];
 }

@@ -4,7 +4,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createContainer, type Container } from '../src/container.js';
-import { auditLogs, domainEvents, jobs, sslCertificates, subscriptions, type Price, type Server, type SslCertificate, type Tenant } from '../src/db/schema/index.js';
+import { auditLogs, domainEvents, jobs, sslCertificates, subscriptions, websites, type Price, type Server, type SslCertificate, type Tenant } from '../src/db/schema/index.js';
 import { SSL_RENEWAL_SCAN_SETTING } from '../src/db/schema/rls.js';
 import { withTenant } from '../src/db/tenant-tx.js';
 import { PROVISIONING_QUEUE, serverQueue } from '../src/jobs/queue.js';
@@ -93,7 +93,7 @@ const testDns = defineStep({
 const registry = () => createRegistry([testDns, provisionHosting, issueSsl, verifyAndActivate]);
 const db = () => t.container.database.db;
 const renewalDeps = (container: Container): RenewalDeps => ({ db: container.database.db, producer: container.producer, logger: container.logger, maxAttempts: container.env.SSL_ISSUE_MAX_ATTEMPTS });
-const settings = { batch: 50, expiryAlertMs: 7 * DAY };
+const settings = { batch: 50, expiryAlertMs: 7 * DAY, leaseMs: HOUR };
 
 async function placeOrder(tenant: Tenant, price: Price, domain: string): Promise<string> {
   const raw = JSON.stringify(orderPayload(tenant, price, { domain }));
@@ -302,6 +302,26 @@ describe('the renewal task', () => {
     expect(await servedSerial(domainB)).toBe(serialOf(renewed));
     expect((await eventsOf(tenantB, before.id)).slice(-1)).toEqual(['certificate.renewed']);
   }, 120_000);
+
+  it('a renewal waiting for a worker that is down is not scheduled twice and leaves the front of the line until its lease runs out', async () => {
+    await workersB.close();
+    const before = await certificateOf(tenantB, domainB);
+    const deps = renewalDeps(raceContainer);
+    const onlyB = { tenantId: tenantB.id };
+    const now = new Date(before.renewAfter!.getTime() + 1_000);
+    expect(await runRenewalTask(deps, settings, now, onlyB)).toMatchObject({ due: 1, scheduled: 1 });
+    const [waiting] = (await renewalJobs(tenantB)).slice(-1);
+    expect((await certificateOf(tenantB, domainB)).renewAfter).toEqual(new Date(now.getTime() + HOUR));
+    expect(await runRenewalTask(deps, settings, new Date(now.getTime() + 30 * 60_000), onlyB)).toMatchObject({ due: 0, scheduled: 0 });
+    const afterLease = new Date(now.getTime() + HOUR + 1_000);
+    expect(await runRenewalTask(deps, settings, afterLease, onlyB)).toMatchObject({ due: 1, scheduled: 0, skipped: 1 });
+    expect((await certificateOf(tenantB, domainB)).renewAfter).toEqual(new Date(afterLease.getTime() + HOUR));
+    expect((await renewalJobs(tenantB)).slice(-1)[0]?.id).toBe(waiting!.id);
+    // The worker is back: the waiting job renews.
+    workersB = await startWorkers(workerContainer, { registry: registry(), queues: [serverQueue(serverB.id)] });
+    expect(await finishedJob(tenantB, waiting!.id)).toMatchObject({ status: 'SUCCEEDED', result: expect.objectContaining({ issued: true }) });
+    expect(await servedSerial(domainB)).toBe(serialOf(await certificateOf(tenantB, domainB)));
+  }, 60_000);
 });
 
 describe('mpanel ssl renew', () => {
@@ -314,7 +334,7 @@ describe('mpanel ssl renew', () => {
   it('<domain> renews one certificate and follows it to the end with a progress bar; --due finds nothing due', async () => {
     const before = await certificateOf(tenantA, domainA);
     const out = io();
-    const code = await runSslRenew(renewalDeps(raceContainer), { selection: { kind: 'domain', domain: domainA }, actor: cliActor, wait: true, timeoutMs: 60_000, pollMs: 100 }, out.io);
+    const code = await runSslRenew(renewalDeps(raceContainer), { selection: { kind: 'domain', domain: domainA }, actor: cliActor, leaseMs: HOUR, wait: true, timeoutMs: 60_000, pollMs: 100 }, out.io);
     expect(code, out.lines.join('\n')).toBe(0);
     expect(out.lines[0]).toBe('ssl renew: 1 certificate(s) selected, 1 renewal(s) scheduled, 0 skipped');
     expect(out.lines).toContainEqual(expect.stringMatching(new RegExp(`^renewed ${domainA.replace(/\./g, '\\.')} until `)));
@@ -327,18 +347,18 @@ describe('mpanel ssl renew', () => {
     expect(audit.filter((entry) => entry.metadata?.reason === 'cli')).toEqual([expect.objectContaining({ actorType: 'CLI' })]);
 
     const due = io();
-    expect(await runSslRenew(renewalDeps(raceContainer), { selection: { kind: 'due' }, actor: cliActor, wait: true, timeoutMs: 5_000 }, due.io)).toBe(0);
+    expect(await runSslRenew(renewalDeps(raceContainer), { selection: { kind: 'due' }, actor: cliActor, leaseMs: HOUR, wait: true, timeoutMs: 5_000 }, due.io)).toBe(0);
     expect(due.lines).toEqual(['ssl renew: 0 certificate(s) selected, 0 renewal(s) scheduled, 0 skipped']);
   }, 60_000);
 
   it('--all --tenant renews only that tenant; a second run while the first is in progress skips; an unknown domain is an error', async () => {
     const jobsOfA = (await renewalJobs(tenantA)).length;
     const first = io();
-    expect(await runSslRenew(renewalDeps(raceContainer), { selection: { kind: 'all' }, tenantId: tenantB.id, actor: cliActor, wait: false, timeoutMs: 1_000 }, first.io)).toBe(0);
+    expect(await runSslRenew(renewalDeps(raceContainer), { selection: { kind: 'all' }, tenantId: tenantB.id, actor: cliActor, leaseMs: HOUR, wait: false, timeoutMs: 1_000 }, first.io)).toBe(0);
     expect(first.lines).toEqual(['ssl renew: 1 certificate(s) selected, 1 renewal(s) scheduled, 0 skipped']);
     const [job] = (await renewalJobs(tenantB)).slice(-1);
     const second = io();
-    await runSslRenew(renewalDeps(raceContainer), { selection: { kind: 'all' }, tenantId: tenantB.id, actor: cliActor, wait: false, timeoutMs: 1_000 }, second.io);
+    await runSslRenew(renewalDeps(raceContainer), { selection: { kind: 'all' }, tenantId: tenantB.id, actor: cliActor, leaseMs: HOUR, wait: false, timeoutMs: 1_000 }, second.io);
     const finishedFirst = await finishedJob(tenantB, job!.id);
     // Either the first job was still in progress (skipped) or it had finished (a new one scheduled): never two at once.
     if (second.lines.at(-1)?.includes('0 renewal(s) scheduled')) {
@@ -350,9 +370,42 @@ describe('mpanel ssl renew', () => {
     }
     expect((await renewalJobs(tenantA)).length).toBe(jobsOfA);
     await expect(
-      runSslRenew(renewalDeps(raceContainer), { selection: { kind: 'domain', domain: `nothing-${run}.test` }, actor: cliActor, wait: false, timeoutMs: 1_000 }, io().io),
+      runSslRenew(renewalDeps(raceContainer), { selection: { kind: 'domain', domain: `nothing-${run}.test` }, actor: cliActor, leaseMs: HOUR, wait: false, timeoutMs: 1_000 }, io().io),
     ).rejects.toThrow(/no certificate for nothing-/);
   }, 60_000);
+
+  it('the wait times out naming the queue no worker consumes (exit 1); the renewal goes on once a worker is back', async () => {
+    await workersB.close();
+    const out = io();
+    const code = await runSslRenew(
+      renewalDeps(raceContainer),
+      { selection: { kind: 'domain', domain: domainB }, tenantId: tenantB.id, actor: cliActor, leaseMs: HOUR, wait: true, timeoutMs: 300, pollMs: 50 },
+      out.io,
+    );
+    expect(code).toBe(1);
+    const [job] = (await renewalJobs(tenantB)).slice(-1);
+    expect(out.lines.slice(-2)).toEqual([
+      `still waiting: ${domainB} (job ${job!.id} on queue ${serverQueue(serverB.id)}): is a worker consuming that queue? (\`mpanel worker\`)`,
+      'ssl renew: timed out with 1 renewal(s) unfinished; they go on in the worker',
+    ]);
+    workersB = await startWorkers(workerContainer, { registry: registry(), queues: [serverQueue(serverB.id)] });
+    expect(await finishedJob(tenantB, job!.id)).toMatchObject({ status: 'SUCCEEDED', result: expect.objectContaining({ issued: true }) });
+  }, 60_000);
+
+  it('a certificate whose site is gone leaves the task (renew_after cleared) instead of coming back at every run', async () => {
+    const before = await certificateOf(tenantA, domainA);
+    await withTenant(db(), tenantA.id, (tx) => tx.update(websites).set({ status: 'TERMINATED' }).where(eq(websites.domainId, before.domainId)));
+    const now = new Date(before.renewAfter!.getTime() + 1_000);
+    expect(await runRenewalTask(renewalDeps(raceContainer), settings, now, { tenantId: tenantA.id })).toMatchObject({ due: 1, scheduled: 0, skipped: 1 });
+    expect((await certificateOf(tenantA, domainA)).renewAfter).toBeNull();
+    expect(await runRenewalTask(renewalDeps(raceContainer), settings, new Date(now.getTime() + 365 * DAY), { tenantId: tenantA.id })).toMatchObject({ due: 0 });
+    await expect(runSslRenew(renewalDeps(raceContainer), { selection: { kind: 'domain', domain: domainA }, actor: cliActor, leaseMs: HOUR, wait: false, timeoutMs: 1_000 }, io().io)).rejects.toThrow(
+      /no certificate for .*never issued needs --tenant/,
+    );
+    const out = io();
+    await runSslRenew(renewalDeps(raceContainer), { selection: { kind: 'domain', domain: domainA }, tenantId: tenantA.id, actor: cliActor, leaseMs: HOUR, wait: false, timeoutMs: 1_000 }, out.io);
+    expect(out.lines[0]).toBe(`skipped ${domainA}: The site of this certificate is not hosted (any more): nothing to renew`);
+  });
 
   it('progress: a bar redrawn in place on a terminal, a line per change otherwise', () => {
     const tty: string[] = [];

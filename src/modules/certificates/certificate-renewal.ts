@@ -50,6 +50,8 @@ export interface RenewalDeps {
 export interface RenewalSettings {
   /** Certificates scheduled per run at most (SSL_RENEW_BATCH); the rest wait for the next run. */
   readonly batch: number;
+  /** How long a scheduled (or stuck) renewal keeps its certificate out of the due list (SSL_RENEW_RETRY_BASE). */
+  readonly leaseMs: number;
   /** SSL_EXPIRY_ALERT in milliseconds. */
   readonly expiryAlertMs: number;
 }
@@ -94,13 +96,13 @@ function expiringCertificates(db: Database, now: Date, windowMs: number, limit: 
 
 export type RenewalOutcome = { kind: 'scheduled'; job: Job } | { kind: 'skipped'; reason: string };
 
-/**
- * Puts one ISSUE_SSL job (force) for the locked certificate `row` in the outbox, audited as
- * ssl_certificate.renew_requested. Throws 409 when the site is not hosted any more, or when an
- * ISSUE_SSL job of its subscription is still in progress (the caller decides what that means).
- */
-export async function insertRenewalJob(tx: Tx, row: SslCertificate, options: { maxAttempts: number; actor: AuditActor; reason: string; scheduledAt?: Date }): Promise<Job> {
-  const tenantId = row.tenantId;
+type SiteCheck =
+  | { kind: 'ok'; subscriptionId: string; domainId: string; domain: string; serverId: string }
+  | { kind: 'not-hosted' }
+  | { kind: 'in-progress'; jobId: string };
+
+/** Whether the certificate's site can take a renewal now: still hosted, no ISSUE_SSL of it in progress. */
+async function checkSite(tx: Tx, row: SslCertificate): Promise<SiteCheck> {
   const [site] = await tx
     .select({ website: websites, domain: domains })
     .from(domains)
@@ -108,27 +110,35 @@ export async function insertRenewalJob(tx: Tx, row: SslCertificate, options: { m
     .where(eq(domains.id, row.domainId))
     .orderBy(desc(websites.createdAt));
   const website = site?.website;
-  if (!site || !website || website.status === 'TERMINATED' || !site.domain.subscriptionId) throw new AppError('CONFLICT', 'The site of this certificate is not hosted (any more): nothing to renew');
+  const subscriptionId = site?.domain.subscriptionId;
+  if (!site || !website || website.status === 'TERMINATED' || !subscriptionId) return { kind: 'not-hosted' };
   const [running] = await tx
     .select({ id: jobs.id })
     .from(jobs)
-    .where(and(eq(jobs.subscriptionId, site.domain.subscriptionId), eq(jobs.type, 'ISSUE_SSL'), inArray(jobs.status, ['PENDING', 'QUEUED', 'RUNNING'])));
-  if (running) throw new AppError('CONFLICT', `An ISSUE_SSL job (${running.id}) of this site is still in progress`);
+    .where(and(eq(jobs.subscriptionId, subscriptionId), eq(jobs.type, 'ISSUE_SSL'), inArray(jobs.status, ['PENDING', 'QUEUED', 'RUNNING'])));
+  if (running) return { kind: 'in-progress', jobId: running.id };
+  return { kind: 'ok', subscriptionId, domainId: site.domain.id, domain: site.domain.name, serverId: website.serverId };
+}
+
+const NOT_HOSTED = 'The site of this certificate is not hosted (any more): nothing to renew';
+const inProgress = (jobId: string) => `An ISSUE_SSL job (${jobId}) of this site is still in progress`;
+
+async function insertJob(tx: Tx, row: SslCertificate, site: Extract<SiteCheck, { kind: 'ok' }>, options: { maxAttempts: number; actor: AuditActor; reason: string; scheduledAt?: Date | undefined }): Promise<Job> {
   const [job] = await tx
     .insert(jobs)
     .values({
-      tenantId,
-      subscriptionId: site.domain.subscriptionId,
+      tenantId: row.tenantId,
+      subscriptionId: site.subscriptionId,
       type: 'ISSUE_SSL',
-      queue: serverQueue(website.serverId),
+      queue: serverQueue(site.serverId),
       maxAttempts: options.maxAttempts,
-      payload: issueSslPayload.parse({ subscriptionId: site.domain.subscriptionId, domainId: site.domain.id, domain: site.domain.name, serverId: website.serverId, force: true, scheduledAt: options.scheduledAt?.toISOString() }),
+      payload: issueSslPayload.parse({ subscriptionId: site.subscriptionId, domainId: site.domainId, domain: site.domain, serverId: site.serverId, force: true, scheduledAt: options.scheduledAt?.toISOString() }),
       history: [historyEntry('PENDING')],
     })
     .returning();
   if (!job) throw new Error('insert into jobs returned no row');
   await recordAudit(tx, {
-    tenantId,
+    tenantId: row.tenantId,
     actor: options.actor,
     action: 'ssl_certificate.renew_requested',
     targetType: 'ssl_certificate',
@@ -140,22 +150,54 @@ export async function insertRenewalJob(tx: Tx, row: SslCertificate, options: { m
 }
 
 /**
- * Schedules the renewal of one certificate in its tenant, the row locked: when `due` is set, only
- * if its renew_after has passed at `due.now` (the task); otherwise whatever its dates (the CLI's
- * --all and <domain>). A job already in progress, a certificate no longer due or a site gone is a
- * skip, not an error. The job is handed to BullMQ after the commit.
+ * Puts one ISSUE_SSL job (force) for the locked certificate `row` in the outbox, audited as
+ * ssl_certificate.renew_requested (an admin's renew). 409 when the site is not hosted any more,
+ * or when an ISSUE_SSL job of its subscription is still in progress.
  */
-export async function scheduleRenewal(deps: RenewalDeps, target: { tenantId: string; id: string }, options: { due?: { now: Date }; actor?: AuditActor; reason: string }): Promise<RenewalOutcome> {
+export async function insertRenewalJob(tx: Tx, row: SslCertificate, options: { maxAttempts: number; actor: AuditActor; reason: string }): Promise<Job> {
+  const site = await checkSite(tx, row);
+  if (site.kind === 'not-hosted') throw new AppError('CONFLICT', NOT_HOSTED);
+  if (site.kind === 'in-progress') throw new AppError('CONFLICT', inProgress(site.jobId));
+  return insertJob(tx, row, site, options);
+}
+
+/**
+ * Schedules the renewal of one certificate in its tenant, the row locked: when `due` is set (the
+ * task, `--due`), only if its renew_after has passed at `due.now`, otherwise whatever its dates
+ * (`--all`, <domain>). A job already in progress, a certificate no longer due or a site gone is a
+ * skip, not an error. The job is handed to BullMQ after the commit.
+ *
+ * With `due`, renew_after also moves `due.leaseMs` on (scheduled, or skipped because a job is in
+ * progress): the batch is taken longest-waiting first, so a certificate whose job waits for a
+ * worker that is down must not hold the front of the line at every run. A renewal that succeeds
+ * sets a new renew_after; one that fails backs off from the same base (recordFailure). A site
+ * that is gone takes its certificate out of the task (renew_after cleared).
+ */
+export async function scheduleRenewal(
+  deps: RenewalDeps,
+  target: { tenantId: string; id: string },
+  options: { due?: { now: Date; leaseMs: number } | undefined; actor?: AuditActor; reason: string },
+): Promise<RenewalOutcome> {
+  const { due } = options;
   const outcome = await withTenant(deps.db, target.tenantId, async (tx): Promise<RenewalOutcome> => {
     const [row] = await tx.select().from(sslCertificates).where(eq(sslCertificates.id, target.id)).for('update');
     if (!row) return { kind: 'skipped', reason: 'no such certificate' };
-    if (options.due && (row.renewAfter === null || row.renewAfter > options.due.now)) return { kind: 'skipped', reason: 'not due (any more)' };
-    try {
-      return { kind: 'scheduled', job: await insertRenewalJob(tx, row, { maxAttempts: deps.maxAttempts, actor: options.actor ?? systemActor, reason: options.reason, scheduledAt: options.due?.now }) };
-    } catch (error) {
-      if (error instanceof AppError && error.code === 'CONFLICT') return { kind: 'skipped', reason: error.message };
-      throw error;
+    if (due && (row.renewAfter === null || row.renewAfter > due.now)) return { kind: 'skipped', reason: 'not due (any more)' };
+    const site = await checkSite(tx, row);
+    const lease = async () => {
+      if (due) await tx.update(sslCertificates).set({ renewAfter: new Date(due.now.getTime() + due.leaseMs), updatedAt: new Date() }).where(eq(sslCertificates.id, row.id));
+    };
+    if (site.kind === 'not-hosted') {
+      if (due) await tx.update(sslCertificates).set({ renewAfter: null, updatedAt: new Date() }).where(eq(sslCertificates.id, row.id));
+      return { kind: 'skipped', reason: NOT_HOSTED };
     }
+    if (site.kind === 'in-progress') {
+      await lease();
+      return { kind: 'skipped', reason: inProgress(site.jobId) };
+    }
+    const job = await insertJob(tx, row, site, { maxAttempts: deps.maxAttempts, actor: options.actor ?? systemActor, reason: options.reason, scheduledAt: due?.now });
+    await lease();
+    return { kind: 'scheduled', job };
   });
   if (outcome.kind === 'scheduled') await enqueue(deps.db, deps.producer, deps.logger, [outcome.job]);
   return outcome;
@@ -216,7 +258,7 @@ export async function runRenewalTask(deps: RenewalDeps, settings: RenewalSetting
   let skipped = 0;
   for (const target of due) {
     try {
-      const outcome = await scheduleRenewal(deps, target, { due: { now }, reason: 'due' });
+      const outcome = await scheduleRenewal(deps, target, { due: { now, leaseMs: settings.leaseMs }, reason: 'due' });
       if (outcome.kind === 'scheduled') scheduled += 1;
       else skipped += 1;
     } catch (error) {

@@ -25,6 +25,8 @@ export interface SslRenewOptions {
   readonly pollMs?: number;
   /** "Due" is judged at this time (default now). */
   readonly now?: Date;
+  /** --due: how long a scheduled renewal keeps its certificate out of the due list (SSL_RENEW_RETRY_BASE). */
+  readonly leaseMs: number;
 }
 
 export interface ProgressStream {
@@ -100,7 +102,7 @@ export async function runSslRenew(deps: RenewalDeps, options: SslRenewOptions, i
   const scheduled = new Map<string, { job: Job; name: string }>();
   let skipped = 0;
   for (const [index, target] of targets.entries()) {
-    const outcome = await scheduleRenewal(deps, target, { due: options.selection.kind === 'due' ? { now: options.now ?? new Date() } : undefined, actor: options.actor, reason: 'cli' });
+    const outcome = await scheduleRenewal(deps, target, { due: options.selection.kind === 'due' ? { now: options.now ?? new Date(), leaseMs: options.leaseMs } : undefined, actor: options.actor, reason: 'cli' });
     if (outcome.kind === 'scheduled') scheduled.set(outcome.job.id, { job: outcome.job, name: target.commonName });
     else {
       skipped += 1;
