@@ -12,6 +12,7 @@ import { withTenant } from './db/tenant-tx.js';
 import { sealAuditLog } from './modules/audit/audit-seal.js';
 import { verifyAuditChain } from './modules/audit/audit-verify.js';
 import { cliActor } from './modules/audit/audit.service.js';
+import { runSslRenew, type SslRenewSelection } from './modules/certificates/ssl-renew-cli.js';
 import { runDnsSync } from './modules/dns/dns-sync.js';
 import { dnsSettings } from './modules/dns/dns-template.js';
 import { generatePassword } from './modules/auth/password.js';
@@ -230,6 +231,36 @@ dns
     await withContainer(async (container) => {
       const deps = { db: container.database.db, dns: container.providers.dns, settings: dnsSettings(container.env), logger: container.logger };
       process.exitCode = await runDnsSync(deps, { zone: options.zone, fix: options.fix === true }, { out: say, progress: process.stderr });
+    });
+  });
+
+const ssl = program.command('ssl').description("the sites' certificates (ACME)");
+ssl
+  .command('renew')
+  .description(
+    'schedule certificate renewals now, as the worker does every SSL_RENEW_INTERVAL_MS, and follow them with a progress bar until each has renewed or failed ' +
+      '(a worker runs them; exits 1 when one failed or the wait timed out)',
+  )
+  .argument('[domain]', "renew this site's certificate (also the retry of a FAILED first issuance, with --tenant)")
+  .option('--due', 'renew every certificate whose renewal time has passed')
+  .option('--all', 'renew every certificate, due or not')
+  .option('--tenant <slug>', 'only this tenant (default: every tenant)')
+  .option('--no-wait', 'schedule only; do not follow the jobs')
+  .option('--timeout <seconds>', 'how long to follow the jobs', integerOption(1, 86_400), 600)
+  .addHelpText('after', '\nExamples:\n  mpanel ssl renew --due\n  mpanel ssl renew --all --tenant acme-hosting\n  mpanel ssl renew shop.example.com --tenant acme-hosting')
+  .action(async (domain: string | undefined, options: { due?: boolean; all?: boolean; tenant?: string; wait: boolean; timeout: number }) => {
+    const chosen = [options.due ? 'due' : null, options.all ? 'all' : null, domain ? 'domain' : null].filter(Boolean);
+    if (chosen.length !== 1) throw new AppError('VALIDATION_FAILED', 'say which certificates: --due, --all or a domain (one of them)');
+    const selection: SslRenewSelection = options.due ? { kind: 'due' } : options.all ? { kind: 'all' } : { kind: 'domain', domain: domain ?? '' };
+    await withContainer(async (container) => {
+      const { db } = container.database;
+      const tenantId = options.tenant ? (await tenantBySlug(db, options.tenant)).id : undefined;
+      const deps = { db, producer: container.producer, logger: container.logger, maxAttempts: container.env.SSL_ISSUE_MAX_ATTEMPTS };
+      process.exitCode = await runSslRenew(
+        deps,
+        { selection, tenantId, actor: cliActor, wait: options.wait, timeoutMs: options.timeout * 1000, leaseMs: container.env.SSL_RENEW_RETRY_BASE * 1000 },
+        { out: say, progress: process.stderr },
+      );
     });
   });
 

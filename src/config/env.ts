@@ -223,6 +223,14 @@ const envSchema = z
     SITE_CHECK_CA_FILE: z.string().min(1).optional(),
     /** Attempts of ISSUE_SSL before the certificate is recorded FAILED and the site stays on HTTP (the order still activates). */
     SSL_ISSUE_MAX_ATTEMPTS: positiveInt.default(4),
+    /** Renewal (README "HTTPS" → Renewal): how often the worker looks for due certificates, and how many it schedules per run (the rest wait for the next). */
+    SSL_RENEW_INTERVAL_MS: positiveInt.default(600_000),
+    SSL_RENEW_BATCH: positiveInt.default(200),
+    /** After a renewal gives up, the next try waits this long, doubling per failure in a row up to SSL_RENEW_RETRY_MAX. */
+    SSL_RENEW_RETRY_BASE: duration.default(3600),
+    SSL_RENEW_RETRY_MAX: duration.default(86400),
+    /** A certificate this close to its notAfter and still not renewed raises certificate.expiring (once per certificate). */
+    SSL_EXPIRY_ALERT: duration.default(7 * 86400),
     DOVECOT_USERS_FILE: z.string().min(1).optional(),
     MAIL_ROOT: z.string().min(1).optional(),
     /** The mail server's files, as `scripts/services.sh env` prints them; the contract is in services.sh (Mail). */

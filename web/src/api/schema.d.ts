@@ -5963,7 +5963,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed";
             };
             cookie?: never;
         };
@@ -6039,7 +6039,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed";
             };
             cookie?: never;
         };
@@ -6126,7 +6126,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed";
             };
             cookie?: never;
         };
@@ -6202,7 +6202,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed";
             };
             cookie?: never;
         };
