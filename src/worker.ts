@@ -19,6 +19,7 @@ import { serveMetrics } from './shared/metrics/serve-metrics.js';
 import { registerCertificateMetrics } from './modules/certificates/certificate-metrics.js';
 import { runBilling } from './modules/billing/billing-run.js';
 import { registerBillingRunMetrics } from './modules/billing/billing-run-metrics.js';
+import { runRenewalTask } from './modules/certificates/certificate-renewal.js';
 import { onShutdown } from './shared/shutdown.js';
 
 /** Repeatable maintenance tasks; one run per interval across all workers. */
@@ -31,8 +32,9 @@ export interface MaintenanceTask {
 }
 
 /** The repeatable tasks of the features, with the container's clients and providers. */
-function maintenanceTasks(container: Container): MaintenanceTask[] {
+function maintenanceTasks(container: Container, clock: () => Date): MaintenanceTask[] {
   const { env, logger, database, producer, providers } = container;
+  const renewal = { db: database.db, producer, logger, maxAttempts: env.SSL_ISSUE_MAX_ATTEMPTS };
   return [
     {
       name: 'outbox-sweep',
@@ -45,9 +47,14 @@ function maintenanceTasks(container: Container): MaintenanceTask[] {
       name: 'billing-run',
       everyMs: env.BILLING_RUN_INTERVAL_MS,
       run: async () => {
-        const report = await runBilling({ db: database.db, producer, logger, maxAttempts: env.JOB_MAX_ATTEMPTS }, { asOf: new Date(), trigger: 'scheduler' });
+        const report = await runBilling({ db: database.db, producer, logger, maxAttempts: env.JOB_MAX_ATTEMPTS }, { asOf: clock(), trigger: 'scheduler' });
         return { runId: report.runId, subscriptions: report.subscriptions, counts: report.counts, errors: report.errors };
       },
+    },
+    {
+      name: 'ssl-renewal',
+      everyMs: env.SSL_RENEW_INTERVAL_MS,
+      run: () => runRenewalTask(renewal, { batch: env.SSL_RENEW_BATCH, expiryAlertMs: env.SSL_EXPIRY_ALERT * 1000, leaseMs: env.SSL_RENEW_RETRY_BASE * 1000 }, clock()),
     },
   ];
 }
@@ -58,6 +65,8 @@ export interface WorkerOptions {
   /** Step queues to consume (default: the provisioning queue). */
   queues?: readonly string[];
   concurrency?: number;
+  /** The time the maintenance tasks see (the renewal task's "due"); tests move it forward. */
+  clock?: () => Date;
 }
 
 export interface RunningWorkers {
@@ -104,7 +113,7 @@ export async function startWorkers(container: Container, options: WorkerOptions 
       }),
   );
 
-  const tasks = new Map(maintenanceTasks(container).map((task) => [task.name, task]));
+  const tasks = new Map(maintenanceTasks(container, options.clock ?? (() => new Date())).map((task) => [task.name, task]));
   const maintenance = new Queue(MAINTENANCE_QUEUE, { connection, prefix: env.REDIS_KEY_PREFIX });
   const schedule = async () => {
     for (const task of tasks.values()) await maintenance.upsertJobScheduler(task.name, { every: task.everyMs }, { name: task.name });
