@@ -336,7 +336,9 @@ async function processSubscription(tx: Tx, ctx: Context, subscriptionId: string,
       case 'recover': {
         const jobs = await settleSubscription(tx, ctx.tenantId, subscription.id, { actor: ctx.actor, reason: 'paid through a date in the future', ...(invoice ? { invoiceId: invoice.id } : {}) }, ctx.deps.maxAttempts, ctx.asOf);
         ready.push(...jobs);
-        note(step, 'DONE');
+        const [now] = await tx.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id));
+        // Another invoice still overdue, or a lifecycle job in progress: nothing moved; the next run looks again.
+        note(step, jobs.length > 0 || now?.status !== subscription.status ? 'DONE' : 'DEFERRED');
         break;
       }
     }
