@@ -357,7 +357,8 @@ describe('the billing API: schedule, hold, override, cancellation, dunning setti
 });
 
 describe('the run in operation: CLI, /metrics, /ready', () => {
-  it('mpanel billing run --dry-run prints what it would do and changes nothing; --help says what it does', async () => {
+  // Three processes through tsx: slow on a loaded machine, hence the timeout (no timing is asserted).
+  it('mpanel billing run --dry-run prints what it would do and changes nothing; --help says what it does', { timeout: 120_000 }, async () => {
     const s = await setup();
     const env = { DATABASE_URL: t.env.DATABASE_URL, REDIS_KEY_PREFIX: t.env.REDIS_KEY_PREFIX, LOG_LEVEL: 'warn' };
     const help = spawnTs('bin/mpanel.js', ['billing', 'run', '--help'], env);
