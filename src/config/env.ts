@@ -127,6 +127,21 @@ const envSchema = z
     /** Temporary failures are retried with exponential backoff for this long, then the delivery fails. */
     EVENT_DELIVERY_MAX_AGE: duration.default(3 * 86400),
     EVENT_DELIVERY_BACKOFF_BASE_MS: positiveInt.default(5_000),
+    /** Outgoing webhooks (modules/events/webhooks): how long one request may take before it counts as failed. */
+    WEBHOOK_TIMEOUT_MS: positiveInt.default(10_000),
+    /** An endpoint whose deliveries have failed without a success for this long is disabled (its admins are told). */
+    WEBHOOK_DISABLE_AFTER: duration.default(3 * 86400),
+    /**
+     * Endpoints on loopback (127.0.0.0/8, ::1, and http:// to them) are accepted: default outside
+     * production (development, tests), refused at start-up in production. Private, link-local and
+     * metadata addresses are refused whatever this says.
+     */
+    WEBHOOK_ALLOW_LOOPBACK: bool.optional(),
+    /** address:port of the resolver webhook host names are looked up with (default: the system's; in tests DNS_RESOLVER). */
+    WEBHOOK_DNS_RESOLVER: z
+      .string()
+      .regex(/^[0-9a-fA-F.:[\]]+:\d+$/, 'must be address:port, e.g. 127.0.0.1:53')
+      .optional(),
 
     POWERDNS_API_URL: url(['http:', 'https:']).default('http://127.0.0.1:8081/api/v1'),
     POWERDNS_API_KEY: z.string().min(1).optional(),
@@ -249,6 +264,9 @@ const envSchema = z
         ctx.addIssue({ code: 'custom', path: [name], message: `must not be the public test value in production: run \`${GENERATE_SECRETS_COMMAND}\`` });
       }
     }
+    if (env.WEBHOOK_ALLOW_LOOPBACK === true && env.NODE_ENV === 'production') {
+      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_ALLOW_LOOPBACK'], message: 'must not be true in production: webhooks would reach services on the machine itself' });
+    }
   })
   .transform((env) => {
     const runDir = path.resolve(env.MPANEL_RUN_DIR);
@@ -274,6 +292,9 @@ const envSchema = z
       POSTFIX_CONFIG_DIR: path.resolve(env.POSTFIX_CONFIG_DIR ?? path.join(runDir, 'postfix', 'conf')),
       OPENDKIM_PID_FILE: path.resolve(env.OPENDKIM_PID_FILE ?? path.join(runDir, 'opendkim', 'opendkim.pid')),
       BACKUPS_DIR: path.resolve(env.BACKUPS_DIR ?? path.join(runDir, 'backups')),
+      WEBHOOK_ALLOW_LOOPBACK: env.WEBHOOK_ALLOW_LOOPBACK ?? env.NODE_ENV !== 'production',
+      // Tests never ask the system's resolver (it is not on loopback): PowerDNS answers for them.
+      WEBHOOK_DNS_RESOLVER: env.WEBHOOK_DNS_RESOLVER ?? (env.NODE_ENV === 'test' ? env.DNS_RESOLVER : undefined),
     };
   });
 

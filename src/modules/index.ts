@@ -10,6 +10,7 @@ import { customersRouter } from './customers/customers.router.js';
 import { dnsRouter } from './dns/dns.router.js';
 import { jobsRouter } from './provisioning/jobs.router.js';
 import { notificationsRouter } from './events/notifications.router.js';
+import { webhooksRouter } from './events/webhooks.router.js';
 import { lifecycleRouter } from './subscriptions/lifecycle.router.js';
 import { orderIntakeRouter } from './orders/orders.router.js';
 import { ordersAdminRouter } from './orders/orders-admin.router.js';
@@ -43,4 +44,5 @@ export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
   usersRouter,
   tenantsRouter,
   notificationsRouter,
+  webhooksRouter,
 ];

@@ -41,6 +41,9 @@ export const permissionMatrix = {
   'certificates:renew': ['SUPER_ADMIN', 'ADMIN', 'SUPPORT'],
   'notifications:read': ADMINS,
   'notifications:write': ADMINS,
+  /** Outgoing webhook endpoints, their secrets and delivery logs. */
+  'webhooks:read': ADMINS,
+  'webhooks:write': ADMINS,
 } as const satisfies Record<string, readonly UserRole[]>;
 
 export type Permission = keyof typeof permissionMatrix;

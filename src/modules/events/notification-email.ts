@@ -34,6 +34,7 @@ export const emailAudience: Readonly<Record<DomainEventType, 'customer' | 'staff
   'certificate.failed': 'staff',
   'mailbox.created': 'customer',
   'job.failed': 'staff',
+  'webhook_endpoint.disabled': 'staff',
 };
 
 export const STAFF_ROLES = ['ADMIN', 'BILLING'] as const;

@@ -22,6 +22,7 @@ import subscriptionRecovered from './subscription.recovered.js';
 import subscriptionSuspended from './subscription.suspended.js';
 import subscriptionTerminated from './subscription.terminated.js';
 import subscriptionUnsuspended from './subscription.unsuspended.js';
+import webhookEndpointDisabled from './webhook_endpoint.disabled.js';
 
 /** The file template of each event (one file per event beside this one); a missing one does not compile. */
 export const fileTemplates: Readonly<Record<DomainEventType, EmailTemplate>> = {
@@ -47,4 +48,5 @@ export const fileTemplates: Readonly<Record<DomainEventType, EmailTemplate>> = {
   'subscription.suspended': subscriptionSuspended,
   'subscription.terminated': subscriptionTerminated,
   'subscription.unsuspended': subscriptionUnsuspended,
+  'webhook_endpoint.disabled': webhookEndpointDisabled,
 };
