@@ -1617,6 +1617,129 @@ export interface paths {
         patch: operations["patchUsersById"];
         trace?: never;
     };
+    "/api/webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's webhook endpoints */
+        get: operations["getWebhookEndpoints"];
+        put?: never;
+        /**
+         * Register a webhook endpoint
+         * @description The URL is checked now (https, every address it resolves to public) and again before each delivery. The answer carries the signing secret, shown this once: deliveries are signed per the Standard Webhooks specification (webhook-id, webhook-timestamp, webhook-signature).
+         */
+        post: operations["postWebhookEndpoints"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhook-endpoints/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One webhook endpoint (never its secret) */
+        get: operations["getWebhookEndpointsById"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook endpoint
+         * @description With its delivery log; deliveries not sent yet fail.
+         */
+        delete: operations["deleteWebhookEndpointsById"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook endpoint
+         * @description Absent keeps a field, null clears the description. enabled: true re-enables an endpoint disabled after failing (its failures are forgotten).
+         */
+        patch: operations["patchWebhookEndpointsById"];
+        trace?: never;
+    };
+    "/api/webhook-endpoints/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An endpoint's deliveries, newest first
+         * @description One per event sent to it: status, attempts, and the last attempt's HTTP status, latency and response excerpt.
+         */
+        get: operations["getWebhookEndpointsByIdDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhook-endpoints/{id}/deliveries/{deliveryId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One delivery with its attempt log */
+        get: operations["getWebhookEndpointsByIdDeliveriesByDeliveryId"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhook-endpoints/{id}/deliveries/{deliveryId}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a delivery again
+         * @description A DELIVERED or FAILED delivery is queued again at once (same webhook-id, fresh timestamp and signature). On its way already, or the endpoint disabled: 409.
+         */
+        post: operations["postWebhookEndpointsByIdDeliveriesByDeliveryIdRedeliver"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhook-endpoints/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate an endpoint's signing secret
+         * @description The new secret is shown this once. For 24 hours messages carry two signatures (new and previous secret), so the receiver can switch without losing any.
+         */
+        post: operations["postWebhookEndpointsByIdRotateSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/webhooks/stripe": {
         parameters: {
             query?: never;
@@ -1672,7 +1795,468 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    "certificate.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The certificate.failed event
+         * @description Sent to each enabled endpoint subscribed to certificate.failed (also emailed to the tenant's ADMIN and BILLING users). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookCertificateFailed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "certificate.issued": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The certificate.issued event
+         * @description Sent to each enabled endpoint subscribed to certificate.issued (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookCertificateIssued"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "certificate.renewed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The certificate.renewed event
+         * @description Sent to each enabled endpoint subscribed to certificate.renewed (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookCertificateRenewed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "dispute.closed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The dispute.closed event
+         * @description Sent to each enabled endpoint subscribed to dispute.closed (also emailed to the tenant's ADMIN and BILLING users). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookDisputeClosed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "dispute.opened": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The dispute.opened event
+         * @description Sent to each enabled endpoint subscribed to dispute.opened (also emailed to the tenant's ADMIN and BILLING users). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookDisputeOpened"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "invoice.issued": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The invoice.issued event
+         * @description Sent to each enabled endpoint subscribed to invoice.issued (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookInvoiceIssued"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "invoice.overdue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The invoice.overdue event
+         * @description Sent to each enabled endpoint subscribed to invoice.overdue (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookInvoiceOverdue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "invoice.paid": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The invoice.paid event
+         * @description Sent to each enabled endpoint subscribed to invoice.paid (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookInvoicePaid"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "invoice.reminder": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The invoice.reminder event
+         * @description Sent to each enabled endpoint subscribed to invoice.reminder (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookInvoiceReminder"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "invoice.voided": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The invoice.voided event
+         * @description Sent to each enabled endpoint subscribed to invoice.voided (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookInvoiceVoided"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "job.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The job.failed event
+         * @description Sent to each enabled endpoint subscribed to job.failed (also emailed to the tenant's ADMIN and BILLING users). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookJobFailed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "mailbox.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The mailbox.created event
+         * @description Sent to each enabled endpoint subscribed to mailbox.created (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookMailboxCreated"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "order.received": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The order.received event
+         * @description Sent to each enabled endpoint subscribed to order.received (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookOrderReceived"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "payment.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The payment.failed event
+         * @description Sent to each enabled endpoint subscribed to payment.failed (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookPaymentFailed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "payment.refunded": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The payment.refunded event
+         * @description Sent to each enabled endpoint subscribed to payment.refunded (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookPaymentRefunded"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "subscription.activated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The subscription.activated event
+         * @description Sent to each enabled endpoint subscribed to subscription.activated (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookSubscriptionActivated"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "subscription.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The subscription.failed event
+         * @description Sent to each enabled endpoint subscribed to subscription.failed. A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookSubscriptionFailed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "subscription.past_due": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The subscription.past_due event
+         * @description Sent to each enabled endpoint subscribed to subscription.past_due (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookSubscriptionPastDue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "subscription.recovered": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The subscription.recovered event
+         * @description Sent to each enabled endpoint subscribed to subscription.recovered (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookSubscriptionRecovered"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "subscription.suspended": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The subscription.suspended event
+         * @description Sent to each enabled endpoint subscribed to subscription.suspended (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookSubscriptionSuspended"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "subscription.terminated": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The subscription.terminated event
+         * @description Sent to each enabled endpoint subscribed to subscription.terminated (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookSubscriptionTerminated"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "subscription.unsuspended": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The subscription.unsuspended event
+         * @description Sent to each enabled endpoint subscribed to subscription.unsuspended (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookSubscriptionUnsuspended"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "webhook_endpoint.disabled": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The webhook_endpoint.disabled event
+         * @description Sent to each enabled endpoint subscribed to webhook_endpoint.disabled (also emailed to the tenant's ADMIN and BILLING users). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookWebhookEndpointDisabled"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         AuditLog: {
@@ -5353,7 +5937,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
             };
             cookie?: never;
         };
@@ -5429,7 +6013,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
             };
             cookie?: never;
         };
@@ -5516,7 +6100,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
             };
             cookie?: never;
         };
@@ -5592,7 +6176,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
             };
             cookie?: never;
         };
@@ -10382,6 +10966,778 @@ export interface operations {
             };
         };
     };
+    getWebhookEndpoints: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time
+                             */
+                            createdAt: string;
+                            description: string | null;
+                            disabledAt: string | null;
+                            disabledReason: string | null;
+                            enabled: boolean;
+                            eventTypes: string[];
+                            /** @description First failed attempt since the last success; null when healthy */
+                            failingSince: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            /** @description After a rotation, the previous secret also signs until then */
+                            previousSecretExpiresAt: string | null;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time
+                             */
+                            updatedAt: string;
+                            url: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postWebhookEndpoints: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    description?: string;
+                    /** @description Default true */
+                    enabled?: boolean;
+                    /** @description The domain event types this endpoint receives (see the document's `webhooks` for each payload) */
+                    eventTypes: ("order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled")[];
+                    /** @description https:// URL of the receiver. It must resolve to public addresses only (checked at save and again before every delivery); http:// and loopback only in development and tests. */
+                    url: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: date-time
+                         * @description RFC 3339 date-time
+                         */
+                        createdAt: string;
+                        description: string | null;
+                        disabledAt: string | null;
+                        disabledReason: string | null;
+                        enabled: boolean;
+                        eventTypes: string[];
+                        /** @description First failed attempt since the last success; null when healthy */
+                        failingSince: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        /** @description After a rotation, the previous secret also signs until then */
+                        previousSecretExpiresAt: string | null;
+                        /** @description whsec_ + base64 key: shown this once, never again (rotate to get a new one) */
+                        secret: string;
+                        /**
+                         * Format: date-time
+                         * @description RFC 3339 date-time
+                         */
+                        updatedAt: string;
+                        url: string;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhookEndpointsById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: date-time
+                         * @description RFC 3339 date-time
+                         */
+                        createdAt: string;
+                        description: string | null;
+                        disabledAt: string | null;
+                        disabledReason: string | null;
+                        enabled: boolean;
+                        eventTypes: string[];
+                        /** @description First failed attempt since the last success; null when healthy */
+                        failingSince: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        /** @description After a rotation, the previous secret also signs until then */
+                        previousSecretExpiresAt: string | null;
+                        /**
+                         * Format: date-time
+                         * @description RFC 3339 date-time
+                         */
+                        updatedAt: string;
+                        url: string;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteWebhookEndpointsById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint is deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patchWebhookEndpointsById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    description?: string | null;
+                    /** @description true re-enables an endpoint that was disabled after failing */
+                    enabled?: boolean;
+                    /** @description The domain event types this endpoint receives (see the document's `webhooks` for each payload) */
+                    eventTypes?: ("order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled")[];
+                    /** @description https:// URL of the receiver. It must resolve to public addresses only (checked at save and again before every delivery); http:// and loopback only in development and tests. */
+                    url?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: date-time
+                         * @description RFC 3339 date-time
+                         */
+                        createdAt: string;
+                        description: string | null;
+                        disabledAt: string | null;
+                        disabledReason: string | null;
+                        enabled: boolean;
+                        eventTypes: string[];
+                        /** @description First failed attempt since the last success; null when healthy */
+                        failingSince: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        /** @description After a rotation, the previous secret also signs until then */
+                        previousSecretExpiresAt: string | null;
+                        /**
+                         * Format: date-time
+                         * @description RFC 3339 date-time
+                         */
+                        updatedAt: string;
+                        url: string;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhookEndpointsByIdDeliveries: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+                status?: "PENDING" | "SENDING" | "DELIVERED" | "FAILED";
+            };
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            attempts: number;
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time
+                             */
+                            createdAt: string;
+                            deliveredAt: string | null;
+                            /** Format: uuid */
+                            eventId: string;
+                            eventType: string;
+                            /**
+                             * Format: uuid
+                             * @description Also the webhook-id header: the same on every attempt
+                             */
+                            id: string;
+                            lastError: string | null;
+                            lastLatencyMs: number | null;
+                            lastResponse: string | null;
+                            lastStatus: number | null;
+                            nextAttemptAt: string | null;
+                            /** @enum {string} */
+                            status: "PENDING" | "SENDING" | "DELIVERED" | "FAILED";
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhookEndpointsByIdDeliveriesByDeliveryId: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                deliveryId: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        attemptLog: {
+                            /**
+                             * Format: date-time
+                             * @description RFC 3339 date-time
+                             */
+                            at: string;
+                            attempt: number;
+                            error: string | null;
+                            latencyMs: number;
+                            /** @description The first 1,000 characters of the answer */
+                            response: string | null;
+                            /** @description HTTP status; null when there was no answer */
+                            status: number | null;
+                        }[];
+                        attempts: number;
+                        /**
+                         * Format: date-time
+                         * @description RFC 3339 date-time
+                         */
+                        createdAt: string;
+                        deliveredAt: string | null;
+                        /** Format: uuid */
+                        eventId: string;
+                        eventType: string;
+                        /**
+                         * Format: uuid
+                         * @description Also the webhook-id header: the same on every attempt
+                         */
+                        id: string;
+                        lastError: string | null;
+                        lastLatencyMs: number | null;
+                        lastResponse: string | null;
+                        lastStatus: number | null;
+                        nextAttemptAt: string | null;
+                        /** @enum {string} */
+                        status: "PENDING" | "SENDING" | "DELIVERED" | "FAILED";
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postWebhookEndpointsByIdDeliveriesByDeliveryIdRedeliver: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                deliveryId: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        attempts: number;
+                        /**
+                         * Format: date-time
+                         * @description RFC 3339 date-time
+                         */
+                        createdAt: string;
+                        deliveredAt: string | null;
+                        /** Format: uuid */
+                        eventId: string;
+                        eventType: string;
+                        /**
+                         * Format: uuid
+                         * @description Also the webhook-id header: the same on every attempt
+                         */
+                        id: string;
+                        lastError: string | null;
+                        lastLatencyMs: number | null;
+                        lastResponse: string | null;
+                        lastStatus: number | null;
+                        nextAttemptAt: string | null;
+                        /** @enum {string} */
+                        status: "PENDING" | "SENDING" | "DELIVERED" | "FAILED";
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postWebhookEndpointsByIdRotateSecret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: date-time
+                         * @description Until then messages carry a signature with each secret
+                         */
+                        previousSecretExpiresAt: string;
+                        /** @description The new secret, shown this once */
+                        secret: string;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     postWebhooksStripe: {
         parameters: {
             query?: never;
@@ -10483,6 +11839,1542 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Readiness"];
                 };
+            };
+        };
+    };
+    webhookCertificateFailed: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        certificateId: string;
+                        error?: string;
+                        names: string[];
+                        notAfter: string | null;
+                        subscriptionId: string | null;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "certificate.failed";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookCertificateIssued: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        certificateId: string;
+                        error?: string;
+                        names: string[];
+                        notAfter: string | null;
+                        subscriptionId: string | null;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "certificate.issued";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookCertificateRenewed: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        certificateId: string;
+                        error?: string;
+                        names: string[];
+                        notAfter: string | null;
+                        subscriptionId: string | null;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "certificate.renewed";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookDisputeClosed: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        amount: {
+                            amount: number;
+                            currency: string;
+                        };
+                        customerId: string | null;
+                        disputeId: string;
+                        reason: string;
+                        subscriptionId: string | null;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "dispute.closed";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookDisputeOpened: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        amount: {
+                            amount: number;
+                            currency: string;
+                        };
+                        customerId: string | null;
+                        disputeId: string;
+                        reason: string;
+                        subscriptionId: string | null;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "dispute.opened";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookInvoiceIssued: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        customerId: string;
+                        dueAt: string | null;
+                        /** Format: uuid */
+                        invoiceId: string;
+                        number: string | null;
+                        subscriptionId: string | null;
+                        total: {
+                            amount: number;
+                            currency: string;
+                        };
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "invoice.issued";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookInvoiceOverdue: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        customerId: string;
+                        dueAt: string | null;
+                        /** Format: uuid */
+                        invoiceId: string;
+                        number: string | null;
+                        subscriptionId: string | null;
+                        total: {
+                            amount: number;
+                            currency: string;
+                        };
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "invoice.overdue";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookInvoicePaid: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        customerId: string;
+                        dueAt: string | null;
+                        /** Format: uuid */
+                        invoiceId: string;
+                        number: string | null;
+                        subscriptionId: string | null;
+                        total: {
+                            amount: number;
+                            currency: string;
+                        };
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "invoice.paid";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookInvoiceReminder: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        customerId: string;
+                        dueAt: string | null;
+                        /** Format: uuid */
+                        invoiceId: string;
+                        number: string | null;
+                        subscriptionId: string | null;
+                        total: {
+                            amount: number;
+                            currency: string;
+                        };
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "invoice.reminder";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookInvoiceVoided: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        customerId: string;
+                        dueAt: string | null;
+                        /** Format: uuid */
+                        invoiceId: string;
+                        number: string | null;
+                        subscriptionId: string | null;
+                        total: {
+                            amount: number;
+                            currency: string;
+                        };
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "invoice.voided";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookJobFailed: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        attempts: number;
+                        error: string;
+                        /** Format: uuid */
+                        jobId: string;
+                        jobType: string;
+                        orderId: string | null;
+                        subscriptionId: string | null;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "job.failed";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookMailboxCreated: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        address: string;
+                        /** Format: uuid */
+                        mailboxId: string;
+                        subscriptionId: string | null;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "mailbox.created";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookOrderReceived: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        amount: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** Format: uuid */
+                        customerId: string;
+                        domain: string;
+                        /** Format: uuid */
+                        orderId: string;
+                        steps: string[];
+                        /** Format: uuid */
+                        subscriptionId: string;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "order.received";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookPaymentFailed: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        amount: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** Format: uuid */
+                        customerId: string;
+                        invoiceId: string | null;
+                        reason?: string;
+                        subscriptionId: string | null;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "payment.failed";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookPaymentRefunded: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        amount: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** Format: uuid */
+                        customerId: string;
+                        invoiceId: string | null;
+                        reason?: string;
+                        subscriptionId: string | null;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "payment.refunded";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookSubscriptionActivated: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        customerId: string;
+                        from: string;
+                        /** Format: uuid */
+                        invoiceId?: string;
+                        /** Format: uuid */
+                        jobId?: string;
+                        jobType?: string;
+                        paymentEventId?: string;
+                        /** Format: uuid */
+                        productId: string;
+                        reason: string;
+                        rule?: string;
+                        /** Format: uuid */
+                        subscriptionId: string;
+                        to: string;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "subscription.activated";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookSubscriptionFailed: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        customerId: string;
+                        from: string;
+                        /** Format: uuid */
+                        invoiceId?: string;
+                        /** Format: uuid */
+                        jobId?: string;
+                        jobType?: string;
+                        paymentEventId?: string;
+                        /** Format: uuid */
+                        productId: string;
+                        reason: string;
+                        rule?: string;
+                        /** Format: uuid */
+                        subscriptionId: string;
+                        to: string;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "subscription.failed";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookSubscriptionPastDue: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        customerId: string;
+                        from: string;
+                        /** Format: uuid */
+                        invoiceId?: string;
+                        /** Format: uuid */
+                        jobId?: string;
+                        jobType?: string;
+                        paymentEventId?: string;
+                        /** Format: uuid */
+                        productId: string;
+                        reason: string;
+                        rule?: string;
+                        /** Format: uuid */
+                        subscriptionId: string;
+                        to: string;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "subscription.past_due";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookSubscriptionRecovered: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        customerId: string;
+                        from: string;
+                        /** Format: uuid */
+                        invoiceId?: string;
+                        /** Format: uuid */
+                        jobId?: string;
+                        jobType?: string;
+                        paymentEventId?: string;
+                        /** Format: uuid */
+                        productId: string;
+                        reason: string;
+                        rule?: string;
+                        /** Format: uuid */
+                        subscriptionId: string;
+                        to: string;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "subscription.recovered";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookSubscriptionSuspended: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        customerId: string;
+                        from: string;
+                        /** Format: uuid */
+                        invoiceId?: string;
+                        /** Format: uuid */
+                        jobId?: string;
+                        jobType?: string;
+                        paymentEventId?: string;
+                        /** Format: uuid */
+                        productId: string;
+                        reason: string;
+                        rule?: string;
+                        /** Format: uuid */
+                        subscriptionId: string;
+                        to: string;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "subscription.suspended";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookSubscriptionTerminated: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        customerId: string;
+                        from: string;
+                        /** Format: uuid */
+                        invoiceId?: string;
+                        /** Format: uuid */
+                        jobId?: string;
+                        jobType?: string;
+                        paymentEventId?: string;
+                        /** Format: uuid */
+                        productId: string;
+                        reason: string;
+                        rule?: string;
+                        /** Format: uuid */
+                        subscriptionId: string;
+                        to: string;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "subscription.terminated";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookSubscriptionUnsuspended: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        customerId: string;
+                        from: string;
+                        /** Format: uuid */
+                        invoiceId?: string;
+                        /** Format: uuid */
+                        jobId?: string;
+                        jobType?: string;
+                        paymentEventId?: string;
+                        /** Format: uuid */
+                        productId: string;
+                        reason: string;
+                        rule?: string;
+                        /** Format: uuid */
+                        subscriptionId: string;
+                        to: string;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "subscription.unsuspended";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookWebhookEndpointDisabled: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        endpointId: string;
+                        error: string;
+                        /** Format: date-time */
+                        failingSince: string;
+                        url: string;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "webhook_endpoint.disabled";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
