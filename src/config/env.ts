@@ -264,6 +264,10 @@ const envSchema = z
         ctx.addIssue({ code: 'custom', path: [name], message: `must not be the public test value in production: run \`${GENERATE_SECRETS_COMMAND}\`` });
       }
     }
+    if (env.EVENT_DELIVERY_LEASE_MS <= env.WEBHOOK_TIMEOUT_MS) {
+      // A claim that ends before the request's deadline lets a second worker send the same delivery meanwhile.
+      ctx.addIssue({ code: 'custom', path: ['EVENT_DELIVERY_LEASE_MS'], message: `must be longer than WEBHOOK_TIMEOUT_MS (${env.WEBHOOK_TIMEOUT_MS})` });
+    }
     if (env.WEBHOOK_ALLOW_LOOPBACK === true && env.NODE_ENV === 'production') {
       ctx.addIssue({ code: 'custom', path: ['WEBHOOK_ALLOW_LOOPBACK'], message: 'must not be true in production: webhooks would reach services on the machine itself' });
     }

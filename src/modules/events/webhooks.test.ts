@@ -9,6 +9,7 @@ import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
 import { authHeader } from '../../../test/helpers/auth.js';
 import { powerDns, provisionTestZone, resolverFor, ZoneCleanup } from '../../../test/helpers/dns.js';
 import { eventually } from '../../../test/helpers/orders.js';
+import { spawnTs } from '../../../test/helpers/process.js';
 import { startSmtpListener, type SmtpListener } from '../../../test/helpers/smtp-listener.js';
 import { auditLogs, domainEvents, eventDeliveries, webhookEndpoints, type Tenant } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
@@ -28,7 +29,8 @@ interface Received {
 interface Receiver {
   readonly port: number;
   readonly received: Received[];
-  answer: (request: Received) => { status: number; body?: string; headers?: Record<string, string> };
+  /** 'hang': read the request, never answer (a receiver that is slow, or a sender killed meanwhile). */
+  answer: (request: Received) => { status: number; body?: string; headers?: Record<string, string> } | 'hang';
   close(): Promise<void>;
 }
 
@@ -40,7 +42,9 @@ async function startReceiver(): Promise<Receiver> {
     request.on('end', () => {
       const got = { path: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString('utf8') };
       receiver.received.push(got);
-      const { status, body, headers } = receiver.answer(got);
+      const answer = receiver.answer(got);
+      if (answer === 'hang') return;
+      const { status, body, headers } = answer;
       response.writeHead(status, { 'content-type': 'text/plain', ...headers });
       response.end(body ?? '');
     });
@@ -297,6 +301,37 @@ describe('outgoing webhooks to a real receiver on loopback', () => {
     await drain();
     expect(receivedFor('/d')).toHaveLength(before + 1);
   });
+
+  it('a worker killed mid-delivery loses nothing: after its lease the delivery is sent again with the same webhook-id, and recorded delivered once', async () => {
+    const { tenant, headers } = await admin();
+    const endpoint = (await createEndpoint(headers, { url: `http://127.0.0.1:${receiver.port}/k`, eventTypes: ['invoice.paid'] })).json();
+    receiver.answer = (request) => (request.path === '/k' ? 'hang' : { status: 200 });
+    await invoicePaid(tenant);
+    await dispatchEvents(db());
+    const worker = spawnTs('test/fixtures/event-delivery-worker.ts', [], { TEST_LEASE_MS: '10000', LOG_LEVEL: 'silent' });
+    try {
+      await worker.waitFor(/delivery worker started/, 60_000);
+      await eventually(async () => receivedFor('/k').length > 0 || undefined, 60_000, 'the worker\'s request');
+    } finally {
+      worker.child.kill('SIGKILL');
+      await worker.exited;
+    }
+    const [claimed] = await withTenant(db(), tenant.id, (tx) => tx.select().from(eventDeliveries).where(eq(eventDeliveries.recipient, endpoint.id)));
+    expect(claimed).toMatchObject({ status: 'SENDING', attempts: 1 });
+    // Claimed by the dead worker until its lease ends: nobody sends it meanwhile.
+    expect((await deliverDue(deps)).claimed).toBe(0);
+    receiver.answer = () => ({ status: 200 });
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, (claimed?.leaseUntil?.getTime() ?? 0) - Date.now() + 50)));
+    await drain();
+    const got = receivedFor('/k');
+    expect(got).toHaveLength(2);
+    expect(new Set(got.map((request) => request.headers['webhook-id']))).toEqual(new Set([claimed?.id]));
+    for (const request of got) expect(() => new Webhook(endpoint.secret).verify(request.body, headersOf(request))).not.toThrow();
+    const detail = (await t.app.inject({ method: 'GET', url: `/api/webhook-endpoints/${endpoint.id}/deliveries/${claimed?.id}`, headers })).json();
+    expect(detail).toMatchObject({ status: 'DELIVERED', attempts: 2 });
+    // The killed attempt left no log row (it never finished); the one that did is there.
+    expect(detail.attemptLog.map((a: { attempt: number; status: number }) => [a.attempt, a.status])).toEqual([[2, 200]]);
+  }, 120_000);
 
   it('a name that resolved to loopback and now resolves to a private address is refused at delivery (DNS rebinding): nothing is sent', async () => {
     const { tenant, headers } = await admin();
