@@ -15,6 +15,7 @@ import { benchLoad } from './load.js';
 import { benchNginx } from './nginx.js';
 import { benchOrderToLive } from './order-to-live.js';
 import { benchThroughput } from './throughput.js';
+import { benchWebhooks } from './webhooks.js';
 
 const sections: Record<string, () => Promise<Figure[]>> = {
   'http shell': benchHttpShell,
@@ -26,6 +27,7 @@ const sections: Record<string, () => Promise<Figure[]>> = {
   nginx: benchNginx,
   load: benchLoad,
   acme: benchAcme,
+  webhooks: benchWebhooks,
 };
 
 const only = process.argv.slice(2);

@@ -1,4 +1,4 @@
-import { and, arrayContains, eq } from 'drizzle-orm';
+import { and, arrayContains, eq, sql } from 'drizzle-orm';
 import type { Database } from '../../config/database.js';
 import { domainEvents, webhookAttempts, webhookEndpoints, type DomainEventRow, type EventDeliveryRow, type WebhookEndpointRow } from '../../db/schema/index.js';
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
@@ -123,7 +123,9 @@ export async function sendWebhook(db: Database, settings: WebhookSettings, deliv
  * row and a `webhook_endpoint.disabled` event (emailed to the tenant's admins).
  */
 export async function recordWebhookAttempt(tx: Tx, settings: WebhookSettings, delivery: EventDeliveryRow, result: WebhookAttempt, now: Date): Promise<void> {
-  const [endpoint] = await tx.select().from(webhookEndpoints).where(eq(webhookEndpoints.id, delivery.recipient)).for('update');
+  // No row lock in the common case (a success on a healthy endpoint): deliveries to one endpoint
+  // are recorded in parallel. Health changes below are single conditional updates.
+  const [endpoint] = await tx.select().from(webhookEndpoints).where(eq(webhookEndpoints.id, delivery.recipient));
   if (!endpoint) return;
   await tx.insert(webhookAttempts).values({
     tenantId: delivery.tenantId,
@@ -141,16 +143,21 @@ export async function recordWebhookAttempt(tx: Tx, settings: WebhookSettings, de
     if (endpoint.failingSince) await tx.update(webhookEndpoints).set({ failingSince: null }).where(eq(webhookEndpoints.id, endpoint.id));
     return;
   }
-  const failingSince = endpoint.failingSince ?? now;
-  if (!endpoint.enabled || now.getTime() - failingSince.getTime() < settings.disableAfterMs) {
-    if (!endpoint.failingSince) await tx.update(webhookEndpoints).set({ failingSince }).where(eq(webhookEndpoints.id, endpoint.id));
-    return;
-  }
-  const reason = `deliveries failed without a success since ${failingSince.toISOString()}; last: ${result.error ?? 'unknown error'}`;
-  await tx
+  const [failing] = await tx
     .update(webhookEndpoints)
-    .set({ enabled: false, failingSince, disabledAt: now, disabledReason: reason.slice(0, 1000), updatedAt: now })
-    .where(eq(webhookEndpoints.id, endpoint.id));
+    .set({ failingSince: sql`coalesce(${webhookEndpoints.failingSince}, ${now.toISOString()}::timestamptz)` })
+    .where(eq(webhookEndpoints.id, endpoint.id))
+    .returning();
+  const failingSince = failing?.failingSince ?? now;
+  if (!failing?.enabled || now.getTime() - failingSince.getTime() < settings.disableAfterMs) return;
+  const reason = `deliveries failed without a success since ${failingSince.toISOString()}; last: ${result.error ?? 'unknown error'}`;
+  const [disabled] = await tx
+    .update(webhookEndpoints)
+    .set({ enabled: false, disabledAt: now, disabledReason: reason.slice(0, 1000), updatedAt: now })
+    .where(and(eq(webhookEndpoints.id, endpoint.id), eq(webhookEndpoints.enabled, true)))
+    .returning({ id: webhookEndpoints.id });
+  // Another attempt's transaction disabled it first: one audit row and one event.
+  if (!disabled) return;
   await recordAudit(tx, {
     tenantId: endpoint.tenantId,
     actor: systemActor,
