@@ -9,7 +9,7 @@ import { recordEvent } from '../../src/modules/events/domain-events.js';
 import { secretAad, webhookSettings } from '../../src/modules/events/webhook-deliveries.js';
 import { generateWebhookSecret } from '../../src/modules/events/webhook-sender.js';
 import { round, summary, type Figure } from './lib.js';
-import { cleanUp, createTenant, env, startWorker, stopAll } from './provisioning.js';
+import { createTenant, dropTenant, env, startWorker, stopAll } from './provisioning.js';
 
 /**
  * Outgoing webhooks (issue 17): events recorded in the database, delivered by 2 `mpanel worker`
@@ -23,6 +23,8 @@ const TENANT = 'bench-webhooks';
 const EVENTS = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 3_000);
 const LATENCY_SAMPLES = 50;
 const WORKERS = 2;
+/** The workers' queues apart from the provisioning sections' (nothing is queued here; their event loops do the work). */
+const REDIS_KEY_PREFIX = 'mpanel-bench-webhooks';
 
 function startReceiver(): Promise<{ port: number; received: Map<string, number>; waiters: Map<string, () => void>; close(): Promise<void> }> {
   const received = new Map<string, number>();
@@ -49,7 +51,7 @@ function startReceiver(): Promise<{ port: number; received: Map<string, number>;
 }
 
 export async function benchWebhooks(): Promise<Figure[]> {
-  await cleanUp(TENANT);
+  await dropTenant(TENANT);
   const tenant = await createTenant(TENANT);
   const receiver = await startReceiver();
   const { db, pool } = createDatabase(env.DATABASE_URL, { max: 4 });
@@ -67,7 +69,7 @@ export async function benchWebhooks(): Promise<Figure[]> {
       }),
     );
     const payload = () => ({ invoiceId: randomUUID(), customerId: randomUUID(), subscriptionId: null, number: 'INV-1', total: { amount: 100, currency: 'EUR' }, dueAt: null });
-    for (let i = 0; i < WORKERS; i++) workers.push(await startWorker(tenant));
+    for (let i = 0; i < WORKERS; i++) workers.push(await startWorker(tenant, { REDIS_KEY_PREFIX }));
 
     // Idle latency: one event at a time; the delivery's id is known only to the worker, so the
     // receiver's first request after the commit is this event's.
@@ -114,6 +116,6 @@ export async function benchWebhooks(): Promise<Figure[]> {
     await stopAll(workers);
     await receiver.close();
     await pool.end();
-    await cleanUp(TENANT);
+    await dropTenant(TENANT);
   }
 }
