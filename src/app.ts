@@ -22,6 +22,7 @@ import { startSessionCache } from './modules/auth/session-cache.js';
 import { errorHandler, sendProblem, writeClientErrorProblem } from './shared/http/problem.js';
 import type { RouterDeps } from './modules/router-deps.js';
 import type { DnsPort } from './providers/dns.port.js';
+import type { MailProvider } from './providers/mailserver.port.js';
 import { createHttpMetrics, type HttpMetrics } from './shared/metrics/metrics.js';
 
 export interface AppDeps {
@@ -31,7 +32,7 @@ export interface AppDeps {
   /** A fail-fast ("command") connection: see config/redis.ts. */
   redis: Redis;
   producer: JobProducer;
-  providers: { readonly dns: DnsPort };
+  providers: { readonly dns: DnsPort; readonly mail: MailProvider };
   metrics?: HttpMetrics;
   /** Sends customer links; until the notifications module provides one, they are only logged as issued. */
   customerLinkMailer?: CustomerLinkMailer;
@@ -200,6 +201,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     producer: deps.producer,
     metrics,
     dns: deps.providers.dns,
+    mail: deps.providers.mail,
     customerLinkMailer: deps.customerLinkMailer ?? awaitingNotificationsMailer(logger),
     sessions,
   };

@@ -37,6 +37,9 @@ export const permissionMatrix = {
   'dns:write': ['SUPER_ADMIN', 'ADMIN', 'SUPPORT'],
   'servers:read': ADMINS,
   'servers:write': ADMINS,
+  'mail:read': ALL,
+  /** Mailboxes (create, quota, password, delete) and aliases. */
+  'mail:write': ['SUPER_ADMIN', 'ADMIN', 'SUPPORT'],
   'certificates:read': ALL,
   'certificates:renew': ['SUPER_ADMIN', 'ADMIN', 'SUPPORT'],
   'notifications:read': ADMINS,
