@@ -12,6 +12,7 @@ import { docsRouter } from './modules/docs/docs.router.js';
 import { consoleBuilt, consoleIndex, consoleRouter, DEFAULT_CONSOLE_DIR } from './modules/console/console.router.js';
 import { openapiOptions } from './modules/docs/openapi.js';
 import { healthRouter } from './modules/health/health.router.js';
+import { autoconfigRouter } from './modules/mail/autoconfig.router.js';
 import { apiRouters } from './modules/index.js';
 import { portalApi } from './modules/portal/index.js';
 import { awaitingNotificationsMailer, type CustomerLinkMailer } from './modules/customer-auth/customer-link-mailer.js';
@@ -187,6 +188,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(swagger, openapiOptions(env));
 
   await app.register(healthRouter, { pool: database.pool, redis });
+  // Mail clients' autoconfig / autodiscover: public pages outside /api (modules/mail/autoconfig.router.ts).
+  await app.register(autoconfigRouter, { db: database.db, env });
   // Outside the /api plugin: swagger-ui's own routes carry no access config (all of it is public).
   await app.register(docsRouter);
   // Its files, outside /api like the docs.

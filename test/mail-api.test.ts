@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditLogs, backups, domainEvents, mailAliases, mailboxes, type Tenant, type User } from '../src/db/schema/index.js';
+import { auditLogs, backups, domainEvents, mailAliases, mailboxes, mailDomains, type Tenant, type User } from '../src/db/schema/index.js';
 import { withTenant } from '../src/db/tenant-tx.js';
 import { leadsBackTo } from '../src/modules/mail/mail.api.service.js';
 import type { MailProvider } from '../src/providers/mailserver.port.js';
@@ -305,5 +305,53 @@ describe('aliases', () => {
     expect(leadsBackTo('new@d.test', ['a@d.test'], routes)).toBe(false);
     expect(leadsBackTo('c@d.test', ['a@d.test'], routes)).toBe(true);
     expect(leadsBackTo('a@d.test', ['b@d.test', 'base@d.test'], new Map([...routes, ['c@d.test', ['a@d.test']]]))).toBe(true);
+  });
+});
+
+describe('mail client autoconfiguration', () => {
+  it("answers Thunderbird's autoconfig and Outlook's autodiscover for a hosted mail domain only", async () => {
+    const { mailDomain, domain } = await hostedDomain();
+    const byAddress = await t.app.inject({ method: 'GET', url: `/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=Info%40${domain}` });
+    expect(byAddress.statusCode, byAddress.body).toBe(200);
+    expect(byAddress.headers['content-type']).toMatch(/^application\/xml/);
+    expect(byAddress.body).toContain(`<emailProvider id="${domain}">`);
+    expect(byAddress.body).toContain(`<hostname>mail.${domain}</hostname>`);
+    expect(byAddress.body).toMatch(/<incomingServer type="imap">[\s\S]*<port>993<\/port>[\s\S]*<socketType>SSL<\/socketType>/);
+    expect(byAddress.body).toMatch(/<outgoingServer type="smtp">[\s\S]*<port>587<\/port>[\s\S]*<socketType>STARTTLS<\/socketType>/);
+    const byHost = await t.app.inject({ method: 'GET', url: '/mail/config-v1.1.xml', headers: { host: `autoconfig.${domain}` } });
+    expect(byHost.statusCode, byHost.body).toBe(200);
+    expect(byHost.body).toBe(byAddress.body);
+
+    const outlook = await t.app.inject({
+      method: 'POST',
+      url: '/autodiscover/autodiscover.xml',
+      headers: { 'content-type': 'text/xml' },
+      payload: `<?xml version="1.0"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>info@${domain}</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>`,
+    });
+    expect(outlook.statusCode, outlook.body).toBe(200);
+    expect(outlook.body).toContain(`<LoginName>info@${domain}</LoginName>`);
+    expect(outlook.body).toMatch(/<Type>IMAP<\/Type>\s*<Server>mail\.[^<]+<\/Server>\s*<Port>993<\/Port>/);
+
+    // Not hosted, hostile, or not about a hosted mail domain: refused as problems.
+    const other = await buildMailDomain(db(), t.env, mail, await buildTenant(db()), { status: 'PENDING' });
+    cleanup.push({ server: other.server, domain: other.domain });
+    for (const [url, status] of [
+      [`/mail/config-v1.1.xml?emailaddress=info%40not-hosted-${run}.example.test`, 404],
+      [`/mail/config-v1.1.xml?emailaddress=info%40${other.domain}`, 404],
+      ['/mail/config-v1.1.xml', 404],
+      [`/mail/config-v1.1.xml?emailaddress=%3Cscript%3E%40${domain}`, 400],
+      [`/mail/config-v1.1.xml?emailaddress=info%40${domain}&x=1`, 400],
+    ] as const) {
+      const res = await t.app.inject({ method: 'GET', url });
+      expect(res.statusCode, `${url}: ${res.body}`).toBe(status);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    }
+    const hostile = await t.app.inject({ method: 'POST', url: '/autodiscover/autodiscover.xml', headers: { 'content-type': 'text/xml' }, payload: '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><EMailAddress>&e;</EMailAddress>' });
+    expect(hostile.statusCode, hostile.body).toBe(400);
+    expect(hostile.body).not.toContain('root:');
+
+    // A terminated mail domain is no longer configured.
+    await withTenant(db(), tenant.id, (tx) => tx.update(mailDomains).set({ status: 'DELETED' }).where(eq(mailDomains.id, mailDomain.id)));
+    expect((await t.app.inject({ method: 'GET', url: `/mail/config-v1.1.xml?emailaddress=info%40${domain}` })).statusCode).toBe(404);
   });
 });
