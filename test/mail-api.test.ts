@@ -140,14 +140,14 @@ describe('mailboxes', () => {
 
   it('hostile local parts are refused before any row or file: 400 naming localPart', async () => {
     const { mailDomain, domain } = await hostedDomain();
-    const usersBefore = await fs.readFile(t.env.DOVECOT_USERS_FILE, 'utf8');
     for (const localPart of ['a:b', 'a\nb', 'a/b', '../x', 'a..b', '.a', 'ｉnfo', '\u212Aelly', 'in\u200Bfo', 'a b', '', 'x'.repeat(65), 'a@b']) {
       const res = await api('POST', '/api/mailboxes', { mailDomainId: mailDomain.id, localPart });
       expect(res.statusCode, `${JSON.stringify(localPart)}: ${res.body}`).toBe(400);
       expect(res.json<{ errors: { field: string }[] }>().errors.map((error) => error.field)).toEqual(['body/localPart']);
     }
     expect(await rowsOf(mailDomain.domainId)).toEqual([]);
-    expect(await fs.readFile(t.env.DOVECOT_USERS_FILE, 'utf8')).toBe(usersBefore);
+    // The shared users file is written by other test files too: only this domain's lines matter.
+    expect((await fs.readFile(t.env.DOVECOT_USERS_FILE, 'utf8')).split('\n').filter((line) => line.includes(`@${domain}:`))).toEqual([]);
     await expect(fs.readdir(path.join(t.env.MAIL_ROOT, domain))).rejects.toThrow();
   });
 
@@ -215,6 +215,14 @@ describe('mailboxes', () => {
     expect((await api('DELETE', `/api/mailboxes/${created.mailbox.id}`)).statusCode).toBe(404);
     // The name can be used again.
     await createMailbox(mailDomain.id, 'old');
+  });
+
+  it('20 mailboxes asked for at once on one domain: all created, all log in with their handed-out passwords', async () => {
+    const { mailDomain, domain } = await hostedDomain({ mailboxes: 25, mailboxQuotaMb: 10 });
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => api('POST', '/api/mailboxes', { mailDomainId: mailDomain.id, localPart: `user${i}` })));
+    expect(answers.map((res) => res.statusCode)).toEqual(Array.from({ length: 20 }, () => 201));
+    const refused = await Promise.all(answers.map((res, i) => loginRefused(t.env, `user${i}@${domain}`, res.json<MailboxChange>().generatedPassword!)));
+    expect(refused.filter(Boolean)).toEqual([]);
   });
 
   it('roles: READ_ONLY and BILLING read but cannot create; SUPPORT can', async () => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { and, count, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
@@ -114,6 +115,42 @@ function mailServerProblem(error: unknown): unknown {
   return new AppError('DEPENDENCY_UNAVAILABLE', 'The mail server is unavailable, so nothing was changed; retry later', { retryAfterSeconds: 5, cause: error });
 }
 
+/**
+ * Changes of one mail domain wait for each other HERE, in memory, before they take a database
+ * connection: the transaction holds its connection while the mail server applies the change
+ * (~0.5 s), so 20 requests queued on the row lock would hold 20 connections and starve the pool
+ * (seen: 9 of 20 concurrent creates failed on pool timeouts). Across API processes the row lock
+ * still serialises them.
+ */
+const domainQueues = new Map<string, Promise<unknown>>();
+
+async function oneAtATime<T>(mailDomainId: string, work: () => Promise<T>): Promise<T> {
+  const previous = domainQueues.get(mailDomainId) ?? Promise.resolve();
+  const run = previous.catch(() => undefined).then(work);
+  domainQueues.set(mailDomainId, run);
+  try {
+    return await run;
+  } finally {
+    if (domainQueues.get(mailDomainId) === run) domainQueues.delete(mailDomainId);
+  }
+}
+
+/** The mail domain an object belongs to (a short read, before queueing on that domain); undefined when the caller cannot see it. */
+async function mailDomainOf(deps: MailApiDeps, tenantId: string, object: { mailboxId: string } | { aliasId: string }): Promise<string | undefined> {
+  return withTenant(deps.db, tenantId, async (tx) => {
+    if ('aliasId' in object) {
+      const [row] = await tx.select({ id: mailAliases.mailDomainId }).from(mailAliases).where(and(eq(mailAliases.tenantId, tenantId), eq(mailAliases.id, object.aliasId)));
+      return row?.id;
+    }
+    const [row] = await tx
+      .select({ id: mailDomains.id })
+      .from(mailboxes)
+      .innerJoin(mailDomains, eq(mailDomains.domainId, mailboxes.domainId))
+      .where(and(eq(mailboxes.tenantId, tenantId), eq(mailboxes.id, object.mailboxId)));
+    return row?.id;
+  });
+}
+
 /** The mail domain, locked, in a state mailboxes and aliases may change in (ACTIVE or SUSPENDED). */
 async function lockChangeable(tx: Tx, mailDomainId: string, field?: string): Promise<LoadedMailDomain> {
   const loaded = await lockMailDomain(tx, mailDomainId);
@@ -145,13 +182,9 @@ async function applyChange<T>(
   const port = deps.mail.forServer(loaded.server);
   try {
     await port.applyDomain(spec);
-  } catch (error) {
-    await restore(deps, port, before);
-    throw mailServerProblem(error);
-  }
-  try {
     await afterApply?.(port, result);
   } catch (error) {
+    deps.logger.warn({ err: error, domain: loaded.domain, server: loaded.server.hostname }, `a mail change of ${loaded.domain} failed on ${loaded.server.hostname}; putting the previous state back`);
     await restore(deps, port, before);
     throw mailServerProblem(error);
   }
@@ -228,7 +261,7 @@ async function usageOf(port: MailServerPort, addresses: readonly string[]): Prom
   let used = 0;
   for (let i = 0; i < addresses.length; i += 4) {
     try {
-      const usages = await Promise.all(addresses.slice(i, i + 4).map((address) => port.quota(address)));
+      const usages = await Promise.all(addresses.slice(i, i + 4).map((address) => settled(() => port.quota(address))));
       for (const usage of usages) used += usage.usedBytes;
     } catch (error) {
       return { usedBytes: null, error: error instanceof Error ? error.message : String(error) };
@@ -327,9 +360,27 @@ async function aliasesTargeting(tx: Tx, tenantId: string, address: string): Prom
   return rows.map((row) => `${row.localPart}@${row.domain}`);
 }
 
+/**
+ * A check right after a write, tried up to three times: every users-file change anywhere on the
+ * server (another process, another domain) runs `doveadm reload`, which drops Dovecot's auth
+ * connections in flight, so a login or `doveadm` lookup at that moment fails with "Unexpected
+ * close" / "Disconnected unexpectedly" (seen with two writers at once). A permanent error is not retried.
+ */
+async function settled<T>(work: () => Promise<T>, accept: (value: T) => boolean = () => true): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const value = await work();
+      if (accept(value) || attempt >= 3) return value;
+    } catch (error) {
+      if (attempt >= 3 || !(error instanceof MailServerError) || error.permanent) throw error;
+    }
+    await sleep(150 * attempt);
+  }
+}
+
 /** After a password change: the new password logs in over IMAP (unless logins are off anyway). */
 async function checkNewPassword(port: MailServerPort, address: string, password: string): Promise<void> {
-  if (!(await port.checkLogin(address, password))) throw new MailServerError(`the mailbox ${address} refused its new password over IMAP`, false);
+  if (!(await settled(() => port.checkLogin(address, password), Boolean))) throw new MailServerError(`the mailbox ${address} refused its new password over IMAP`, false);
 }
 
 export async function listMailboxes(deps: MailApiDeps, tenantId: string, query: ListMailboxesQuery) {
@@ -363,7 +414,7 @@ export async function getMailbox(deps: MailApiDeps, tenantId: string, id: string
   const view = mailboxView(found.mailbox, found.domain, found.mailDomainId);
   if (!server || found.mailbox.status === 'DELETED' || domainStatus === 'DELETED' || domainStatus === 'PENDING') return { ...view, usage: null, usageError: 'the mailbox is not on a mail server' };
   try {
-    return { ...view, usage: await deps.mail.forServer(server).quota(view.address), usageError: null };
+    return { ...view, usage: await settled(() => deps.mail.forServer(server).quota(view.address)), usageError: null };
   } catch (error) {
     deps.logger.warn({ err: error, mailboxId: id }, `the usage of ${view.address} could not be read`);
     return { ...view, usage: null, usageError: error instanceof Error ? error.message : String(error) };
@@ -377,98 +428,104 @@ export async function getMailbox(deps: MailApiDeps, tenantId: string, id: string
  */
 export async function createMailbox(deps: MailApiDeps, caller: MailCaller, body: CreateMailboxBody): Promise<MailboxWithPassword> {
   const { tenantId } = caller;
-  return withTenant(deps.db, tenantId, async (tx) => {
-    const loaded = await lockChangeable(tx, body.mailDomainId);
-    const { mailDomain, domain } = loaded;
-    const limits = await limitsOf(tx, deps.env, mailDomain.subscriptionId);
-    const quotaMb = body.quotaMb ?? limits.mailboxQuotaMb;
-    if (quotaMb > limits.mailboxQuotaMb) throw validationFailed([{ field: 'body/quotaMb', message: `must be at most ${limits.mailboxQuotaMb} (the plan's mailbox quota, MB)` }]);
-    const address = `${body.localPart}@${domain}`;
-    const [taken] = await tx.select({ id: mailboxes.id }).from(mailboxes).where(and(eq(mailboxes.domainId, mailDomain.domainId), eq(mailboxes.localPart, body.localPart)));
-    if (taken) throw conflict(`${address} already exists`, [{ field: 'body/localPart', message: 'a mailbox has that name' }]);
-    const [alias] = await tx.select({ id: mailAliases.id }).from(mailAliases).where(and(eq(mailAliases.mailDomainId, mailDomain.id), eq(mailAliases.localPart, body.localPart)));
-    if (alias) throw conflict(`${address} is an alias`, [{ field: 'body/localPart', message: 'an alias has that name' }]);
-    const [used] = await tx.select({ n: count() }).from(mailboxes).where(and(eq(mailboxes.domainId, mailDomain.domainId), nonDeleted));
-    if (limits.mailboxes !== null && (used?.n ?? 0) >= limits.mailboxes) throw conflict(`The plan allows ${limits.mailboxes} mailboxes on ${domain}, and all are in use`);
-    if (body.password !== undefined) checkPasswordAgainst(body.password, body.localPart, domain);
-    const password = body.password ?? newMailboxPassword();
+  return oneAtATime(body.mailDomainId, () =>
+    withTenant(deps.db, tenantId, async (tx) => {
+      const loaded = await lockChangeable(tx, body.mailDomainId);
+      const { mailDomain, domain } = loaded;
+      const limits = await limitsOf(tx, deps.env, mailDomain.subscriptionId);
+      const quotaMb = body.quotaMb ?? limits.mailboxQuotaMb;
+      if (quotaMb > limits.mailboxQuotaMb) throw validationFailed([{ field: 'body/quotaMb', message: `must be at most ${limits.mailboxQuotaMb} (the plan's mailbox quota, MB)` }]);
+      const address = `${body.localPart}@${domain}`;
+      const [taken] = await tx.select({ id: mailboxes.id }).from(mailboxes).where(and(eq(mailboxes.domainId, mailDomain.domainId), eq(mailboxes.localPart, body.localPart)));
+      if (taken) throw conflict(`${address} already exists`, [{ field: 'body/localPart', message: 'a mailbox has that name' }]);
+      const [alias] = await tx.select({ id: mailAliases.id }).from(mailAliases).where(and(eq(mailAliases.mailDomainId, mailDomain.id), eq(mailAliases.localPart, body.localPart)));
+      if (alias) throw conflict(`${address} is an alias`, [{ field: 'body/localPart', message: 'an alias has that name' }]);
+      const [used] = await tx.select({ n: count() }).from(mailboxes).where(and(eq(mailboxes.domainId, mailDomain.domainId), nonDeleted));
+      if (limits.mailboxes !== null && (used?.n ?? 0) >= limits.mailboxes) throw conflict(`The plan allows ${limits.mailboxes} mailboxes on ${domain}, and all are in use`);
+      if (body.password !== undefined) checkPasswordAgainst(body.password, body.localPart, domain);
+      const password = body.password ?? newMailboxPassword();
 
-    const created = await applyChange(
-      deps,
-      tx,
-      loaded,
-      async () => {
-        const [row] = await tx
-          .insert(mailboxes)
-          .values({ id: randomUUID(), tenantId, domainId: mailDomain.domainId, subscriptionId: mailDomain.subscriptionId, localPart: body.localPart, passwordHash: deps.mail.hashPassword(password), quotaMb, status: 'ACTIVE' })
-          .returning();
-        if (!row) throw new Error('insert into mailboxes returned no row');
-        await recordAudit(tx, {
-          tenantId,
-          actor: caller.actor,
-          action: 'mailbox.created',
-          targetType: 'mailbox',
-          targetId: row.id,
-          after: { ...mailboxAudit(row, domain), password: body.password === undefined ? 'generated' : 'chosen' },
-          metadata: { mailDomainId: mailDomain.id },
-        });
-        await recordEvent(tx, tenantId, { type: 'mailbox.created', subject: { type: 'mailbox', id: row.id }, payload: { mailboxId: row.id, subscriptionId: row.subscriptionId, address } });
-        return row;
-      },
-      async (port) => {
-        await port.ensureFolders(address, STANDARD_FOLDERS);
-        if (mailDomain.status === 'ACTIVE') await checkNewPassword(port, address, password);
-      },
-    );
-    deps.logger.info({ mailboxId: created.id, mailDomainId: mailDomain.id }, `mailbox ${address} created`);
-    return { mailbox: mailboxView(created, domain, mailDomain.id), generatedPassword: body.password === undefined ? password : null };
-  });
+      const created = await applyChange(
+        deps,
+        tx,
+        loaded,
+        async () => {
+          const [row] = await tx
+            .insert(mailboxes)
+            .values({ id: randomUUID(), tenantId, domainId: mailDomain.domainId, subscriptionId: mailDomain.subscriptionId, localPart: body.localPart, passwordHash: deps.mail.hashPassword(password), quotaMb, status: 'ACTIVE' })
+            .returning();
+          if (!row) throw new Error('insert into mailboxes returned no row');
+          await recordAudit(tx, {
+            tenantId,
+            actor: caller.actor,
+            action: 'mailbox.created',
+            targetType: 'mailbox',
+            targetId: row.id,
+            after: { ...mailboxAudit(row, domain), password: body.password === undefined ? 'generated' : 'chosen' },
+            metadata: { mailDomainId: mailDomain.id },
+          });
+          await recordEvent(tx, tenantId, { type: 'mailbox.created', subject: { type: 'mailbox', id: row.id }, payload: { mailboxId: row.id, subscriptionId: row.subscriptionId, address } });
+          return row;
+        },
+        async (port) => {
+          await settled(() => port.ensureFolders(address, STANDARD_FOLDERS));
+          if (mailDomain.status === 'ACTIVE') await checkNewPassword(port, address, password);
+        },
+      );
+      deps.logger.info({ mailboxId: created.id, mailDomainId: mailDomain.id }, `mailbox ${address} created`);
+      return { mailbox: mailboxView(created, domain, mailDomain.id), generatedPassword: body.password === undefined ? password : null };
+    }),
+  );
 }
 
 /** Quota (within the plan), enabled/disabled, a chosen or a generated password: one change, applied at once. */
 export async function updateMailbox(deps: MailApiDeps, caller: MailCaller, id: string, body: UpdateMailboxBody): Promise<MailboxWithPassword> {
   const { tenantId } = caller;
-  return withTenant(deps.db, tenantId, async (tx) => {
-    const { loaded, mailbox } = await lockMailbox(tx, tenantId, id);
-    const { mailDomain, domain } = loaded;
-    const address = `${mailbox.localPart}@${domain}`;
-    if (body.quotaMb !== undefined) {
-      const limits = await limitsOf(tx, deps.env, mailDomain.subscriptionId);
-      if (body.quotaMb > limits.mailboxQuotaMb) throw validationFailed([{ field: 'body/quotaMb', message: `must be at most ${limits.mailboxQuotaMb} (the plan's mailbox quota, MB)` }]);
-    }
-    if (body.password !== undefined) checkPasswordAgainst(body.password, mailbox.localPart, domain);
-    const password = body.resetPassword ? newMailboxPassword() : body.password;
-    const status = body.enabled === undefined ? mailbox.status : body.enabled ? 'ACTIVE' : 'SUSPENDED';
+  const mailDomainId = await mailDomainOf(deps, tenantId, { mailboxId: id });
+  if (!mailDomainId) throw notFound('Mailbox');
+  return oneAtATime(mailDomainId, () =>
+    withTenant(deps.db, tenantId, async (tx) => {
+      const { loaded, mailbox } = await lockMailbox(tx, tenantId, id);
+      const { mailDomain, domain } = loaded;
+      const address = `${mailbox.localPart}@${domain}`;
+      if (body.quotaMb !== undefined) {
+        const limits = await limitsOf(tx, deps.env, mailDomain.subscriptionId);
+        if (body.quotaMb > limits.mailboxQuotaMb) throw validationFailed([{ field: 'body/quotaMb', message: `must be at most ${limits.mailboxQuotaMb} (the plan's mailbox quota, MB)` }]);
+      }
+      if (body.password !== undefined) checkPasswordAgainst(body.password, mailbox.localPart, domain);
+      const password = body.resetPassword ? newMailboxPassword() : body.password;
+      const status = body.enabled === undefined ? mailbox.status : body.enabled ? 'ACTIVE' : 'SUSPENDED';
 
-    const updated = await applyChange(
-      deps,
-      tx,
-      loaded,
-      async () => {
-        const [row] = await tx
-          .update(mailboxes)
-          .set({ quotaMb: body.quotaMb ?? mailbox.quotaMb, status, ...(password === undefined ? {} : { passwordHash: deps.mail.hashPassword(password) }), updatedAt: new Date() })
-          .where(eq(mailboxes.id, mailbox.id))
-          .returning();
-        if (!row) throw new Error('update of mailboxes returned no row');
-        await recordAudit(tx, {
-          tenantId,
-          actor: caller.actor,
-          action: 'mailbox.updated',
-          targetType: 'mailbox',
-          targetId: row.id,
-          before: mailboxAudit(mailbox, domain),
-          after: { ...mailboxAudit(row, domain), ...(password === undefined ? {} : { password: body.resetPassword ? 'generated' : 'chosen' }) },
-          metadata: { mailDomainId: mailDomain.id },
-        });
-        return row;
-      },
-      async (port, row) => {
-        if (password !== undefined && row.status === 'ACTIVE' && mailDomain.status === 'ACTIVE') await checkNewPassword(port, address, password);
-      },
-    );
-    return { mailbox: mailboxView(updated, domain, mailDomain.id), generatedPassword: body.resetPassword ? (password ?? null) : null };
-  });
+      const updated = await applyChange(
+        deps,
+        tx,
+        loaded,
+        async () => {
+          const [row] = await tx
+            .update(mailboxes)
+            .set({ quotaMb: body.quotaMb ?? mailbox.quotaMb, status, ...(password === undefined ? {} : { passwordHash: deps.mail.hashPassword(password) }), updatedAt: new Date() })
+            .where(eq(mailboxes.id, mailbox.id))
+            .returning();
+          if (!row) throw new Error('update of mailboxes returned no row');
+          await recordAudit(tx, {
+            tenantId,
+            actor: caller.actor,
+            action: 'mailbox.updated',
+            targetType: 'mailbox',
+            targetId: row.id,
+            before: mailboxAudit(mailbox, domain),
+            after: { ...mailboxAudit(row, domain), ...(password === undefined ? {} : { password: body.resetPassword ? 'generated' : 'chosen' }) },
+            metadata: { mailDomainId: mailDomain.id },
+          });
+          return row;
+        },
+        async (port, row) => {
+          if (password !== undefined && row.status === 'ACTIVE' && mailDomain.status === 'ACTIVE') await checkNewPassword(port, address, password);
+        },
+      );
+      return { mailbox: mailboxView(updated, domain, mailDomain.id), generatedPassword: body.resetPassword ? (password ?? null) : null };
+    }),
+  );
 }
 
 /**
@@ -478,37 +535,41 @@ export async function updateMailbox(deps: MailApiDeps, caller: MailCaller, id: s
  */
 export async function deleteMailbox(deps: MailApiDeps, caller: MailCaller, id: string): Promise<MailboxDeletedView> {
   const { tenantId } = caller;
-  return withTenant(deps.db, tenantId, async (tx) => {
-    const { loaded, mailbox } = await lockMailbox(tx, tenantId, id);
-    const { mailDomain, domain } = loaded;
-    const address = `${mailbox.localPart}@${domain}`;
-    const referring = await aliasesTargeting(tx, tenantId, address);
-    if (referring.length > 0) throw conflict(`${referring.join(', ')} still deliver${referring.length === 1 ? 's' : ''} to ${address}: change or delete ${referring.length === 1 ? 'it' : 'them'} first`);
-    let archive: string | null = null;
-    await applyChange(
-      deps,
-      tx,
-      loaded,
-      () => tx.delete(mailboxes).where(eq(mailboxes.id, mailbox.id)),
-      async (port) => {
-        archive = await port.archiveMailbox(address, deps.env.BACKUPS_DIR);
-      },
-    );
-    if (archive) {
-      await tx.insert(backups).values({ tenantId, subscriptionId: mailbox.subscriptionId, kind: 'MAIL', status: 'COMPLETED', location: archive, startedAt: new Date(), completedAt: new Date() });
-    }
-    await recordAudit(tx, {
-      tenantId,
-      actor: caller.actor,
-      action: 'mailbox.deleted',
-      targetType: 'mailbox',
-      targetId: mailbox.id,
-      before: mailboxAudit(mailbox, domain),
-      after: { status: 'DELETED', archive },
-      metadata: { mailDomainId: mailDomain.id },
-    });
-    return { id: mailbox.id, address, archive };
-  });
+  const mailDomainId = await mailDomainOf(deps, tenantId, { mailboxId: id });
+  if (!mailDomainId) throw notFound('Mailbox');
+  return oneAtATime(mailDomainId, () =>
+    withTenant(deps.db, tenantId, async (tx) => {
+      const { loaded, mailbox } = await lockMailbox(tx, tenantId, id);
+      const { mailDomain, domain } = loaded;
+      const address = `${mailbox.localPart}@${domain}`;
+      const referring = await aliasesTargeting(tx, tenantId, address);
+      if (referring.length > 0) throw conflict(`${referring.join(', ')} still deliver${referring.length === 1 ? 's' : ''} to ${address}: change or delete ${referring.length === 1 ? 'it' : 'them'} first`);
+      let archive: string | null = null;
+      await applyChange(
+        deps,
+        tx,
+        loaded,
+        () => tx.delete(mailboxes).where(eq(mailboxes.id, mailbox.id)),
+        async (port) => {
+          archive = await port.archiveMailbox(address, deps.env.BACKUPS_DIR);
+        },
+      );
+      if (archive) {
+        await tx.insert(backups).values({ tenantId, subscriptionId: mailbox.subscriptionId, kind: 'MAIL', status: 'COMPLETED', location: archive, startedAt: new Date(), completedAt: new Date() });
+      }
+      await recordAudit(tx, {
+        tenantId,
+        actor: caller.actor,
+        action: 'mailbox.deleted',
+        targetType: 'mailbox',
+        targetId: mailbox.id,
+        before: mailboxAudit(mailbox, domain),
+        after: { status: 'DELETED', archive },
+        metadata: { mailDomainId: mailDomain.id },
+      });
+      return { id: mailbox.id, address, archive };
+    }),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -575,52 +636,58 @@ export function leadsBackTo(address: string, targets: readonly string[], routes:
 
 export async function createAlias(deps: MailApiDeps, caller: MailCaller, body: CreateAliasBody): Promise<AliasView> {
   const { tenantId } = caller;
-  return withTenant(deps.db, tenantId, async (tx) => {
-    const loaded = await lockChangeable(tx, body.mailDomainId);
-    const { mailDomain, domain } = loaded;
-    const address = `${body.localPart}@${domain}`;
-    const targets = [...new Set(body.targets)];
-    const [box] = await tx.select({ id: mailboxes.id }).from(mailboxes).where(and(eq(mailboxes.domainId, mailDomain.domainId), eq(mailboxes.localPart, body.localPart)));
-    if (box) throw conflict(`${address} is a mailbox`, [{ field: 'body/localPart', message: 'a mailbox has that name' }]);
-    const [taken] = await tx.select({ id: mailAliases.id }).from(mailAliases).where(and(eq(mailAliases.mailDomainId, mailDomain.id), eq(mailAliases.localPart, body.localPart)));
-    if (taken) throw conflict(`${address} already exists`, [{ field: 'body/localPart', message: 'an alias has that name' }]);
+  return oneAtATime(body.mailDomainId, () =>
+    withTenant(deps.db, tenantId, async (tx) => {
+      const loaded = await lockChangeable(tx, body.mailDomainId);
+      const { mailDomain, domain } = loaded;
+      const address = `${body.localPart}@${domain}`;
+      const targets = [...new Set(body.targets)];
+      const [box] = await tx.select({ id: mailboxes.id }).from(mailboxes).where(and(eq(mailboxes.domainId, mailDomain.domainId), eq(mailboxes.localPart, body.localPart)));
+      if (box) throw conflict(`${address} is a mailbox`, [{ field: 'body/localPart', message: 'a mailbox has that name' }]);
+      const [taken] = await tx.select({ id: mailAliases.id }).from(mailAliases).where(and(eq(mailAliases.mailDomainId, mailDomain.id), eq(mailAliases.localPart, body.localPart)));
+      if (taken) throw conflict(`${address} already exists`, [{ field: 'body/localPart', message: 'an alias has that name' }]);
 
-    const map = await tenantMailMap(tx, tenantId);
-    const problems = targets.flatMap((target, index) => {
-      const field = `body/targets/${body.targets.indexOf(target) >= 0 ? body.targets.indexOf(target) : index}`;
-      if (target === address) return [{ field, message: 'an alias cannot deliver to itself' }];
-      const targetDomain = target.slice(target.lastIndexOf('@') + 1);
-      if (map.domains.has(targetDomain) && !map.routes.has(target)) return [{ field, message: `no mailbox or alias ${target} on this hosted domain` }];
-      return [];
-    });
-    if (problems.length > 0) throw validationFailed(problems);
-    if (leadsBackTo(address, targets, map.routes)) throw validationFailed([{ field: 'body/targets', message: `would loop: the targets lead back to ${address}` }]);
+      const map = await tenantMailMap(tx, tenantId);
+      const problems = targets.flatMap((target, index) => {
+        const field = `body/targets/${body.targets.indexOf(target) >= 0 ? body.targets.indexOf(target) : index}`;
+        if (target === address) return [{ field, message: 'an alias cannot deliver to itself' }];
+        const targetDomain = target.slice(target.lastIndexOf('@') + 1);
+        if (map.domains.has(targetDomain) && !map.routes.has(target)) return [{ field, message: `no mailbox or alias ${target} on this hosted domain` }];
+        return [];
+      });
+      if (problems.length > 0) throw validationFailed(problems);
+      if (leadsBackTo(address, targets, map.routes)) throw validationFailed([{ field: 'body/targets', message: `would loop: the targets lead back to ${address}` }]);
 
-    const created = await applyChange(deps, tx, loaded, async () => {
-      const [row] = await tx.insert(mailAliases).values({ tenantId, mailDomainId: mailDomain.id, localPart: body.localPart, targets }).returning();
-      if (!row) throw new Error('insert into mail_aliases returned no row');
-      await recordAudit(tx, { tenantId, actor: caller.actor, action: 'mail_alias.created', targetType: 'mail_alias', targetId: row.id, after: { address, targets }, metadata: { mailDomainId: mailDomain.id } });
-      return row;
-    });
-    return aliasView(created, domain);
-  });
+      const created = await applyChange(deps, tx, loaded, async () => {
+        const [row] = await tx.insert(mailAliases).values({ tenantId, mailDomainId: mailDomain.id, localPart: body.localPart, targets }).returning();
+        if (!row) throw new Error('insert into mail_aliases returned no row');
+        await recordAudit(tx, { tenantId, actor: caller.actor, action: 'mail_alias.created', targetType: 'mail_alias', targetId: row.id, after: { address, targets }, metadata: { mailDomainId: mailDomain.id } });
+        return row;
+      });
+      return aliasView(created, domain);
+    }),
+  );
 }
 
 export async function deleteAlias(deps: MailApiDeps, caller: MailCaller, id: string): Promise<AliasView> {
   const { tenantId } = caller;
-  return withTenant(deps.db, tenantId, async (tx) => {
-    const [found] = await tx.select({ mailDomainId: mailAliases.mailDomainId }).from(mailAliases).where(and(eq(mailAliases.tenantId, tenantId), eq(mailAliases.id, id)));
-    if (!found) throw notFound('Mail alias');
-    const loaded = await lockChangeable(tx, found.mailDomainId);
-    const [alias] = await tx.select().from(mailAliases).where(eq(mailAliases.id, id)).for('update');
-    if (!alias) throw notFound('Mail alias');
-    const address = `${alias.localPart}@${loaded.domain}`;
-    const referring = (await aliasesTargeting(tx, tenantId, address)).filter((other) => other !== address);
-    if (referring.length > 0) throw conflict(`${referring.join(', ')} still deliver${referring.length === 1 ? 's' : ''} to ${address}: change or delete ${referring.length === 1 ? 'it' : 'them'} first`);
-    await applyChange(deps, tx, loaded, async () => {
-      await tx.delete(mailAliases).where(eq(mailAliases.id, id));
-      await recordAudit(tx, { tenantId, actor: caller.actor, action: 'mail_alias.deleted', targetType: 'mail_alias', targetId: id, before: { address, targets: alias.targets }, metadata: { mailDomainId: loaded.mailDomain.id } });
-    });
-    return aliasView(alias, loaded.domain);
-  });
+  const mailDomainId = await mailDomainOf(deps, tenantId, { aliasId: id });
+  if (!mailDomainId) throw notFound('Mail alias');
+  return oneAtATime(mailDomainId, () =>
+    withTenant(deps.db, tenantId, async (tx) => {
+      const [found] = await tx.select({ mailDomainId: mailAliases.mailDomainId }).from(mailAliases).where(and(eq(mailAliases.tenantId, tenantId), eq(mailAliases.id, id)));
+      if (!found) throw notFound('Mail alias');
+      const loaded = await lockChangeable(tx, found.mailDomainId);
+      const [alias] = await tx.select().from(mailAliases).where(eq(mailAliases.id, id)).for('update');
+      if (!alias) throw notFound('Mail alias');
+      const address = `${alias.localPart}@${loaded.domain}`;
+      const referring = (await aliasesTargeting(tx, tenantId, address)).filter((other) => other !== address);
+      if (referring.length > 0) throw conflict(`${referring.join(', ')} still deliver${referring.length === 1 ? 's' : ''} to ${address}: change or delete ${referring.length === 1 ? 'it' : 'them'} first`);
+      await applyChange(deps, tx, loaded, async () => {
+        await tx.delete(mailAliases).where(eq(mailAliases.id, id));
+        await recordAudit(tx, { tenantId, actor: caller.actor, action: 'mail_alias.deleted', targetType: 'mail_alias', targetId: id, before: { address, targets: alias.targets }, metadata: { mailDomainId: loaded.mailDomain.id } });
+      });
+      return aliasView(alias, loaded.domain);
+    }),
+  );
 }
