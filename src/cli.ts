@@ -12,10 +12,11 @@ import { withTenant } from './db/tenant-tx.js';
 import { sealAuditLog } from './modules/audit/audit-seal.js';
 import { verifyAuditChain } from './modules/audit/audit-verify.js';
 import { cliActor } from './modules/audit/audit.service.js';
+import { runSslRenew, type SslRenewSelection } from './modules/certificates/ssl-renew-cli.js';
 import { runDnsSync } from './modules/dns/dns-sync.js';
 import { dnsSettings } from './modules/dns/dns-template.js';
 import { generatePassword } from './modules/auth/password.js';
-import { createServer, ensureServer, listServerRows } from './modules/servers/servers.service.js';
+import { createServer, ensureServer, listServerRows, serverAddressPolicy } from './modules/servers/servers.service.js';
 import { serverDriver, serverRole } from './modules/servers/servers.types.js';
 import { createTenant, findTenantBySlug } from './modules/tenants/tenants.service.js';
 import { createUser } from './modules/users/users.service.js';
@@ -68,7 +69,7 @@ program
       say(`seed: tenant "${tenant.slug}" (${tenant.id})`);
       // The services script's nginx on this machine, so a demo order has a web server to land on.
       const web = await withTenant(db, tenant.id, (tx) =>
-        ensureServer(tx, tenant.id, { hostname: DEMO_WEB_SERVER, role: 'WEB', driver: 'LOCAL', ipv4: '127.0.0.1', httpPort: env.NGINX_HTTP_PORT }, cliActor),
+        ensureServer(tx, tenant.id, { hostname: DEMO_WEB_SERVER, role: 'WEB', driver: 'LOCAL', ipv4: '127.0.0.1', httpPort: env.NGINX_HTTP_PORT }, cliActor, serverAddressPolicy(env)),
       );
       say(`seed: web server ${web.server.hostname} (LOCAL, 127.0.0.1:${web.server.httpPort}) ${web.created ? 'registered' : 'already registered'} (${web.server.id})`);
       const email = options.adminEmail.toLowerCase();
@@ -233,6 +234,36 @@ dns
     });
   });
 
+const ssl = program.command('ssl').description("the sites' certificates (ACME)");
+ssl
+  .command('renew')
+  .description(
+    'schedule certificate renewals now, as the worker does every SSL_RENEW_INTERVAL_MS, and follow them with a progress bar until each has renewed or failed ' +
+      '(a worker runs them; exits 1 when one failed or the wait timed out)',
+  )
+  .argument('[domain]', "renew this site's certificate (also the retry of a FAILED first issuance, with --tenant)")
+  .option('--due', 'renew every certificate whose renewal time has passed')
+  .option('--all', 'renew every certificate, due or not')
+  .option('--tenant <slug>', 'only this tenant (default: every tenant)')
+  .option('--no-wait', 'schedule only; do not follow the jobs')
+  .option('--timeout <seconds>', 'how long to follow the jobs', integerOption(1, 86_400), 600)
+  .addHelpText('after', '\nExamples:\n  mpanel ssl renew --due\n  mpanel ssl renew --all --tenant acme-hosting\n  mpanel ssl renew shop.example.com --tenant acme-hosting')
+  .action(async (domain: string | undefined, options: { due?: boolean; all?: boolean; tenant?: string; wait: boolean; timeout: number }) => {
+    const chosen = [options.due ? 'due' : null, options.all ? 'all' : null, domain ? 'domain' : null].filter(Boolean);
+    if (chosen.length !== 1) throw new AppError('VALIDATION_FAILED', 'say which certificates: --due, --all or a domain (one of them)');
+    const selection: SslRenewSelection = options.due ? { kind: 'due' } : options.all ? { kind: 'all' } : { kind: 'domain', domain: domain ?? '' };
+    await withContainer(async (container) => {
+      const { db } = container.database;
+      const tenantId = options.tenant ? (await tenantBySlug(db, options.tenant)).id : undefined;
+      const deps = { db, producer: container.producer, logger: container.logger, maxAttempts: container.env.SSL_ISSUE_MAX_ATTEMPTS };
+      process.exitCode = await runSslRenew(
+        deps,
+        { selection, tenantId, actor: cliActor, wait: options.wait, timeoutMs: options.timeout * 1000, leaseMs: container.env.SSL_RENEW_RETRY_BASE * 1000 },
+        { out: say, progress: process.stderr },
+      );
+    });
+  });
+
 /** A commander parser for one of `choices`, given in any case (`--driver ssh`). */
 function upperChoice<const Choice extends string>(choices: readonly Choice[]) {
   return (value: string): Choice => {
@@ -288,7 +319,7 @@ serverCommands
   .option('--ssh-host-key <line>', 'SSH: the server\'s host key as an OpenSSH line ("ssh-ed25519 AAAA..."), e.g. from ssh-keyscan')
   .option('--capacity <n>', 'maximum number of websites (default: unlimited)', integerOption(0, 1_000_000))
   .action(async (options: ServersAddOptions) => {
-    await withContainer(async ({ database: { db } }) => {
+    await withContainer(async ({ env, database: { db } }) => {
       const target = await tenantBySlug(db, options.tenant);
       const server = await withTenant(db, target.id, (tx) =>
         createServer(
@@ -308,6 +339,7 @@ serverCommands
             capacity: options.capacity,
           },
           cliActor,
+          serverAddressPolicy(env),
         ),
       );
       say(`server ${server.hostname} (${server.role}, ${server.driver}) registered in ${target.slug}: ${server.id}`);

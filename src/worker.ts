@@ -17,6 +17,7 @@ import { startEventLoop } from './modules/events/event-loop.js';
 import type { StepServices } from './modules/step-services.js';
 import { serveMetrics } from './shared/metrics/serve-metrics.js';
 import { registerCertificateMetrics } from './modules/certificates/certificate-metrics.js';
+import { runRenewalTask } from './modules/certificates/certificate-renewal.js';
 import { onShutdown } from './shared/shutdown.js';
 
 /** Repeatable maintenance tasks; one run per interval across all workers. */
@@ -29,8 +30,9 @@ export interface MaintenanceTask {
 }
 
 /** The repeatable tasks of the features, with the container's clients and providers. */
-function maintenanceTasks(container: Container): MaintenanceTask[] {
+function maintenanceTasks(container: Container, clock: () => Date): MaintenanceTask[] {
   const { env, logger, database, producer, providers } = container;
+  const renewal = { db: database.db, producer, logger, maxAttempts: env.SSL_ISSUE_MAX_ATTEMPTS };
   return [
     {
       name: 'outbox-sweep',
@@ -39,6 +41,11 @@ function maintenanceTasks(container: Container): MaintenanceTask[] {
     },
     { name: 'dns-retention', everyMs: env.DNS_RETENTION_SWEEP_INTERVAL_MS, run: () => deleteExpiredZones(database.db, providers.dns, logger) },
     { name: 'audit-seal', everyMs: env.AUDIT_SEAL_INTERVAL_MS, run: () => sealAuditLog(database.db) },
+    {
+      name: 'ssl-renewal',
+      everyMs: env.SSL_RENEW_INTERVAL_MS,
+      run: () => runRenewalTask(renewal, { batch: env.SSL_RENEW_BATCH, expiryAlertMs: env.SSL_EXPIRY_ALERT * 1000, leaseMs: env.SSL_RENEW_RETRY_BASE * 1000 }, clock()),
+    },
   ];
 }
 
@@ -48,6 +55,8 @@ export interface WorkerOptions {
   /** Step queues to consume (default: the provisioning queue). */
   queues?: readonly string[];
   concurrency?: number;
+  /** The time the maintenance tasks see (the renewal task's "due"); tests move it forward. */
+  clock?: () => Date;
 }
 
 export interface RunningWorkers {
@@ -93,7 +102,7 @@ export async function startWorkers(container: Container, options: WorkerOptions 
       }),
   );
 
-  const tasks = new Map(maintenanceTasks(container).map((task) => [task.name, task]));
+  const tasks = new Map(maintenanceTasks(container, options.clock ?? (() => new Date())).map((task) => [task.name, task]));
   const maintenance = new Queue(MAINTENANCE_QUEUE, { connection, prefix: env.REDIS_KEY_PREFIX });
   const schedule = async () => {
     for (const task of tasks.values()) await maintenance.upsertJobScheduler(task.name, { every: task.everyMs }, { name: task.name });

@@ -36,17 +36,21 @@ let api: Spawned | undefined;
 let worker: Spawned | undefined;
 let base = '';
 let auth: Record<string, string> = {};
+let operatorAuth: Record<string, string> = {};
 const state: { tenant?: string } = {};
 
 beforeAll(async () => {
   database = createDatabase(env.DATABASE_URL, { max: 2 });
   const tenant = await buildTenant(database.db, { slug: `e2e-${randomBytes(3).toString('hex')}` });
   const admin = await buildUser(database.db, tenant, { role: 'ADMIN' });
+  const platformOperator = await buildUser(database.db, tenant, { role: 'SUPER_ADMIN' });
 
   api = spawnTs('bin/mpanel.js', ['api'], processEnv);
   [, base = ''] = await api.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 20_000);
   const login = await call('POST', '/api/auth/login', { email: admin.user.email, password: admin.password });
   auth = { authorization: `Bearer ${(login.body as { token: string }).token}` };
+  const operatorLogin = await call('POST', '/api/auth/login', { email: platformOperator.user.email, password: platformOperator.password });
+  operatorAuth = { authorization: `Bearer ${(operatorLogin.body as { token: string }).token}` };
   Object.assign(state, { tenant: tenant.slug });
 });
 
@@ -96,8 +100,8 @@ async function subscriptionStatus(id: string): Promise<string> {
 }
 
 it('signed order → DNS + hosting → ACTIVE → the site answers; suspend, unsuspend, terminate', { timeout: 120_000 }, async () => {
-  // The operator registers the web server (the loopback nginx), then starts a worker on it.
-  const server = await call('POST', '/api/servers', { hostname: 'web1.e2e.test', role: 'WEB', driver: 'LOCAL', ipv4: '127.0.0.1', httpPort: env.NGINX_HTTP_PORT });
+  // The platform operator (SUPER_ADMIN) registers the web server (the loopback nginx), then starts a worker on it.
+  const server = await call('POST', '/api/servers', { hostname: 'web1.e2e.test', role: 'WEB', driver: 'LOCAL', ipv4: '127.0.0.1', httpPort: env.NGINX_HTTP_PORT }, operatorAuth);
   expect(server.status).toBe(201);
   worker = spawnTs('bin/mpanel.js', ['worker'], processEnv);
   await worker.waitFor(/worker consuming provisioning, server-/, 20_000);

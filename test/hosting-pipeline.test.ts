@@ -12,11 +12,13 @@ import { PROVISIONING_QUEUE, serverQueue } from '../src/jobs/queue.js';
 import { createRegistry } from '../src/jobs/registry.js';
 import { defineStep } from '../src/modules/step-services.js';
 import { provisionHosting } from '../src/modules/hosting/steps/provision-hosting.js';
-import { createResolver } from '../src/modules/provisioning/site-check.js';
+import { suspendSite, unsuspendSite } from '../src/modules/hosting/steps/site-lifecycle.js';
+import { createResolver, fetchFrom } from '../src/modules/provisioning/site-check.js';
 import { verifyAndActivate } from '../src/modules/provisioning/steps/verify-and-activate.js';
 import { renderPlaceholder } from '../src/providers/nginx/vhost.js';
 import { startWorkers, type RunningWorkers } from '../src/worker.js';
-import { buildServer, buildTenant } from './factories.js';
+import { buildServer, buildTenant, buildUser } from './factories.js';
+import { authHeader } from './helpers/auth.js';
 import { createTestApp, type TestApp } from './helpers/app.js';
 import { waitForAnswer } from './helpers/nginx.js';
 import { buildOffer, eventually, orderPayload, signedHeaders } from './helpers/orders.js';
@@ -80,7 +82,7 @@ beforeAll(async () => {
   ({ price } = await buildOffer(t.container.database.db, tenant, { features: { diskQuotaMb: 512, mailboxes: 0, sslIncluded: false } }));
   workerContainer = createContainer(t.env, 'worker');
   workers = await startWorkers(workerContainer, {
-    registry: createRegistry([testDns, provisionHosting, verifyAndActivate]),
+    registry: createRegistry([testDns, provisionHosting, verifyAndActivate, suspendSite, unsuspendSite]),
     queues: [PROVISIONING_QUEUE, serverQueue(server.id)],
   });
 });
@@ -179,6 +181,43 @@ describe('order → DNS → PROVISION_HOSTING → VERIFY_AND_ACTIVATE', () => {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => decoy.close(resolve));
     }
+  });
+
+  it('a FAILED subscription\'s site answers the suspended page until a retry makes it ACTIVE', async () => {
+    const domain = `foreign-held-${run}.hosting-pipeline.test`;
+    const accepted = await placeOrder(tenant, price, domain);
+    await eventually(async () => (await subscriptionStatus(tenant.id, accepted.subscriptionId)) === 'FAILED', 30_000, 'the subscription to fail');
+    const visit = () => fetchFrom(domain, '127.0.0.1', t.env.NGINX_HTTP_PORT, 3_000);
+    // The site was put up by PROVISION_HOSTING; the hold puts the suspended page in front of it.
+    const held = await eventually(async () => {
+      const answer = await visit();
+      return answer.status === 503 ? answer : null;
+    }, 15_000, 'the suspended page');
+    expect(held.body).toContain('This website is suspended');
+    const website = (await withTenant(db(), tenant.id, (tx) => tx.select().from(websites).where(eq(websites.subscriptionId, accepted.subscriptionId))))[0]!;
+    expect(website.status).toBe('SUSPENDED');
+    expect(await subscriptionStatus(tenant.id, accepted.subscriptionId)).toBe('FAILED');
+
+    // The zone is put right (it now points at the web server), and an admin retries the check.
+    const rrsets = [domain, `www.${domain}`].map((name) => ({ name: `${name}.`, type: 'A', ttl: 60, changetype: 'REPLACE', records: [{ content: '127.0.0.1', disabled: false }] }));
+    expect((await powerDns('PATCH', `/zones/${domain}.`, { rrsets })).ok).toBe(true);
+    const verify = (await jobsOf(tenant.id, accepted.orderId)).find((row) => row.type === 'VERIFY_AND_ACTIVATE')!;
+    const { user: admin } = await buildUser(db(), tenant, { role: 'ADMIN' });
+    const retried = await t.app.inject({ method: 'POST', url: `/api/jobs/${verify.id}/retry`, headers: await authHeader(t.env, admin) });
+    expect(retried.statusCode, retried.body).toBe(200);
+    await eventually(async () => (await subscriptionStatus(tenant.id, accepted.subscriptionId)) === 'ACTIVE', 30_000, 'the subscription to be ACTIVE');
+    const live = await visit();
+    expect([live.status, live.body]).toEqual([200, renderPlaceholder(domain)]);
+    // The hold and its release ran on the site's server, before the check; no status came of them.
+    const holds = await withTenant(db(), tenant.id, (tx) => tx.select().from(jobs).where(eq(jobs.subscriptionId, accepted.subscriptionId)));
+    const hold = holds.find((row) => row.type === 'SUSPEND_SITE')!;
+    const release = holds.find((row) => row.type === 'UNSUSPEND_SITE')!;
+    expect([hold.status, hold.queue, release.status, release.dependsOn]).toEqual(['SUCCEEDED', serverQueue(server.id), 'SUCCEEDED', [hold.id]]);
+    expect((await jobsOf(tenant.id, accepted.orderId)).find((row) => row.id === verify.id)?.dependsOn).toContain(release.id);
+    const moves = await withTenant(db(), tenant.id, (tx) =>
+      tx.select({ action: auditLogs.action, after: auditLogs.after }).from(auditLogs).where(and(eq(auditLogs.targetId, accepted.subscriptionId), eq(auditLogs.targetType, 'subscription'))).orderBy(auditLogs.seq),
+    );
+    expect(moves.map((row) => (row.after as { status?: string } | null)?.status).filter(Boolean)).toEqual(['PROVISIONING', 'FAILED', 'PROVISIONING', 'ACTIVE']);
   });
 
   it('PROVISION_HOSTING fails at once when the order found no web server', async () => {

@@ -153,6 +153,11 @@ const envSchema = z
 
     MARKETING_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
     STRIPE_WEBHOOK_SECRET: z.string().startsWith('whsec_', 'must start with whsec_').optional(),
+    /**
+     * Which Stripe mode this install takes events from (an event's `livemode`): live in
+     * production, test mode elsewhere, unless set. An event of the other mode is recorded and ignored.
+     */
+    STRIPE_LIVEMODE: bool.optional(),
     SECRETS_ENCRYPTION_KEY: z
       .string()
       .refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes')
@@ -218,6 +223,14 @@ const envSchema = z
     SITE_CHECK_CA_FILE: z.string().min(1).optional(),
     /** Attempts of ISSUE_SSL before the certificate is recorded FAILED and the site stays on HTTP (the order still activates). */
     SSL_ISSUE_MAX_ATTEMPTS: positiveInt.default(4),
+    /** Renewal (README "HTTPS" → Renewal): how often the worker looks for due certificates, and how many it schedules per run (the rest wait for the next). */
+    SSL_RENEW_INTERVAL_MS: positiveInt.default(600_000),
+    SSL_RENEW_BATCH: positiveInt.default(200),
+    /** After a renewal gives up, the next try waits this long, doubling per failure in a row up to SSL_RENEW_RETRY_MAX. */
+    SSL_RENEW_RETRY_BASE: duration.default(3600),
+    SSL_RENEW_RETRY_MAX: duration.default(86400),
+    /** A certificate this close to its notAfter and still not renewed raises certificate.expiring (once per certificate). */
+    SSL_EXPIRY_ALERT: duration.default(7 * 86400),
     DOVECOT_USERS_FILE: z.string().min(1).optional(),
     MAIL_ROOT: z.string().min(1).optional(),
     /** The mail server's files, as `scripts/services.sh env` prints them; the contract is in services.sh (Mail). */
@@ -263,6 +276,7 @@ const envSchema = z
       JWT_SECRET: env.JWT_SECRET ?? TEST_SECRETS.JWT_SECRET,
       MARKETING_WEBHOOK_SECRET: env.MARKETING_WEBHOOK_SECRET ?? TEST_SECRETS.MARKETING_WEBHOOK_SECRET,
       STRIPE_WEBHOOK_SECRET: env.STRIPE_WEBHOOK_SECRET ?? TEST_SECRETS.STRIPE_WEBHOOK_SECRET,
+      STRIPE_LIVEMODE: env.STRIPE_LIVEMODE ?? env.NODE_ENV === 'production',
       POWERDNS_API_KEY: env.POWERDNS_API_KEY ?? TEST_SECRETS.POWERDNS_API_KEY,
       SECRETS_ENCRYPTION_KEY: env.SECRETS_ENCRYPTION_KEY ?? TEST_SECRETS.SECRETS_ENCRYPTION_KEY,
       MPANEL_RUN_DIR: runDir,

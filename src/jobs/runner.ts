@@ -21,8 +21,8 @@ export interface JobOutcomes {
   started(tx: Tx, job: Job): Promise<void>;
   /** The job SUCCEEDED. */
   succeeded(tx: Tx, job: Job): Promise<void>;
-  /** The job FAILED for good (attempts spent, or a permanent error). */
-  failed(tx: Tx, job: Job, error: string): Promise<void>;
+  /** The job FAILED for good (attempts spent, or a permanent error); returns jobs it created that are ready to run. */
+  failed(tx: Tx, job: Job, error: string): Promise<readonly Job[]>;
 }
 
 export interface RunnerDeps<Services> {
@@ -122,10 +122,11 @@ export async function runStep<Services>(deps: RunnerDeps<Services>, queued: Queu
     const seconds = (performance.now() - started) / 1000;
     const final = isPermanent(error) || job.attempts >= job.maxAttempts;
     const message = errorMessage(error);
-    await withTenant(db, tenantId, async (tx) => {
+    const planned = await withTenant(db, tenantId, async (tx) => {
       await markAttemptFailed(tx, job, message, final);
-      if (final) await outcomes.failed(tx, job, message);
+      return final ? outcomes.failed(tx, job, message) : [];
     });
+    await enqueue(db, deps.producer, logger, planned);
     deps.metrics?.recordStep(job.type, final ? 'failed' : 'retried', seconds);
     if (final) {
       log.error({ err: error }, `step ${job.type} FAILED after ${job.attempts} attempt(s): ${message}`);

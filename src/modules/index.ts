@@ -3,6 +3,7 @@ import type { RouterDeps } from './router-deps.js';
 import { auditRouter } from './audit/audit.router.js';
 import { authRouter } from './auth/auth.router.js';
 import { browserSessionRouter } from './auth/browser-session.router.js';
+import { staffTwoFactorRouter } from './auth/staff-two-factor.router.js';
 import { billingRouter } from './billing/billing.router.js';
 import { catalogRouter } from './catalog/catalog.router.js';
 import { certificatesRouter } from './certificates/certificates.router.js';
@@ -28,6 +29,7 @@ import { usersRouter } from './users/users.router.js';
 export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
   authRouter,
   browserSessionRouter,
+  staffTwoFactorRouter,
   catalogRouter,
   orderIntakeRouter,
   ordersAdminRouter,

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
+import { base32Decode, stepAt, totpCode } from '../../src/modules/two-factor/totp.js';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDatabase, type DatabaseHandle } from '../../src/config/database.js';
@@ -245,3 +246,42 @@ it('staff journeys in Chromium: sign-in, catalog, an order live to ACTIVE, suspe
 
   expect(a11y).toEqual(Object.fromEntries(Object.keys(a11y).map((screen) => [screen, []])));
 });
+
+it('two-factor sign-in in Chromium: a tenant that requires it has the user set up a factor at sign-in, then shows the recovery codes once', { timeout: 120_000 }, async () => {
+  const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: staff.user.email, password: staff.password }) });
+  const { token } = (await login.json()) as { token: string };
+  const policy = await fetch(`${base}/api/two-factor-policy`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ twoFactorStaffRoles: ['SUPPORT'], twoFactorCustomers: false }),
+  });
+  expect(policy.status).toBe(200);
+  const support = await buildUser(database.db, tenant, { role: 'SUPPORT' });
+  const context = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
+  const tab = await context.newPage();
+  tab.setDefaultTimeout(45_000);
+  try {
+    await tab.goto(`${base}/sign-in`);
+    await tab.getByLabel('Email').fill(support.user.email);
+    await tab.getByLabel('Password').fill(support.password);
+    await tab.getByRole('button', { name: 'Sign in' }).click();
+    const secret = (await tab.getByTestId('totp-secret').textContent()) ?? '';
+    expect(secret).toMatch(/^[A-Z2-7]{16,}$/);
+    expect(await tab.context().cookies()).toEqual([]); // no session before the second factor
+    await tab.getByLabel('Code').fill('000000');
+    await tab.getByRole('button', { name: 'Continue' }).click();
+    await tab.getByText('The code is not valid').waitFor();
+    await tab.getByLabel('Code').fill(totpCode(base32Decode(secret), stepAt(Date.now())));
+    await tab.getByRole('button', { name: 'Continue' }).click();
+    await tab.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
+    expect(await tab.locator('.recovery-codes li').count()).toBe(10);
+    const result = await new AxeBuilder({ page: tab }).withTags(['wcag2a', 'wcag2aa']).analyze();
+    expect(result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id)).toEqual([]);
+    await tab.getByRole('button', { name: 'I have kept them' }).click();
+    await tab.waitForURL(`${base}/`);
+    expect((await tab.context().cookies()).find((c) => c.name === 'mpanel_refresh')).toMatchObject({ httpOnly: true });
+  } finally {
+    await context.close();
+  }
+});
+

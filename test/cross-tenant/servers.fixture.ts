@@ -15,5 +15,4 @@ function serverSnapshot({ db, tenant }: CrossTenantContext, { id }: Record<strin
 
 export const fixtures: CrossTenantFixture[] = [
   { route: 'GET /api/servers/:id', create: createServer, snapshot: serverSnapshot },
-  { route: 'PATCH /api/servers/:id', create: createServer, body: { status: 'DISABLED', capacity: 1 }, snapshot: serverSnapshot },
 ];

@@ -34,6 +34,17 @@ export function resolverFor(env: Env): Resolver {
 }
 
 /** DNS error code of a failed query (ENOTFOUND = NXDOMAIN, ENODATA = no record of that type, EREFUSED). */
+/**
+ * An answer's records without the `type` field Node 24 adds to MX, SRV and CAA answers
+ * (Node 20 and 22 leave it out), so one expectation holds on every supported Node.
+ */
+export async function answersOf<T extends object>(query: Promise<T[]>): Promise<Omit<T, 'type'>[]> {
+  return (await query).map((record) => {
+    const { type: _type, ...rest } = record as T & { type?: unknown };
+    return rest;
+  });
+}
+
 export async function dnsErrorCode(query: Promise<unknown>): Promise<string | undefined> {
   try {
     await query;

@@ -14,7 +14,7 @@ import {
   serverStatusEnum,
   websiteStatusEnum,
 } from './enums.js';
-import { customerIsolationPolicy, tenantIsolationPolicy } from './rls.js';
+import { customerIsolationPolicy, sslRenewalScanPolicy, tenantIsolationPolicy } from './rls.js';
 import { tenantId } from './tenancy.js';
 
 /** A machine a worker acts on; its jobs go to that server's queue. */
@@ -184,6 +184,10 @@ export const sslCertificates = pgTable(
     challenge: text('challenge').notNull().default('http-01'),
     lastError: text('last_error'),
     failedAt: tstz('failed_at'),
+    /** Renewals that gave up in a row since the last issuance: the scheduler's backoff (renew_after moves later each time). */
+    renewalFailures: integer('renewal_failures').notNull().default(0),
+    /** When certificate.expiring was raised for the current notAfter (cleared by the next issuance). */
+    expiryAlertedAt: tstz('expiry_alerted_at'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -193,6 +197,7 @@ export const sslCertificates = pgTable(
     // One current certificate per domain: a renewal replaces it in place.
     unique('ssl_certificates_domain_unique').on(t.domainId),
     tenantIsolationPolicy(t.tenantId),
+    sslRenewalScanPolicy(t.renewAfter),
     customerIsolationPolicy(sql`exists (select 1 from domains where domains.id = ${t.domainId})`),
   ],
 ).enableRLS();

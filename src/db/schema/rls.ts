@@ -10,6 +10,7 @@ export const REFRESH_TOKEN_HASH_SETTING = 'app.refresh_token_hash';
 export const OUTBOX_SWEEP_SETTING = 'app.outbox_sweep';
 export const AUDIT_SEAL_SETTING = 'app.audit_seal';
 export const EVENT_DISPATCH_SETTING = 'app.event_dispatch';
+export const SSL_RENEWAL_SCAN_SETTING = 'app.ssl_renewal_scan';
 
 /** `nullif(current_setting('<name>', true), '')`: NULL when the setting is unset or empty. */
 function setting(name: string): SQL {
@@ -112,6 +113,21 @@ export function eventDeliveryScanPolicy(status: PgColumn): PgPolicy {
     for: 'select',
     to: 'public',
     using: sql`${setting(EVENT_DISPATCH_SETTING)} = 'on' and ${status} in ('PENDING', 'SENDING')`,
+  });
+}
+
+/**
+ * ssl_certificates: SELECT-only, for the renewal scheduler, which looks for certificates due in
+ * every tenant. The transaction declares it with `app.ssl_renewal_scan = 'on'`; it then sees only
+ * the certificates the scheduler manages (renew_after set: issued and not terminated), and takes
+ * each in a transaction of its tenant. Due-ness is left to the query (its clock is injectable).
+ */
+export function sslRenewalScanPolicy(renewAfter: PgColumn): PgPolicy {
+  return pgPolicy('ssl_renewal_scan', {
+    as: 'permissive',
+    for: 'select',
+    to: 'public',
+    using: sql`${setting(SSL_RENEWAL_SCAN_SETTING)} = 'on' and ${renewAfter} is not null`,
   });
 }
 

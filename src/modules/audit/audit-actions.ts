@@ -59,6 +59,7 @@ export const auditActions = [
   'server.created',
   'server.updated',
   'ssl_certificate.deleted',
+  'ssl_certificate.expiring',
   'ssl_certificate.failed',
   'ssl_certificate.issued',
   'ssl_certificate.renew_requested',

@@ -3,9 +3,9 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { authOf } from './authenticate.js';
 import type { RouterDeps } from '../router-deps.js';
 import { authProblems, messageResponse, problems } from '../../shared/http/schemas.js';
-import { login, logout, me, refresh, type AuthDeps } from './auth.service.js';
-import { loginBody, loginResponse, meResponse, refreshBody, tokenPair, type ClientMeta } from './auth.types.js';
-import { LoginThrottle } from './login-throttle.js';
+import { login, logout, me, refresh } from './auth.service.js';
+import { loginBody, loginOutcome, meResponse, refreshBody, tokenPair, type ClientMeta } from './auth.types.js';
+import { staffAuth } from './staff-auth-deps.js';
 
 const clientMeta = (request: FastifyRequest): ClientMeta => ({
   ip: request.ip,
@@ -13,19 +13,8 @@ const clientMeta = (request: FastifyRequest): ClientMeta => ({
   requestId: request.id,
 });
 
-export const authRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, db, redis, sessions, logger }) => {
-  const deps: AuthDeps = {
-    env,
-    db,
-    sessions,
-    onBackgroundError: (error) => logger.error({ err: error }, 'could not record a failed login in the audit log'),
-    throttle: new LoginThrottle(redis, {
-      prefix: env.REDIS_KEY_PREFIX,
-      maxPerAccount: env.LOGIN_MAX_FAILURES_PER_ACCOUNT,
-      maxPerIp: env.LOGIN_MAX_FAILURES_PER_IP,
-      windowSeconds: env.LOGIN_FAILURE_WINDOW,
-    }),
-  };
+export const authRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, routerDeps) => {
+  const { auth: deps } = staffAuth(routerDeps);
 
   app.post(
     '/auth/login',
@@ -33,9 +22,11 @@ export const authRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, 
       schema: {
         tags: ['auth'],
         summary: 'Log in with email and password',
-        description: 'Wrong email or password: 401 (same message). Disabled user or inactive tenant: 403. Too many failures per IP or account: 429 with Retry-After.',
+        description:
+          'Wrong email or password: 401 (same message). Disabled user or inactive tenant: 403. Too many failures per IP or account: 429 with Retry-After. ' +
+          'A user with a second factor, or whose tenant requires one for their role, gets a TwoFactorChallenge instead of tokens (POST /api/auth/2fa/verify).',
         body: loginBody,
-        response: { 200: loginResponse, ...problems(400, 401, 403, 429, 503) },
+        response: { 200: loginOutcome, ...problems(400, 401, 403, 429, 503) },
       },
       config: { public: true },
     },

@@ -8,7 +8,7 @@ import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { AppError } from '../../shared/errors/app-error.js';
 import type { AuthContext } from './auth-context.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
-import type { ClientMeta, LoginBody, LoginResult, SessionUser, TokenPair } from './auth.types.js';
+import type { ClientMeta, LoginBody, LoginOutcome, LoginResult, SessionUser, TokenPair, ChallengeIssued } from './auth.types.js';
 import type { LoginThrottle } from './login-throttle.js';
 import type { SessionInvalidator } from './session-cache.js';
 import { dummyPasswordHash, verifyPassword } from './password.js';
@@ -21,6 +21,12 @@ export interface AuthDeps {
   sessions: SessionInvalidator;
   /** A write done off the response path failed (logged by the router). */
   onBackgroundError?: (error: unknown) => void;
+  /** Users with a second factor, or whose tenant requires one for their role, get a challenge instead of tokens. */
+  secondFactor?: StaffSecondFactor;
+}
+
+export interface StaffSecondFactor {
+  challengeFor(user: User): Promise<ChallengeIssued | null>;
 }
 
 const INVALID_CREDENTIALS = 'Invalid email or password';
@@ -30,7 +36,7 @@ function sessionUser(user: Pick<User, 'id' | 'email' | 'name' | 'role' | 'tenant
   return { id: user.id, email: user.email, name: user.name, role: user.role, tenantId: user.tenantId };
 }
 
-function actorFor(meta: ClientMeta, userId: string | null): AuditActor {
+export function actorFor(meta: ClientMeta, userId: string | null): AuditActor {
   return { type: 'USER', userId, ip: meta.ip, userAgent: meta.userAgent, requestId: meta.requestId };
 }
 
@@ -78,8 +84,8 @@ async function revokeFamily(tx: Tx, familyId: string): Promise<void> {
  * give the same 401 after the same bcrypt work; a disabled user or inactive tenant gets 403 only
  * once the password is right (so a guess learns nothing about the account's state).
  */
-export async function login(deps: AuthDeps, body: LoginBody, meta: ClientMeta): Promise<LoginResult> {
-  const { env, db, throttle } = deps;
+export async function login(deps: AuthDeps, body: LoginBody, meta: ClientMeta): Promise<LoginOutcome> {
+  const { db, throttle } = deps;
   const email = body.email.toLowerCase();
   await throttle.assertAllowed(meta.ip, email);
 
@@ -108,11 +114,19 @@ export async function login(deps: AuthDeps, body: LoginBody, meta: ClientMeta): 
   }
 
   await throttle.recordSuccess(meta.ip, email);
+  const challenge = await deps.secondFactor?.challengeFor(user);
+  if (challenge) return { twoFactorRequired: true, ...challenge };
+  return startStaffSession(deps, user, meta, 'password');
+}
+
+/** A new session (refresh family) for the user: tokens, audited, last login stamped. */
+export async function startStaffSession(deps: Pick<AuthDeps, 'env' | 'db'>, user: User, meta: ClientMeta, via: string): Promise<LoginResult> {
+  const { env, db } = deps;
   const familyId = randomUUID();
   const refresh = await withTenant(db, user.tenantId, async (tx) => {
     await tx.update(users).set({ lastLoginAt: new Date() }).where(eq(users.id, user.id));
     const issued = await issueRefreshToken(tx, env, user, familyId, meta);
-    await recordAudit(tx, { tenantId: user.tenantId, actor: actorFor(meta, user.id), action: 'auth.login', targetType: 'user', targetId: user.id, metadata: { sessionId: familyId } });
+    await recordAudit(tx, { tenantId: user.tenantId, actor: actorFor(meta, user.id), action: 'auth.login', targetType: 'user', targetId: user.id, metadata: { sessionId: familyId, via } });
     return issued;
   });
   const token = await signAccessToken(env, { userId: user.id, tenantId: user.tenantId, sessionId: familyId, role: user.role });

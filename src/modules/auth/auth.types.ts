@@ -22,6 +22,23 @@ export const tokenPair = z.object({
 
 export const loginResponse = tokenPair.extend({ user: sessionUser });
 export type LoginResult = z.infer<typeof loginResponse>;
+
+/** Instead of tokens, when a second factor is on (staff and customers alike). */
+export const twoFactorChallenge = z
+  .object({
+    twoFactorRequired: z.literal(true),
+    enrolmentRequired: z.boolean().meta({
+      description: 'true: the tenant requires a second factor and the account has none yet; POST .../2fa/setup with the challenge, then .../2fa/verify with a first code',
+    }),
+    challenge: z.string().meta({ description: 'Send it with a TOTP or recovery code to POST .../2fa/verify within 5 minutes' }),
+    expiresAt: z.date(),
+  })
+  .meta({ id: 'TwoFactorChallenge' });
+export type TwoFactorChallenge = z.infer<typeof twoFactorChallenge>;
+export type ChallengeIssued = Omit<TwoFactorChallenge, 'twoFactorRequired'>;
+
+export const loginOutcome = z.union([loginResponse, twoFactorChallenge]);
+export type LoginOutcome = z.infer<typeof loginOutcome>;
 export type TokenPair = z.infer<typeof tokenPair>;
 
 export const meResponse = z.object({ user: sessionUser });

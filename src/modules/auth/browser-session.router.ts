@@ -5,9 +5,10 @@ import { AppError } from '../../shared/errors/app-error.js';
 import { authProblems, messageResponse, problems } from '../../shared/http/schemas.js';
 import type { RouterDeps } from '../router-deps.js';
 import { authOf } from './authenticate.js';
-import { login, logout, refresh, type AuthDeps } from './auth.service.js';
-import { loginBody, sessionUser, type ClientMeta } from './auth.types.js';
-import { LoginThrottle } from './login-throttle.js';
+import { login, logout, refresh } from './auth.service.js';
+import { loginBody, sessionUser, twoFactorChallenge, type ClientMeta } from './auth.types.js';
+import { completeStaffChallenge, staffAuth } from './staff-auth-deps.js';
+import { recoveryCodes, verifyBody } from '../two-factor/two-factor.types.js';
 
 /**
  * Browser sessions (the staff console): the same logins and rotating refresh tokens as
@@ -44,18 +45,10 @@ function setRefreshCookie(request: FastifyRequest, reply: FastifyReply, value: s
   reply.header('set-cookie', `${REFRESH_COOKIE}=${value}; Path=${COOKIE_PATH}; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Strict${secure}`);
 }
 
-export const browserSessionRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, db, redis, sessions }) => {
-  const deps: AuthDeps = {
-    env,
-    db,
-    sessions,
-    throttle: new LoginThrottle(redis, {
-      prefix: env.REDIS_KEY_PREFIX,
-      maxPerAccount: env.LOGIN_MAX_FAILURES_PER_ACCOUNT,
-      maxPerIp: env.LOGIN_MAX_FAILURES_PER_IP,
-      windowSeconds: env.LOGIN_FAILURE_WINDOW,
-    }),
-  };
+export const browserSessionRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, routerDeps) => {
+  const { env } = routerDeps;
+  const staff = staffAuth(routerDeps);
+  const deps = staff.auth;
   const appOrigin = new URL(env.APP_URL).origin;
 
   // Only pages of this server may use the cookie: refresh checks before anything else, login
@@ -75,15 +68,36 @@ export const browserSessionRouter: FastifyPluginAsyncZod<RouterDeps> = async (ap
         summary: 'Log in from the console: the refresh token is set as an httpOnly cookie',
         description: `As POST /api/auth/login, but the refresh token is a cookie (${REFRESH_COOKIE}, HttpOnly, SameSite=Strict, Path=${COOKIE_PATH}, Secure off loopback). Requires an Origin header naming this server (403 otherwise).`,
         body: loginBody,
-        response: { 200: browserLogin, ...problems(400, 401, 403, 429, 503) },
+        response: { 200: z.union([browserLogin, twoFactorChallenge]), ...problems(400, 401, 403, 429, 503) },
       },
       config: { public: true },
       preHandler: checkOrigin,
     },
     async (request, reply) => {
       const result = await login(deps, request.body, clientMeta(request));
+      if ('twoFactorRequired' in result) return result;
       setRefreshCookie(request, reply, result.refreshToken, env.JWT_REFRESH_EXPIRES_IN);
       return { token: result.token, user: result.user };
+    },
+  );
+
+  app.post(
+    `${BROWSER_SESSION_PREFIX}/2fa/verify`,
+    {
+      schema: {
+        tags: ['auth'],
+        summary: "The console's second sign-in step: the refresh token is set as an httpOnly cookie",
+        description: 'As POST /api/auth/2fa/verify, with the cookie of POST /api/auth/browser/login. Requires an Origin header naming this server (403 otherwise).',
+        body: verifyBody,
+        response: { 200: browserLogin.extend({ recoveryCodes: recoveryCodes.optional() }), ...problems(400, 401, 403, 429, 503) },
+      },
+      config: { public: true },
+      preHandler: checkOrigin,
+    },
+    async (request, reply) => {
+      const { refreshToken, ...session } = await completeStaffChallenge(staff, request.body.challenge, request.body.code, clientMeta(request));
+      setRefreshCookie(request, reply, refreshToken, env.JWT_REFRESH_EXPIRES_IN);
+      return session;
     },
   );
 

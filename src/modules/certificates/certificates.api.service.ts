@@ -1,17 +1,15 @@
-import { and, desc, eq, inArray } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
-import { domains, jobs, sslCertificates, websites, type SslCertificate } from '../../db/schema/index.js';
+import { sslCertificates, type SslCertificate } from '../../db/schema/index.js';
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
-import { historyEntry } from '../../jobs/job-state.js';
 import { enqueue } from '../../jobs/outbox.js';
-import { serverQueue, type JobProducer } from '../../jobs/queue.js';
-import { AppError, notFound } from '../../shared/errors/app-error.js';
-import { recordAudit, type AuditActor } from '../audit/audit.service.js';
+import type { JobProducer } from '../../jobs/queue.js';
+import { notFound } from '../../shared/errors/app-error.js';
+import type { AuditActor } from '../audit/audit.service.js';
 import type { AuthContext } from '../auth/auth-context.js';
 import { listPage } from '../list-page.js';
-import { certificateAudit } from './certificates.service.js';
-import { issueSslPayload } from './steps/issue-ssl.js';
+import { insertRenewalJob } from './certificate-renewal.js';
 import type { CertificatesPage, CertificateView, ListCertificatesQuery, RenewAccepted } from './certificates.types.js';
 
 /** GET /api/ssl-certificates[/:id] and POST /api/ssl-certificates/:id/renew. */
@@ -77,41 +75,7 @@ export async function requestRenewal(deps: RenewDeps, auth: AuthContext, id: str
   const tenantId = auth.tenantId;
   const result = await withTenant(deps.db, tenantId, async (tx) => {
     const row = await findCertificate(tx, tenantId, id, true);
-    const [site] = await tx
-      .select({ website: websites, domain: domains })
-      .from(domains)
-      .leftJoin(websites, eq(websites.domainId, domains.id))
-      .where(eq(domains.id, row.domainId))
-      .orderBy(desc(websites.createdAt));
-    const website = site?.website;
-    if (!site || !website || website.status === 'TERMINATED' || !site.domain.subscriptionId) throw new AppError('CONFLICT', 'The site of this certificate is not hosted (any more): nothing to renew');
-    const [running] = await tx
-      .select({ id: jobs.id })
-      .from(jobs)
-      .where(and(eq(jobs.subscriptionId, site.domain.subscriptionId), eq(jobs.type, 'ISSUE_SSL'), inArray(jobs.status, ['PENDING', 'QUEUED', 'RUNNING'])));
-    if (running) throw new AppError('CONFLICT', `An ISSUE_SSL job (${running.id}) of this site is still in progress`);
-    const [job] = await tx
-      .insert(jobs)
-      .values({
-        tenantId,
-        subscriptionId: site.domain.subscriptionId,
-        type: 'ISSUE_SSL',
-        queue: serverQueue(website.serverId),
-        maxAttempts: deps.maxAttempts,
-        payload: issueSslPayload.parse({ subscriptionId: site.domain.subscriptionId, domainId: site.domain.id, domain: site.domain.name, serverId: website.serverId, force: true }),
-        history: [historyEntry('PENDING')],
-      })
-      .returning();
-    if (!job) throw new Error('insert into jobs returned no row');
-    await recordAudit(tx, {
-      tenantId,
-      actor,
-      action: 'ssl_certificate.renew_requested',
-      targetType: 'ssl_certificate',
-      targetId: row.id,
-      before: certificateAudit(row),
-      metadata: { jobId: job.id },
-    });
+    const job = await insertRenewalJob(tx, row, { maxAttempts: deps.maxAttempts, actor, reason: 'admin' });
     return { body: { certificateId: row.id, job: { id: job.id, type: job.type, status: job.status } }, job };
   });
   await enqueue(deps.db, deps.producer, deps.logger, [result.job]);

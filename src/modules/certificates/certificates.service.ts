@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { eq, inArray, isNotNull, and } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
-import { acmeAccounts, sslCertificates, type SslCertificate } from '../../db/schema/index.js';
+import { acmeAccounts, domains, sslCertificates, type SslCertificate } from '../../db/schema/index.js';
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import {
   CertificateError,
@@ -17,6 +17,7 @@ import type { DnsPort } from '../../providers/dns.port.js';
 import type { HostingPort } from '../../providers/hosting.port.js';
 import type { SecretBox } from '../../shared/crypto/secret-box.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
+import { recordEvent, type DomainEventPayload } from '../events/domain-events.js';
 import { countCertificateFailure } from './certificate-metrics.js';
 
 /**
@@ -164,7 +165,23 @@ export function certificateAudit(row: Pick<SslCertificate, 'status' | 'altNames'
   return { status: row.status, names: row.altNames, serialNumber: row.serialNumber, notAfter: row.notAfter?.toISOString() ?? null, fingerprintSha256: row.fingerprintSha256, issuer: row.issuer };
 }
 
-/** Stores an issued certificate in its row (the key sealed to that row), audited; returns the row. */
+/** The facts of a certificate event (ids, names, expiry, error): never key material. */
+export async function certificateEventFacts(tx: Tx, row: SslCertificate, error?: string | null): Promise<DomainEventPayload<'certificate.issued'>> {
+  const [domain] = await tx.select({ subscriptionId: domains.subscriptionId }).from(domains).where(eq(domains.id, row.domainId));
+  return {
+    certificateId: row.id,
+    subscriptionId: domain?.subscriptionId ?? null,
+    names: row.altNames.length > 0 ? row.altNames : [row.commonName],
+    notAfter: row.notAfter?.toISOString() ?? null,
+    ...(error ? { error } : {}),
+  };
+}
+
+/**
+ * Stores an issued certificate in its row (the key sealed to that row), audited, with the
+ * certificate.issued event (or certificate.renewed when the row held a certificate before);
+ * clears the renewal backoff and the expiry alert. Returns the row.
+ */
 export async function storeIssued(
   db: Database,
   secrets: SecretBox,
@@ -192,6 +209,8 @@ export async function storeIssued(
         renewAfter: renewalTime(issued.notBefore, issued.notAfter),
         lastError: null,
         failedAt: null,
+        renewalFailures: 0,
+        expiryAlertedAt: null,
         updatedAt: new Date(),
       })
       .where(eq(sslCertificates.id, certificateId))
@@ -207,8 +226,18 @@ export async function storeIssued(
       after: certificateAudit(row),
       metadata: audit.metadata,
     });
+    const renewed = before.certificatePem !== null && before.notAfter !== null;
+    await recordEvent(tx, tenantId, { type: renewed ? 'certificate.renewed' : 'certificate.issued', subject: { type: 'ssl_certificate', id: row.id }, payload: await certificateEventFacts(tx, row) });
     return row;
   });
+}
+
+/**
+ * When the renewal task tries again after `failures` renewals in a row gave up: `baseMs`,
+ * doubling per failure, at most `maxMs`.
+ */
+export function renewalRetryDelay(failures: number, baseMs: number, maxMs: number): number {
+  return Math.min(maxMs, baseMs * 2 ** Math.max(0, Math.min(failures - 1, 30)));
 }
 
 /** The CA's own words for a failure when it sent some, else the message (both without key material). */
@@ -217,10 +246,26 @@ export function failureText(error: unknown): { kind: string; message: string } {
   return { kind: 'other', message: error instanceof Error ? error.message : String(error) };
 }
 
+export interface RenewalRetry {
+  readonly baseMs: number;
+  readonly maxMs: number;
+  /** The renewal task's clock when it scheduled the job: the backoff counts from it when it is later than now. */
+  readonly from?: Date | undefined;
+}
+
+function renewalBackoff(failures: number, renewAfter: Date, now: number, retry: RenewalRetry = { baseMs: 3_600_000, maxMs: 86_400_000 }) {
+  const delay = renewalRetryDelay(failures, retry.baseMs, retry.maxMs);
+  const from = Math.max(now, retry.from?.getTime() ?? now);
+  return { renewalFailures: failures, renewAfter: new Date(Math.max(renewAfter.getTime(), from + delay)) };
+}
+
 /**
  * The admin alert for a certificate that could not be obtained after every attempt: the row
  * records it (FAILED, or still ISSUED with lastError when a valid certificate keeps serving), an
- * audit row `ssl_certificate.failed`, the failure metric, and an error log line.
+ * audit row `ssl_certificate.failed`, the certificate.failed event (staff email), the failure
+ * metric, and an error log line. A renewal also backs off: renewal_failures counts up and
+ * renew_after moves to now + renewalRetryDelay (never earlier than it was), so the renewal task
+ * tries again later rather than at its next run.
  */
 export async function recordFailure(
   db: Database,
@@ -228,17 +273,20 @@ export async function recordFailure(
   tenantId: string,
   certificateId: string,
   error: unknown,
-  context: { operation: 'issue' | 'renew'; actor: AuditActor; metadata: Record<string, unknown> },
+  context: { operation: 'issue' | 'renew'; actor: AuditActor; metadata: Record<string, unknown>; retry?: RenewalRetry },
 ): Promise<SslCertificate> {
   const { kind, message } = failureText(error);
   const lastError = message.slice(0, 2000);
   const row = await withTenant(db, tenantId, async (tx) => {
     const [before] = await tx.select().from(sslCertificates).where(eq(sslCertificates.id, certificateId)).for('update');
     if (!before) throw new Error(`certificate ${certificateId} does not exist`);
-    const stillValid = before.status === 'ISSUED' && before.notAfter !== null && before.notAfter.getTime() > Date.now();
+    const now = Date.now();
+    const stillValid = before.status === 'ISSUED' && before.notAfter !== null && before.notAfter.getTime() > now;
+    // A managed certificate (renew_after set) backs off; a first issuance waits for an admin's retry.
+    const backoff = context.operation === 'renew' && before.renewAfter !== null ? renewalBackoff(before.renewalFailures + 1, before.renewAfter, now, context.retry) : {};
     const [after] = await tx
       .update(sslCertificates)
-      .set({ status: stillValid ? 'ISSUED' : 'FAILED', lastError, failedAt: new Date(), updatedAt: new Date() })
+      .set({ status: stillValid ? 'ISSUED' : 'FAILED', lastError, failedAt: new Date(now), updatedAt: new Date(now), ...backoff })
       .where(eq(sslCertificates.id, certificateId))
       .returning();
     if (!after) throw new Error(`certificate ${certificateId} vanished`);
@@ -252,6 +300,7 @@ export async function recordFailure(
       after: { ...certificateAudit(after), lastError },
       metadata: { ...context.metadata, operation: context.operation, kind },
     });
+    await recordEvent(tx, tenantId, { type: 'certificate.failed', subject: { type: 'ssl_certificate', id: certificateId }, payload: await certificateEventFacts(tx, after, lastError) });
     return after;
   });
   countCertificateFailure(context.operation, kind);

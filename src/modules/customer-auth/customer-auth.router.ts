@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { LoginThrottle } from '../auth/login-throttle.js';
+import { twoFactorChallenge } from '../auth/auth.types.js';
 import type { RouterDeps } from '../router-deps.js';
 import { authProblems, messageResponse, problems } from '../../shared/http/schemas.js';
 import { clientMeta, customerOf } from './customer-authenticate.js';
@@ -14,14 +15,6 @@ import {
   type CustomerAuthDeps,
 } from './customer-auth.service.js';
 import { customerLoginBody, customerRefreshBody, customerSession, customerTokenPair, linkRequestBody, setPasswordBody, signInLinkBody } from './customer-auth.types.js';
-
-export const twoFactorChallenge = z
-  .object({
-    twoFactorRequired: z.literal(true),
-    challenge: z.string().meta({ description: 'Send it with a TOTP or recovery code to POST .../2fa/verify within 5 minutes' }),
-    expiresAt: z.date(),
-  })
-  .meta({ id: 'TwoFactorChallenge' });
 
 export const customerSignInResult = z.union([customerSession, twoFactorChallenge]);
 

@@ -8,7 +8,7 @@ import { CUSTOMER_SETTING, CUSTOMER_TOKEN_HASH_SETTING, TENANT_SETTING } from '.
 import { withCustomer, withTenant, type Tx } from '../../db/tenant-tx.js';
 import { AppError, conflict, notFound } from '../../shared/errors/app-error.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
-import type { ClientMeta } from '../auth/auth.types.js';
+import type { ChallengeIssued, ClientMeta, TwoFactorChallenge } from '../auth/auth.types.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
 import { dummyPasswordHash, hashPassword, verifyPassword } from '../auth/password.js';
 import { hashRefreshToken, newRefreshToken } from '../auth/tokens.js';
@@ -37,10 +37,10 @@ export interface CustomerAuthDeps {
 
 export interface CustomerSecondFactor {
   /** A challenge when the login must present a second factor, else null (tokens are issued). */
-  challengeFor(login: CustomerLogin, tenantRequires: boolean): Promise<{ challenge: string; expiresAt: Date } | null>;
+  challengeFor(login: CustomerLogin, tenantRequires: boolean): Promise<ChallengeIssued | null>;
 }
 
-export type CustomerLoginOutcome = CustomerSession | { twoFactorRequired: true; challenge: string; expiresAt: Date };
+export type CustomerLoginOutcome = CustomerSession | TwoFactorChallenge;
 
 const INVALID_CREDENTIALS = 'Invalid email or password';
 const INVALID_REFRESH = 'The refresh token is not valid';

@@ -5,7 +5,7 @@ import { dnsZones, type Tenant } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { buildTenant } from '../../../test/factories.js';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
-import { dnsErrorCode, powerDns, provisionTestZone, resolverFor, silentLogger, ZoneCleanup } from '../../../test/helpers/dns.js';
+import { answersOf, dnsErrorCode, powerDns, provisionTestZone, resolverFor, silentLogger, ZoneCleanup } from '../../../test/helpers/dns.js';
 import { dnsSettings } from './dns-template.js';
 import { formatZoneResult, progressReporter, syncDns, type DnsSyncDeps } from './dns-sync.js';
 
@@ -83,7 +83,7 @@ describe('dns sync: the database is the source of truth', () => {
 
     const resolver = resolverFor(t.env);
     expect(await resolver.resolve4(`www.${name}`)).toEqual(['127.0.0.1']);
-    expect(await resolver.resolveMx(name)).toEqual([{ exchange: `mail.${name}`, priority: 10 }]);
+    expect(await answersOf(resolver.resolveMx(name))).toEqual([{ exchange: `mail.${name}`, priority: 10 }]);
     expect(await dnsErrorCode(resolver.resolveTxt(`stray.${name}`))).toBe('ENOTFOUND');
     expect((await resolver.resolveNs(name)).sort()).toEqual(['ns1.mpanel.test', 'ns2.mpanel.test']);
     const [row] = await withTenant(db(), tenant.id, (tx) => tx.select().from(dnsZones).where(eq(dnsZones.id, zone.zoneId)));

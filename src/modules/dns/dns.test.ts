@@ -6,7 +6,7 @@ import { scheduleZoneDeletion } from './zone-retention.js';
 import { buildOrder, buildTenant, buildUser } from '../../../test/factories.js';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
 import { authHeader } from '../../../test/helpers/auth.js';
-import { dnsErrorCode, powerDns, provisionTestZone, resolverFor, ZoneCleanup, type ProvisionedZone } from '../../../test/helpers/dns.js';
+import { answersOf, dnsErrorCode, powerDns, provisionTestZone, resolverFor, ZoneCleanup, type ProvisionedZone } from '../../../test/helpers/dns.js';
 import { expectProblem } from '../../../test/helpers/routes.js';
 import { TcpProxy } from '../../../test/helpers/tcp-proxy.js';
 
@@ -171,7 +171,7 @@ describe('record changes are written to PowerDNS and the database together', () 
 
     expect(await resolver.resolve6(`v6.${zone.name}`)).toEqual(['2001:db8::10']);
     expect(await resolver.resolveCname(`blog.${zone.name}`)).toEqual([`www.${zone.name}`]);
-    expect((await resolver.resolveMx(zone.name)).sort((a, b) => a.priority - b.priority)).toEqual([
+    expect((await answersOf(resolver.resolveMx(zone.name))).sort((a, b) => a.priority - b.priority)).toEqual([
       { exchange: `mail.${zone.name}`, priority: 10 },
       { exchange: 'backup-mx.example.net', priority: 20 },
     ]);
@@ -179,8 +179,8 @@ describe('record changes are written to PowerDNS and the database together', () 
     const [txt] = await resolver.resolveTxt(`mail._domainkey.${zone.name}`);
     expect(txt?.map((part) => part.length)).toEqual([255, longText.length - 255]);
     expect(txt?.join('')).toBe(longText);
-    expect(await resolver.resolveSrv(`_sip._tcp.${zone.name}`)).toEqual([{ name: `sip.${zone.name}`, port: 5060, priority: 10, weight: 5 }]);
-    expect(await resolver.resolveCaa(zone.name)).toEqual([{ critical: 0, issue: 'letsencrypt.org' }]);
+    expect(await answersOf(resolver.resolveSrv(`_sip._tcp.${zone.name}`))).toEqual([{ name: `sip.${zone.name}`, port: 5060, priority: 10, weight: 5 }]);
+    expect(await answersOf(resolver.resolveCaa(zone.name))).toEqual([{ critical: 0, issue: 'letsencrypt.org' }]);
     expect((await powerDns(t.env).getZone(zone.name)).rrsets.find((r) => r.name === `lab.${zone.name}` && r.type === 'NS')?.records).toEqual([
       { content: 'ns1.lab-hoster.example.net.', disabled: false },
     ]);

@@ -91,6 +91,8 @@ export const domainEventCatalogue = {
   'certificate.issued': certificateFacts,
   'certificate.renewed': certificateFacts,
   'certificate.failed': certificateFacts,
+  /** Close to notAfter and still not renewed (renewals failing, or no worker taking them): staff must act. */
+  'certificate.expiring': certificateFacts,
   'mailbox.created': z.strictObject({ mailboxId: id, subscriptionId: id.nullable(), address: z.string() }),
   'job.failed': z.strictObject({
     jobId: id,

@@ -32,6 +32,7 @@ export const emailAudience: Readonly<Record<DomainEventType, 'customer' | 'staff
   'certificate.issued': 'customer',
   'certificate.renewed': 'customer',
   'certificate.failed': 'staff',
+  'certificate.expiring': 'staff',
   'mailbox.created': 'customer',
   'job.failed': 'staff',
 };

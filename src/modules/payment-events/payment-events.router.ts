@@ -56,7 +56,7 @@ export const paymentEventsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app
       if (!event) throw new Error('POST /webhooks/stripe reached its handler without a verified event');
       const actor = { type: 'WEBHOOK' as const, ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id };
       const log = logger.child({ reqId: request.id });
-      const reply = await receiveStripeEvent({ db, producer, logger: log, maxAttempts: env.JOB_MAX_ATTEMPTS, platformNames: platformHostNames(env), portal: { url: env.PORTAL_URL, mailer: customerLinkMailer } }, event, actor);
+      const reply = await receiveStripeEvent({ db, producer, logger: log, maxAttempts: env.JOB_MAX_ATTEMPTS, platformNames: platformHostNames(env), portal: { url: env.PORTAL_URL, mailer: customerLinkMailer }, livemode: env.STRIPE_LIVEMODE }, event, actor);
       if (reply.orderId) metrics.ordersReceived.inc({ source: 'stripe', outcome: 'processed' });
       else if (reply.status === 'FAILED') metrics.ordersReceived.inc({ source: 'stripe', outcome: 'rejected' });
       return reply;

@@ -9,6 +9,11 @@ import type { StripeWebhookReply } from './payment-events.types.js';
 
 const PROVIDER = 'stripe';
 
+export interface StripeEventDeps extends OrderIntakeDeps {
+  /** The configured mode (STRIPE_LIVEMODE): events of the other mode are ignored. */
+  livemode: boolean;
+}
+
 type PaymentEventHandler = (deps: OrderIntakeDeps, event: StripeEvent, actor: AuditActor) => Promise<PaymentEventOutcome>;
 
 /** The event types mPanel acts on, each with the feature that handles it; any other is acknowledged and IGNORED. */
@@ -17,7 +22,13 @@ const handlers: Readonly<Record<string, PaymentEventHandler>> = {
   [CHECKOUT_SESSION_ASYNC_PAYMENT_SUCCEEDED]: orderFromCheckout,
 };
 
-async function handleEvent(deps: OrderIntakeDeps, event: StripeEvent, actor: AuditActor): Promise<PaymentEventOutcome> {
+async function handleEvent(deps: StripeEventDeps, event: StripeEvent, actor: AuditActor): Promise<PaymentEventOutcome> {
+  if (event.livemode !== deps.livemode) {
+    // Signed with our secret, so not forged; a test-mode event on a live install (or the reverse)
+    // must never become a paid order. 200: Stripe would resend a refusal for days.
+    const mode = (live: boolean) => (live ? 'live' : 'test');
+    return { status: 'IGNORED', tenantId: null, error: `a ${mode(event.livemode)}-mode event; this install takes ${mode(deps.livemode)}-mode events (STRIPE_LIVEMODE)` };
+  }
   const handler = Object.hasOwn(handlers, event.type) ? handlers[event.type] : undefined;
   return handler ? handler(deps, event, actor) : { status: 'IGNORED', tenantId: null };
 }
@@ -47,13 +58,16 @@ async function storeEvent(db: Database, event: StripeEvent): Promise<{ status: W
  * - FAILED: handled again. Stripe does not redeliver a 2xx on its own, so this is someone
  *   resending the event after fixing its cause (a price, a tenant); it may succeed now.
  *
+ * An event of the other Stripe mode than the install's (`livemode`, STRIPE_LIVEMODE) is recorded
+ * IGNORED with the reason and answered 200: it never becomes an order.
+ *
  * An event that cannot become an order (bad metadata, unknown price, amount mismatch, domain
  * taken...) is marked FAILED with the reason and answered 200, not 4xx: Stripe retries non-2xx
  * answers for days, and the same event would fail the same way each time. The reason is in the
  * webhook_events row and in the reply (which Stripe's dashboard shows). Only unexpected errors
  * (database down...) answer 5xx, so that Stripe retries them.
  */
-export async function receiveStripeEvent(deps: OrderIntakeDeps, event: StripeEvent, actor: AuditActor): Promise<StripeWebhookReply> {
+export async function receiveStripeEvent(deps: StripeEventDeps, event: StripeEvent, actor: AuditActor): Promise<StripeWebhookReply> {
   const earlier = await storeEvent(deps.db, event);
   if (earlier && (earlier.status === 'PROCESSED' || earlier.status === 'IGNORED')) {
     deps.logger.info({ eventId: event.id, type: event.type, status: earlier.status }, 'duplicate Stripe event ignored');

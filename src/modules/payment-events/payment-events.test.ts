@@ -403,3 +403,44 @@ describe('other event types', () => {
     expect((await send(event)).json()).toEqual({ received: true, duplicate: true, status: 'IGNORED' });
   });
 });
+
+describe('livemode', () => {
+  it('a live-mode event on a test-mode install is recorded IGNORED with the reason, and makes no order', async () => {
+    const event = { ...checkoutEvent(), livemode: true };
+    const rows = await orderRows();
+    const res = await send(event);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({
+      received: true,
+      duplicate: false,
+      status: 'IGNORED',
+      error: 'a live-mode event; this install takes test-mode events (STRIPE_LIVEMODE)',
+    });
+    expect(await eventRow(event.id)).toMatchObject({ status: 'IGNORED', error: expect.stringContaining('live-mode event') });
+    expect(await orderRows()).toEqual(rows);
+  });
+
+  it('a live install takes live events and ignores test ones', async () => {
+    const live = await createTestApp({ env: { STRIPE_LIVEMODE: 'true' } });
+    try {
+      const post = (event: object) => {
+        const payload = JSON.stringify(event);
+        return live.app.inject({
+          method: 'POST',
+          url: '/api/webhooks/stripe',
+          payload,
+          headers: { 'content-type': 'application/json', 'stripe-signature': stripeTestSignatureHeader(payload, live.env.STRIPE_WEBHOOK_SECRET) },
+        });
+      };
+      const rows = await orderRows();
+      const testEvent = await post(checkoutEvent());
+      expect(testEvent.json()).toMatchObject({ status: 'IGNORED', error: 'a test-mode event; this install takes live-mode events (STRIPE_LIVEMODE)' });
+      expect(await orderRows()).toEqual(rows);
+      const liveEvent = await post({ ...checkoutEvent(), livemode: true });
+      expect(liveEvent.json(), liveEvent.body).toMatchObject({ status: 'PROCESSED' });
+      expect((await orderRows()).orders).toBe(rows.orders + 1);
+    } finally {
+      await live.close();
+    }
+  });
+});

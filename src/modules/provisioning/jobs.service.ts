@@ -5,6 +5,7 @@ import { jobs, jobTypes, subscriptions, type Job, type SubscriptionStatus } from
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { resetForRetry } from '../../jobs/job-state.js';
 import { enqueue, readyJobs } from '../../jobs/outbox.js';
+import { releaseFailedSiteHold } from '../hosting/failed-site-hold.js';
 import type { JobProducer } from '../../jobs/queue.js';
 import { AppError, conflict, notFound } from '../../shared/errors/app-error.js';
 import type { AuthContext } from '../auth/auth-context.js';
@@ -101,15 +102,16 @@ async function assertSubscriptionRetryable(tx: Tx, job: Job): Promise<void> {
  * two failed steps, retrying the first leaves it FAILED (a step nobody runs is still broken), and
  * retrying the second reopens it.
  */
-async function reopenSubscription(tx: Tx, tenantId: string, job: Job, actor: AuditActor): Promise<void> {
-  if (!job.subscriptionId) return;
+async function reopenSubscription(tx: Tx, tenantId: string, job: Job, actor: AuditActor): Promise<Job | undefined> {
+  if (!job.subscriptionId) return undefined;
   const [stillFailed] = await tx
     .select({ id: jobs.id })
     .from(jobs)
     .where(and(eq(jobs.subscriptionId, job.subscriptionId), eq(jobs.status, 'FAILED')))
     .limit(1);
-  if (stillFailed) return;
-  await transition(tx, { tenantId, subscriptionId: job.subscriptionId }, 'reopened', { actor, reason: `job ${job.type} retried`, jobId: job.id, jobType: job.type });
+  if (stillFailed) return undefined;
+  const reopened = await transition(tx, { tenantId, subscriptionId: job.subscriptionId }, 'reopened', { actor, reason: `job ${job.type} retried`, jobId: job.id, jobType: job.type });
+  return reopened ? releaseFailedSiteHold(tx, job) : undefined;
 }
 
 /**
@@ -159,8 +161,10 @@ export async function retryJob(deps: RetryDeps, auth: Pick<AuthContext, 'tenantI
       after: retryState(row),
       metadata: { type: row.type, subscriptionId: row.subscriptionId, orderId: row.orderId },
     });
-    await reopenSubscription(tx, auth.tenantId, row, actor);
-    return { reset: row, ready: await readyJobs(tx, [row]) };
+    const release = await reopenSubscription(tx, auth.tenantId, row, actor);
+    // The release of a hold may have become a dependency of the retried row: read it again.
+    const [latest] = release ? await tx.select().from(jobs).where(eq(jobs.id, row.id)) : [row];
+    return { reset: latest ?? row, ready: await readyJobs(tx, release ? [latest ?? row, release] : [row]) };
   });
 
   await enqueue(db, producer, logger, ready);

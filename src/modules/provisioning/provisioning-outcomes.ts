@@ -5,6 +5,7 @@ import type { JobOutcomes } from '../../jobs/runner.js';
 import { systemActor } from '../audit/audit.service.js';
 import { activateSubscriptionDomains } from '../domains/domains.service.js';
 import { recordEvent } from '../events/domain-events.js';
+import { holdFailedSite, isSiteHold } from '../hosting/failed-site-hold.js';
 import { fulfilOrder } from '../orders/order-fulfilment.js';
 import { lifecycleEventOf } from '../subscriptions/lifecycle.service.js';
 import { transition, type SubscriptionEvent } from '../subscriptions/subscription-state.js';
@@ -37,7 +38,8 @@ async function orderComplete(tx: Tx, orderId: string): Promise<boolean> {
  * - the first step to start: PENDING → PROVISIONING;
  * - every job of the order succeeded: PROVISIONING → ACTIVE, the order FULFILLED, its domains ACTIVE;
  * - a lifecycle job succeeded: the status it stands for (SUSPENDED, ACTIVE, TERMINATED);
- * - any job failed for good while provisioning: FAILED, with the step's error as the reason;
+ * - any job failed for good while provisioning: FAILED, with the step's error as the reason, and
+ *   the site (if it is up) held on the suspended page until a retry (hosting/failed-site-hold.ts);
  *   every job failed for good also records a `job.failed` event (staff alert).
  */
 export const provisioningOutcomes: JobOutcomes = {
@@ -46,6 +48,7 @@ export const provisioningOutcomes: JobOutcomes = {
   },
 
   async succeeded(tx, job) {
+    if (isSiteHold(job)) return; // the site changed; the subscription stays FAILED (or moves on by its own steps)
     const lifecycleEvent = lifecycleEventOf(job.type);
     if (lifecycleEvent) {
       await move(tx, job, lifecycleEvent, `step ${job.type} succeeded`);
@@ -63,6 +66,8 @@ export const provisioningOutcomes: JobOutcomes = {
       subject: { type: 'job', id: job.id },
       payload: { jobId: job.id, jobType: job.type, subscriptionId: job.subscriptionId, orderId: job.orderId, attempts: job.attempts, error },
     });
-    await move(tx, job, 'failed', `step ${job.type} failed: ${error}`);
+    if (!(await move(tx, job, 'failed', `step ${job.type} failed: ${error}`))) return [];
+    const hold = await holdFailedSite(tx, job);
+    return hold ? [hold] : [];
   },
 };

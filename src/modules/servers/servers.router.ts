@@ -2,13 +2,15 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { actorOf, authOf } from '../auth/authenticate.js';
 import type { RouterDeps } from '../router-deps.js';
 import { authProblems, idParams, problems } from '../../shared/http/schemas.js';
-import { addServer, getServer, listServers, updateServer } from './servers.service.js';
+import { addServer, getServer, listServers, serverAddressPolicy, updateServer } from './servers.service.js';
 import { createServerBody, listServersQuery, serverResponse, serversPage, updateServerBody } from './servers.types.js';
 
 const tags = ['servers'];
 
 /** The machines workers act on: web servers (sites), mail servers (mailboxes), DNS servers. */
-export const serversRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db }) => {
+export const serversRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db, env }) => {
+  const policy = serverAddressPolicy(env);
+
   app.get(
     '/servers',
     {
@@ -41,7 +43,7 @@ export const serversRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db
       },
       config: { permission: 'servers:write' },
     },
-    async (request, reply) => reply.code(201).send(await addServer(db, authOf(request), request.body, actorOf(request))),
+    async (request, reply) => reply.code(201).send(await addServer(db, authOf(request), request.body, actorOf(request), policy)),
   );
 
   app.patch(
@@ -57,6 +59,6 @@ export const serversRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db
       },
       config: { permission: 'servers:write' },
     },
-    async (request) => updateServer(db, authOf(request), request.params.id, request.body, actorOf(request)),
+    async (request) => updateServer(db, authOf(request), request.params.id, request.body, actorOf(request), policy),
   );
 };

@@ -1,9 +1,11 @@
 import { and, eq } from 'drizzle-orm';
 import type { Database } from '../../config/database.js';
+import type { Env } from '../../config/env.js';
 import { servers, type Server } from '../../db/schema/index.js';
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { conflict, notFound, validationFailed, type FieldError } from '../../shared/errors/app-error.js';
 import { findPgError } from '../../shared/errors/pg-errors.js';
+import { addressKind } from '../../shared/ip-address.js';
 import type { AuthContext } from '../auth/auth-context.js';
 import { keyset, page } from '../../shared/http/pagination.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
@@ -46,8 +48,8 @@ function serverAudit(server: ServerFields): ServerFields {
  * mail server needs an address, because DNS points the customers' names there and site
  * verification connects nowhere else.
  */
-function crossFieldProblems(server: ServerFields): FieldError[] {
-  const problems: FieldError[] = [];
+function crossFieldProblems(server: ServerFields, policy: ServerAddressPolicy): FieldError[] {
+  const problems: FieldError[] = [...addressProblems(server, policy)];
   if (server.driver === 'SSH') {
     if (!server.sshHost) problems.push({ field: 'body/sshHost', message: 'is required for the SSH driver' });
     if (!server.sshUser) problems.push({ field: 'body/sshUser', message: 'is required for the SSH driver' });
@@ -56,6 +58,42 @@ function crossFieldProblems(server: ServerFields): FieldError[] {
   if ((server.role === 'WEB' || server.role === 'MAIL') && !server.ipv4 && !server.ipv6) {
     problems.push({ field: 'body/ipv4', message: `a ${server.role} server needs an IPv4 or IPv6 address` });
   }
+  return problems;
+}
+
+/**
+ * Where a server may be. The worker connects to its addresses (site check, SSH) and nginx's
+ * `listen` lines are written from them, so none may be the unspecified address (listen on
+ * everything), link-local (the cloud metadata endpoint 169.254.169.254), multicast or reserved
+ * space; loopback (this machine's own PostgreSQL, Redis, PowerDNS API...) only on a development
+ * or test install, where the services script's nginx is on 127.0.0.1. Private ranges are allowed:
+ * servers on an internal network are normal.
+ */
+export interface ServerAddressPolicy {
+  readonly allowLoopback: boolean;
+}
+
+/** Loopback servers are for development and the test suite (the quick start's demo server). */
+export function serverAddressPolicy(env: Pick<Env, 'NODE_ENV'>): ServerAddressPolicy {
+  return { allowLoopback: env.NODE_ENV !== 'production' };
+}
+
+const LOCALHOST = /^(localhost|.*\.localhost)$/;
+
+function addressProblems(server: ServerFields, policy: ServerAddressPolicy): FieldError[] {
+  const problems: FieldError[] = [];
+  const check = (field: 'ipv4' | 'ipv6' | 'sshHost', value: string | null) => {
+    if (value === null) return;
+    const kind = addressKind(value) ?? (LOCALHOST.test(value) ? 'loopback' : 'public');
+    if (kind === 'loopback' && !policy.allowLoopback) {
+      problems.push({ field: `body/${field}`, message: 'must not be a loopback address outside a development install (NODE_ENV=production)' });
+    } else if (kind === 'unspecified' || kind === 'link-local' || kind === 'multicast' || kind === 'reserved') {
+      problems.push({ field: `body/${field}`, message: `must be a unicast address of the server, not a ${kind} address` });
+    }
+  };
+  check('ipv4', server.ipv4);
+  check('ipv6', server.ipv6);
+  check('sshHost', server.sshHost);
   return problems;
 }
 
@@ -72,7 +110,7 @@ async function uniqueHostname<T>(write: Promise<T>, hostname: string, role: stri
 }
 
 /** Registers a server in the transaction's tenant, audited (API, `mpanel servers add`, `mpanel seed`). */
-export async function createServer(tx: Tx, tenantId: string, input: CreateServerInput, actor: AuditActor): Promise<Server> {
+export async function createServer(tx: Tx, tenantId: string, input: CreateServerInput, actor: AuditActor, policy: ServerAddressPolicy): Promise<Server> {
   const data = createServerBody.parse(input);
   const fields: ServerFields = {
     hostname: data.hostname,
@@ -88,7 +126,7 @@ export async function createServer(tx: Tx, tenantId: string, input: CreateServer
     sshHostKey: data.sshHostKey ?? null,
     capacity: data.capacity ?? null,
   };
-  const problems = crossFieldProblems(fields);
+  const problems = crossFieldProblems(fields, policy);
   if (problems.length > 0) throw validationFailed(problems, 'The server is not valid');
   const [server] = await uniqueHostname(tx.insert(servers).values({ tenantId, ...fields }).returning(), fields.hostname, fields.role);
   if (!server) throw new Error('insert into servers returned no row');
@@ -97,14 +135,20 @@ export async function createServer(tx: Tx, tenantId: string, input: CreateServer
 }
 
 /** The server of that hostname and role, created when absent (idempotent: `mpanel seed`). */
-export async function ensureServer(tx: Tx, tenantId: string, input: CreateServerInput, actor: AuditActor): Promise<{ server: Server; created: boolean }> {
+export async function ensureServer(
+  tx: Tx,
+  tenantId: string,
+  input: CreateServerInput,
+  actor: AuditActor,
+  policy: ServerAddressPolicy,
+): Promise<{ server: Server; created: boolean }> {
   const data = createServerBody.parse(input);
   const [existing] = await tx
     .select()
     .from(servers)
     .where(and(eq(servers.hostname, data.hostname), eq(servers.role, data.role)));
   if (existing) return { server: existing, created: false };
-  return { server: await createServer(tx, tenantId, data, actor), created: true };
+  return { server: await createServer(tx, tenantId, data, actor, policy), created: true };
 }
 
 export async function listServerRows(tx: Tx, tenantId: string, query: ListServersQuery): Promise<{ items: Server[]; nextCursor: string | null }> {
@@ -145,8 +189,8 @@ export async function getServer(db: Database, auth: AuthContext, id: string): Pr
   return serverView(await withTenant(db, auth.tenantId, (tx) => findServer(tx, auth.tenantId, id)));
 }
 
-export async function addServer(db: Database, auth: AuthContext, input: CreateServerInput, actor: AuditActor): Promise<ServerView> {
-  return serverView(await withTenant(db, auth.tenantId, (tx) => createServer(tx, auth.tenantId, input, actor)));
+export async function addServer(db: Database, auth: AuthContext, input: CreateServerInput, actor: AuditActor, policy: ServerAddressPolicy): Promise<ServerView> {
+  return serverView(await withTenant(db, auth.tenantId, (tx) => createServer(tx, auth.tenantId, input, actor, policy)));
 }
 
 /** A PATCH field: absent keeps the current value, null clears it. */
@@ -157,7 +201,14 @@ const changed = <T>(change: T | undefined, current: T): T => (change === undefin
  * cross-field rules apply to the result. Changing the driver or SSH details takes effect at the
  * next step run on that server (the driver cache compares the row).
  */
-export async function updateServer(db: Database, auth: AuthContext, id: string, changes: UpdateServerBody, actor: AuditActor): Promise<ServerView> {
+export async function updateServer(
+  db: Database,
+  auth: AuthContext,
+  id: string,
+  changes: UpdateServerBody,
+  actor: AuditActor,
+  policy: ServerAddressPolicy,
+): Promise<ServerView> {
   return withTenant(db, auth.tenantId, async (tx) => {
     const before = await findServer(tx, auth.tenantId, id, true);
     const merged: ServerFields = {
@@ -175,7 +226,7 @@ export async function updateServer(db: Database, auth: AuthContext, id: string, 
       capacity: changed(changes.capacity, before.capacity),
     };
     if (merged.driver === 'SSH' && merged.sshPort === null) merged.sshPort = 22;
-    const problems = crossFieldProblems(merged);
+    const problems = crossFieldProblems(merged, policy);
     if (problems.length > 0) throw validationFailed(problems, 'The server is not valid');
 
     const [after] = await uniqueHostname(tx.update(servers).set(merged).where(eq(servers.id, before.id)).returning(), merged.hostname, merged.role);

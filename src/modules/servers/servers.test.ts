@@ -9,8 +9,9 @@ import { withTenant } from '../../db/tenant-tx.js';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
 import { authHeader } from '../../../test/helpers/auth.js';
 import { buildServer, buildTenant, buildUser } from '../../../test/factories.js';
+import type { AppError } from '../../shared/errors/app-error.js';
 import { cliActor } from '../audit/audit.service.js';
-import { ensureServer } from './servers.service.js';
+import { createServer, ensureServer } from './servers.service.js';
 
 let t: TestApp;
 let tenant: Tenant;
@@ -20,7 +21,8 @@ let hostKey: string;
 beforeAll(async () => {
   t = await createTestApp();
   tenant = await buildTenant(db());
-  admin = (await buildUser(db(), tenant, { role: 'ADMIN' })).user;
+  // Servers are the platform's: only a SUPER_ADMIN registers or changes one.
+  admin = (await buildUser(db(), tenant, { role: 'SUPER_ADMIN' })).user;
   const dir = mkdtempSync(path.join(tmpdir(), 'mpanel-hostkey-'));
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'web2', '-f', path.join(dir, 'key')]);
   hostKey = readFileSync(path.join(dir, 'key.pub'), 'utf8').trim();
@@ -192,11 +194,55 @@ describe('PATCH /api/servers/:id', () => {
   });
 });
 
+describe('servers are the platform\'s', () => {
+  it("a tenant's ADMIN reads its servers but can neither register nor change one", async () => {
+    const { user: tenantAdmin } = await buildUser(db(), tenant, { role: 'ADMIN' });
+    const server = await buildServer(db(), tenant);
+    const read = await call('GET', `/api/servers/${server.id}`, undefined, tenantAdmin);
+    expect(read.statusCode, read.body).toBe(200);
+    const create = await call('POST', '/api/servers', { hostname: hostname(), role: 'WEB', driver: 'LOCAL', ipv4: '192.0.2.7' }, tenantAdmin);
+    expect(create.statusCode).toBe(403);
+    const change = await call('PATCH', `/api/servers/${server.id}`, { httpPort: 5432 }, tenantAdmin);
+    expect(change.statusCode).toBe(403);
+    const [row] = await withTenant(db(), tenant.id, (tx) => tx.select().from(servers).where(eq(servers.id, server.id)));
+    expect(row?.httpPort).toBe(server.httpPort);
+  });
+
+  it.each([
+    ['ipv4', '169.254.169.254', 'link-local'],
+    ['ipv4', '0.0.0.0', 'unspecified'],
+    ['ipv4', '224.0.0.1', 'multicast'],
+    ['ipv4', '255.255.255.255', 'reserved'],
+    ['ipv6', '::', 'unspecified'],
+    ['ipv6', 'fe80::1', 'link-local'],
+    ['ipv6', '::ffff:169.254.169.254', 'link-local'],
+    ['sshHost', '169.254.169.254', 'link-local'],
+  ])('refuses %s %s (%s), on creation and on change', async (field, address, kind) => {
+    const body = { hostname: hostname(), role: 'WEB', driver: 'SSH', ipv4: '192.0.2.8', sshHost: '192.0.2.8', sshUser: 'mpanel', sshHostKey: hostKey, [field]: address };
+    const created = await call('POST', '/api/servers', body);
+    expect(created.statusCode, created.body).toBe(400);
+    expect(created.json().errors).toEqual([{ field: `body/${field}`, message: `must be a unicast address of the server, not a ${kind} address` }]);
+    const server = await buildServer(db(), tenant, { ipv4: '192.0.2.9' });
+    const changed = await call('PATCH', `/api/servers/${server.id}`, { [field]: address });
+    expect(changed.statusCode, changed.body).toBe(400);
+    expect(fieldsOf(changed.json())).toContain(`body/${field}`);
+  });
+
+  it('loopback addresses and localhost only on a development install', async () => {
+    const input = { hostname: hostname(), role: 'WEB' as const, driver: 'SSH' as const, ipv4: '127.0.0.1', ipv6: '::1', sshHost: 'box.localhost', sshUser: 'mpanel', sshHostKey: hostKey };
+    const refused = await withTenant(db(), tenant.id, (tx) => createServer(tx, tenant.id, input, cliActor, { allowLoopback: false })).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect((refused as AppError).fields.map((item) => item.field).sort()).toEqual(['body/ipv4', 'body/ipv6', 'body/sshHost']);
+    const allowed = await withTenant(db(), tenant.id, (tx) => createServer(tx, tenant.id, input, cliActor, { allowLoopback: true }));
+    expect(allowed.ipv4).toBe('127.0.0.1');
+  });
+});
+
 describe('ensureServer (mpanel seed)', () => {
   it('creates the server once; a second call finds it', async () => {
     const input = { hostname: hostname(), role: 'WEB' as const, driver: 'LOCAL' as const, ipv4: '127.0.0.1', httpPort: 8080 };
-    const first = await withTenant(db(), tenant.id, (tx) => ensureServer(tx, tenant.id, input, cliActor));
-    const second = await withTenant(db(), tenant.id, (tx) => ensureServer(tx, tenant.id, input, cliActor));
+    const first = await withTenant(db(), tenant.id, (tx) => ensureServer(tx, tenant.id, input, cliActor, { allowLoopback: true }));
+    const second = await withTenant(db(), tenant.id, (tx) => ensureServer(tx, tenant.id, input, cliActor, { allowLoopback: true }));
     expect([first.created, second.created]).toEqual([true, false]);
     expect(second.server.id).toBe(first.server.id);
     expect((await auditOf(first.server.id)).map((row) => [row.action, row.actorType])).toEqual([['server.created', 'CLI']]);

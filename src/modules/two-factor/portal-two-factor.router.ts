@@ -9,8 +9,8 @@ import { startCustomerSession, type CustomerAuthDeps, type CustomerSecondFactor 
 import { customerSession } from '../customer-auth/customer-auth.types.js';
 import { clientMeta, customerActorOf, customerOf } from '../customer-auth/customer-authenticate.js';
 import type { RouterDeps } from '../router-deps.js';
-import { answerChallenge, confirmEnrolment, disableFactor, hasConfirmedFactor, issueChallenge, startEnrolment, type Principal, type TwoFactorDeps } from './two-factor.service.js';
-import { codeBody, enrolmentResponse, noContent, recoveryCodesResponse, verifyBody } from './two-factor.types.js';
+import { answerChallenge, confirmEnrolment, disableFactor, hasConfirmedFactor, issueChallenge, startChallengeEnrolment, startEnrolment, type Principal, type TwoFactorDeps } from './two-factor.service.js';
+import { challengeBody, codeBody, enrolmentResponse, noContent, recoveryCodes, recoveryCodesResponse, verifyBody } from './two-factor.types.js';
 
 const principalOfLogin = (login: Pick<CustomerLogin, 'id' | 'tenantId' | 'customerId' | 'email'>): Principal => ({
   kind: 'customer',
@@ -28,9 +28,10 @@ const principalOf = (request: FastifyRequest): Principal => {
 /** Customer logins with a confirmed factor answer a challenge instead of tokens. */
 export function customerSecondFactor(deps: TwoFactorDeps): CustomerSecondFactor {
   return {
-    async challengeFor(login) {
+    async challengeFor(login, tenantRequires) {
       const principal = principalOfLogin(login);
-      return (await hasConfirmedFactor(deps.db, principal)) ? issueChallenge(deps.env, principal) : null;
+      if (await hasConfirmedFactor(deps.db, principal)) return issueChallenge(deps.env, principal);
+      return tenantRequires ? issueChallenge(deps.env, principal, { enrol: true }) : null;
     },
   };
 }
@@ -63,30 +64,51 @@ export const portalTwoFactorRouter: FastifyPluginAsyncZod<RouterDeps & { authDep
     },
   );
 
+  const loginOfChallenge = async ({ tenantId, id, customerId }: { tenantId: string; id: string; customerId: string | null }): Promise<Principal> => {
+    if (!customerId) throw new AppError('UNAUTHENTICATED', 'The sign-in challenge is not valid; log in again');
+    const [login] = await withCustomer(db, tenantId, customerId, (tx) => tx.select().from(customerLogins).where(and(eq(customerLogins.id, id), isNull(customerLogins.deletedAt))));
+    if (!login?.isActive) throw new AppError('UNAUTHENTICATED', 'The sign-in challenge is not valid; log in again');
+    return principalOfLogin(login);
+  };
+  const challengeActor = (request: FastifyRequest) => {
+    const meta = clientMeta(request);
+    return { type: 'CUSTOMER' as const, ip: meta.ip, userAgent: meta.userAgent, requestId: meta.requestId };
+  };
+
+  app.post(
+    '/auth/2fa/setup',
+    {
+      schema: {
+        tags,
+        summary: 'Enrolment required by the tenant: the login challenge starts a TOTP factor (secret and otpauth URI)',
+        description: 'Only for a challenge with enrolmentRequired; then POST /auth/2fa/verify with the challenge and a first code.',
+        body: challengeBody,
+        response: { 200: enrolmentResponse, ...problems(400, 401, 409) },
+      },
+      config: { public: true },
+    },
+    async (request) => startChallengeEnrolment(twoFactor, 'customer', request.body.challenge, challengeActor(request), loginOfChallenge),
+  );
+
   app.post(
     '/auth/2fa/verify',
     {
       schema: {
         tags,
         summary: 'Second sign-in step: the challenge from login and a TOTP or recovery code',
-        description: 'A TOTP code is accepted once; a recovery code once ever. Failures are throttled (429).',
+        description: 'A TOTP code is accepted once; a recovery code once ever. Failures are throttled (429). An enrolment challenge is answered with the first code of the new factor, and the answer carries its recovery codes (shown this once).',
         body: verifyBody,
-        response: { 200: customerSession, ...problems(400, 401, 429, 503) },
+        response: { 200: customerSession.extend({ recoveryCodes: recoveryCodes.optional() }), ...problems(400, 401, 429, 503) },
       },
       config: { public: true },
     },
     async (request) => {
-      const meta = clientMeta(request);
-      const principal = await answerChallenge(twoFactor, 'customer', request.body.challenge, request.body.code, { type: 'CUSTOMER', ip: meta.ip, userAgent: meta.userAgent, requestId: meta.requestId }, async ({ tenantId, id, customerId }) => {
-        if (!customerId) throw new AppError('UNAUTHENTICATED', 'The sign-in challenge is not valid; log in again');
-        const [login] = await withCustomer(db, tenantId, customerId, (tx) => tx.select().from(customerLogins).where(and(eq(customerLogins.id, id), isNull(customerLogins.deletedAt))));
-        if (!login?.isActive) throw new AppError('UNAUTHENTICATED', 'The sign-in challenge is not valid; log in again');
-        return principalOfLogin(login);
-      });
+      const { principal, recoveryCodes: codes } = await answerChallenge(twoFactor, 'customer', request.body.challenge, request.body.code, challengeActor(request), loginOfChallenge);
       if (principal.kind !== 'customer') throw new AppError('UNAUTHENTICATED', 'The sign-in challenge is not valid');
       const [login] = await withCustomer(db, principal.tenantId, principal.customerId, (tx) => tx.select().from(customerLogins).where(eq(customerLogins.id, principal.loginId)));
       if (!login) throw new AppError('UNAUTHENTICATED', 'The sign-in challenge is not valid');
-      return startCustomerSession(authDeps, login, meta, 'password + second factor');
+      const session = await startCustomerSession(authDeps, login, clientMeta(request), 'password + second factor');
+      return codes ? { ...session, recoveryCodes: codes } : session;
     },
   );
 };

@@ -1,5 +1,6 @@
 import { afterAll, expect, it } from 'vitest';
-import { buildTenant } from '../../../test/factories.js';
+import { buildTenant, buildUser } from '../../../test/factories.js';
+import { authHeader } from '../../../test/helpers/auth.js';
 import { createTestApp } from '../../../test/helpers/app.js';
 import { buildOffer, orderPayload, signedHeaders } from '../../../test/helpers/orders.js';
 import { CapturingMailer, containerWithMailer } from '../../../test/helpers/portal.js';
@@ -55,4 +56,28 @@ it('invitation → set password → login → 2FA enrol → logout → login wit
   const third = (await login()).json<{ challenge: string }>();
   expect((await post('/auth/2fa/verify', { challenge: third.challenge, code: recovery })).statusCode).toBe(401);
   expect((await post('/auth/2fa/verify', { challenge: third.challenge, code: recoveryCodes[2]! })).statusCode).toBe(200);
+});
+
+it("a tenant that requires it: the customer's login answers an enrolment challenge, which sets up the factor and signs in", async () => {
+  const strict = await buildTenant(db);
+  const { price: strictPrice } = await buildOffer(db, strict);
+  const { user: admin } = await buildUser(db, strict, { role: 'ADMIN' });
+  const policy = await t.app.inject({ method: 'PUT', url: '/api/two-factor-policy', headers: await authHeader(t.env, admin), payload: { twoFactorStaffRoles: [], twoFactorCustomers: true } });
+  expect(policy.statusCode, policy.body).toBe(200);
+  const email = `required-${Date.now()}@example.test`;
+  const body = JSON.stringify(orderPayload(strict, strictPrice, { customer: { email, name: 'Grace' } }));
+  expect((await t.app.inject({ method: 'POST', url: '/api/orders', headers: signedHeaders(t.env.MARKETING_WEBHOOK_SECRET, body), payload: body })).statusCode).toBe(201);
+  const password = 'portal password, 2fa required';
+  expect((await post('/auth/accept-invitation', { token: mailer.tokenFor(email, 'INVITATION'), password })).statusCode).toBe(200);
+
+  const challenged = (await post('/auth/login', { tenant: strict.slug, email, password })).json<{ enrolmentRequired: boolean; challenge: string; token?: string }>();
+  expect(challenged).toMatchObject({ enrolmentRequired: true });
+  expect(challenged.token).toBeUndefined();
+  const setup = await post('/auth/2fa/setup', { challenge: challenged.challenge });
+  expect(setup.statusCode, setup.body).toBe(200);
+  const code = totpCode(base32Decode(setup.json<{ secret: string }>().secret), stepAt(Date.now()));
+  const verified = await post('/auth/2fa/verify', { challenge: challenged.challenge, code });
+  expect(verified.statusCode, verified.body).toBe(200);
+  expect(verified.json<{ recoveryCodes: string[] }>().recoveryCodes).toHaveLength(10);
+  expect((await post('/auth/login', { tenant: strict.slug, email, password })).json()).toMatchObject({ twoFactorRequired: true, enrolmentRequired: false });
 });

@@ -157,9 +157,10 @@ export async function disableFactor(deps: TwoFactorDeps, p: Principal, code: str
 const challengeAudience = (env: Env) => `${env.JWT_AUDIENCE}:two-factor`;
 const key = (env: Env) => new TextEncoder().encode(env.JWT_SECRET);
 
-export async function issueChallenge(env: Env, p: Principal): Promise<{ challenge: string; expiresAt: Date }> {
+export async function issueChallenge(env: Env, p: Principal, options: { enrol?: boolean } = {}): Promise<{ challenge: string; expiresAt: Date; enrolmentRequired: boolean }> {
   const expiresAt = new Date(Date.now() + CHALLENGE_SECONDS * 1000);
-  const challenge = await new SignJWT({ kind: p.kind, tid: p.tenantId, cid: p.customerId })
+  const enrol = options.enrol === true;
+  const challenge = await new SignJWT({ kind: p.kind, tid: p.tenantId, cid: p.customerId, ...(enrol ? { enrol: true } : {}) })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(principalId(p))
     .setIssuer(env.JWT_ISSUER)
@@ -167,26 +168,53 @@ export async function issueChallenge(env: Env, p: Principal): Promise<{ challeng
     .setExpirationTime(Math.floor(expiresAt.getTime() / 1000))
     .setJti(randomUUID())
     .sign(key(env));
-  return { challenge, expiresAt };
+  return { challenge, expiresAt, enrolmentRequired: enrol };
 }
 
-/**
- * Challenge + code → the principal the challenge was for, once: the challenge's id is spent in
- * Redis on success, so a challenge cannot sign in twice.
- */
-export async function answerChallenge(deps: TwoFactorDeps, kind: Principal['kind'], challenge: string, code: string, actor: AuditActor, account: (p: { tenantId: string; id: string; customerId: string | null }) => Promise<Principal>): Promise<Principal> {
+type AccountOf = (p: { tenantId: string; id: string; customerId: string | null }) => Promise<Principal>;
+
+/** The challenge's claims, checked (signature, audience, expiry, kind), and the principal it names. */
+async function readChallenge(env: Env, kind: Principal['kind'], challenge: string, account: AccountOf): Promise<{ principal: Principal; jti: string; enrol: boolean }> {
   let payload;
   try {
-    ({ payload } = await jwtVerify(challenge, key(deps.env), { algorithms: ['HS256'], issuer: deps.env.JWT_ISSUER, audience: challengeAudience(deps.env), requiredClaims: ['exp', 'sub', 'jti'] }));
+    ({ payload } = await jwtVerify(challenge, key(env), { algorithms: ['HS256'], issuer: env.JWT_ISSUER, audience: challengeAudience(env), requiredClaims: ['exp', 'sub', 'jti'] }));
   } catch (error) {
     throw new AppError('UNAUTHENTICATED', 'The sign-in challenge is not valid or has expired; log in again', { cause: error });
   }
   if (payload.kind !== kind || typeof payload.tid !== 'string' || typeof payload.sub !== 'string' || typeof payload.jti !== 'string') {
     throw new AppError('UNAUTHENTICATED', 'The sign-in challenge is not valid; log in again');
   }
-  const p = await account({ tenantId: payload.tid, id: payload.sub, customerId: typeof payload.cid === 'string' ? payload.cid : null });
-  await acceptCode(deps, p, code, { ...actor, userId: principalId(p) }, { allowRecovery: true, confirming: false });
-  const spent = await deps.redis.set(`${deps.env.REDIS_KEY_PREFIX}:2fa-challenge:${payload.jti}`, '1', 'EX', CHALLENGE_SECONDS + 60, 'NX');
+  const principal = await account({ tenantId: payload.tid, id: payload.sub, customerId: typeof payload.cid === 'string' ? payload.cid : null });
+  return { principal, jti: payload.jti, enrol: payload.enrol === true };
+}
+
+/**
+ * The tenant requires a second factor and this account has none yet: the enrolment challenge from
+ * login starts one (the secret and its otpauth URI); answering the challenge with a first code
+ * then confirms it and signs in (answerChallenge).
+ */
+export async function startChallengeEnrolment(deps: TwoFactorDeps, kind: Principal['kind'], challenge: string, actor: AuditActor, account: AccountOf): Promise<{ secret: string; otpauthUri: string }> {
+  const read = await readChallenge(deps.env, kind, challenge, account);
+  if (!read.enrol) throw conflict('This account already has a second factor: answer the challenge with a code');
+  return startEnrolment(deps, read.principal, { ...actor, userId: principalId(read.principal) });
+}
+
+/**
+ * Challenge + code → the principal the challenge was for, once: the challenge's id is spent in
+ * Redis on success, so a challenge cannot sign in twice. An enrolment challenge confirms the new
+ * factor with the code, and answers its recovery codes (shown this once).
+ */
+export async function answerChallenge(
+  deps: TwoFactorDeps,
+  kind: Principal['kind'],
+  challenge: string,
+  code: string,
+  actor: AuditActor,
+  account: AccountOf,
+): Promise<{ principal: Principal; recoveryCodes: string[] | null }> {
+  const { principal: p, jti, enrol } = await readChallenge(deps.env, kind, challenge, account);
+  const codes = await acceptCode(deps, p, code, { ...actor, userId: principalId(p) }, { allowRecovery: !enrol, confirming: enrol });
+  const spent = await deps.redis.set(`${deps.env.REDIS_KEY_PREFIX}:2fa-challenge:${jti}`, '1', 'EX', CHALLENGE_SECONDS + 60, 'NX');
   if (spent !== 'OK') throw new AppError('UNAUTHENTICATED', 'This sign-in challenge was already used; log in again');
-  return p;
+  return { principal: p, recoveryCodes: codes };
 }

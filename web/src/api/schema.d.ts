@@ -38,6 +38,120 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/2fa/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Confirm enrolment with a code: two-factor sign-in is on; 10 recovery codes, shown this once */
+        post: operations["postAuth2faConfirm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/2fa/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turn two-factor sign-in off with a fresh TOTP code
+         * @description 409 while the tenant's policy requires a second factor for the user's role.
+         */
+        post: operations["postAuth2faDisable"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/2fa/enrol": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start TOTP enrolment: a secret and its otpauth URI (for the QR code) */
+        post: operations["postAuth2faEnrol"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/2fa/setup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enrolment required by the tenant: the login challenge starts a TOTP factor (secret and otpauth URI)
+         * @description Only for a challenge with enrolmentRequired; then POST /api/auth/2fa/verify with the challenge and a first code.
+         */
+        post: operations["postAuth2faSetup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/2fa/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Second sign-in step: the challenge from login and a TOTP or recovery code
+         * @description A TOTP code is accepted once; a recovery code once ever. Failures are throttled (429). An enrolment challenge is answered with the first code of the new factor, and the answer carries its recovery codes (shown this once).
+         */
+        post: operations["postAuth2faVerify"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/browser/2fa/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The console's second sign-in step: the refresh token is set as an httpOnly cookie
+         * @description As POST /api/auth/2fa/verify, with the cookie of POST /api/auth/browser/login. Requires an Origin header naming this server (403 otherwise).
+         */
+        post: operations["postAuthBrowser2faVerify"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/browser/login": {
         parameters: {
             query?: never;
@@ -106,7 +220,7 @@ export interface paths {
         put?: never;
         /**
          * Log in with email and password
-         * @description Wrong email or password: 401 (same message). Disabled user or inactive tenant: 403. Too many failures per IP or account: 429 with Retry-After.
+         * @description Wrong email or password: 401 (same message). Disabled user or inactive tenant: 403. Too many failures per IP or account: 429 with Retry-After. A user with a second factor, or whose tenant requires one for their role, gets a TwoFactorChallenge instead of tokens (POST /api/auth/2fa/verify).
          */
         post: operations["postAuthLogin"];
         delete?: never;
@@ -872,6 +986,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/portal/auth/2fa/setup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enrolment required by the tenant: the login challenge starts a TOTP factor (secret and otpauth URI)
+         * @description Only for a challenge with enrolmentRequired; then POST /auth/2fa/verify with the challenge and a first code.
+         */
+        post: operations["postPortalAuth2faSetup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/portal/auth/2fa/verify": {
         parameters: {
             query?: never;
@@ -883,7 +1017,7 @@ export interface paths {
         put?: never;
         /**
          * Second sign-in step: the challenge from login and a TOTP or recovery code
-         * @description A TOTP code is accepted once; a recovery code once ever. Failures are throttled (429).
+         * @description A TOTP code is accepted once; a recovery code once ever. Failures are throttled (429). An enrolment challenge is answered with the first code of the new factor, and the answer carries its recovery codes (shown this once).
          */
         post: operations["postPortalAuth2faVerify"];
         delete?: never;
@@ -1696,6 +1830,27 @@ export interface paths {
          * @description A deactivated tenant's tokens stop working at once (401). 409 for deactivating your own tenant.
          */
         patch: operations["patchTenantsById"];
+        trace?: never;
+    };
+    "/api/two-factor-policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's two-factor rule */
+        get: operations["getTwoFactorPolicy"];
+        /**
+         * Set the tenant's two-factor rule (audited)
+         * @description Users of a listed role without a factor enrol at their next login; sessions already open go on.
+         */
+        put: operations["putTwoFactorPolicy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/users": {
@@ -3127,6 +3282,8 @@ export interface components {
         TwoFactorChallenge: {
             /** @description Send it with a TOTP or recovery code to POST .../2fa/verify within 5 minutes */
             challenge: string;
+            /** @description true: the tenant requires a second factor and the account has none yet; POST .../2fa/setup with the challenge, then .../2fa/verify with a first code */
+            enrolmentRequired: boolean;
             /** Format: date-time */
             expiresAt: string;
             /** @constant */
@@ -3137,6 +3294,18 @@ export interface components {
             otpauthUri: string;
             /** @description Base32 TOTP secret, for manual entry */
             secret: string;
+        };
+        TwoFactorPolicy: {
+            /** @description Customers must sign in to the portal with a second factor */
+            twoFactorCustomers: boolean;
+            /** @description Staff roles whose users must sign in with a second factor (they enrol at their next login) */
+            twoFactorStaffRoles: ("SUPER_ADMIN" | "ADMIN" | "BILLING" | "SUPPORT" | "READ_ONLY")[];
+        };
+        TwoFactorPolicyInput: {
+            /** @description Customers must sign in to the portal with a second factor */
+            twoFactorCustomers: boolean;
+            /** @description Staff roles whose users must sign in with a second factor (they enrol at their next login) */
+            twoFactorStaffRoles: ("SUPER_ADMIN" | "ADMIN" | "BILLING" | "SUPPORT" | "READ_ONLY")[];
         };
         UpdateMailboxInput: {
             /** @description false: logins refused (IMAP, SMTP AUTH), inbound mail still accepted and kept */
@@ -3326,6 +3495,447 @@ export interface operations {
             };
         };
     };
+    postAuth2faConfirm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description A 6-digit TOTP code */
+                    code: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: wait for the number of seconds in Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postAuth2faDisable: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description A 6-digit TOTP code */
+                    code: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Done */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: wait for the number of seconds in Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postAuth2faEnrol: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TwoFactorEnrolment"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postAuth2faSetup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The challenge the login answered */
+                    challenge: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TwoFactorEnrolment"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postAuth2faVerify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The challenge the login answered */
+                    challenge: string;
+                    /** @description A 6-digit TOTP code, or one of the recovery codes */
+                    code: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Each works once; shown only now */
+                        recoveryCodes?: string[];
+                        /** @description Opaque refresh token; single use, rotated by POST /api/auth/refresh */
+                        refreshToken: string;
+                        /** @description JWT access token (Authorization: Bearer ...), 15 minutes by default */
+                        token: string;
+                        user: components["schemas"]["SessionUser"];
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: wait for the number of seconds in Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postAuthBrowser2faVerify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The challenge the login answered */
+                    challenge: string;
+                    /** @description A 6-digit TOTP code, or one of the recovery codes */
+                    code: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Each works once; shown only now */
+                        recoveryCodes?: string[];
+                        /** @description JWT access token (Authorization: Bearer ...): keep it in memory only */
+                        token: string;
+                        user: components["schemas"]["SessionUser"];
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: wait for the number of seconds in Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     postAuthBrowserLogin: {
         parameters: {
             query?: never;
@@ -3352,7 +3962,7 @@ export interface operations {
                         /** @description JWT access token (Authorization: Bearer ...): keep it in memory only */
                         token: string;
                         user: components["schemas"]["SessionUser"];
-                    };
+                    } | components["schemas"]["TwoFactorChallenge"];
                 };
             };
             /** @description The request is not valid; `errors` names each offending field */
@@ -3532,7 +4142,7 @@ export interface operations {
                         /** @description JWT access token (Authorization: Bearer ...), 15 minutes by default */
                         token: string;
                         user: components["schemas"]["SessionUser"];
-                    };
+                    } | components["schemas"]["TwoFactorChallenge"];
                 };
             };
             /** @description The request is not valid; `errors` names each offending field */
@@ -6471,7 +7081,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed";
             };
             cookie?: never;
         };
@@ -6547,7 +7157,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed";
             };
             cookie?: never;
         };
@@ -6634,7 +7244,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed";
             };
             cookie?: never;
         };
@@ -6710,7 +7320,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "mailbox.created" | "job.failed";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed";
             };
             cookie?: never;
         };
@@ -7347,6 +7957,60 @@ export interface operations {
             };
         };
     };
+    postPortalAuth2faSetup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The challenge the login answered */
+                    challenge: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TwoFactorEnrolment"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     postPortalAuth2faVerify: {
         parameters: {
             query?: never;
@@ -7357,6 +8021,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description The challenge the login answered */
                     challenge: string;
                     /** @description A 6-digit TOTP code, or one of the recovery codes */
                     code: string;
@@ -7370,7 +8035,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CustomerSession"];
+                    "application/json": {
+                        login: components["schemas"]["CustomerLogin"];
+                        /** @description Each works once; shown only now */
+                        recoveryCodes?: string[];
+                        /** @description Opaque refresh token; single use, rotated by POST /api/portal/auth/refresh */
+                        refreshToken: string;
+                        /** @description JWT access token for /api/portal routes (its own audience: refused by staff routes) */
+                        token: string;
+                    };
                 };
             };
             /** @description The request is not valid; `errors` names each offending field */
@@ -11134,6 +11807,128 @@ export interface operations {
             };
             /** @description Conflicts with the current state */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getTwoFactorPolicy: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TwoFactorPolicy"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putTwoFactorPolicy: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TwoFactorPolicyInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TwoFactorPolicy"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

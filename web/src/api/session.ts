@@ -1,3 +1,4 @@
+import { ApiError } from './problem';
 import type { components } from './schema';
 
 export type SessionUser = components['schemas']['SessionUser'];
@@ -54,13 +55,34 @@ function forget(): void {
   clearTimeout(refreshTimer);
 }
 
-export async function signIn(email: string, password: string): Promise<Response> {
-  const response = await post('/login', { email, password });
-  if (response.ok) {
-    const body = (await response.json()) as { token: string; user: SessionUser };
-    adopt(body.token, body.user);
-  }
-  return response;
+/** The password step's answer: signed in, or a second factor to present (or, when the tenant requires one, to set up). */
+export type SignInStep = { signedIn: true } | { signedIn: false; challenge: string; enrolmentRequired: boolean };
+
+async function answer<T>(response: Response): Promise<T> {
+  const body: unknown = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, body);
+  return body as T;
+}
+
+export async function signIn(email: string, password: string): Promise<SignInStep> {
+  const body = await answer<{ token: string; user: SessionUser } | { twoFactorRequired: true; challenge: string; enrolmentRequired: boolean }>(await post('/login', { email, password }));
+  if ('twoFactorRequired' in body) return { signedIn: false, challenge: body.challenge, enrolmentRequired: body.enrolmentRequired };
+  adopt(body.token, body.user);
+  return { signedIn: true };
+}
+
+/** An enrolment challenge starts the factor the tenant requires: the secret for the authenticator app. */
+export async function setUpSecondFactor(challenge: string): Promise<{ secret: string; otpauthUri: string }> {
+  return answer(
+    await fetch('/api/auth/2fa/setup', { method: 'POST', credentials: 'same-origin', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ challenge }) }),
+  );
+}
+
+/** The second step: signs in; a factor set up just now answers its recovery codes (shown once). */
+export async function answerChallenge(challenge: string, code: string): Promise<{ recoveryCodes?: string[] }> {
+  const body = await answer<{ token: string; user: SessionUser; recoveryCodes?: string[] }>(await post('/2fa/verify', { challenge, code }));
+  adopt(body.token, body.user);
+  return body.recoveryCodes ? { recoveryCodes: body.recoveryCodes } : {};
 }
 
 /** A session from the refresh cookie (on load, and before the access token expires). */

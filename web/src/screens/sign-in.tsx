@@ -1,7 +1,6 @@
 import { createRoute, useNavigate } from '@tanstack/react-router';
 import { useState, type FormEvent } from 'react';
-import { ApiError } from '../api/problem';
-import { signIn } from '../api/session';
+import { answerChallenge, setUpSecondFactor, signIn } from '../api/session';
 import { text } from '../search';
 import { Field, FormError } from '../ui/form';
 import { rootRoute, signInSearch } from '../routes';
@@ -13,21 +12,27 @@ export const signInRoute = createRoute({
   component: SignIn,
 });
 
+/** Where the sign-in is: the password, then (when asked) a code, then (after a first set-up) the recovery codes. */
+type Step =
+  | { kind: 'password' }
+  | { kind: 'code'; challenge: string; setup: { secret: string; otpauthUri: string } | null }
+  | { kind: 'recovery'; codes: string[] };
+
 function SignIn() {
   const { next } = signInRoute.useSearch();
   const navigate = useNavigate();
+  const [step, setStep] = useState<Step>({ kind: 'password' });
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const done = () => navigate({ href: next ?? '/' });
 
-  const submit = async (event: FormEvent<HTMLFormElement>) => {
+  const run = (work: (form: FormData) => Promise<void>) => async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
     setBusy(true);
     setError(null);
     try {
-      const response = await signIn(text(form, 'email'), text(form, 'password'));
-      if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
-      await navigate({ href: next ?? '/' });
+      await work(form);
     } catch (caught) {
       setError(caught);
     } finally {
@@ -35,17 +40,70 @@ function SignIn() {
     }
   };
 
+  const submitPassword = run(async (form) => {
+    const result = await signIn(text(form, 'email'), text(form, 'password'));
+    if (result.signedIn) return done();
+    setStep({ kind: 'code', challenge: result.challenge, setup: result.enrolmentRequired ? await setUpSecondFactor(result.challenge) : null });
+  });
+
+  const submitCode = (challenge: string) =>
+    run(async (form) => {
+      const { recoveryCodes } = await answerChallenge(challenge, text(form, 'code'));
+      if (recoveryCodes) setStep({ kind: 'recovery', codes: recoveryCodes });
+      else await done();
+    });
+
   return (
     <main id="main" className="sign-in">
       <h1>mPanel staff sign-in</h1>
-      <form onSubmit={(event) => void submit(event)} noValidate>
-        <Field label="Email" field="email" type="email" autoComplete="username" required error={error} />
-        <Field label="Password" field="password" type="password" autoComplete="current-password" required error={error} />
-        <FormError error={error} fields={['email', 'password']} />
-        <button type="submit" className="primary" disabled={busy}>
-          {busy ? 'Signing in…' : 'Sign in'}
-        </button>
-      </form>
+      {step.kind === 'password' && (
+        <form onSubmit={(event) => void submitPassword(event)} noValidate>
+          <Field label="Email" field="email" type="email" autoComplete="username" required error={error} />
+          <Field label="Password" field="password" type="password" autoComplete="current-password" required error={error} />
+          <FormError error={error} fields={['email', 'password']} />
+          <button type="submit" className="primary" disabled={busy}>
+            {busy ? 'Signing in…' : 'Sign in'}
+          </button>
+        </form>
+      )}
+      {step.kind === 'code' && (
+        <form onSubmit={(event) => void submitCode(step.challenge)(event)} noValidate>
+          {step.setup ? (
+            <>
+              <p>This organisation requires two-factor sign-in. Add this key to your authenticator app, then enter the code it shows.</p>
+              <p>
+                Key: <code data-testid="totp-secret">{step.setup.secret}</code>
+              </p>
+              <p>
+                <a href={step.setup.otpauthUri}>Open in an authenticator app</a>
+              </p>
+            </>
+          ) : (
+            <p>Enter the code from your authenticator app, or one of your recovery codes.</p>
+          )}
+          <Field label="Code" field="code" inputMode="numeric" autoComplete="one-time-code" required error={error} />
+          <FormError error={error} fields={['code']} />
+          <button type="submit" className="primary" disabled={busy}>
+            {busy ? 'Checking…' : 'Continue'}
+          </button>
+        </form>
+      )}
+      {step.kind === 'recovery' && (
+        <section aria-labelledby="recovery-title">
+          <h2 id="recovery-title">Your recovery codes</h2>
+          <p>Each works once if you lose your authenticator. They are shown only now: keep them somewhere safe.</p>
+          <ul className="recovery-codes">
+            {step.codes.map((code) => (
+              <li key={code}>
+                <code>{code}</code>
+              </li>
+            ))}
+          </ul>
+          <button type="button" className="primary" onClick={() => void done()}>
+            I have kept them
+          </button>
+        </section>
+      )}
     </main>
   );
 }

@@ -29,6 +29,11 @@ export const issueSslPayload = z.object({
   serverId: z.uuid().nullish(),
   /** Issue a new certificate even when the stored one is current (an admin's renew). */
   force: z.boolean().default(false),
+  /**
+   * A renewal task's job: the time it was scheduled at, on the task's clock. A renewal that gives
+   * up backs off from here or from now, whichever is later (the same instant outside tests).
+   */
+  scheduledAt: z.iso.datetime({ offset: true }).optional(),
 });
 export type IssueSslPayload = z.output<typeof issueSslPayload>;
 
@@ -100,7 +105,10 @@ export const issueSsl = defineStep({
       const final = isPermanent(error) || context.attempt >= target.maxAttempts;
       if (!final) throw error;
       // Attempts spent: the site stays as it is (HTTP, or its previous certificate), the order goes on.
-      const row = await recordFailure(context.db, context.logger, context.job.tenantId, target.row.id, error, { operation: 'issue', actor: systemActor, metadata });
+      // A row that held a certificate was being renewed: the renewal task backs off before the next try.
+      const operation = target.row.certificatePem !== null && target.row.notAfter !== null ? 'renew' : 'issue';
+      const retry = { baseMs: services.env.SSL_RENEW_RETRY_BASE * 1000, maxMs: services.env.SSL_RENEW_RETRY_MAX * 1000, from: payload.scheduledAt ? new Date(payload.scheduledAt) : undefined };
+      const row = await recordFailure(context.db, context.logger, context.job.tenantId, target.row.id, error, { operation, actor: systemActor, metadata, retry });
       return { certificateId: row.id, status: row.status, https: row.status === 'ISSUED', lastError: row.lastError };
     }
   },

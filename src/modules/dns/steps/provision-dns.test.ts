@@ -10,7 +10,7 @@ import { withTenant } from '../../../db/tenant-tx.js';
 import { startWorkers, type RunningWorkers } from '../../../worker.js';
 import { buildOrder, buildTenant } from '../../../../test/factories.js';
 import { createTestApp, type TestApp } from '../../../../test/helpers/app.js';
-import { powerDns, provisionTestZone, randomLabel, resolverFor, silentLogger, ZoneCleanup } from '../../../../test/helpers/dns.js';
+import { answersOf, powerDns, provisionTestZone, randomLabel, resolverFor, silentLogger, ZoneCleanup } from '../../../../test/helpers/dns.js';
 import { buildOffer, eventually, orderPayload, signedHeaders } from '../../../../test/helpers/orders.js';
 import { testSteps } from '../../../../test/helpers/test-steps.js';
 import { PermanentStepError } from '../../../jobs/runner.js';
@@ -56,7 +56,7 @@ describe('PROVISION_DNS', () => {
     const resolver = resolverFor(t.env);
     expect(await resolver.resolve4(name)).toEqual(['127.0.0.1']);
     expect(await resolver.resolve4(`www.${name}`)).toEqual(['127.0.0.1']);
-    expect(await resolver.resolveMx(name)).toEqual([{ exchange: `mail.${name}`, priority: 10 }]);
+    expect(await answersOf(resolver.resolveMx(name))).toEqual([{ exchange: `mail.${name}`, priority: 10 }]);
     expect(await resolver.resolve4(`mail.${name}`)).toEqual(['127.0.0.1']);
     expect(await resolver.resolveTxt(name)).toEqual([['v=spf1 mx -all']]);
     expect(await resolver.resolveTxt(`_dmarc.${name}`)).toEqual([['v=DMARC1; p=quarantine']]);
@@ -115,7 +115,7 @@ describe('PROVISION_DNS', () => {
     const again = await provisionDns.handle(payload, contextFor(order));
     expect(again).toMatchObject({ zoneId: zone.zoneId, created: false, repaired: 2 });
     expect(await resolver.resolve4(`www.${name}`)).toEqual(['127.0.0.1']);
-    expect(await resolver.resolveMx(name)).toEqual([{ exchange: `mail.${name}`, priority: 10 }]);
+    expect(await answersOf(resolver.resolveMx(name))).toEqual([{ exchange: `mail.${name}`, priority: 10 }]);
     const [row] = await zoneRows(name);
     expect(row?.serial).toBe((await powerDns(t.env).getZone(name)).serial);
   });

@@ -1,5 +1,6 @@
 import type { DomainEventType } from '../domain-events.js';
 import type { EmailTemplate } from '../email-template.js';
+import certificateExpiring from './certificate.expiring.js';
 import certificateFailed from './certificate.failed.js';
 import certificateIssued from './certificate.issued.js';
 import certificateRenewed from './certificate.renewed.js';
@@ -25,6 +26,7 @@ import subscriptionUnsuspended from './subscription.unsuspended.js';
 
 /** The file template of each event (one file per event beside this one); a missing one does not compile. */
 export const fileTemplates: Readonly<Record<DomainEventType, EmailTemplate>> = {
+  'certificate.expiring': certificateExpiring,
   'certificate.failed': certificateFailed,
   'certificate.issued': certificateIssued,
   'certificate.renewed': certificateRenewed,

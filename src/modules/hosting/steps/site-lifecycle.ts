@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { z } from 'zod';
-import { backups, domains, servers, websites, type Server, type Website, type WebsiteStatus } from '../../../db/schema/index.js';
+import { backups, domains, servers, subscriptions, websites, type Server, type Website, type WebsiteStatus } from '../../../db/schema/index.js';
 import { withTenant, type Tx } from '../../../db/tenant-tx.js';
 import { PermanentStepError } from '../../../jobs/runner.js';
 import type { HostingPort } from '../../../providers/hosting.port.js';
@@ -25,6 +25,11 @@ export const lifecyclePayload = z.object({
   subscriptionId: z.uuid(),
   /** null for a subscription without a site (DNS or e-mail only): only the rows change. */
   websiteId: z.uuid().nullable(),
+  /**
+   * A hold (SUSPEND_SITE) or its release (UNSUSPEND_SITE) for a FAILED subscription
+   * (../failed-site-hold.ts): the site changes, the subscription's status does not.
+   */
+  hold: z.boolean().optional(),
 });
 export type LifecyclePayload = z.output<typeof lifecyclePayload>;
 
@@ -84,12 +89,21 @@ async function setWebsiteStatus(tx: Tx, context: StepContext, website: Website, 
   });
 }
 
+/** A hold whose subscription was retried (or terminated) before it ran has nothing to hold. */
+async function holdStillWanted(context: StepContext, subscriptionId: string): Promise<boolean> {
+  const [row] = await withTenant(context.db, context.job.tenantId, (tx) =>
+    tx.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscriptionId)),
+  );
+  return row?.status === 'FAILED';
+}
+
 export const suspendSite = defineStep({
   type: 'SUSPEND_SITE',
   payload: lifecyclePayload,
   async handle(payload, context) {
     const site = await loadSite(context, payload.websiteId);
     if (!site) return { site: null };
+    if (payload.hold && !(await holdStillWanted(context, payload.subscriptionId))) return { site: site.domain, held: false, reason: 'the subscription is no longer FAILED' };
     await hostingOf(site, context).suspendSite(site.domain);
     await withTenant(context.db, context.job.tenantId, (tx) => setWebsiteStatus(tx, context, site.website, 'SUSPENDED'));
     return { site: site.domain, server: site.server.hostname };

@@ -1,0 +1,3 @@
+ALTER TABLE "ssl_certificates" ADD COLUMN "renewal_failures" integer DEFAULT 0 NOT NULL;--> statement-breakpoint
+ALTER TABLE "ssl_certificates" ADD COLUMN "expiry_alerted_at" timestamp (3) with time zone;--> statement-breakpoint
+CREATE POLICY "ssl_renewal_scan" ON "ssl_certificates" AS PERMISSIVE FOR SELECT TO public USING (nullif(current_setting('app.ssl_renewal_scan', true), '') = 'on' and "ssl_certificates"."renew_after" is not null);
