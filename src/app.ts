@@ -15,7 +15,7 @@ import { healthRouter } from './modules/health/health.router.js';
 import { autoconfigRouter } from './modules/mail/autoconfig.router.js';
 import { apiRouters } from './modules/index.js';
 import { portalApi } from './modules/portal/index.js';
-import { awaitingNotificationsMailer, type CustomerLinkMailer } from './modules/customer-auth/customer-link-mailer.js';
+import { emailCustomerLinkMailer, type CustomerLinkMailer } from './modules/customer-auth/customer-link-mailer.js';
 import { AppError } from './shared/errors/app-error.js';
 import './shared/http/fastify-augment.js';
 import { assertRouteDeclaresAccess, createAuthenticate } from './modules/auth/authenticate.js';
@@ -25,6 +25,7 @@ import type { RouterDeps } from './modules/router-deps.js';
 import type { DnsPort } from './providers/dns.port.js';
 import type { MailProvider } from './providers/mailserver.port.js';
 import { createHttpMetrics, type HttpMetrics } from './shared/metrics/metrics.js';
+import type { MailerPort } from './providers/mailer.port.js';
 
 export interface AppDeps {
   env: Env;
@@ -33,9 +34,9 @@ export interface AppDeps {
   /** A fail-fast ("command") connection: see config/redis.ts. */
   redis: Redis;
   producer: JobProducer;
-  providers: { readonly dns: DnsPort; readonly mail: MailProvider };
+  providers: { readonly dns: DnsPort; readonly mail: MailProvider; readonly mailer: MailerPort };
   metrics?: HttpMetrics;
-  /** Sends customer links; until the notifications module provides one, they are only logged as issued. */
+  /** Sends customer links (by email through providers.mailer unless given: tests capture them). */
   customerLinkMailer?: CustomerLinkMailer;
   /** Called for every route as it is registered: tests collect the route table with it. */
   onRoute?: (route: RouteOptions) => void;
@@ -205,7 +206,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     metrics,
     dns: deps.providers.dns,
     mail: deps.providers.mail,
-    customerLinkMailer: deps.customerLinkMailer ?? awaitingNotificationsMailer(logger),
+    customerLinkMailer: deps.customerLinkMailer ?? emailCustomerLinkMailer({ db: database.db, mailer: deps.providers.mailer, from: env.EMAIL_FROM }),
     sessions,
   };
   await app.register(
