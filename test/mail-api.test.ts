@@ -223,7 +223,8 @@ describe('mailboxes', () => {
     expect(answers.map((res) => res.statusCode)).toEqual(Array.from({ length: 20 }, () => 201));
     const refused = await Promise.all(answers.map((res, i) => loginRefused(t.env, `user${i}@${domain}`, res.json<MailboxChange>().generatedPassword!)));
     expect(refused.filter(Boolean)).toEqual([]);
-  });
+    // Serialised per domain (one apply each, ~0.5-1 s): generous for a loaded machine.
+  }, 180_000);
 
   it('roles: READ_ONLY and BILLING read but cannot create; SUPPORT can', async () => {
     const { mailDomain } = await hostedDomain();
