@@ -264,6 +264,11 @@ const envSchema = z
     MAIL_DEFAULT_QUOTA_MB: positiveInt.default(1024),
     MAIL_DKIM_SELECTOR: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a DNS label: lower-case letters, digits, hyphens').default('mpanel'),
     MAIL_VERIFY_TIMEOUT_MS: positiveInt.default(15_000),
+    /** What mail clients are told by autoconfig / autodiscover (README "Mail hosting"): the IMAP and submission ports and their TLS. */
+    MAIL_CLIENT_IMAP_PORT: port.default(993),
+    MAIL_CLIENT_IMAP_SECURITY: z.enum(['SSL', 'STARTTLS', 'plain']).default('SSL'),
+    MAIL_CLIENT_SMTP_PORT: port.default(587),
+    MAIL_CLIENT_SMTP_SECURITY: z.enum(['SSL', 'STARTTLS', 'plain']).default('STARTTLS'),
   })
   .superRefine((env, ctx) => {
     for (const name of secretNames) {

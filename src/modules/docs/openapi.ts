@@ -52,6 +52,12 @@ export const TAGS: readonly { name: string; description: string }[] = [
   { name: 'servers', description: 'The machines workers act on: web servers (sites, nginx), mail servers and DNS servers, driven locally or over SSH with a pinned host key (SUPER_ADMIN, ADMIN).' },
   { name: 'ssl-certificates', description: "The sites' certificates (ACME): names, status, expiry, issuer and last error, never the key; renew or retry one (SUPER_ADMIN, ADMIN, SUPPORT)." },
   {
+    name: 'mail',
+    description:
+      'Mail hosting (Postfix + Dovecot): mail domains with their usage and DNS records, mailboxes (within the plan; passwords hashed, a generated one shown once) ' +
+      'and aliases or forwarders. Every change is applied to the mail server before the answer.',
+  },
+  {
     name: 'notifications',
     description:
       "What the tenant's emails look like: branding (sender, reply-to, logo, colours, footer, locale) and its own wording of any event's template, " +
