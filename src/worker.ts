@@ -13,6 +13,7 @@ import { runStep, type JobOutcomes, type RunnerDeps } from './jobs/runner.js';
 import { createWorkerMetrics, type WorkerMetrics } from './jobs/worker-metrics.js';
 import { sealAuditLog } from './modules/audit/audit-seal.js';
 import { deleteExpiredZones } from './modules/dns/zone-retention.js';
+import { webhookSettings } from './modules/events/webhook-deliveries.js';
 import { startEventLoop } from './modules/events/event-loop.js';
 import type { StepServices } from './modules/step-services.js';
 import { serveMetrics } from './shared/metrics/serve-metrics.js';
@@ -150,6 +151,7 @@ export async function startWorkers(container: Container, options: WorkerOptions 
         backoffBaseMs: env.EVENT_DELIVERY_BACKOFF_BASE_MS,
         concurrency: env.EVENT_DELIVERY_CONCURRENCY,
       },
+      webhooks: webhookSettings(env),
     },
     env.EVENT_POLL_INTERVAL_MS,
   );

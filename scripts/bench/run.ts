@@ -16,6 +16,7 @@ import { benchLoad } from './load.js';
 import { benchNginx } from './nginx.js';
 import { benchOrderToLive } from './order-to-live.js';
 import { benchThroughput } from './throughput.js';
+import { benchWebhooks } from './webhooks.js';
 
 const sections: Record<string, () => Promise<Figure[]>> = {
   'http shell': benchHttpShell,
@@ -28,6 +29,7 @@ const sections: Record<string, () => Promise<Figure[]>> = {
   load: benchLoad,
   acme: benchAcme,
   billing: benchBilling,
+  webhooks: benchWebhooks,
 };
 
 const only = process.argv.slice(2);

@@ -59,6 +59,8 @@ const TENANT_TABLES = [
   'tax_rates',
   'two_factor_factors',
   'users',
+  'webhook_attempts',
+  'webhook_endpoints',
   'websites',
 ];
 
@@ -251,7 +253,12 @@ describe('row-level security', () => {
       });
       await tx.insert(s.auditLogs).values({ tenantId, actorType: 'SYSTEM', action: 'test.seed', hash: 'h0' });
       const [event] = await tx.insert(s.domainEvents).values({ tenantId, type: 'test.seeded', subjectType: 'tenant', subjectId: tenantId, payload: {} }).returning();
-      await tx.insert(s.eventDeliveries).values({ tenantId, eventId: event!.id, channel: 'email', recipient: `c@${domainName}` });
+      const [delivery] = await tx.insert(s.eventDeliveries).values({ tenantId, eventId: event!.id, channel: 'email', recipient: `c@${domainName}` }).returning();
+      const [endpoint] = await tx
+        .insert(s.webhookEndpoints)
+        .values({ tenantId, url: `https://hooks.${domainName}/in`, eventTypes: ['invoice.issued'], secretSealed: 'sealed' })
+        .returning();
+      await tx.insert(s.webhookAttempts).values({ tenantId, deliveryId: delivery!.id, endpointId: endpoint!.id, attempt: 1, status: 200, latencyMs: 3 });
       await tx.insert(s.notificationSettings).values({ tenantId });
       await tx.insert(s.notificationTemplates).values({ tenantId, eventType: 'invoice.issued', subject: 's', text: 't', html: 'h' });
       await tx.insert(s.customers).values({ id: id.customer, tenantId, email: `c@${domainName}`, name: 'Customer' });
