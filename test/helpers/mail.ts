@@ -25,17 +25,26 @@ export function submissionSmtp(env: Env, auth?: { user: string; pass: string }) 
   return nodemailer.createTransport({ host: '127.0.0.1', port: env.MPANEL_SUBMISSION_PORT, secure: false, ignoreTLS: true, ...(auth ? { auth } : {}) });
 }
 
-/** true when IMAP refuses the login, false when it accepts it. */
+/**
+ * true when IMAP refuses the login, false when it accepts it. A connection that closes before
+ * an answer is asked again (5 times at most): every users-file change anywhere on the stack runs
+ * `doveadm reload`, which closes Dovecot's auth connections, and a login at that moment from a
+ * test file running beside it fails with "Unexpected close" (README, "Pitfalls": the reload).
+ */
 export async function loginRefused(env: Env, user: string, pass: string): Promise<boolean> {
-  const client = imapClient(env, user, pass);
-  try {
-    await client.connect();
-  } catch (error) {
-    if (error instanceof Error && 'authenticationFailed' in error && error.authenticationFailed === true) return true;
-    throw error;
+  for (let attempt = 1; ; attempt += 1) {
+    const client = imapClient(env, user, pass);
+    try {
+      await client.connect();
+    } catch (error) {
+      if (error instanceof Error && 'authenticationFailed' in error && error.authenticationFailed === true) return true;
+      if (attempt >= 5) throw error;
+      await sleep(200 * attempt);
+      continue;
+    }
+    await client.logout();
+    return false;
   }
-  await client.logout();
-  return false;
 }
 
 /** The raw message with this subject in the mailbox's INBOX, polled until it arrives (10 s at most). */
