@@ -2,6 +2,7 @@ import { QueryClientProvider } from '@tanstack/react-query';
 import { createRouter, RouterProvider } from '@tanstack/react-router';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
+import { portalTree } from './portal/routes';
 import { appRoute, queryClient, rootRoute } from './routes';
 import { catalogRoute, productRoute } from './screens/catalog';
 import { dashboardRoute } from './screens/dashboard';
@@ -15,6 +16,7 @@ import './styles.css';
 
 const routeTree = rootRoute.addChildren([
   signInRoute,
+  portalTree,
   appRoute.addChildren([
     dashboardRoute,
     subscriptionsRoute,
