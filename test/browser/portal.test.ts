@@ -180,7 +180,7 @@ it('a customer journey in Chromium: invitation, sign-in, the service, a DNS reco
     await eventually(async () => (await resolver.resolve4(`portal.${domain}`).catch((): string[] => [])).includes('192.0.2.77'), 30_000, 'PowerDNS answers the new record');
   });
 
-  const secret = await step('enrol totp', async () => {
+  const { secret, recovery } = await step('enrol totp', async () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Security' }).click();
     await heading('Security').waitFor();
     await page.getByRole('cell', { name: 'This session' }).waitFor();
@@ -196,9 +196,11 @@ it('a customer journey in Chromium: invitation, sign-in, the service, a DNS reco
     await confirm.getByRole('button', { name: 'Turn on two-factor sign-in' }).click();
     await page.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
     expect(await page.locator('.recovery-codes li').count()).toBe(10);
+    const codes = await page.locator('.recovery-codes li').allTextContents();
     await checkA11y('recovery codes');
     await page.getByRole('button', { name: 'I have kept them' }).click();
-    return key;
+    await page.getByRole('form', { name: 'Turn off two-factor sign-in' }).getByText('On.').waitFor();
+    return { secret: key, recovery: codes[0]! };
   });
 
   await step('sign out and back in with a code', async () => {
@@ -238,6 +240,26 @@ it('a customer journey in Chromium: invitation, sign-in, the service, a DNS reco
     // The tokens were in memory only: a reload is a new page with no session.
     await page.reload();
     await heading('Customer portal sign-in').waitFor();
+  });
+
+  await step('sign-in link with a recovery code', async () => {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.getByRole('link', { name: /Forgot your password/ }).click();
+    await heading('Reset your password or get a sign-in link').waitFor();
+    await checkA11y('forgot password');
+    await page.getByLabel('Organisation').fill(tenant.slug);
+    await page.getByLabel('Email').fill(email);
+    await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
+    await page.getByText('If this email has a portal login, a link is on its way').waitFor();
+    const mail = await eventually(async () => mailer.sent.find((m) => m.email === email && m.kind === 'SIGN_IN'), 15_000, 'the sign-in link');
+    const signInLink = new URL(mail.url);
+    expect(signInLink.pathname).toBe('/portal/sign-in');
+    await page.goto(`${base}${signInLink.pathname}${signInLink.search}`);
+    // The link is the first factor; the second is still asked for: a recovery code this time.
+    await page.getByText('Enter the code from your authenticator app').waitFor();
+    await page.getByLabel('Code').fill(recovery);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await heading('Your services').waitFor();
   });
 
   expect(a11y).toEqual(Object.fromEntries(Object.keys(a11y).map((screen) => [screen, []])));

@@ -251,10 +251,13 @@ function PasswordForm() {
   );
 }
 
-type TwoFactorState = { kind: 'idle' } | { kind: 'enrolling'; secret: string; otpauthUri: string } | { kind: 'codes'; codes: string[] } | { kind: 'off' };
+type TwoFactorState = { kind: 'view' } | { kind: 'enrolling'; secret: string; otpauthUri: string } | { kind: 'codes'; codes: string[] };
 
+/** On or off (from the profile); setting up shows the key, then the recovery codes once; off takes a current code. */
 function TwoFactor() {
-  const [state, setState] = useState<TwoFactorState>({ kind: 'idle' });
+  const client = useQueryClient();
+  const profile = useQuery({ queryKey: PROFILE_KEY, queryFn: () => portalMust(portalApi.GET('/api/portal/profile')) });
+  const [state, setState] = useState<TwoFactorState>({ kind: 'view' });
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const act = (work: (form: FormData) => Promise<void>) => async (event: FormEvent<HTMLFormElement>) => {
@@ -264,6 +267,7 @@ function TwoFactor() {
     setError(null);
     try {
       await work(form);
+      await client.invalidateQueries({ queryKey: PROFILE_KEY });
     } catch (caught) {
       setError(caught);
     } finally {
@@ -280,30 +284,13 @@ function TwoFactor() {
   });
   const disable = act(async (form) => {
     await portalDone(portalApi.POST('/api/portal/auth/2fa/disable', { body: { code: text(form, 'code') } }));
-    setState({ kind: 'off' });
+    setState({ kind: 'view' });
   });
 
   return (
     <section aria-labelledby="two-factor-title">
       <h2 id="two-factor-title">Two-factor sign-in</h2>
-      {state.kind === 'idle' || state.kind === 'off' ? (
-        <>
-          {state.kind === 'off' && <p role="status">Two-factor sign-in is off.</p>}
-          <p>With two-factor sign-in, signing in also asks for a code from an authenticator app on your phone.</p>
-          <form onSubmit={(event) => void enrol(event)} aria-label="Set up two-factor sign-in">
-            <FormError error={error} fields={['code']} />
-            <button type="submit" className="primary" disabled={busy}>
-              Set up two-factor sign-in
-            </button>
-          </form>
-          <form className="inline-form" onSubmit={(event) => void disable(event)} aria-label="Turn off two-factor sign-in" noValidate>
-            <Field label="Code to turn it off" field="code" inputMode="numeric" autoComplete="one-time-code" hint="Already on? A current code from your app turns it off." error={error} />
-            <button type="submit" disabled={busy}>
-              Turn off two-factor sign-in
-            </button>
-          </form>
-        </>
-      ) : state.kind === 'enrolling' ? (
+      {state.kind === 'enrolling' ? (
         <form onSubmit={(event) => void confirm(event)} aria-label="Confirm two-factor sign-in" noValidate>
           <p>Add this key to your authenticator app, then enter the code it shows.</p>
           <p>
@@ -314,15 +301,47 @@ function TwoFactor() {
           </p>
           <Field label="Code" field="code" inputMode="numeric" autoComplete="one-time-code" error={error} />
           <FormError error={error} fields={['code']} />
-          <button type="submit" className="primary" disabled={busy}>
-            Turn on two-factor sign-in
-          </button>
+          <div className="actions">
+            <button type="submit" className="primary" disabled={busy}>
+              Turn on two-factor sign-in
+            </button>
+            <button type="button" onClick={() => setState({ kind: 'view' })}>
+              Cancel
+            </button>
+          </div>
         </form>
-      ) : (
+      ) : state.kind === 'codes' ? (
         <>
           <p role="status">Two-factor sign-in is on.</p>
-          <RecoveryCodes codes={state.codes} onDone={() => setState({ kind: 'idle' })} />
+          <RecoveryCodes codes={state.codes} onDone={() => setState({ kind: 'view' })} />
         </>
+      ) : (
+        <QueryState query={profile} what="two-factor sign-in">
+          {({ twoFactorEnabled }) =>
+            twoFactorEnabled ? (
+              <form className="inline-form" onSubmit={(event) => void disable(event)} aria-label="Turn off two-factor sign-in" noValidate>
+                <p>
+                  <strong>On.</strong> Signing in asks for a code from your authenticator app. To turn it off, enter a current code.
+                </p>
+                <Field label="Code" field="code" inputMode="numeric" autoComplete="one-time-code" error={error} />
+                <FormError error={error} fields={['code']} />
+                <button type="submit" className="danger" disabled={busy}>
+                  Turn off two-factor sign-in
+                </button>
+              </form>
+            ) : (
+              <form onSubmit={(event) => void enrol(event)} aria-label="Set up two-factor sign-in">
+                <p>
+                  <strong>Off.</strong> With two-factor sign-in, signing in also asks for a code from an authenticator app on your phone.
+                </p>
+                <FormError error={error} fields={[]} />
+                <button type="submit" className="primary" disabled={busy}>
+                  Set up two-factor sign-in
+                </button>
+              </form>
+            )
+          }
+        </QueryState>
       )}
     </section>
   );
