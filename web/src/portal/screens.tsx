@@ -80,8 +80,7 @@ export function PortalSignIn() {
       linkSignIns.set(token, signIn);
     }
     signIn.then(afterFirstStep).catch(setError);
-    // Once per token: the link is spent by the first call.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // Once per token (the link is spent by the first call): afterFirstStep is not a dependency.
   }, [token]);
 
   const submitPassword = run(async (form) => afterFirstStep(await portalSignIn(text(form, 'tenant'), text(form, 'email'), text(form, 'password'))));
