@@ -14,7 +14,7 @@ import { openapiOptions } from './modules/docs/openapi.js';
 import { healthRouter } from './modules/health/health.router.js';
 import { apiRouters } from './modules/index.js';
 import { portalApi } from './modules/portal/index.js';
-import { awaitingNotificationsMailer, type CustomerLinkMailer } from './modules/customer-auth/customer-link-mailer.js';
+import { emailCustomerLinkMailer, type CustomerLinkMailer } from './modules/customer-auth/customer-link-mailer.js';
 import { AppError } from './shared/errors/app-error.js';
 import './shared/http/fastify-augment.js';
 import { assertRouteDeclaresAccess, createAuthenticate } from './modules/auth/authenticate.js';
@@ -23,6 +23,7 @@ import { errorHandler, sendProblem, writeClientErrorProblem } from './shared/htt
 import type { RouterDeps } from './modules/router-deps.js';
 import type { DnsPort } from './providers/dns.port.js';
 import { createHttpMetrics, type HttpMetrics } from './shared/metrics/metrics.js';
+import type { MailerPort } from './providers/mailer.port.js';
 
 export interface AppDeps {
   env: Env;
@@ -31,9 +32,9 @@ export interface AppDeps {
   /** A fail-fast ("command") connection: see config/redis.ts. */
   redis: Redis;
   producer: JobProducer;
-  providers: { readonly dns: DnsPort };
+  providers: { readonly dns: DnsPort; readonly mailer: MailerPort };
   metrics?: HttpMetrics;
-  /** Sends customer links; until the notifications module provides one, they are only logged as issued. */
+  /** Sends customer links (by email through providers.mailer unless given: tests capture them). */
   customerLinkMailer?: CustomerLinkMailer;
   /** Called for every route as it is registered: tests collect the route table with it. */
   onRoute?: (route: RouteOptions) => void;
@@ -200,7 +201,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     producer: deps.producer,
     metrics,
     dns: deps.providers.dns,
-    customerLinkMailer: deps.customerLinkMailer ?? awaitingNotificationsMailer(logger),
+    customerLinkMailer: deps.customerLinkMailer ?? emailCustomerLinkMailer({ db: database.db, mailer: deps.providers.mailer, from: env.EMAIL_FROM }),
     sessions,
   };
   await app.register(

@@ -223,6 +223,28 @@ it('staff journeys in Chromium: sign-in, catalog, an order live to ACTIVE, suspe
     }, 60_000, 'the retried job to leave FAILED');
   });
 
+  await step('settings: a tax rate, a template previewed with the API\'s field error', async () => {
+    await page.goto(`${base}/settings`);
+    await heading('Settings').waitFor();
+    const taxForm = page.locator('form', { has: page.getByRole('heading', { name: 'New tax rate' }) });
+    await taxForm.getByLabel('Name').fill('VAT console');
+    await taxForm.getByLabel('Rate (%)').fill('120');
+    await taxForm.getByRole('button', { name: 'Add tax rate' }).click();
+    await taxForm.getByRole('alert').first().waitFor(); // rateBps above 100 %: the API's message
+    await taxForm.getByLabel('Rate (%)').fill('19');
+    await taxForm.getByRole('button', { name: 'Add tax rate' }).click();
+    await page.getByRole('cell', { name: '19.00 %' }).waitFor();
+    await page.getByRole('link', { name: 'subscription.suspended' }).click();
+    await heading('Email: subscription.suspended').waitFor();
+    await page.getByLabel('Subject').fill('Suspended: {{nosuchvariable}}');
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.getByText(/unknown variable \{\{nosuchvariable\}\}/).first().waitFor();
+    await page.getByLabel('Subject').fill('Your service is paused: {{reason}}');
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await page.getByRole('heading', { name: 'Preview with sample values' }).waitFor();
+    await checkA11y('Email template');
+  });
+
   await step('other screens', async () => {
     for (const [url, title] of [
       ['/subscriptions', 'Subscriptions'],
@@ -232,6 +254,8 @@ it('staff journeys in Chromium: sign-in, catalog, an order live to ACTIVE, suspe
       ['/users', 'Users'],
       ['/audit?action=subscription.*', 'Audit log'],
       ['/servers', 'Servers'],
+      ['/invoices', 'Invoices'],
+      ['/settings', 'Settings'],
     ] as const) {
       await page.goto(`${base}${url}`);
       await heading(title).waitFor();

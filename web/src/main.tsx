@@ -4,12 +4,14 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { portalTree } from './portal/routes';
 import { appRoute, queryClient, rootRoute } from './routes';
+import { invoiceRoute, invoicesRoute } from './screens/billing';
 import { catalogRoute, productRoute } from './screens/catalog';
 import { dashboardRoute } from './screens/dashboard';
 import { zoneRoute, zonesRoute } from './screens/dns';
 import { auditRoute, jobsRoute, serversRoute } from './screens/operations';
 import { orderRoute, ordersRoute } from './screens/orders';
 import { customerRoute, customersRoute, usersRoute } from './screens/people';
+import { settingsRoute, templateRoute } from './screens/settings';
 import { signInRoute } from './screens/sign-in';
 import { subscriptionRoute, subscriptionsRoute } from './screens/subscriptions';
 import './styles.css';
@@ -33,6 +35,10 @@ const routeTree = rootRoute.addChildren([
     usersRoute,
     auditRoute,
     serversRoute,
+    invoicesRoute,
+    invoiceRoute,
+    settingsRoute,
+    templateRoute,
   ]),
 ]);
 

@@ -45,8 +45,10 @@ const NAV = [
   { to: '/dns', label: 'DNS' },
   { to: '/catalog', label: 'Catalog' },
   { to: '/customers', label: 'Customers' },
+  { to: '/invoices', label: 'Invoices' },
   { to: '/users', label: 'Users' },
   { to: '/audit', label: 'Audit log' },
+  { to: '/settings', label: 'Settings' },
 ] as const;
 
 function Shell() {

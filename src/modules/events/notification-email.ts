@@ -141,7 +141,11 @@ export function templateValues(event: EventFacts, branding: Branding, recipientN
 
 /** One email: the template filled in, the HTML body inside the tenant's branded layout. */
 export function renderEmail(template: EmailTemplate, event: EventFacts, branding: Branding, recipientName: string): RenderedEmail {
-  const values = templateValues(event, branding, recipientName);
+  return renderBranded(template, templateValues(event, branding, recipientName), branding);
+}
+
+/** A template filled with `values` (escaped in HTML), the HTML inside the tenant's branded layout (also for mail that is no event: customer links). */
+export function renderBranded(template: EmailTemplate, values: Readonly<Record<string, string>>, branding: Branding): RenderedEmail {
   const subject = fill(template.subject, values, false).replace(/[\r\n]+/g, ' ').trim();
   const footerText = [branding.brandName, branding.footerAddress].filter(Boolean).join(' · ');
   const text = `${fill(template.text, values, false).trim()}\n\n--\n${footerText}\n`;

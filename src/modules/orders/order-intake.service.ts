@@ -131,7 +131,9 @@ export async function acceptOrder(deps: OrderIntakeDeps, body: OrderBody, actor:
     await enqueue(db, deps.producer, deps.logger, ready);
   }
   if (outcome.invitation && deps.portal) {
-    await deps.portal.mailer.send(outcome.invitation).catch((error: unknown) => deps.logger.error({ err: error }, 'could not send the portal invitation'));
+    // Not awaited: the marketing site's answer does not wait on the SMTP relay. A lost invitation
+    // is resent by staff (POST /api/customers/:id/invitation) or replaced by a password reset.
+    void deps.portal.mailer.send(outcome.invitation).catch((error: unknown) => deps.logger.error({ err: error }, 'could not send the portal invitation'));
   }
   return { created: outcome.created, body: outcome.body };
 }

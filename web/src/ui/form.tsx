@@ -1,4 +1,4 @@
-import { useId, type InputHTMLAttributes, type ReactNode, type SelectHTMLAttributes } from 'react';
+import { useId, type InputHTMLAttributes, type ReactNode, type SelectHTMLAttributes, type TextareaHTMLAttributes } from 'react';
 import { fieldError, messageOf } from '../api/problem';
 
 /** A labelled input with the API's message for its field shown next to it (problem+json `errors`). */
@@ -10,6 +10,22 @@ export function Field({ label, field, error, hint, ...input }: { label: string; 
       <label htmlFor={id}>{label}</label>
       <input id={id} name={field} aria-invalid={message ? true : undefined} aria-describedby={message ? `${id}-error` : undefined} {...input} />
       {hint && !message && <small>{hint}</small>}
+      {message && (
+        <small id={`${id}-error`} className="field-error" role="alert">
+          {message}
+        </small>
+      )}
+    </div>
+  );
+}
+
+export function TextAreaField({ label, field, error, ...area }: { label: string; field: string; error: unknown } & TextareaHTMLAttributes<HTMLTextAreaElement>) {
+  const id = useId();
+  const message = fieldError(error, field);
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      <textarea id={id} name={field} rows={8} aria-invalid={message ? true : undefined} aria-describedby={message ? `${id}-error` : undefined} {...area} />
       {message && (
         <small id={`${id}-error`} className="field-error" role="alert">
           {message}
