@@ -262,5 +262,11 @@ it('a customer journey in Chromium: invitation, sign-in, the service, a DNS reco
     await heading('Your services').waitFor();
   });
 
+  await step('not found', async () => {
+    await page.goto(`${base}/portal/no-such-page`);
+    await heading('Not found').waitFor();
+    await page.getByRole('link', { name: 'Back to your services' }).waitFor();
+  });
+
   expect(a11y).toEqual(Object.fromEntries(Object.keys(a11y).map((screen) => [screen, []])));
 });

@@ -1,4 +1,4 @@
-import { createRoute, lazyRouteComponent, Outlet, redirect } from '@tanstack/react-router';
+import { createRoute, lazyRouteComponent, Link, Outlet, redirect } from '@tanstack/react-router';
 import { rootRoute } from '../routes';
 import { defined, str } from '../search';
 
@@ -10,7 +10,19 @@ import { defined, str } from '../search';
 const screens = () => import('./screens');
 const account = () => import('./account');
 
-export const portalRoute = createRoute({ getParentRoute: () => rootRoute, path: '/portal', component: Outlet });
+export const portalRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/portal',
+  component: Outlet,
+  notFoundComponent: () => (
+    <main id="main" className="page">
+      <h1>Not found</h1>
+      <p>
+        <Link to="/portal">Back to your services</Link>
+      </p>
+    </main>
+  ),
+});
 
 /** `next` must stay inside the portal: it comes from the URL. */
 const portalNext = (value: unknown): string | undefined => {
