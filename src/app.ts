@@ -12,6 +12,7 @@ import { docsRouter } from './modules/docs/docs.router.js';
 import { consoleBuilt, consoleIndex, consoleRouter, DEFAULT_CONSOLE_DIR } from './modules/console/console.router.js';
 import { openapiOptions } from './modules/docs/openapi.js';
 import { healthRouter } from './modules/health/health.router.js';
+import { autoconfigRouter } from './modules/mail/autoconfig.router.js';
 import { apiRouters } from './modules/index.js';
 import { portalApi } from './modules/portal/index.js';
 import { emailCustomerLinkMailer, type CustomerLinkMailer } from './modules/customer-auth/customer-link-mailer.js';
@@ -22,6 +23,7 @@ import { startSessionCache } from './modules/auth/session-cache.js';
 import { errorHandler, sendProblem, writeClientErrorProblem } from './shared/http/problem.js';
 import type { RouterDeps } from './modules/router-deps.js';
 import type { DnsPort } from './providers/dns.port.js';
+import type { MailProvider } from './providers/mailserver.port.js';
 import { createHttpMetrics, type HttpMetrics } from './shared/metrics/metrics.js';
 import type { MailerPort } from './providers/mailer.port.js';
 
@@ -32,7 +34,7 @@ export interface AppDeps {
   /** A fail-fast ("command") connection: see config/redis.ts. */
   redis: Redis;
   producer: JobProducer;
-  providers: { readonly dns: DnsPort; readonly mailer: MailerPort };
+  providers: { readonly dns: DnsPort; readonly mail: MailProvider; readonly mailer: MailerPort };
   metrics?: HttpMetrics;
   /** Sends customer links (by email through providers.mailer unless given: tests capture them). */
   customerLinkMailer?: CustomerLinkMailer;
@@ -186,7 +188,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // The document's fixed parts and the transforms that complete it live in modules/docs/openapi.ts.
   await app.register(swagger, openapiOptions(env));
 
-  await app.register(healthRouter, { pool: database.pool, redis });
+  await app.register(healthRouter, { pool: database.pool, redis, billingRunIntervalMs: env.BILLING_RUN_INTERVAL_MS });
+  // Mail clients' autoconfig / autodiscover: public pages outside /api (modules/mail/autoconfig.router.ts).
+  await app.register(autoconfigRouter, { db: database.db, env });
   // Outside the /api plugin: swagger-ui's own routes carry no access config (all of it is public).
   await app.register(docsRouter);
   // Its files, outside /api like the docs.
@@ -201,6 +205,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     producer: deps.producer,
     metrics,
     dns: deps.providers.dns,
+    mail: deps.providers.mail,
     customerLinkMailer: deps.customerLinkMailer ?? emailCustomerLinkMailer({ db: database.db, mailer: deps.providers.mailer, from: env.EMAIL_FROM }),
     sessions,
   };

@@ -14,6 +14,7 @@ import { verifyAuditChain } from './modules/audit/audit-verify.js';
 import { cliActor } from './modules/audit/audit.service.js';
 import { runSslRenew, type SslRenewSelection } from './modules/certificates/ssl-renew-cli.js';
 import { runDnsSync } from './modules/dns/dns-sync.js';
+import { runBillingCommand } from './modules/billing/billing-run-cli.js';
 import { dnsSettings } from './modules/dns/dns-template.js';
 import { generatePassword } from './modules/auth/password.js';
 import { createServer, ensureServer, listServerRows, serverAddressPolicy } from './modules/servers/servers.service.js';
@@ -231,6 +232,35 @@ dns
     await withContainer(async (container) => {
       const deps = { db: container.database.db, dns: container.providers.dns, settings: dnsSettings(container.env), logger: container.logger };
       process.exitCode = await runDnsSync(deps, { zone: options.zone, fix: options.fix === true }, { out: say, progress: process.stderr });
+    });
+  });
+
+const billing = program.command('billing').description('invoices, renewals and dunning (mPanel-billed subscriptions)');
+billing
+  .command('run')
+  .description(
+    'issue the renewal invoices that are due, send reminders and overdue notices, move unpaid subscriptions to PAST_DUE, suspend (NON_PAYMENT) and, when a tenant enabled it, terminate them; end subscriptions cancelled at period end. ' +
+      'Safe to run at any time and twice at once: what was done is never done again. A running worker does it every BILLING_RUN_INTERVAL_MS. Prints each action and a summary; exits 1 when a subscription failed',
+  )
+  .option('--tenant <slug>', 'only this tenant (default: every tenant)')
+  .option('--as-of <date>', 'act as if it were this instant (ISO 8601, e.g. 2026-03-01 or 2026-03-01T12:00:00Z; default: now)', (value) => {
+    const at = new Date(value);
+    if (Number.isNaN(at.getTime())) throw new InvalidArgumentError('must be an ISO 8601 date or date-time');
+    return at;
+  })
+  .option('--dry-run', 'print what it would do; change nothing, send nothing')
+  .addHelpText('after', '\nExamples:\n  mpanel billing run --dry-run\n  mpanel billing run --tenant demo --as-of 2026-03-01\n')
+  .action(async (options: { tenant?: string; asOf?: Date; dryRun?: boolean }) => {
+    await withContainer(async (container) => {
+      const { db } = container.database;
+      let tenantId: string | undefined;
+      if (options.tenant) {
+        const target = await findTenantBySlug(db, options.tenant);
+        if (!target) throw new AppError('NOT_FOUND', `tenant "${options.tenant}" not found`);
+        tenantId = target.id;
+      }
+      const deps = { db, producer: container.producer, logger: container.logger, maxAttempts: container.env.JOB_MAX_ATTEMPTS };
+      process.exitCode = await runBillingCommand(deps, { asOf: options.asOf ?? new Date(), tenantId, dryRun: options.dryRun === true }, { out: say, progress: process.stderr });
     });
   });
 

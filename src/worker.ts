@@ -13,10 +13,13 @@ import { runStep, type JobOutcomes, type RunnerDeps } from './jobs/runner.js';
 import { createWorkerMetrics, type WorkerMetrics } from './jobs/worker-metrics.js';
 import { sealAuditLog } from './modules/audit/audit-seal.js';
 import { deleteExpiredZones } from './modules/dns/zone-retention.js';
+import { webhookSettings } from './modules/events/webhook-deliveries.js';
 import { startEventLoop } from './modules/events/event-loop.js';
 import type { StepServices } from './modules/step-services.js';
 import { serveMetrics } from './shared/metrics/serve-metrics.js';
 import { registerCertificateMetrics } from './modules/certificates/certificate-metrics.js';
+import { runBilling } from './modules/billing/billing-run.js';
+import { registerBillingRunMetrics } from './modules/billing/billing-run-metrics.js';
 import { runRenewalTask } from './modules/certificates/certificate-renewal.js';
 import { onShutdown } from './shared/shutdown.js';
 
@@ -41,6 +44,14 @@ function maintenanceTasks(container: Container, clock: () => Date): MaintenanceT
     },
     { name: 'dns-retention', everyMs: env.DNS_RETENTION_SWEEP_INTERVAL_MS, run: () => deleteExpiredZones(database.db, providers.dns, logger) },
     { name: 'audit-seal', everyMs: env.AUDIT_SEAL_INTERVAL_MS, run: () => sealAuditLog(database.db) },
+    {
+      name: 'billing-run',
+      everyMs: env.BILLING_RUN_INTERVAL_MS,
+      run: async () => {
+        const report = await runBilling({ db: database.db, producer, logger, maxAttempts: env.JOB_MAX_ATTEMPTS }, { asOf: clock(), trigger: 'scheduler' });
+        return { runId: report.runId, subscriptions: report.subscriptions, counts: report.counts, errors: report.errors };
+      },
+    },
     {
       name: 'ssl-renewal',
       everyMs: env.SSL_RENEW_INTERVAL_MS,
@@ -77,6 +88,7 @@ export async function startWorkers(container: Container, options: WorkerOptions 
     Object.fromEntries(await Promise.all(queues.map(async (queue) => [queue, await producer.depth(queue).catch(() => 0)] as const))),
   );
   registerCertificateMetrics(metrics.registry);
+  registerBillingRunMetrics(metrics.registry, database.db);
   const deps: RunnerDeps<StepServices> = {
     logger,
     db: database.db,
@@ -139,6 +151,7 @@ export async function startWorkers(container: Container, options: WorkerOptions 
         backoffBaseMs: env.EVENT_DELIVERY_BACKOFF_BASE_MS,
         concurrency: env.EVENT_DELIVERY_CONCURRENCY,
       },
+      webhooks: webhookSettings(env),
     },
     env.EVENT_POLL_INTERVAL_MS,
   );

@@ -3,7 +3,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Price, Tenant, User } from '../src/db/schema/index.js';
+import type { Price, Server, Tenant, User } from '../src/db/schema/index.js';
 import { signAccessToken } from '../src/modules/auth/tokens.js';
 import { ORDER_BODY_LIMIT_BYTES, signMarketingPayload } from '../src/modules/orders/marketing-signature.js';
 import { STRIPE_EVENT_BODY_LIMIT_BYTES } from '../src/modules/payment-events/payment-events.router.js';
@@ -13,6 +13,7 @@ import { buildOrder, buildPrice, buildProduct, buildServer, buildTenant, buildUs
 import { createTestApp } from './helpers/app.js';
 import { authHeader } from './helpers/auth.js';
 import { powerDns, provisionTestZone, ZoneCleanup } from './helpers/dns.js';
+import { buildMailDomain } from './helpers/mail.js';
 import { buildOffer } from './helpers/orders.js';
 import {
   applyMutation,
@@ -93,8 +94,11 @@ const ROUTE_BODY_LIMITS: Readonly<Record<string, number>> = {
 };
 const bodyLimitOf = (op: { key: string }): number => ROUTE_BODY_LIMITS[op.key] ?? BODY_LIMIT;
 const zones = new ZoneCleanup();
+/** The hosted mail domain of the seed (its lines live in the shared Postfix/Dovecot files). */
+const mailCleanup: { server: Server; domain: string }[] = [];
 afterAll(async () => {
   await zones.deleteAll(t.env);
+  for (const { server, domain } of mailCleanup) await t.container.providers.mail.forServer(server).removeDomain(domain, null);
   await t.close();
 });
 
@@ -248,6 +252,16 @@ async function seedData(covered: readonly Operation[]): Promise<void> {
   await buildServer(db, tenant);
   const provisioned = await provisionTestZone(t.env, db, tenant, zones);
   dnsZones.push(provisioned.order.domain.name);
+  // A hosted mail domain with a mailbox and an alias: the mail routes then reach real rows (and the real mail server).
+  const hosted = await buildMailDomain(db, t.env, t.container.providers.mail, tenant);
+  mailCleanup.push({ server: hosted.server, domain: hosted.domain });
+  for (const [url, payload] of [
+    ['/api/mailboxes', { mailDomainId: hosted.mailDomain.id, localPart: 'info' }],
+    ['/api/mail-aliases', { mailDomainId: hosted.mailDomain.id, localPart: 'sales', targets: [`info@${hosted.domain}`] }],
+  ] as const) {
+    const made = await t.app.inject({ method: 'POST', url, headers: callerHeaders, payload });
+    expect(made.statusCode, made.body).toBe(201);
+  }
   // One change through the API, so that the audit log has a row to read.
   const product = await buildProduct(db, tenant);
   const patched = await t.app.inject({ method: 'PATCH', url: `/api/products/${product.id}`, headers: callerHeaders, payload: { name: 'Renamed by bad-input' } });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContainer, type Container } from '../src/container.js';
-import { auditLogs, jobs, mailboxes, mailDomains, subscriptions, type Price, type Server, type Tenant } from '../src/db/schema/index.js';
+import { auditLogs, domainEvents, jobs, mailboxes, mailDomains, subscriptions, type Price, type Server, type Tenant } from '../src/db/schema/index.js';
 import { withTenant } from '../src/db/tenant-tx.js';
 import { PROVISIONING_QUEUE, serverQueue } from '../src/jobs/queue.js';
 import { createRegistry } from '../src/jobs/registry.js';
@@ -26,7 +26,8 @@ import { buildOffer, eventually, orderPayload, signedHeaders } from './helpers/o
  * An e-mail order through the real pipeline: PROVISION_DNS (PowerDNS), PROVISION_MAIL (Postfix,
  * Dovecot, OpenDKIM of scripts/services.sh) on the mail server's queue, VERIFY_AND_ACTIVATE.
  */
-Object.assign(process.env, { JOB_MAX_ATTEMPTS: '2', JOB_BACKOFF_BASE_MS: '50', OUTBOX_SWEEP_INTERVAL_MS: '200', OUTBOX_PENDING_AFTER_MS: '300', WORKER_METRICS_PORT: '0' });
+// DNS_DMARC off: the zone gets no DMARC from PROVISION_DNS, so PROVISION_MAIL must add `p=none`.
+Object.assign(process.env, { DNS_DMARC: 'false', JOB_MAX_ATTEMPTS: '2', JOB_BACKOFF_BASE_MS: '50', OUTBOX_SWEEP_INTERVAL_MS: '200', OUTBOX_PENDING_AFTER_MS: '300', WORKER_METRICS_PORT: '0' });
 
 let t: TestApp;
 let tenant: Tenant;
@@ -120,6 +121,12 @@ describe('an e-mail order', () => {
 
     const txt = await resolverFor(t.env).resolveTxt(`${state.mailDomain.dkimSelector}._domainkey.${domain}`);
     expect(txt.map((parts) => parts.join(''))).toEqual([`v=DKIM1; k=rsa; p=${state.mailDomain.dkimPublicKey}`]);
+    const dmarc = await resolverFor(t.env).resolveTxt(`_dmarc.${domain}`);
+    expect(dmarc.map((parts) => parts.join(''))).toEqual(['v=DMARC1; p=none']);
+    expect(mailJob.result).toMatchObject({ dmarcRecordAdded: true });
+    // Each new mailbox is a mailbox.created event (the customer's notification).
+    const events = await withTenant(db(), tenant.id, (tx) => tx.select().from(domainEvents).where(eq(domainEvents.type, 'mailbox.created')));
+    expect(events.map((event) => (event.payload as { address: string }).address).filter((address) => address.endsWith(domain)).sort()).toEqual([`info@${domain}`, `sales@${domain}`]);
 
     // Nobody knows the generated passwords: a guess is refused.
     expect(await loginRefused(t.env, `info@${domain}`, 'not-the-password')).toBe(true);

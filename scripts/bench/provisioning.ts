@@ -62,6 +62,10 @@ export interface BenchTenant {
 
 /** Tables holding a tenant's rows, children before parents (foreign keys). */
 const TENANT_TABLES = [
+  'webhook_attempts',
+  'event_deliveries',
+  'webhook_endpoints',
+  'domain_events',
   'jobs',
   'backups',
   'ssl_certificates',

@@ -7,6 +7,7 @@ import { loadEnv } from '../../src/config/env.js';
 import { runMigrations } from '../../src/db/migrate.js';
 import { benchAcme } from './acme.js';
 import { benchAuth } from './auth.js';
+import { benchBilling } from './billing.js';
 import { benchCatalog } from './catalog.js';
 import { benchDns } from './dns.js';
 import { benchHttpShell } from './http-shell.js';
@@ -15,6 +16,7 @@ import { benchLoad } from './load.js';
 import { benchNginx } from './nginx.js';
 import { benchOrderToLive } from './order-to-live.js';
 import { benchThroughput } from './throughput.js';
+import { benchWebhooks } from './webhooks.js';
 
 const sections: Record<string, () => Promise<Figure[]>> = {
   'http shell': benchHttpShell,
@@ -26,6 +28,8 @@ const sections: Record<string, () => Promise<Figure[]>> = {
   nginx: benchNginx,
   load: benchLoad,
   acme: benchAcme,
+  billing: benchBilling,
+  webhooks: benchWebhooks,
 };
 
 const only = process.argv.slice(2);

@@ -127,6 +127,21 @@ const envSchema = z
     /** Temporary failures are retried with exponential backoff for this long, then the delivery fails. */
     EVENT_DELIVERY_MAX_AGE: duration.default(3 * 86400),
     EVENT_DELIVERY_BACKOFF_BASE_MS: positiveInt.default(5_000),
+    /** Outgoing webhooks (modules/events/webhooks): how long one request may take before it counts as failed. */
+    WEBHOOK_TIMEOUT_MS: positiveInt.default(10_000),
+    /** An endpoint whose deliveries have failed without a success for this long is disabled (its admins are told). */
+    WEBHOOK_DISABLE_AFTER: duration.default(3 * 86400),
+    /**
+     * Endpoints on loopback (127.0.0.0/8, ::1, and http:// to them) are accepted: default outside
+     * production (development, tests), refused at start-up in production. Private, link-local and
+     * metadata addresses are refused whatever this says.
+     */
+    WEBHOOK_ALLOW_LOOPBACK: bool.optional(),
+    /** address:port of the resolver webhook host names are looked up with (default: the system's; in tests DNS_RESOLVER). */
+    WEBHOOK_DNS_RESOLVER: z
+      .string()
+      .regex(/^[0-9a-fA-F.:[\]]+:\d+$/, 'must be address:port, e.g. 127.0.0.1:53')
+      .optional(),
 
     POWERDNS_API_URL: url(['http:', 'https:']).default('http://127.0.0.1:8081/api/v1'),
     POWERDNS_API_KEY: z.string().min(1).optional(),
@@ -168,6 +183,8 @@ const envSchema = z
     /** How long a terminated subscription's DNS zone keeps answering before it is deleted. */
     DNS_ZONE_RETENTION: duration.default(7 * 86400),
     DNS_RETENTION_SWEEP_INTERVAL_MS: positiveInt.default(60_000),
+    /** How often the worker runs the billing run (renewal invoices, dunning, cancellations): modules/billing/billing-run.ts. */
+    BILLING_RUN_INTERVAL_MS: positiveInt.default(3_600_000),
     JOB_MAX_ATTEMPTS: positiveInt.default(6),
     JOB_BACKOFF_BASE_MS: positiveInt.default(1_000),
     OUTBOX_SWEEP_INTERVAL_MS: positiveInt.default(5_000),
@@ -249,6 +266,11 @@ const envSchema = z
     MAIL_DEFAULT_QUOTA_MB: positiveInt.default(1024),
     MAIL_DKIM_SELECTOR: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a DNS label: lower-case letters, digits, hyphens').default('mpanel'),
     MAIL_VERIFY_TIMEOUT_MS: positiveInt.default(15_000),
+    /** What mail clients are told by autoconfig / autodiscover (README "Mail hosting"): the IMAP and submission ports and their TLS. */
+    MAIL_CLIENT_IMAP_PORT: port.default(993),
+    MAIL_CLIENT_IMAP_SECURITY: z.enum(['SSL', 'STARTTLS', 'plain']).default('SSL'),
+    MAIL_CLIENT_SMTP_PORT: port.default(587),
+    MAIL_CLIENT_SMTP_SECURITY: z.enum(['SSL', 'STARTTLS', 'plain']).default('STARTTLS'),
   })
   .superRefine((env, ctx) => {
     for (const name of secretNames) {
@@ -261,6 +283,13 @@ const envSchema = z
       } else if (env[name] === TEST_SECRETS[name] && env.NODE_ENV === 'production') {
         ctx.addIssue({ code: 'custom', path: [name], message: `must not be the public test value in production: run \`${GENERATE_SECRETS_COMMAND}\`` });
       }
+    }
+    if (env.EVENT_DELIVERY_LEASE_MS <= env.WEBHOOK_TIMEOUT_MS) {
+      // A claim that ends before the request's deadline lets a second worker send the same delivery meanwhile.
+      ctx.addIssue({ code: 'custom', path: ['EVENT_DELIVERY_LEASE_MS'], message: `must be longer than WEBHOOK_TIMEOUT_MS (${env.WEBHOOK_TIMEOUT_MS})` });
+    }
+    if (env.WEBHOOK_ALLOW_LOOPBACK === true && env.NODE_ENV === 'production') {
+      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_ALLOW_LOOPBACK'], message: 'must not be true in production: webhooks would reach services on the machine itself' });
     }
   })
   .transform((env) => {
@@ -288,6 +317,9 @@ const envSchema = z
       POSTFIX_CONFIG_DIR: path.resolve(env.POSTFIX_CONFIG_DIR ?? path.join(runDir, 'postfix', 'conf')),
       OPENDKIM_PID_FILE: path.resolve(env.OPENDKIM_PID_FILE ?? path.join(runDir, 'opendkim', 'opendkim.pid')),
       BACKUPS_DIR: path.resolve(env.BACKUPS_DIR ?? path.join(runDir, 'backups')),
+      WEBHOOK_ALLOW_LOOPBACK: env.WEBHOOK_ALLOW_LOOPBACK ?? env.NODE_ENV !== 'production',
+      // Tests never ask the system's resolver (it is not on loopback): PowerDNS answers for them.
+      WEBHOOK_DNS_RESOLVER: env.WEBHOOK_DNS_RESOLVER ?? (env.NODE_ENV === 'test' ? env.DNS_RESOLVER : undefined),
     };
   });
 

@@ -26,6 +26,7 @@ const journalLength = (): number => {
 const TENANT_TABLES = [
   'audit_logs',
   'backups',
+  'billing_actions',
   'billing_settings',
   'credit_notes',
   'customer_link_tokens',
@@ -58,6 +59,8 @@ const TENANT_TABLES = [
   'tax_rates',
   'two_factor_factors',
   'users',
+  'webhook_attempts',
+  'webhook_endpoints',
   'websites',
 ];
 
@@ -250,7 +253,12 @@ describe('row-level security', () => {
       });
       await tx.insert(s.auditLogs).values({ tenantId, actorType: 'SYSTEM', action: 'test.seed', hash: 'h0' });
       const [event] = await tx.insert(s.domainEvents).values({ tenantId, type: 'test.seeded', subjectType: 'tenant', subjectId: tenantId, payload: {} }).returning();
-      await tx.insert(s.eventDeliveries).values({ tenantId, eventId: event!.id, channel: 'email', recipient: `c@${domainName}` });
+      const [delivery] = await tx.insert(s.eventDeliveries).values({ tenantId, eventId: event!.id, channel: 'email', recipient: `c@${domainName}` }).returning();
+      const [endpoint] = await tx
+        .insert(s.webhookEndpoints)
+        .values({ tenantId, url: `https://hooks.${domainName}/in`, eventTypes: ['invoice.issued'], secretSealed: 'sealed' })
+        .returning();
+      await tx.insert(s.webhookAttempts).values({ tenantId, deliveryId: delivery!.id, endpointId: endpoint!.id, attempt: 1, status: 200, latencyMs: 3 });
       await tx.insert(s.notificationSettings).values({ tenantId });
       await tx.insert(s.notificationTemplates).values({ tenantId, eventType: 'invoice.issued', subject: 's', text: 't', html: 'h' });
       await tx.insert(s.customers).values({ id: id.customer, tenantId, email: `c@${domainName}`, name: 'Customer' });
@@ -357,6 +365,7 @@ describe('row-level security', () => {
         sellerSnapshot: { name: tenant.slug, address: null, taxId: null },
       });
       await tx.insert(s.payments).values({ tenantId, invoiceId, source: 'STAFF', reference: 'seed', amount: 999, currency: 'EUR', requestHash: 'x', receivedAt: new Date() });
+      await tx.insert(s.billingActions).values({ tenantId, subscriptionId: id.subscription, invoiceId, key: 'seed:reminder:7', action: 'reminder', dueAt: new Date() });
     });
   }
 

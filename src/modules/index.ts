@@ -11,6 +11,8 @@ import { customersRouter } from './customers/customers.router.js';
 import { dnsRouter } from './dns/dns.router.js';
 import { jobsRouter } from './provisioning/jobs.router.js';
 import { notificationsRouter } from './events/notifications.router.js';
+import { webhooksRouter } from './events/webhooks.router.js';
+import { mailRouter } from './mail/mail.router.js';
 import { lifecycleRouter } from './subscriptions/lifecycle.router.js';
 import { orderIntakeRouter } from './orders/orders.router.js';
 import { ordersAdminRouter } from './orders/orders-admin.router.js';
@@ -39,10 +41,12 @@ export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
   dnsRouter,
   serversRouter,
   certificatesRouter,
+  mailRouter,
   paymentEventsRouter,
   billingRouter,
   auditRouter,
   usersRouter,
   tenantsRouter,
   notificationsRouter,
+  webhooksRouter,
 ];

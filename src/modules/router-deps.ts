@@ -5,6 +5,7 @@ import type { Env } from '../config/env.js';
 import type { JobProducer } from '../jobs/queue.js';
 import type { SessionInvalidator } from './auth/session-cache.js';
 import type { DnsPort } from '../providers/dns.port.js';
+import type { MailProvider } from '../providers/mailserver.port.js';
 import type { HttpMetrics } from '../shared/metrics/metrics.js';
 import type { CustomerLinkMailer } from './customer-auth/customer-link-mailer.js';
 
@@ -22,6 +23,8 @@ export interface RouterDeps {
   producer: JobProducer;
   metrics: HttpMetrics;
   dns: DnsPort;
+  /** The mail servers (Postfix + Dovecot): mailbox and alias changes are applied through it, usage read from it. */
+  mail: MailProvider;
   /** The per-request user/tenant/session state; writers tell it what changed (modules/auth/session-cache.ts). */
   sessions: SessionInvalidator;
   /** Emails customer links (invitation, reset, sign-in): modules/customer-auth/customer-link-mailer.ts. */

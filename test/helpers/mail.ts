@@ -1,7 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import type { Database } from '../../src/config/database.js';
 import type { Env } from '../../src/config/env.js';
+import { mailDomains, products, type MailboxStatus, type MailDomain, type Server, type Tenant } from '../../src/db/schema/index.js';
+import { withTenant } from '../../src/db/tenant-tx.js';
+import { dkimKeyAad, domainSpec, lockMailDomain, secretBoxOf } from '../../src/modules/mail/mail-state.js';
+import type { MailProvider } from '../../src/providers/mailserver.port.js';
+import { buildOrder, buildServer } from '../factories.js';
 
 /** Clients of the real mail stack (scripts/services.sh): IMAP, inbound SMTP and submission. */
 
@@ -66,4 +74,45 @@ export async function smtpRefusal(send: Promise<unknown>): Promise<{ code: numbe
     return { code, command };
   }
   throw new Error('the SMTP server accepted a message it should have refused');
+}
+
+/**
+ * A hosted mail domain of `tenant`, as PROVISION_MAIL leaves it but without mailboxes: an order
+ * (subscription + domain) whose product has these mail `features`, a MAIL server row for the
+ * loopback stack, the mail_domains row (a new DKIM key, sealed) in `status`, and the domain
+ * applied to the real Postfix/Dovecot/OpenDKIM files. Remove it with `mail.forServer(server).removeDomain`.
+ */
+export async function buildMailDomain(
+  db: Database,
+  env: Env,
+  mail: MailProvider,
+  tenant: Pick<Tenant, 'id'>,
+  options: { features?: Record<string, unknown>; status?: MailboxStatus } = {},
+): Promise<{ mailDomain: MailDomain; domain: string; server: Server; subscriptionId: string; productId: string }> {
+  const order = await buildOrder(db, tenant, { subscriptionStatus: 'ACTIVE' });
+  const server = await buildServer(db, tenant, { hostname: `mail-${randomBytes(4).toString('hex')}.example.test`, role: 'MAIL' });
+  const key = mail.generateDkimKey();
+  const id = randomUUID();
+  const mailDomain = await withTenant(db, tenant.id, async (tx) => {
+    await tx.update(products).set({ type: 'EMAIL', features: options.features ?? { mailboxes: 5, mailboxQuotaMb: 100 } }).where(eq(products.id, order.subscription.productId));
+    const [row] = await tx
+      .insert(mailDomains)
+      .values({
+        id,
+        tenantId: tenant.id,
+        domainId: order.domain.id,
+        subscriptionId: order.subscription.id,
+        serverId: server.id,
+        dkimSelector: env.MAIL_DKIM_SELECTOR,
+        dkimPrivateKeyEncrypted: secretBoxOf(env).seal(key.privateKeyPem, dkimKeyAad(id)),
+        dkimPublicKey: key.publicKeyBase64,
+        status: options.status ?? 'ACTIVE',
+      })
+      .returning();
+    const loaded = await lockMailDomain(tx, id);
+    if (!row || !loaded) throw new Error('buildMailDomain: no row');
+    await mail.forServer(server).applyDomain(await domainSpec(tx, env, loaded));
+    return row;
+  });
+  return { mailDomain, domain: order.domain.name, server, subscriptionId: order.subscription.id, productId: order.subscription.productId };
 }

@@ -1,9 +1,9 @@
 import { sql } from 'drizzle-orm';
-import { index, jsonb, pgTable, text, unique, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { boolean, index, jsonb, pgTable, text, unique, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { amount, createdAt, currency, deletedAt, id, moneyChecks, tstz, updatedAt } from './columns.js';
 import { billingModeEnum, orderStatusEnum, subscriptionStatusEnum, suspensionReasonEnum, webhookEventStatusEnum } from './enums.js';
 import { prices, products } from './catalog.js';
-import { customerIsolationPolicy, ownedByCustomer, tenantIsolationPolicy } from './rls.js';
+import { billingScanPolicy, customerIsolationPolicy, ownedByCustomer, tenantIsolationPolicy } from './rls.js';
 import { tenantId } from './tenancy.js';
 
 /** A customer's billing address as they enter it in the portal (country: ISO 3166-1 alpha-2). */
@@ -82,6 +82,16 @@ export const orders = pgTable(
   ],
 ).enableRLS();
 
+/** Per-subscription dunning settings that replace the tenant's (null fields: the tenant's). */
+export interface DunningOverride {
+  reminderDays?: number[] | undefined;
+  overdueNoticeDays?: number[] | undefined;
+  suspendAfterDays?: number | undefined;
+  terminationEnabled?: boolean | undefined;
+  terminateAfterDays?: number | undefined;
+  terminationWarningDays?: number | undefined;
+}
+
 /** The cause of a subscription's last status change: who or what, and why. */
 export interface SubscriptionStatusReason {
   /** The state machine event, e.g. `provisioning.failed`, `suspended`. */
@@ -133,6 +143,11 @@ export const subscriptions = pgTable(
     suspensionReason: suspensionReasonEnum('suspension_reason'),
     /** Staff hold: no dunning action before this instant. */
     billingHoldUntil: tstz('billing_hold_until'),
+    /** Staff override of the tenant's dunning settings for this subscription (modules/billing/dunning-policy.ts). */
+    dunningOverride: jsonb('dunning_override').$type<DunningOverride>(),
+    /** Cancelled at the end of the paid period: no renewal; suspended (CANCELLED) at paidThrough, terminated after the retention. */
+    cancelAtPeriodEnd: boolean('cancel_at_period_end').notNull().default(false),
+    cancelRequestedAt: tstz('cancel_requested_at'),
     suspendedAt: tstz('suspended_at'),
     terminatedAt: tstz('terminated_at'),
     createdAt: createdAt(),
@@ -143,6 +158,7 @@ export const subscriptions = pgTable(
     index('subscriptions_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
     index('subscriptions_customer_idx').on(t.customerId),
     index('subscriptions_billing_due_idx').on(t.paidThrough).where(sql`${t.status} in ('ACTIVE', 'PAST_DUE', 'SUSPENDED')`),
+    billingScanPolicy(t.status, t.billingMode),
     tenantIsolationPolicy(t.tenantId),
     customerIsolationPolicy(ownedByCustomer(t.customerId)),
   ],

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, check, index, integer, jsonb, pgTable, smallint, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigserial, boolean, check, index, integer, jsonb, pgTable, smallint, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { createdAt, id, tstz, updatedAt } from './columns.js';
 import { eventDeliveryScanPolicy, eventDispatchScanPolicy, tenantIsolationPolicy } from './rls.js';
 import { tenantId } from './tenancy.js';
@@ -134,3 +134,68 @@ export const notificationTemplates = pgTable(
   },
   (t) => [uniqueIndex('notification_templates_tenant_event_unique').on(t.tenantId, t.eventType), tenantIsolationPolicy(t.tenantId)],
 ).enableRLS();
+
+/**
+ * A URL of the tenant's own systems that receives the events it subscribes to, signed per the
+ * Standard Webhooks specification with the endpoint's secret (sealed with SECRETS_ENCRYPTION_KEY,
+ * shown once). After a rotation the previous secret also signs until `previous_secret_expires_at`,
+ * so receivers can switch without losing messages. `failing_since`: the first failed attempt
+ * since the last success; an endpoint failing for WEBHOOK_DISABLE_AFTER is disabled.
+ */
+export const webhookEndpoints = pgTable(
+  'webhook_endpoints',
+  {
+    id: id(),
+    tenantId: tenantId(),
+    url: text('url').notNull(),
+    description: text('description'),
+    /** Domain event types this endpoint receives (non-empty). */
+    eventTypes: text('event_types').array().notNull(),
+    enabled: boolean('enabled').notNull().default(true),
+    secretSealed: text('secret_sealed').notNull(),
+    previousSecretSealed: text('previous_secret_sealed'),
+    previousSecretExpiresAt: tstz('previous_secret_expires_at'),
+    failingSince: tstz('failing_since'),
+    disabledAt: tstz('disabled_at'),
+    disabledReason: text('disabled_reason'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    check('webhook_endpoints_event_types_check', sql`cardinality(${t.eventTypes}) > 0`),
+    index('webhook_endpoints_tenant_idx').on(t.tenantId, t.createdAt, t.id),
+    tenantIsolationPolicy(t.tenantId),
+  ],
+).enableRLS();
+
+export type WebhookEndpointRow = typeof webhookEndpoints.$inferSelect;
+
+/** One HTTP attempt of a webhook delivery: the endpoint's delivery log (status, latency, excerpt). */
+export const webhookAttempts = pgTable(
+  'webhook_attempts',
+  {
+    id: id(),
+    tenantId: tenantId(),
+    deliveryId: uuid('delivery_id')
+      .notNull()
+      .references(() => eventDeliveries.id, { onDelete: 'cascade' }),
+    endpointId: uuid('endpoint_id')
+      .notNull()
+      .references(() => webhookEndpoints.id, { onDelete: 'cascade' }),
+    attempt: integer('attempt').notNull(),
+    /** The HTTP status, or null when there was no answer (refused, timeout, connection error). */
+    status: integer('status'),
+    latencyMs: integer('latency_ms').notNull(),
+    /** The first characters of the answer's body. */
+    response: text('response'),
+    error: text('error'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('webhook_attempts_delivery_idx').on(t.tenantId, t.deliveryId, t.attempt),
+    index('webhook_attempts_endpoint_idx').on(t.tenantId, t.endpointId, t.createdAt),
+    tenantIsolationPolicy(t.tenantId),
+  ],
+).enableRLS();
+
+export type WebhookAttemptRow = typeof webhookAttempts.$inferSelect;

@@ -3,7 +3,7 @@ import { bigint, boolean, check, index, integer, jsonb, pgTable, primaryKey, tex
 import { customers, subscriptions, type BillingAddress } from './billing.js';
 import { createdAt, id, tstz, updatedAt } from './columns.js';
 import { billingModeEnum, invoiceKindEnum, invoiceStatusEnum, paymentSourceEnum } from './enums.js';
-import { tenantIsolationPolicy } from './rls.js';
+import { billingSettingsScanPolicy, tenantIsolationPolicy } from './rls.js';
 import { tenantId, users } from './tenancy.js';
 
 // Invoices, credit notes, tax rates and payments (issue 16). Money is integer minor units.
@@ -25,12 +25,28 @@ export const billingSettings = pgTable(
     renewalLeadDays: integer('renewal_lead_days').notNull().default(14),
     /** Due date of a staff-issued invoice, in days after issue. */
     paymentTermsDays: integer('payment_terms_days').notNull().default(14),
+    // Dunning (modules/billing/dunning-policy.ts), in days relative to the due date of the open
+    // renewal invoice (= the subscription's paidThrough); a subscription may override them.
+    /** Reminders this many days before the due date, e.g. {7,1}. */
+    reminderDays: integer('reminder_days').array().notNull().default(sql`'{7,1}'::integer[]`),
+    /** Overdue notices this many days after it, e.g. {1,3}; the last one warns of suspension. */
+    overdueNoticeDays: integer('overdue_notice_days').array().notNull().default(sql`'{1,3}'::integer[]`),
+    /** NON_PAYMENT suspension this many days after the due date. */
+    suspendAfterDays: integer('suspend_after_days').notNull().default(7),
+    /** Termination for non-payment: off by default. */
+    terminationEnabled: boolean('termination_enabled').notNull().default(false),
+    terminateAfterDays: integer('terminate_after_days').notNull().default(30),
+    terminationWarningDays: integer('termination_warning_days').notNull().default(23),
+    /** A subscription cancelled at period end is suspended (CANCELLED) then, and terminated this many days later. */
+    cancellationRetentionDays: integer('cancellation_retention_days').notNull().default(30),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
   (t) => [
     check('billing_settings_lead_days_check', sql`${t.renewalLeadDays} between 0 and 60`),
     check('billing_settings_terms_check', sql`${t.paymentTermsDays} between 0 and 120`),
+    billingSettingsScanPolicy(),
+    check('billing_settings_dunning_check', sql`${t.suspendAfterDays} between 0 and 365 and ${t.terminationWarningDays} between 0 and ${t.terminateAfterDays} and ${t.terminateAfterDays} between ${t.suspendAfterDays} and 730 and ${t.cancellationRetentionDays} between 0 and 365`),
     tenantIsolationPolicy(t.tenantId),
   ],
 ).enableRLS();
@@ -246,6 +262,67 @@ export const payments = pgTable(
   ],
 ).enableRLS();
 
+/**
+ * The billing run's ledger (modules/billing/billing-run.ts): one row per action taken (or skipped
+ * as superseded) for one subscription period. `key` is unique per subscription: a notice is written
+ * in the transaction that records its domain event, so a second run, a second worker or a run
+ * resumed after a crash never sends it twice.
+ */
+export const billingActions = pgTable(
+  'billing_actions',
+  {
+    id: id(),
+    tenantId: tenantId(),
+    subscriptionId: uuid('subscription_id')
+      .notNull()
+      .references(() => subscriptions.id),
+    invoiceId: uuid('invoice_id').references(() => invoices.id),
+    /** e.g. `2026-01-01T00:00:00.000Z:reminder:7` (the period start, the rule, its day). */
+    key: text('key').notNull(),
+    /** The rule: renewal_issued, reminder, overdue, past_due, suspend, termination_warning, terminate, cancel_suspend, cancel_terminate, unsuspend, recovered. */
+    action: text('action').notNull(),
+    /** DONE, or SKIPPED when a later notice of the same kind was due too (a scheduler that was down sends the latest only). */
+    outcome: text('outcome').notNull().default('DONE'),
+    /** When the rule said it was due, and the run that acted. */
+    dueAt: tstz('due_at').notNull(),
+    runId: uuid('run_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    check('billing_actions_outcome_check', sql`${t.outcome} in ('DONE', 'SKIPPED')`),
+    unique('billing_actions_subscription_key_unique').on(t.subscriptionId, t.key),
+    index('billing_actions_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
+    tenantIsolationPolicy(t.tenantId),
+  ],
+).enableRLS();
+
+/**
+ * One billing run (scheduler or CLI): not tenant data — counts only — so no RLS, like
+ * webhook_events. The last finished run feeds /metrics and /ready.
+ */
+export const billingRuns = pgTable(
+  'billing_runs',
+  {
+    id: id(),
+    /** scheduler | cli */
+    trigger: text('trigger').notNull(),
+    /** The clock the run acted at (`--as-of`). */
+    asOf: tstz('as_of').notNull(),
+    /** One tenant (CLI --tenant), or null for all. */
+    tenantId: uuid('tenant_id'),
+    dryRun: boolean('dry_run').notNull().default(false),
+    /** RUNNING | SUCCEEDED | FAILED */
+    status: text('status').notNull().default('RUNNING'),
+    counts: jsonb('counts').$type<Record<string, number>>().notNull().default({}),
+    error: text('error'),
+    startedAt: tstz('started_at').notNull().defaultNow(),
+    finishedAt: tstz('finished_at'),
+  },
+  (t) => [check('billing_runs_status_check', sql`${t.status} in ('RUNNING', 'SUCCEEDED', 'FAILED')`), index('billing_runs_started_idx').on(t.startedAt)],
+);
+
+export type BillingAction = typeof billingActions.$inferSelect;
+export type BillingRun = typeof billingRuns.$inferSelect;
 export type BillingSettings = typeof billingSettings.$inferSelect;
 export type TaxRate = typeof taxRates.$inferSelect;
 export type Invoice = typeof invoices.$inferSelect;

@@ -10,6 +10,7 @@ export const REFRESH_TOKEN_HASH_SETTING = 'app.refresh_token_hash';
 export const OUTBOX_SWEEP_SETTING = 'app.outbox_sweep';
 export const AUDIT_SEAL_SETTING = 'app.audit_seal';
 export const EVENT_DISPATCH_SETTING = 'app.event_dispatch';
+export const BILLING_SCAN_SETTING = 'app.billing_scan';
 export const SSL_RENEWAL_SCAN_SETTING = 'app.ssl_renewal_scan';
 
 /** `nullif(current_setting('<name>', true), '')`: NULL when the setting is unset or empty. */
@@ -114,6 +115,29 @@ export function eventDeliveryScanPolicy(status: PgColumn): PgPolicy {
     to: 'public',
     using: sql`${setting(EVENT_DISPATCH_SETTING)} = 'on' and ${status} in ('PENDING', 'SENDING')`,
   });
+}
+
+/**
+ * subscriptions: SELECT-only, for the billing run, which looks for subscriptions mPanel bills in
+ * every tenant. The transaction declares it with `app.billing_scan = 'on'`; it then sees only
+ * MPANEL-billed subscriptions that are live (ACTIVE, PAST_DUE, SUSPENDED), and acts on each in a
+ * transaction of its tenant (where the tenant policy applies as everywhere else).
+ */
+export function billingScanPolicy(status: PgColumn, billingMode: PgColumn): PgPolicy {
+  return pgPolicy('billing_scan', {
+    as: 'permissive',
+    for: 'select',
+    to: 'public',
+    using: sql`${setting(BILLING_SCAN_SETTING)} = 'on' and ${billingMode} = 'MPANEL' and ${status} in ('ACTIVE', 'PAST_DUE', 'SUSPENDED')`,
+  });
+}
+
+/**
+ * billing_settings: SELECT-only, for the same scan, which needs each tenant's renewal lead time
+ * to pick the subscriptions whose renewal is due (declared with `app.billing_scan = 'on'`).
+ */
+export function billingSettingsScanPolicy(): PgPolicy {
+  return pgPolicy('billing_scan', { as: 'permissive', for: 'select', to: 'public', using: sql`${setting(BILLING_SCAN_SETTING)} = 'on'` });
 }
 
 /**

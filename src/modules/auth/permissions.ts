@@ -38,10 +38,16 @@ export const permissionMatrix = {
   /** Servers are the platform's: a tenant's admins see them, only the platform's SUPER_ADMIN registers or changes one. */
   'servers:read': ADMINS,
   'servers:write': ['SUPER_ADMIN'],
+  'mail:read': ALL,
+  /** Mailboxes (create, quota, password, delete) and aliases. */
+  'mail:write': ['SUPER_ADMIN', 'ADMIN', 'SUPPORT'],
   'certificates:read': ALL,
   'certificates:renew': ['SUPER_ADMIN', 'ADMIN', 'SUPPORT'],
   'notifications:read': ADMINS,
   'notifications:write': ADMINS,
+  /** Outgoing webhook endpoints, their secrets and delivery logs. */
+  'webhooks:read': ADMINS,
+  'webhooks:write': ADMINS,
 } as const satisfies Record<string, readonly UserRole[]>;
 
 export type Permission = keyof typeof permissionMatrix;

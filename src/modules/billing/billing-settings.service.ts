@@ -4,7 +4,8 @@ import { billingSettings, customers, taxRates, type TaxRate } from '../../db/sch
 import { withTenant } from '../../db/tenant-tx.js';
 import { notFound } from '../../shared/errors/app-error.js';
 import { findPgError } from '../../shared/errors/pg-errors.js';
-import { conflict } from '../../shared/errors/app-error.js';
+import { conflict, validationFailed } from '../../shared/errors/app-error.js';
+import { dunningProblems } from './dunning-policy.js';
 import type { AuthContext } from '../auth/auth-context.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import { listPage } from '../list-page.js';
@@ -31,6 +32,13 @@ function settingsView(row: Awaited<ReturnType<typeof settingsOf>>): BillingSetti
     creditNoteNumberFormat: row.creditNoteNumberFormat,
     renewalLeadDays: row.renewalLeadDays,
     paymentTermsDays: row.paymentTermsDays,
+    reminderDays: row.reminderDays,
+    overdueNoticeDays: row.overdueNoticeDays,
+    suspendAfterDays: row.suspendAfterDays,
+    terminationEnabled: row.terminationEnabled,
+    terminateAfterDays: row.terminateAfterDays,
+    terminationWarningDays: row.terminationWarningDays,
+    cancellationRetentionDays: row.cancellationRetentionDays,
   };
 }
 
@@ -42,6 +50,8 @@ export async function getBillingSettings(db: Database, auth: Auth): Promise<Bill
 export async function updateBillingSettings(db: Database, auth: Auth, body: BillingSettingsBody, actor: AuditActor): Promise<BillingSettingsView> {
   return withTenant(db, auth.tenantId, async (tx) => {
     const before = settingsView(await settingsOf(tx, auth.tenantId));
+    const problems = dunningProblems({ ...before, ...body }, 'body');
+    if (problems.length > 0) throw validationFailed(problems);
     const [row] = await tx
       .insert(billingSettings)
       .values({ tenantId: auth.tenantId, ...body })

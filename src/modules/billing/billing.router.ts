@@ -13,8 +13,10 @@ import {
   updateTaxRate,
 } from './billing-settings.service.js';
 import {
+  billingScheduleResponse,
   billingSettingsBody,
   billingSettingsResponse,
+  subscriptionBillingBody,
   createInvoiceBody,
   creditNoteBody,
   creditNoteResponse,
@@ -36,6 +38,7 @@ import {
   voidInvoiceBody,
 } from './billing.types.js';
 import { receivePaymentWebhook, recordStaffPayment } from './payments.service.js';
+import { getBillingSchedule, updateSubscriptionBilling } from './subscription-billing.service.js';
 import { marketingSignedRoute } from '../orders/marketing-signature.js';
 import {
   createInvoice,
@@ -100,6 +103,40 @@ export const billingRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db
       config: write,
     },
     async (request) => updateBillingSettings(db, authOf(request), request.body, actorOf(request)),
+  );
+
+  app.get(
+    '/subscriptions/:id/billing-schedule',
+    {
+      schema: {
+        tags,
+        summary: 'What the billing run will do to this subscription, and when',
+        description:
+          'A dry run of the billing run for this subscription from now on: the next renewal invoice, reminders, PAST_DUE, overdue notices, suspension, termination, cancellation at period end. ' +
+          'Computed by the same policy the run acts on (modules/billing/dunning-policy.ts).',
+        params: idParams,
+        response: { 200: billingScheduleResponse, ...authProblems, ...problems(404) },
+      },
+      config: read,
+    },
+    async (request) => getBillingSchedule(db, authOf(request), request.params.id),
+  );
+  app.patch(
+    '/subscriptions/:id/billing',
+    {
+      schema: {
+        tags,
+        summary: "A subscription's billing hold, dunning override, or cancellation at period end",
+        description:
+          'billingHoldUntil: no dunning action before it. dunningOverride: replaces the tenant dunning settings for this subscription. ' +
+          'cancelAtPeriodEnd: no renewal; suspended (reason CANCELLED) when the paid period ends, terminated after cancellationRetentionDays. Audited. Answers the new schedule.',
+        params: idParams,
+        body: subscriptionBillingBody,
+        response: { 200: billingScheduleResponse, ...authProblems, ...problems(404, 409) },
+      },
+      config: write,
+    },
+    async (request) => updateSubscriptionBilling(db, authOf(request), request.params.id, request.body, actorOf(request)),
   );
 
   app.get(

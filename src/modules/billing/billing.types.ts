@@ -31,6 +31,31 @@ const numberFormat = z
 
 // ---- billing settings ----
 
+const dayList = (min: number, max: number, description: string) =>
+  z
+    .array(z.number().int().min(min).max(max))
+    .max(6)
+    .refine((days) => new Set(days).size === days.length, 'must not repeat a day')
+    .meta({ description });
+
+/** The dunning settings (modules/billing/dunning-policy.ts), in days relative to the due date. */
+const dunningFields = {
+  reminderDays: dayList(1, 60, 'Reminders this many days before the due date, e.g. [7, 1]').optional(),
+  overdueNoticeDays: dayList(1, 365, 'Overdue notices this many days after the due date, e.g. [1, 3]').optional(),
+  suspendAfterDays: z.number().int().min(0).max(365).optional().meta({ description: 'NON_PAYMENT suspension this many days after the due date' }),
+  terminationEnabled: z.boolean().optional().meta({ description: 'Terminate for non-payment (off by default)' }),
+  terminateAfterDays: z.number().int().min(0).max(730).optional().meta({ description: 'Termination this many days after the due date (when enabled)' }),
+  terminationWarningDays: z.number().int().min(0).max(730).optional().meta({ description: 'A final notice this many days after the due date (when termination is enabled)' }),
+};
+const dunningView = {
+  reminderDays: z.array(z.number().int()),
+  overdueNoticeDays: z.array(z.number().int()),
+  suspendAfterDays: z.number().int(),
+  terminationEnabled: z.boolean(),
+  terminateAfterDays: z.number().int(),
+  terminationWarningDays: z.number().int(),
+};
+
 export const billingSettingsBody = z
   .strictObject({
     sellerName: text(200).nullable().optional(),
@@ -40,6 +65,8 @@ export const billingSettingsBody = z
     creditNoteNumberFormat: numberFormat.optional(),
     renewalLeadDays: z.number().int().min(0).max(60).optional(),
     paymentTermsDays: z.number().int().min(0).max(120).optional(),
+    ...dunningFields,
+    cancellationRetentionDays: z.number().int().min(0).max(365).optional().meta({ description: 'A subscription cancelled at period end is terminated this many days after it' }),
   })
   .meta({ id: 'BillingSettingsUpdate' });
 export type BillingSettingsBody = z.output<typeof billingSettingsBody>;
@@ -53,6 +80,8 @@ export const billingSettingsResponse = z
     creditNoteNumberFormat: z.string(),
     renewalLeadDays: z.number().int(),
     paymentTermsDays: z.number().int(),
+    ...dunningView,
+    cancellationRetentionDays: z.number().int(),
   })
   .meta({ id: 'BillingSettings' });
 export type BillingSettingsView = z.output<typeof billingSettingsResponse>;
@@ -277,3 +306,49 @@ export const paymentWebhookBody = z
   })
   .meta({ id: 'PaymentWebhook' });
 export type PaymentWebhookBody = z.output<typeof paymentWebhookBody>;
+
+// ---- a subscription's billing: hold, dunning override, cancellation, schedule ----
+
+export const subscriptionBillingBody = z
+  .strictObject({
+    billingHoldUntil: z.iso
+      .datetime({ offset: true })
+      .nullable()
+      .optional()
+      .meta({ description: 'No dunning action (notice, PAST_DUE, suspension, termination) before this instant; null lifts the hold' }),
+    dunningOverride: z
+      .strictObject(dunningFields)
+      .nullable()
+      .optional()
+      .meta({ description: "Replaces the tenant's dunning settings for this subscription (fields left out: the tenant's); null removes the override" }),
+    cancelAtPeriodEnd: z
+      .boolean()
+      .optional()
+      .meta({ description: 'true: no renewal; suspended (CANCELLED) when the paid period ends and terminated after the retention. Immediate cancellation is POST /api/subscriptions/{id}/terminate' }),
+  })
+  .refine((body) => Object.keys(body).length > 0, 'name at least one of billingHoldUntil, dunningOverride, cancelAtPeriodEnd')
+  .meta({ id: 'SubscriptionBillingUpdate' });
+export type SubscriptionBillingBody = z.output<typeof subscriptionBillingBody>;
+
+export const billingScheduleResponse = z
+  .object({
+    subscriptionId: z.uuid(),
+    billingMode: z.enum(billingModes),
+    status: z.string(),
+    paidThrough: timestamp.nullable(),
+    billingHoldUntil: timestamp.nullable(),
+    cancelAtPeriodEnd: z.boolean(),
+    dunningOverride: z.object(dunningFields).nullable(),
+    settings: z.object({ renewalLeadDays: z.number().int(), paymentTermsDays: z.number().int(), cancellationRetentionDays: z.number().int(), ...dunningView }),
+    openInvoice: z.object({ id: z.uuid(), number: z.string().nullable(), status: z.enum(invoiceStatuses), dueAt: timestamp.nullable() }).nullable(),
+    steps: z.array(
+      z.object({
+        action: z.string().meta({ description: 'issue_renewal, reminder, past_due, overdue, suspend, termination_warning, terminate, recover, cancel_suspend, cancel_terminate' }),
+        at: timestamp,
+        outcome: z.enum(['DONE', 'SKIPPED']).meta({ description: 'DONE: it will happen; SKIPPED: superseded (a later notice of the same kind is due too)' }),
+        rule: z.string(),
+      }),
+    ),
+  })
+  .meta({ id: 'BillingSchedule', description: 'What the billing run will do to this subscription, and when (a dry run): steps from now on, in order' });
+export type BillingScheduleView = z.output<typeof billingScheduleResponse>;

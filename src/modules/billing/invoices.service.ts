@@ -36,6 +36,7 @@ import type {
   ListInvoicesQuery,
 } from './billing.types.js';
 import { nextDocumentNumber } from './document-numbers.js';
+import { defaultDunningSettings } from './dunning-policy.js';
 import { invoiceTotals, lineAmounts, prorate } from './money.js';
 
 const DAY_MS = 86_400_000;
@@ -51,8 +52,9 @@ export async function settingsOf(tx: Tx, tenantId: string): Promise<Omit<Billing
       sellerTaxId: null,
       invoiceNumberFormat: 'INV-{YYYY}-{000000}',
       creditNoteNumberFormat: 'CN-{YYYY}-{000000}',
-      renewalLeadDays: 14,
-      paymentTermsDays: 14,
+      ...defaultDunningSettings,
+      reminderDays: [...defaultDunningSettings.reminderDays],
+      overdueNoticeDays: [...defaultDunningSettings.overdueNoticeDays],
     }
   );
 }

@@ -102,6 +102,13 @@ export const domainEventCatalogue = {
     attempts: z.number().int(),
     error: z.string(),
   }),
+  /** An endpoint whose deliveries kept failing for WEBHOOK_DISABLE_AFTER was disabled (modules/events/webhook-deliveries.ts). */
+  'webhook_endpoint.disabled': z.strictObject({
+    endpointId: id,
+    url: z.string(),
+    failingSince: isoTime,
+    error: z.string(),
+  }),
 } as const satisfies Record<string, z.ZodType<Record<string, unknown>>>;
 
 export type DomainEventType = keyof typeof domainEventCatalogue;

@@ -11,6 +11,7 @@ import { SmtpMailer } from '../../providers/smtp/smtp-mailer.js';
 import { recordEvent, type DomainEvent } from './domain-events.js';
 import { dispatchEvents } from './event-dispatcher.js';
 import { deliverDue, type DeliveryDeps } from './event-delivery.js';
+import { webhookSettings } from './webhook-deliveries.js';
 
 let t: TestApp;
 let smtp: SmtpListener;
@@ -24,6 +25,7 @@ beforeAll(async () => {
     emailFrom: 'notifications@mpanel.test',
     logger: pino({ level: 'silent' }),
     settings: { leaseMs: 30_000, maxAgeMs: 3_600_000, backoffBaseMs: 1, concurrency: 10 },
+    webhooks: webhookSettings(t.env),
   };
 });
 afterAll(async () => {

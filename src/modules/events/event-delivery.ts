@@ -7,6 +7,7 @@ import { withTenant } from '../../db/tenant-tx.js';
 import { MailerError, type MailerPort } from '../../providers/mailer.port.js';
 import { groupByTenant } from './event-dispatcher.js';
 import { isDomainEventType, loadBranding, loadTemplate, renderEmail } from './notification-email.js';
+import { recordWebhookAttempt, sendWebhook, type WebhookAttempt, type WebhookSettings } from './webhook-deliveries.js';
 
 /**
  * The delivery workers. A delivery is claimed in a committed transaction (SENDING, attempts + 1,
@@ -31,6 +32,8 @@ export interface DeliveryDeps {
   readonly emailFrom: string;
   readonly logger: Logger;
   readonly settings: DeliverySettings;
+  /** Signing, the address guard and the endpoints' health (modules/events/webhook-deliveries.ts). */
+  readonly webhooks: WebhookSettings;
 }
 
 export interface DeliveryRun {
@@ -126,10 +129,10 @@ async function sendEmail(deps: DeliveryDeps, delivery: EventDeliveryRow): Promis
   }
 }
 
-async function attempt(deps: DeliveryDeps, delivery: EventDeliveryRow): Promise<Attempt> {
+async function attempt(deps: DeliveryDeps, delivery: EventDeliveryRow): Promise<Attempt | WebhookAttempt> {
   try {
-    if (delivery.channel === 'email') return await sendEmail(deps, delivery);
-    return { ok: false, permanent: true, status: null, response: null, error: `no sender for channel ${delivery.channel}`, latencyMs: 0 };
+    // The channel column's check constraint allows these two only.
+    return delivery.channel === 'email' ? await sendEmail(deps, delivery) : await sendWebhook(deps.db, deps.webhooks, delivery);
   } catch (error) {
     // Our own failure (database, rendering): temporary, the next attempt may pass.
     return { ok: false, permanent: false, status: null, response: null, error: describe(error).slice(0, EXCERPT_CHARS), latencyMs: 0 };
@@ -137,11 +140,11 @@ async function attempt(deps: DeliveryDeps, delivery: EventDeliveryRow): Promise<
 }
 
 /** Records an attempt, if the claim is still this one's; returns the delivery's new status. */
-async function record(deps: DeliveryDeps, delivery: EventDeliveryRow, result: Attempt, now = new Date()): Promise<'DELIVERED' | 'PENDING' | 'FAILED' | null> {
+async function record(deps: DeliveryDeps, delivery: EventDeliveryRow, result: Attempt | WebhookAttempt, now = new Date()): Promise<'DELIVERED' | 'PENDING' | 'FAILED' | null> {
   const expired = now.getTime() - delivery.createdAt.getTime() >= deps.settings.maxAgeMs;
   const status = result.ok ? 'DELIVERED' : result.permanent || expired ? 'FAILED' : 'PENDING';
-  const rows = await withTenant(deps.db, delivery.tenantId, (tx) =>
-    tx
+  const rows = await withTenant(deps.db, delivery.tenantId, async (tx) => {
+    const updated = await tx
       .update(eventDeliveries)
       .set({
         status,
@@ -155,8 +158,11 @@ async function record(deps: DeliveryDeps, delivery: EventDeliveryRow, result: At
         updatedAt: now,
       })
       .where(and(eq(eventDeliveries.id, delivery.id), eq(eventDeliveries.status, 'SENDING'), eq(eventDeliveries.attempts, delivery.attempts)))
-      .returning({ id: eventDeliveries.id }),
-  );
+      .returning({ id: eventDeliveries.id });
+    // The endpoint's log and health change with the delivery, and only if the claim was still ours.
+    if (updated.length > 0 && 'counts' in result) await recordWebhookAttempt(tx, deps.webhooks, delivery, result, now);
+    return updated;
+  });
   if (rows.length === 0) return null;
   if (status === 'FAILED') deps.logger.warn({ deliveryId: delivery.id, channel: delivery.channel, error: result.error, status: result.status }, 'event delivery failed for good');
   return status;

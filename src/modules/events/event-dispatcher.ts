@@ -4,10 +4,11 @@ import { domainEvents, eventDeliveries } from '../../db/schema/index.js';
 import { EVENT_DISPATCH_SETTING } from '../../db/schema/rls.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { emailRecipients } from './notification-email.js';
+import { subscribedEndpoints } from './webhook-deliveries.js';
 
 /**
  * The dispatcher: turns each undispatched event into its deliveries (one per channel × recipient)
- * and marks the event dispatched, in ONE transaction of the event's tenant. A crash before the
+ * (emails, and one per webhook endpoint subscribed to its type) and marks the event dispatched, in ONE transaction of the event's tenant. A crash before the
  * commit leaves the event undispatched and it is planned again; after it, the deliveries exist
  * and the delivery workers send them. The unique (event, channel, recipient) key means a second
  * dispatcher racing the first, or a re-run, adds nothing: each recipient hears once.
@@ -47,6 +48,9 @@ export async function dispatchTenantEvents(db: Database, tenantId: string, event
     for (const event of events) {
       for (const recipient of await emailRecipients(tx, event)) {
         planned.push({ tenantId, eventId: event.id, channel: 'email', recipient: recipient.address, recipientName: recipient.name, nextAttemptAt: now });
+      }
+      for (const endpoint of await subscribedEndpoints(tx, event)) {
+        planned.push({ tenantId, eventId: event.id, channel: 'webhook', recipient: endpoint.id, nextAttemptAt: now });
       }
     }
     if (planned.length > 0) await tx.insert(eventDeliveries).values(planned).onConflictDoNothing();

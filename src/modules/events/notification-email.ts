@@ -35,6 +35,7 @@ export const emailAudience: Readonly<Record<DomainEventType, 'customer' | 'staff
   'certificate.expiring': 'staff',
   'mailbox.created': 'customer',
   'job.failed': 'staff',
+  'webhook_endpoint.disabled': 'staff',
 };
 
 export const STAFF_ROLES = ['ADMIN', 'BILLING'] as const;

@@ -111,6 +111,7 @@ const SAMPLE_STRINGS: Readonly<Record<string, string>> = {
   rule: 'dunning.suspend',
   disputeId: 'dp_example',
   paymentEventId: 'evt_example',
+  url: 'https://hooks.example.com/mpanel',
 };
 
 /** A payload for `type` with example values, valid against the catalogue (tests check every type). */
@@ -119,7 +120,7 @@ export function samplePayload(type: DomainEventType): Record<string, unknown> {
   for (const key of Object.keys(domainEventCatalogue[type].shape)) {
     if (key === 'amount' || key === 'total') payload[key] = { amount: 4999, currency: 'EUR' };
     else if (key.endsWith('Id') && !(key in SAMPLE_STRINGS)) payload[key] = SAMPLE_ID;
-    else if (key.endsWith('At') || key === 'notAfter') payload[key] = '2026-12-31T12:00:00.000Z';
+    else if (key.endsWith('At') || key.endsWith('Since') || key === 'notAfter') payload[key] = '2026-12-31T12:00:00.000Z';
     else if (key === 'names') payload[key] = ['example.com', 'www.example.com'];
     else if (key === 'steps') payload[key] = ['PROVISION_DNS', 'PROVISION_HOSTING'];
     else if (key === 'attempts') payload[key] = 6;

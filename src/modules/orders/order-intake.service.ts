@@ -228,6 +228,10 @@ async function createOrder(tx: Tx, deps: OrderIntakeDeps, tenantId: string, body
       status: 'PENDING',
       currentPeriodStart: start,
       currentPeriodEnd: periodEnd(start, price.interval),
+      // The order paid the first period: the billing run renews from its end. A Stripe subscription
+      // (Checkout in subscription mode) is billed by Stripe, never by mPanel's run as well.
+      paidThrough: periodEnd(start, price.interval),
+      billingMode: body.payment.stripeSubscriptionId ? 'STRIPE' : 'MPANEL',
       stripeSubscriptionId: body.payment.stripeSubscriptionId,
     })
     .returning();

@@ -2,7 +2,8 @@ import { Resolver } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { TLSSocket } from 'node:tls';
-import net, { type LookupFunction } from 'node:net';
+import net from 'node:net';
+import { canonicalAddress, pinnedLookup } from '../../shared/net/address-guard.js';
 
 /**
  * Checks that a site is live the way a visitor reaches it — the name resolved through our DNS,
@@ -51,11 +52,6 @@ const MAX_BODY_BYTES = 64 * 1024;
 const REQUEST_TIMEOUT_MS = 3_000;
 const POLL_INTERVAL_MS = 100;
 
-/** One textual form per address, so "::1" and "0:0::1" compare equal. */
-export function canonicalAddress(address: string): string {
-  return net.isIP(address) === 6 ? new URL(`http://[${address}]/`).hostname.slice(1, -1) : address;
-}
-
 export function createResolver(server: string, timeoutMs = 1_000): Resolver {
   const resolver = new Resolver({ timeout: timeoutMs, tries: 2 });
   resolver.setServers([server]);
@@ -79,15 +75,6 @@ export async function resolveAddresses(resolver: Resolver, name: string): Promis
   };
   const [v4, v6] = await Promise.all([lookup(resolver.resolve4(name)), lookup(resolver.resolve6(name))]);
   return [...v4, ...v6];
-}
-
-/** The only address this request may connect to, whatever name it asks for. */
-function pinnedLookup(address: string): LookupFunction {
-  const family = net.isIP(address);
-  return (_hostname, options, callback) => {
-    if (options.all) callback(null, [{ address, family }]);
-    else callback(null, address, family);
-  };
 }
 
 interface HttpAnswer {

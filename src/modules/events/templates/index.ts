@@ -23,6 +23,7 @@ import subscriptionRecovered from './subscription.recovered.js';
 import subscriptionSuspended from './subscription.suspended.js';
 import subscriptionTerminated from './subscription.terminated.js';
 import subscriptionUnsuspended from './subscription.unsuspended.js';
+import webhookEndpointDisabled from './webhook_endpoint.disabled.js';
 
 /** The file template of each event (one file per event beside this one); a missing one does not compile. */
 export const fileTemplates: Readonly<Record<DomainEventType, EmailTemplate>> = {
@@ -49,4 +50,5 @@ export const fileTemplates: Readonly<Record<DomainEventType, EmailTemplate>> = {
   'subscription.suspended': subscriptionSuspended,
   'subscription.terminated': subscriptionTerminated,
   'subscription.unsuspended': subscriptionUnsuspended,
+  'webhook_endpoint.disabled': webhookEndpointDisabled,
 };

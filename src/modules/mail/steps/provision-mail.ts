@@ -1,13 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { and, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
-import { mailboxes, mailDomains, products, servers, subscriptions, type Mailbox } from '../../../db/schema/index.js';
+import { dnsRecords, dnsZones, mailboxes, mailDomains, products, servers, subscriptions, type Mailbox } from '../../../db/schema/index.js';
 import { withTenant, type Tx } from '../../../db/tenant-tx.js';
 import { PermanentStepError } from '../../../jobs/runner.js';
 import { MailServerError } from '../../../providers/mailserver.port.js';
 import { recordAudit, systemActor } from '../../audit/audit.service.js';
 import { dnsSettings } from '../../dns/dns-template.js';
 import { putFeatureRecord } from '../../dns/dns.service.js';
+import { recordEvent } from '../../events/domain-events.js';
 import { requireStepDomain } from '../../domains/domains.service.js';
 import { defineStep, type StepContext } from '../../step-services.js';
 import { dkimKeyAad, dkimRecord, domainSpec, lockMailDomain, secretBoxOf } from '../mail-state.js';
@@ -20,7 +21,8 @@ import { dkimKeyAad, dkimRecord, domainSpec, lockMailDomain, secretBoxOf } from 
  *    hash is stored (staff hand a password out with PATCH /api/mailboxes/:id);
  * 2. the server: the domain's whole state applied (users file, Postfix maps, OpenDKIM), then the
  *    standard folders;
- * 3. DNS: the DKIM TXT `<selector>._domainkey` (SPF naming the MX and DMARC come from PROVISION_DNS);
+ * 3. DNS: the DKIM TXT `<selector>._domainkey` (SPF naming the MX and DMARC come from PROVISION_DNS),
+ *    and DMARC `p=none` when the zone has no DMARC record;
  * 4. verification: each new mailbox logs in over IMAP with its new password, and a test message
  *    handed to the server's inbound SMTP arrives in the first one's INBOX;
  * 5. the mailboxes and the mail domain become ACTIVE (audited).
@@ -41,7 +43,8 @@ export type ProvisionMailPayload = z.output<typeof provisionMailPayload>;
 export const DEFAULT_MAILBOXES = ['postmaster'] as const;
 export const STANDARD_FOLDERS = ['Drafts', 'Sent', 'Trash', 'Junk'] as const;
 
-const quotaFeatures = z.looseObject({ mailboxes: z.number().int().optional(), mailboxQuotaMb: z.number().int().positive().optional() });
+/** The plan's mail features: how many mailboxes, and each one's quota (the default and the maximum). */
+export const mailFeatures = z.looseObject({ mailboxes: z.number().int().optional(), mailboxQuotaMb: z.number().int().positive().optional() });
 
 export function newMailboxPassword(): string {
   return randomBytes(18).toString('base64url');
@@ -69,7 +72,7 @@ async function prepareRows(context: StepContext, payload: ProvisionMailPayload, 
       .from(subscriptions)
       .innerJoin(products, eq(products.id, subscriptions.productId))
       .where(eq(subscriptions.id, payload.subscriptionId));
-    const features = quotaFeatures.safeParse(product?.features ?? {});
+    const features = mailFeatures.safeParse(product?.features ?? {});
     const quotaMb = (features.success ? features.data.mailboxQuotaMb : undefined) ?? env.MAIL_DEFAULT_QUOTA_MB;
     const limit = features.success ? features.data.mailboxes : undefined;
     const wanted = payload.mailboxes.length > 0 ? payload.mailboxes : [...DEFAULT_MAILBOXES];
@@ -81,7 +84,10 @@ async function prepareRows(context: StepContext, payload: ProvisionMailPayload, 
       .values(wanted.map((localPart) => ({ tenantId, domainId: domain.id, subscriptionId: payload.subscriptionId, localPart, quotaMb, status: 'PENDING' as const })))
       .onConflictDoNothing()
       .returning();
-    for (const row of inserted) await auditMailbox(tx, context, row, 'mailbox.created');
+    for (const row of inserted) {
+      await auditMailbox(tx, context, row, 'mailbox.created');
+      await recordEvent(tx, tenantId, { type: 'mailbox.created', subject: { type: 'mailbox', id: row.id }, payload: { mailboxId: row.id, subscriptionId: row.subscriptionId, address: `${row.localPart}@${payload.domain}` } });
+    }
     const pending = await tx
       .select()
       .from(mailboxes)
@@ -144,6 +150,28 @@ async function auditMailbox(tx: Tx, context: StepContext, row: Mailbox, action: 
   });
 }
 
+/** What a mail domain's zone gets when it has no DMARC policy at all: report only, nothing refused. */
+export const DEFAULT_DMARC = 'v=DMARC1; p=none';
+
+/**
+ * A DMARC record beside SPF and DKIM: PROVISION_DNS writes DNS_DMARC_RECORD unless DNS_DMARC is
+ * off, and staff may have removed it; when the zone has no `v=DMARC1` TXT at `_dmarc`, `p=none` is
+ * added (a policy that only asks for reports cannot lose anyone's mail). One already there, of any
+ * policy, is left alone. Returns whether it added one.
+ */
+async function ensureDmarc(tx: Tx, context: StepContext, domain: string): Promise<boolean> {
+  const name = `_dmarc.${domain}`;
+  const existing = await tx
+    .select({ content: dnsRecords.content })
+    .from(dnsRecords)
+    .innerJoin(dnsZones, eq(dnsZones.id, dnsRecords.zoneId))
+    .where(and(eq(dnsZones.name, domain), eq(dnsZones.status, 'ACTIVE'), eq(dnsRecords.name, name), eq(dnsRecords.type, 'TXT')));
+  if (existing.some((record) => record.content.startsWith('v=DMARC1'))) return false;
+  const { env, dns } = context.services;
+  const result = await putFeatureRecord(tx, { dns, logger: context.logger, settings: dnsSettings(env) }, { tenantId: context.job.tenantId, actor: systemActor }, domain, { name, type: 'TXT', content: DEFAULT_DMARC });
+  return result.changed;
+}
+
 export const provisionMail = defineStep({
   type: 'PROVISION_MAIL',
   payload: provisionMailPayload,
@@ -173,6 +201,7 @@ export const provisionMail = defineStep({
       }),
     );
     if (!record.zoneFound) throw new PermanentStepError(`the DNS zone ${payload.domain} is not ACTIVE: PROVISION_DNS must succeed first`);
+    const dmarc = await withTenant(context.db, tenantId, (tx) => ensureDmarc(tx, context, payload.domain));
 
     // Verification: the new credentials log in, and mail from outside reaches the INBOX.
     const verified: string[] = [];
@@ -219,6 +248,6 @@ export const provisionMail = defineStep({
       }
     });
     context.logger.info({ domain: payload.domain, server: server.hostname, mailboxes: spec.mailboxes.length, verified: verified.length }, `mail for ${payload.domain} is set up on ${server.hostname}`);
-    return { mailDomainId: prepared.mailDomainId, server: server.hostname, mailboxes: spec.mailboxes.map((box) => `${box.localPart}@${payload.domain}`), verified, testMessage, dkimRecordChanged: record.changed };
+    return { mailDomainId: prepared.mailDomainId, server: server.hostname, mailboxes: spec.mailboxes.map((box) => `${box.localPart}@${payload.domain}`), verified, testMessage, dkimRecordChanged: record.changed, dmarcRecordAdded: dmarc };
   },
 });

@@ -1,0 +1,439 @@
+import { and, asc, desc, eq, inArray, lt, ne, or, sql } from 'drizzle-orm';
+import type { Logger } from 'pino';
+import type { Database } from '../../config/database.js';
+import {
+  billingActions,
+  billingRuns,
+  billingSettings,
+  invoices,
+  prices,
+  products,
+  subscriptions,
+  type BillingRun,
+  type Invoice,
+  type Job,
+  type Subscription,
+} from '../../db/schema/index.js';
+import { BILLING_SCAN_SETTING } from '../../db/schema/rls.js';
+import { withTenant, type Tx } from '../../db/tenant-tx.js';
+import { enqueue } from '../../jobs/outbox.js';
+import type { JobProducer } from '../../jobs/queue.js';
+import { AppError } from '../../shared/errors/app-error.js';
+import { recordAudit, systemActor, type AuditActor } from '../audit/audit.service.js';
+import { periodEnd } from '../orders/order-intake.service.js';
+import { createLifecycleJob } from '../subscriptions/lifecycle.service.js';
+import { transition } from '../subscriptions/subscription-state.js';
+import { invoiceEvent, recordBillingEvent } from './billing-events.js';
+import { defaultDunningSettings, dueSteps, effectiveSettings, renewalDueAt, type DunningSettings, type PolicyInvoice, type PolicySubscription, type Step, type StepAction } from './dunning-policy.js';
+import { createDraftInvoice, issueInvoice, settingsOf } from './invoices.service.js';
+import { settleSubscription } from './payments.service.js';
+
+/**
+ * The billing run: one pass over every subscription mPanel bills, acting on what the dunning
+ * policy (dunning-policy.ts) says is due at `asOf` — renewal invoices, reminders, PAST_DUE,
+ * overdue notices, NON_PAYMENT suspension, termination, cancellation at period end, and the
+ * recovery of a subscription paid again.
+ *
+ * Safe to run twice at once and to kill at any point: each subscription is handled in its own
+ * transaction of its tenant, with its row locked (a second run waits, then finds the work done);
+ * a notice and the renewal are written to the `billing_actions` ledger (unique per subscription
+ * and key) in the transaction that records their domain event; state changes go through the
+ * state machine (subscription-state.ts) or its lifecycle jobs, which refuse what already happened.
+ * A run that dies leaves committed subscriptions done and the rest for the next run.
+ *
+ * The scan across tenants reads through the `billing_scan` policies (db/schema/rls.ts): ids of
+ * MPANEL-billed live subscriptions, and each tenant's lead time; everything else happens under the
+ * tenant policy.
+ */
+
+export interface BillingRunDeps {
+  readonly db: Database;
+  readonly producer: JobProducer;
+  readonly logger: Logger;
+  readonly maxAttempts: number;
+}
+
+export interface BillingRunOptions {
+  /** The clock: the run acts as if it were this instant (injectable; the CLI's --as-of). */
+  readonly asOf: Date;
+  readonly tenantId?: string | undefined;
+  /** Plan only: nothing is written, nothing is enqueued. */
+  readonly dryRun?: boolean | undefined;
+  readonly trigger: 'scheduler' | 'cli' | 'test';
+  readonly onProgress?: ((done: number, total: number) => void) | undefined;
+  /** Subscriptions read per scan page. */
+  readonly pageSize?: number | undefined;
+  /** Subscriptions handled at once (each in its own transaction). */
+  readonly concurrency?: number | undefined;
+}
+
+export interface PlannedAction {
+  readonly tenantId: string;
+  readonly subscriptionId: string;
+  readonly action: StepAction;
+  readonly at: Date;
+  readonly outcome: 'DONE' | 'SKIPPED' | 'DEFERRED';
+  readonly rule: string;
+  readonly invoiceId?: string | undefined;
+  readonly detail?: string | undefined;
+}
+
+export interface BillingRunReport {
+  readonly runId: string | null;
+  readonly asOf: Date;
+  readonly dryRun: boolean;
+  readonly subscriptions: number;
+  readonly actions: readonly PlannedAction[];
+  readonly counts: Readonly<Record<string, number>>;
+  readonly errors: number;
+}
+
+const DEFAULT_PAGE = 500;
+const DEFAULT_CONCURRENCY = 4;
+/** A run still RUNNING after this long was killed: the next run marks it so. */
+const ABANDONED_AFTER_MS = 6 * 3_600_000;
+
+interface Candidate {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly paidThrough: Date;
+}
+
+/**
+ * What the scan looks at: MPANEL-billed live subscriptions that are not ACTIVE (dunning, recovery)
+ * or whose renewal lead time (the tenant's) has begun — before it, no rule can be due.
+ */
+function scanWhere(asOf: Date, tenantId: string | undefined) {
+  return and(
+    eq(subscriptions.billingMode, 'MPANEL'),
+    inArray(subscriptions.status, ['ACTIVE', 'PAST_DUE', 'SUSPENDED']),
+    sql`${subscriptions.paidThrough} is not null`,
+    or(
+      ne(subscriptions.status, 'ACTIVE'),
+      sql`${subscriptions.paidThrough} <= ${asOf.toISOString()}::timestamptz + coalesce(${billingSettings.renewalLeadDays}, ${defaultDunningSettings.renewalLeadDays}) * interval '1 day'`,
+    ),
+    tenantId ? eq(subscriptions.tenantId, tenantId) : undefined,
+  );
+}
+
+/** One page of subscriptions that may have something due, across tenants, in paidThrough order. */
+async function scanPage(db: Database, asOf: Date, tenantId: string | undefined, after: Candidate | undefined, limit: number): Promise<Candidate[]> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select set_config(${BILLING_SCAN_SETTING}, 'on', true)`);
+    const rows = await tx
+      .select({ id: subscriptions.id, tenantId: subscriptions.tenantId, paidThrough: subscriptions.paidThrough })
+      .from(subscriptions)
+      .leftJoin(billingSettings, eq(billingSettings.tenantId, subscriptions.tenantId))
+      .where(
+        and(
+          scanWhere(asOf, tenantId),
+          after ? sql`(${subscriptions.paidThrough}, ${subscriptions.id}) > (${after.paidThrough.toISOString()}::timestamptz, ${after.id}::uuid)` : undefined,
+        ),
+      )
+      .orderBy(asc(subscriptions.paidThrough), asc(subscriptions.id))
+      .limit(limit);
+    return rows.map((row) => ({ id: row.id, tenantId: row.tenantId, paidThrough: row.paidThrough ?? asOf }));
+  });
+}
+
+async function countCandidates(db: Database, asOf: Date, tenantId: string | undefined): Promise<number> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select set_config(${BILLING_SCAN_SETTING}, 'on', true)`);
+    const [row] = await tx
+      .select({ count: sql<number>`count(*)::int` })
+      .from(subscriptions)
+      .leftJoin(billingSettings, eq(billingSettings.tenantId, subscriptions.tenantId))
+      .where(scanWhere(asOf, tenantId));
+    return row?.count ?? 0;
+  });
+}
+
+/** The live renewal invoice of the period that starts at paidThrough, if any. */
+export async function openRenewalInvoice(tx: Tx, subscription: Pick<Subscription, 'id' | 'paidThrough'>): Promise<Invoice | undefined> {
+  if (!subscription.paidThrough) return undefined;
+  const [invoice] = await tx
+    .select()
+    .from(invoices)
+    .where(
+      and(
+        eq(invoices.subscriptionId, subscription.id),
+        inArray(invoices.kind, ['RENEWAL', 'INITIAL']),
+        ne(invoices.status, 'VOID'),
+        eq(invoices.periodStart, subscription.paidThrough),
+      ),
+    )
+    .orderBy(desc(invoices.createdAt))
+    .limit(1);
+  return invoice;
+}
+
+function policyInvoice(invoice: Invoice | undefined): PolicyInvoice | null {
+  return invoice ? { id: invoice.id, status: invoice.status, dueAt: invoice.dueAt, issuedAt: invoice.issuedAt } : null;
+}
+
+/** The subscription as the policy sees it, and its dunning settings (tenant's, then its own override). */
+export async function policyInputs(tx: Tx, tenantId: string, subscription: Subscription, tenantSettings?: DunningSettings) {
+  const [price] = await tx
+    .select({ interval: prices.interval, amount: prices.amount, currency: prices.currency, productName: products.name })
+    .from(prices)
+    .innerJoin(products, eq(products.id, prices.productId))
+    .where(eq(prices.id, subscription.priceId));
+  if (!price) throw new Error(`subscription ${subscription.id} has no price`);
+  const settings = effectiveSettings(tenantSettings ?? (await settingsOf(tx, tenantId)), subscription.dunningOverride);
+  const sub: PolicySubscription | null = subscription.paidThrough
+    ? {
+        status: subscription.status,
+        suspensionReason: subscription.suspensionReason,
+        paidThrough: subscription.paidThrough,
+        billingHoldUntil: subscription.billingHoldUntil,
+        cancelAtPeriodEnd: subscription.cancelAtPeriodEnd,
+        interval: price.interval,
+      }
+    : null;
+  return { price, settings, sub };
+}
+
+export async function ledgerKeys(tx: Tx, subscriptionId: string): Promise<Set<string>> {
+  const rows = await tx.select({ key: billingActions.key }).from(billingActions).where(eq(billingActions.subscriptionId, subscriptionId));
+  return new Set(rows.map((row) => row.key));
+}
+
+interface Context {
+  readonly deps: BillingRunDeps;
+  readonly tenantId: string;
+  readonly asOf: Date;
+  readonly runId: string | null;
+  readonly dryRun: boolean;
+  readonly actor: AuditActor;
+}
+
+/** Records a ledger row; false when another run recorded it first (then the caller does nothing). */
+async function claim(tx: Tx, ctx: Context, subscriptionId: string, step: Step, invoiceId: string | null): Promise<boolean> {
+  if (!step.key) return true;
+  const inserted = await tx
+    .insert(billingActions)
+    .values({ tenantId: ctx.tenantId, subscriptionId, invoiceId, key: step.key, action: step.action, outcome: step.outcome, dueAt: step.at, runId: ctx.runId })
+    .onConflictDoNothing()
+    .returning({ id: billingActions.id });
+  return inserted.length > 0;
+}
+
+const noticeEvent = { reminder: 'invoice.reminder', overdue: 'invoice.overdue', termination_warning: 'invoice.overdue' } as const;
+
+/**
+ * Handles one subscription in the caller's tenant transaction: locks it, re-reads everything and
+ * acts on the due steps in order. Returns what it did and the jobs to enqueue after commit.
+ */
+async function processSubscription(tx: Tx, ctx: Context, subscriptionId: string, tenantSettings: DunningSettings): Promise<{ actions: PlannedAction[]; jobs: Job[] }> {
+  const actions: PlannedAction[] = [];
+  const ready: Job[] = [];
+  const locked = ctx.dryRun
+    ? await tx.select().from(subscriptions).where(eq(subscriptions.id, subscriptionId))
+    : await tx.select().from(subscriptions).where(eq(subscriptions.id, subscriptionId)).for('update');
+  const subscription = locked[0];
+  // Terminated, moved to Stripe or cancelled since the scan: nothing to do (peer failure 5).
+  if (!subscription || subscription.billingMode !== 'MPANEL' || !['ACTIVE', 'PAST_DUE', 'SUSPENDED'].includes(subscription.status)) return { actions, jobs: ready };
+  const { price, settings, sub } = await policyInputs(tx, ctx.tenantId, subscription, tenantSettings);
+  if (!sub) return { actions, jobs: ready };
+  let invoice = await openRenewalInvoice(tx, subscription);
+  const done = await ledgerKeys(tx, subscription.id);
+  let steps = dueSteps(sub, policyInvoice(invoice), settings, ctx.asOf, done);
+  const note = (step: Step, outcome: PlannedAction['outcome'], detail?: string) =>
+    actions.push({ tenantId: ctx.tenantId, subscriptionId: subscription.id, action: step.action, at: step.at, outcome, rule: step.rule, invoiceId: invoice?.id, detail });
+
+  // The renewal invoice first: the steps after it key off the invoice it creates.
+  const renewal = steps.find((step) => step.action === 'issue_renewal');
+  if (renewal) {
+    const start = sub.paidThrough;
+    const end = periodEnd(start, price.interval);
+    if (!end) return { actions, jobs: ready };
+    if (ctx.dryRun) {
+      note(renewal, 'DONE', `${price.productName} ${start.toISOString().slice(0, 10)} – ${end.toISOString().slice(0, 10)}: ${price.amount} ${price.currency}`);
+      steps = steps.filter((step) => step !== renewal);
+    } else if (await claim(tx, ctx, subscription.id, renewal, null)) {
+      const draft = await createDraftInvoice(
+        tx,
+        ctx.tenantId,
+        {
+          customerId: subscription.customerId,
+          subscriptionId: subscription.id,
+          currency: price.currency,
+          kind: 'RENEWAL',
+          periodStart: start,
+          periodEnd: end,
+          dueAt: renewalDueAt(start, ctx.asOf, settings),
+          lines: [{ description: `${price.productName}: ${start.toISOString().slice(0, 10)} to ${end.toISOString().slice(0, 10)}`, quantity: 1, unitAmount: price.amount }],
+        },
+        ctx.actor,
+      );
+      invoice = await issueInvoice(tx, ctx.tenantId, draft.id, ctx.actor, ctx.asOf);
+      await tx.update(billingActions).set({ invoiceId: invoice.id }).where(and(eq(billingActions.subscriptionId, subscription.id), eq(billingActions.key, renewal.key ?? '')));
+      note(renewal, 'DONE', `invoice ${invoice.number ?? invoice.id}`);
+      steps = dueSteps(sub, policyInvoice(invoice), settings, ctx.asOf, await ledgerKeys(tx, subscription.id));
+    } else {
+      return { actions, jobs: ready };
+    }
+  }
+
+  const cause = (step: Step, reason: string) => ({ actor: ctx.actor, reason, rule: step.rule, ...(invoice ? { invoiceId: invoice.id } : {}) });
+  for (const step of steps) {
+    if (step.action === 'issue_renewal') continue;
+    if (ctx.dryRun) {
+      note(step, step.outcome);
+      continue;
+    }
+    switch (step.action) {
+      case 'reminder':
+      case 'overdue':
+      case 'termination_warning': {
+        if (!invoice || !(await claim(tx, ctx, subscription.id, step, invoice.id))) break;
+        if (step.outcome === 'SKIPPED') {
+          note(step, 'SKIPPED', 'a later notice of the same kind was due too');
+          break;
+        }
+        await recordBillingEvent(tx, ctx.tenantId, invoiceEvent(noticeEvent[step.action], invoice));
+        await recordAudit(tx, {
+          tenantId: ctx.tenantId,
+          actor: ctx.actor,
+          action: 'invoice.notice_sent',
+          targetType: 'invoice',
+          targetId: invoice.id,
+          metadata: { notice: step.action, rule: step.rule, subscriptionId: subscription.id, runId: ctx.runId },
+        });
+        note(step, 'DONE');
+        break;
+      }
+      case 'past_due': {
+        const moved = await transition(tx, { tenantId: ctx.tenantId, subscriptionId: subscription.id }, 'past_due', cause(step, `invoice ${invoice?.number ?? ''} unpaid at its due date`.replace('  ', ' ')));
+        if (moved) note(step, 'DONE');
+        break;
+      }
+      case 'suspend':
+      case 'terminate':
+      case 'cancel_suspend':
+      case 'cancel_terminate': {
+        const lifecycle = step.action === 'suspend' || step.action === 'cancel_suspend' ? 'suspend' : 'terminate';
+        const reason =
+          step.action === 'suspend'
+            ? `invoice ${invoice?.number ?? ''} unpaid ${settings.suspendAfterDays} days after its due date`
+            : step.action === 'terminate'
+              ? `invoice ${invoice?.number ?? ''} unpaid ${settings.terminateAfterDays} days after its due date`
+              : step.action === 'cancel_suspend'
+                ? 'cancelled at the end of the paid period'
+                : `cancelled; retention of ${settings.cancellationRetentionDays} days over`;
+        try {
+          const planned = await createLifecycleJob(tx, ctx.tenantId, subscription.id, lifecycle, ctx.actor, `${reason} (rule ${step.rule})`, ctx.deps.maxAttempts, step.action === 'cancel_suspend' ? 'CANCELLED' : 'NON_PAYMENT');
+          ready.push(...planned.ready);
+          note(step, 'DONE', `job ${planned.job.id}`);
+        } catch (error) {
+          // Another lifecycle job of this subscription is in progress (this run's own suspension, a
+          // staff action): the next run acts once it is over.
+          if (!(error instanceof AppError && error.code === 'CONFLICT')) throw error;
+          note(step, 'DEFERRED', error.message);
+        }
+        break;
+      }
+      case 'recover': {
+        const jobs = await settleSubscription(tx, ctx.tenantId, subscription.id, { actor: ctx.actor, reason: 'paid through a date in the future', ...(invoice ? { invoiceId: invoice.id } : {}) }, ctx.deps.maxAttempts, ctx.asOf);
+        ready.push(...jobs);
+        const [now] = await tx.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id));
+        // Another invoice still overdue, or a lifecycle job in progress: nothing moved; the next run looks again.
+        note(step, jobs.length > 0 || now?.status !== subscription.status ? 'DONE' : 'DEFERRED');
+        break;
+      }
+    }
+  }
+  return { actions, jobs: ready };
+}
+
+function tally(actions: readonly PlannedAction[], counts: Record<string, number>): void {
+  for (const action of actions) {
+    const name = action.outcome === 'DONE' ? action.action : `${action.action}_${action.outcome.toLowerCase()}`;
+    counts[name] = (counts[name] ?? 0) + 1;
+  }
+}
+
+/** One billing run. Returns what it did (or, with dryRun, what it would do). */
+export async function runBilling(deps: BillingRunDeps, options: BillingRunOptions): Promise<BillingRunReport> {
+  const dryRun = options.dryRun === true;
+  const asOf = options.asOf;
+  let runId: string | null = null;
+  if (!dryRun) {
+    await deps.db
+      .update(billingRuns)
+      .set({ status: 'FAILED', error: 'interrupted (the process ended during the run)', finishedAt: new Date() })
+      .where(and(eq(billingRuns.status, 'RUNNING'), lt(billingRuns.startedAt, new Date(Date.now() - ABANDONED_AFTER_MS))));
+    const [run] = await deps.db.insert(billingRuns).values({ trigger: options.trigger, asOf, tenantId: options.tenantId ?? null }).returning({ id: billingRuns.id });
+    runId = run?.id ?? null;
+  }
+  const counts: Record<string, number> = {};
+  const actions: PlannedAction[] = [];
+  let errors = 0;
+  let seen = 0;
+  const settingsCache = new Map<string, DunningSettings>();
+  try {
+    const total = await countCandidates(deps.db, asOf, options.tenantId);
+    options.onProgress?.(0, total);
+    let after: Candidate | undefined;
+    for (;;) {
+      const page = await scanPage(deps.db, asOf, options.tenantId, after, options.pageSize ?? DEFAULT_PAGE);
+      if (page.length === 0) break;
+      // A few subscriptions at a time: each has its own transaction and row lock, so order between
+      // subscriptions does not matter (each one's own steps still run in order).
+      let next = 0;
+      const worker = async () => {
+        while (next < page.length) {
+          const candidate = page[next];
+          next += 1;
+          if (!candidate) break;
+          const ctx: Context = { deps, tenantId: candidate.tenantId, asOf, runId, dryRun, actor: systemActor };
+          try {
+            const result = await withTenant(deps.db, candidate.tenantId, async (tx) => {
+              let settings = settingsCache.get(candidate.tenantId);
+              if (!settings) {
+                settings = await settingsOf(tx, candidate.tenantId);
+                settingsCache.set(candidate.tenantId, settings);
+              }
+              return processSubscription(tx, ctx, candidate.id, settings);
+            });
+            if (result.jobs.length > 0) await enqueue(deps.db, deps.producer, deps.logger, result.jobs);
+            actions.push(...result.actions);
+            tally(result.actions, counts);
+          } catch (error) {
+            errors += 1;
+            deps.logger.error({ err: error, subscription: candidate.id, tenant: candidate.tenantId }, 'billing run: a subscription failed; the next run retries it');
+          }
+          seen += 1;
+          options.onProgress?.(seen, Math.max(total, seen));
+        }
+      };
+      // Every worker finishes its subscription before the run stops on an error.
+      const settled = await Promise.allSettled(Array.from({ length: Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY) }, worker));
+      const stopped = settled.find((result) => result.status === 'rejected');
+      if (stopped) throw stopped.reason;
+      after = page.at(-1);
+    }
+  } catch (error) {
+    if (runId) {
+      await deps.db
+        .update(billingRuns)
+        .set({ status: 'FAILED', counts: { ...counts, subscriptions: seen, errors }, error: error instanceof Error ? error.message : String(error), finishedAt: new Date() })
+        .where(eq(billingRuns.id, runId));
+    }
+    throw error;
+  }
+  if (runId) {
+    await deps.db
+      .update(billingRuns)
+      .set({ status: errors > 0 ? 'FAILED' : 'SUCCEEDED', counts: { ...counts, subscriptions: seen, errors }, error: errors > 0 ? `${errors} subscription(s) failed` : null, finishedAt: new Date() })
+      .where(eq(billingRuns.id, runId));
+  }
+  if (!dryRun) deps.logger.info({ runId, asOf, subscriptions: seen, counts, errors }, 'billing run finished');
+  return { runId, asOf, dryRun, subscriptions: seen, actions, counts, errors };
+}
+
+/** The last finished run (for /metrics and /ready). */
+export async function lastBillingRun(db: Database): Promise<BillingRun | undefined> {
+  const [run] = await db.select().from(billingRuns).where(ne(billingRuns.status, 'RUNNING')).orderBy(desc(billingRuns.startedAt)).limit(1);
+  return run;
+}
