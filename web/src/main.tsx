@@ -2,6 +2,7 @@ import { QueryClientProvider } from '@tanstack/react-query';
 import { createRouter, RouterProvider } from '@tanstack/react-router';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
+import { portalTree } from './portal/routes';
 import { appRoute, queryClient, rootRoute } from './routes';
 import { invoiceRoute, invoicesRoute } from './screens/billing';
 import { catalogRoute, productRoute } from './screens/catalog';
@@ -17,6 +18,7 @@ import './styles.css';
 
 const routeTree = rootRoute.addChildren([
   signInRoute,
+  portalTree,
   appRoute.addChildren([
     dashboardRoute,
     subscriptionsRoute,

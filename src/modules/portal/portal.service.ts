@@ -9,6 +9,7 @@ import {
   products,
   sslCertificates,
   subscriptions,
+  twoFactorFactors,
   type Customer,
   type CustomerLogin,
 } from '../../db/schema/index.js';
@@ -35,15 +36,25 @@ async function customerRow(tx: Tx, auth: CustomerAuthContext): Promise<Customer>
   return row;
 }
 
-function profileOf(customer: Customer, auth: CustomerAuthContext): Profile {
+/** Whether the signed-in login has a confirmed second factor (the security screen shows on or off). */
+async function twoFactorEnabled(tx: Tx, auth: CustomerAuthContext): Promise<boolean> {
+  const [factor] = await tx
+    .select({ confirmedAt: twoFactorFactors.confirmedAt })
+    .from(twoFactorFactors)
+    .where(and(eq(twoFactorFactors.tenantId, auth.tenantId), eq(twoFactorFactors.customerLoginId, auth.loginId)));
+  return factor?.confirmedAt != null;
+}
+
+async function profileOf(tx: Tx, customer: Customer, auth: CustomerAuthContext): Promise<Profile> {
   return {
     customer: { id: customer.id, email: customer.email, name: customer.name, company: customer.company, phone: customer.phone, billingAddress: customer.billingAddress, taxId: customer.taxId },
     login: sessionLogin({ id: auth.loginId, customerId: auth.customerId, tenantId: auth.tenantId, email: auth.email, name: auth.name, role: auth.role }),
+    twoFactorEnabled: await twoFactorEnabled(tx, auth),
   };
 }
 
 export async function getProfile(db: Database, auth: CustomerAuthContext): Promise<Profile> {
-  return inAccount(db, auth, async (tx) => profileOf(await customerRow(tx, auth), auth));
+  return inAccount(db, auth, async (tx) => profileOf(tx, await customerRow(tx, auth), auth));
 }
 
 /** Profile, billing address and tax id changes: one audited update of the customer row. */
@@ -55,7 +66,7 @@ export async function updateCustomer(db: Database, auth: CustomerAuthContext, ac
     const fields = Object.keys(change) as (keyof typeof change)[];
     const pick = (row: Customer) => Object.fromEntries(fields.map((field) => [field, row[field as keyof Customer]]));
     await recordAudit(tx, { tenantId: auth.tenantId, actor, action: 'customer.updated', targetType: 'customer', targetId: after.id, before: pick(before), after: pick(after), metadata: { via: 'portal' } });
-    return profileOf(after, auth);
+    return profileOf(tx, after, auth);
   });
 }
 

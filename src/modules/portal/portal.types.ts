@@ -19,6 +19,7 @@ export const profile = z
       taxId: z.string().nullable(),
     }),
     login: customerSessionLogin,
+    twoFactorEnabled: z.boolean().meta({ description: 'Whether the signed-in login has two-factor sign-in on' }),
   })
   .meta({ id: 'PortalProfile' });
 export type Profile = z.infer<typeof profile>;

@@ -23,17 +23,21 @@ it('invitation → set password → login → 2FA enrol → logout → login wit
   const login = () => post('/auth/login', { tenant: tenant.slug, email, password });
   const first = (await login()).json<{ token: string }>();
   const auth = { authorization: `Bearer ${first.token}` };
+  const twoFactorOn = async () => (await t.app.inject({ method: 'GET', url: '/api/portal/profile', headers: auth })).json<{ twoFactorEnabled: boolean }>().twoFactorEnabled;
+  expect(await twoFactorOn()).toBe(false);
 
   const enrol = await post('/auth/2fa/enrol', undefined, auth);
   expect(enrol.statusCode, enrol.body).toBe(200);
   const { secret, otpauthUri } = enrol.json<{ secret: string; otpauthUri: string }>();
   expect(otpauthUri).toMatch(/^otpauth:\/\/totp\/mPanel:.*secret=/);
+  expect(await twoFactorOn()).toBe(false);
   const code = (offset = 0) => totpCode(base32Decode(secret), stepAt(Date.now()) + offset);
   expect((await post('/auth/2fa/confirm', { code: '000000' }, auth)).statusCode).toBe(401);
   const confirmed = await post('/auth/2fa/confirm', { code: code(-1) }, auth);
   expect(confirmed.statusCode, confirmed.body).toBe(200);
   const { recoveryCodes } = confirmed.json<{ recoveryCodes: string[] }>();
   expect(recoveryCodes).toHaveLength(10);
+  expect(await twoFactorOn()).toBe(true); // the profile says so once confirmed (not while only enrolled)
   expect((await post('/auth/logout', undefined, auth)).statusCode).toBe(200);
 
   // Password alone now answers a challenge, not tokens.

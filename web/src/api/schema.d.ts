@@ -3527,6 +3527,8 @@ export interface components {
                 taxId: string | null;
             };
             login: components["schemas"]["CustomerLogin"];
+            /** @description Whether the signed-in login has two-factor sign-in on */
+            twoFactorEnabled: boolean;
         };
         PortalService: {
             certificateStatus: ("PENDING" | "ISSUED" | "FAILED" | "EXPIRED" | "REVOKED") | null;

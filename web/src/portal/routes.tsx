@@ -1,0 +1,73 @@
+import { createRoute, lazyRouteComponent, Link, Outlet, redirect } from '@tanstack/react-router';
+import { rootRoute } from '../routes';
+import { defined, str } from '../search';
+
+/**
+ * The customer portal at /portal/*: only these route definitions are in the staff console's first
+ * load; every portal screen (and the portal session) is a chunk of its own, fetched on the first
+ * visit to /portal. Screens read their params with getRouteApi, so they never import this file.
+ */
+const screens = () => import('./screens');
+const account = () => import('./account');
+
+export const portalRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/portal',
+  component: Outlet,
+  notFoundComponent: () => (
+    <main id="main" className="page">
+      <h1>Not found</h1>
+      <p>
+        <Link to="/portal">Back to your services</Link>
+      </p>
+    </main>
+  ),
+});
+
+/** `next` must stay inside the portal: it comes from the URL. */
+const portalNext = (value: unknown): string | undefined => {
+  const next = str(value);
+  return next?.startsWith('/portal') && !next.startsWith('//') ? next : undefined;
+};
+
+const tokenSearch = (search: Record<string, unknown>): { token?: string } => defined({ token: str(search.token) });
+
+const portalSignInRoute = createRoute({
+  getParentRoute: () => portalRoute,
+  path: '/sign-in',
+  validateSearch: (search: Record<string, unknown>): { next?: string; token?: string } => defined({ next: portalNext(search.next), token: str(search.token) }),
+  component: lazyRouteComponent(screens, 'PortalSignIn'),
+});
+
+const portalForgotRoute = createRoute({ getParentRoute: () => portalRoute, path: '/forgot-password', component: lazyRouteComponent(screens, 'ForgotPassword') });
+const portalResetRoute = createRoute({ getParentRoute: () => portalRoute, path: '/reset-password', validateSearch: tokenSearch, component: lazyRouteComponent(screens, 'ResetPassword') });
+const portalInvitationRoute = createRoute({ getParentRoute: () => portalRoute, path: '/accept-invitation', validateSearch: tokenSearch, component: lazyRouteComponent(screens, 'AcceptInvitation') });
+
+/** Every portal screen but the signed-out ones: needs a customer session (in memory; see portal/session.ts). */
+const portalAppRoute = createRoute({
+  getParentRoute: () => portalRoute,
+  id: 'customer',
+  beforeLoad: async ({ location }) => {
+    const { portalSession } = await import('./session');
+    // TanStack Router's way to redirect from beforeLoad: it throws its redirect object.
+    // eslint-disable-next-line @typescript-eslint/only-throw-error
+    if (!portalSession.signedIn()) throw redirect({ to: '/portal/sign-in', search: { next: location.href } });
+  },
+  component: lazyRouteComponent(screens, 'PortalShell'),
+});
+
+const servicesRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/', component: lazyRouteComponent(screens, 'Services') });
+const serviceRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/services/$id', component: lazyRouteComponent(screens, 'ServiceDetail') });
+const zonesRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/dns', component: lazyRouteComponent(screens, 'Zones') });
+const zoneRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/dns/$id', component: lazyRouteComponent(screens, 'Zone') });
+const accountRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/account', component: lazyRouteComponent(account, 'Account') });
+const contactsRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/contacts', component: lazyRouteComponent(account, 'Contacts') });
+const securityRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/security', component: lazyRouteComponent(account, 'Security') });
+
+export const portalTree = portalRoute.addChildren([
+  portalSignInRoute,
+  portalForgotRoute,
+  portalResetRoute,
+  portalInvitationRoute,
+  portalAppRoute.addChildren([servicesRoute, serviceRoute, zonesRoute, zoneRoute, accountRoute, contactsRoute, securityRoute]),
+]);
