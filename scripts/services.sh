@@ -744,6 +744,12 @@ smtpd_milters = inet:127.0.0.1:$DKIM_PORT
 non_smtpd_milters = \$smtpd_milters
 # inbound mail is not held up by the signer; submission overrides this with tempfail (master.cf)
 milter_default_action = accept
+# Every users-file change runs \`doveadm reload\`, and an LMTP delivery in flight at that moment
+# gets "421 Shutting down": deferred. Postfix's defaults would retry it 5 minutes later; retry
+# within seconds (the message is never lost either way).
+queue_run_delay = 2s
+minimal_backoff_time = 2s
+maximal_backoff_time = 60s
 EOF
 }
 

@@ -13,7 +13,7 @@ import { buildOrder, buildPrice, buildProduct, buildServer, buildTenant, buildUs
 import { createTestApp } from './helpers/app.js';
 import { authHeader } from './helpers/auth.js';
 import { powerDns, provisionTestZone, ZoneCleanup } from './helpers/dns.js';
-import { buildMailDomain } from './helpers/mail.js';
+import { takeMailStackTurn, buildMailDomain } from './helpers/mail.js';
 import { buildOffer } from './helpers/orders.js';
 import {
   applyMutation,
@@ -39,6 +39,9 @@ import {
   type SchemaContext,
 } from './helpers/hostile.js';
 import { databaseUrl, quoteIdent } from './helpers/postgres.js';
+
+// This file changes the real mail stack: it takes its turn (test/helpers/mail.ts).
+takeMailStackTurn();
 
 /**
  * Bad input, property-based: for EVERY operation of the OpenAPI document that takes input (body,

@@ -10,7 +10,10 @@ import type { MailProvider } from '../src/providers/mailserver.port.js';
 import { buildTenant, buildUser } from './factories.js';
 import { createTestApp, type TestApp } from './helpers/app.js';
 import { authHeader } from './helpers/auth.js';
-import { buildMailDomain, inboundSmtp, loginRefused, receive, smtpRefusal } from './helpers/mail.js';
+import { takeMailStackTurn, buildMailDomain, inboundSmtp, loginRefused, receive, smtpRefusal } from './helpers/mail.js';
+
+// This file changes the real mail stack: it takes its turn (test/helpers/mail.ts).
+takeMailStackTurn();
 
 /**
  * The staff mail API against the real mail stack (scripts/services.sh): every change is applied

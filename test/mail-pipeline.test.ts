@@ -19,8 +19,11 @@ import { buildServer, buildTenant, buildUser } from './factories.js';
 import { authHeader } from './helpers/auth.js';
 import { createTestApp, type TestApp } from './helpers/app.js';
 import { powerDns, resolverFor } from './helpers/dns.js';
-import { inboundSmtp, loginRefused, receive, smtpRefusal } from './helpers/mail.js';
+import { takeMailStackTurn, inboundSmtp, loginRefused, receive, smtpRefusal } from './helpers/mail.js';
 import { buildOffer, eventually, orderPayload, signedHeaders } from './helpers/orders.js';
+
+// This file changes the real mail stack: it takes its turn (test/helpers/mail.ts).
+takeMailStackTurn();
 
 /**
  * An e-mail order through the real pipeline: PROVISION_DNS (PowerDNS), PROVISION_MAIL (Postfix,

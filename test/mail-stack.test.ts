@@ -12,6 +12,10 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadEnv } from '../src/config/env.js';
 import { quoteTxt } from '../src/modules/dns/dns-records.js';
 import { powerDns, randomLabel, resolverFor } from './helpers/dns.js';
+import { takeMailStackTurn } from './helpers/mail.js';
+
+// This file changes the real mail stack: it takes its turn (test/helpers/mail.ts).
+takeMailStackTurn();
 
 // The real mail stack started by scripts/services.sh (Postfix, Dovecot, OpenDKIM, PowerDNS),
 // driven only through the files and reload commands services.sh documents for mPanel's mail

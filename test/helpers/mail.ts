@@ -1,4 +1,9 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll } from 'vitest';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -10,6 +15,31 @@ import { withTenant } from '../../src/db/tenant-tx.js';
 import { dkimKeyAad, domainSpec, lockMailDomain, secretBoxOf } from '../../src/modules/mail/mail-state.js';
 import type { MailProvider } from '../../src/providers/mailserver.port.js';
 import { buildOrder, buildServer } from '../factories.js';
+
+/**
+ * The test files that change the real mail stack take turns: call this first thing in such a
+ * file. Every users-file change runs `doveadm reload`, which drops the logins, lookups and LMTP
+ * deliveries in flight on the whole server, so two such files at once failed each other's checks
+ * at random. The turn is an flock on one file for the whole machine (any checkout), held from the
+ * file's first hook to its last; the other test files go on meanwhile.
+ */
+export function takeMailStackTurn(): void {
+  let holder: ChildProcessWithoutNullStreams | undefined;
+  let exited: Promise<unknown> | undefined;
+  beforeAll(async () => {
+    holder = spawn('flock', ['-x', path.join(tmpdir(), 'mpanel-mail-stack-tests.lock'), '-c', 'echo turn; exec cat >/dev/null']);
+    const child = holder;
+    exited = once(child, 'exit');
+    await new Promise<void>((resolve, reject) => {
+      child.once('error', reject);
+      child.stdout.once('data', () => resolve());
+    });
+  }, 900_000);
+  afterAll(async () => {
+    holder?.stdin.end();
+    await exited;
+  });
+}
 
 /** Clients of the real mail stack (scripts/services.sh): IMAP, inbound SMTP and submission. */
 

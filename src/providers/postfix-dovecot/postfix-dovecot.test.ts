@@ -7,11 +7,14 @@ import { loadEnv } from '../../config/env.js';
 import { mailSettings } from '../../container.js';
 import { quoteTxt } from '../../modules/dns/dns-records.js';
 import { powerDns, randomLabel, resolverFor } from '../../../test/helpers/dns.js';
-import { imapClient, inboundSmtp, loginRefused, receive, smtpRefusal, submissionSmtp } from '../../../test/helpers/mail.js';
+import { takeMailStackTurn, imapClient, inboundSmtp, loginRefused, receive, smtpRefusal, submissionSmtp } from '../../../test/helpers/mail.js';
 import { HostDirectory } from '../host/host-directory.js';
 import type { HostTransport } from '../host/host.port.js';
 import { InvalidMailInputError, type MailboxSpec, type MailDomainSpec } from '../mailserver.port.js';
 import { PostfixDovecotMail, PostfixDovecotProvider } from './postfix-dovecot.js';
+
+// This file changes the real mail stack: it takes its turn (test/helpers/mail.ts).
+takeMailStackTurn();
 
 // The adapter against the real mail stack of scripts/services.sh (shared with other test files:
 // every domain here is random, and afterAll removes them).
