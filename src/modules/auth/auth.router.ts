@@ -1,17 +1,10 @@
-import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { authOf } from './authenticate.js';
+import { authOf, clientMeta } from './authenticate.js';
 import type { RouterDeps } from '../router-deps.js';
 import { authProblems, messageResponse, problems } from '../../shared/http/schemas.js';
 import { login, logout, me, refresh } from './auth.service.js';
-import { loginBody, loginOutcome, meResponse, refreshBody, tokenPair, type ClientMeta } from './auth.types.js';
+import { loginBody, loginOutcome, meResponse, refreshBody, tokenPair } from './auth.types.js';
 import { staffAuth } from './staff-auth-deps.js';
-
-const clientMeta = (request: FastifyRequest): ClientMeta => ({
-  ip: request.ip,
-  userAgent: request.headers['user-agent'] ?? null,
-  requestId: request.id,
-});
 
 export const authRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, routerDeps) => {
   const { auth: deps } = staffAuth(routerDeps);

@@ -7,6 +7,7 @@ import { withTenant } from '../../db/tenant-tx.js';
 import { AppError } from '../../shared/errors/app-error.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import type { AuthContext } from './auth-context.js';
+import type { ClientMeta } from './auth.types.js';
 import { roleHas, type Permission } from './permissions.js';
 import type { SessionCache } from './session-cache.js';
 import { verifyAccessToken } from './tokens.js';
@@ -104,6 +105,9 @@ async function enterOtherTenant(db: Database, request: FastifyRequest, role: Use
 }
 
 /** The audit actor of a request: the authenticated user (if any), client IP, user agent, request id. */
+/** Where a request comes from, for throttling and the audit log (staff and portal routes alike). */
+export const clientMeta = (request: FastifyRequest): ClientMeta => ({ ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id });
+
 export function actorOf(request: FastifyRequest): AuditActor {
   return { type: 'USER', userId: request.auth?.userId ?? null, ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id };
 }

@@ -4,9 +4,9 @@ import { z } from 'zod';
 import { AppError } from '../../shared/errors/app-error.js';
 import { authProblems, messageResponse, problems } from '../../shared/http/schemas.js';
 import type { RouterDeps } from '../router-deps.js';
-import { authOf } from './authenticate.js';
+import { authOf, clientMeta } from './authenticate.js';
 import { login, logout, refresh } from './auth.service.js';
-import { loginBody, sessionUser, twoFactorChallenge, type ClientMeta } from './auth.types.js';
+import { loginBody, sessionUser, twoFactorChallenge } from './auth.types.js';
 import { completeStaffChallenge, staffAuth } from './staff-auth-deps.js';
 import { recoveryCodes, verifyBody } from '../two-factor/two-factor.types.js';
 
@@ -28,8 +28,6 @@ const browserToken = z.object({
   token: z.string().meta({ description: 'JWT access token (Authorization: Bearer ...): keep it in memory only' }),
 });
 const browserLogin = browserToken.extend({ user: sessionUser });
-
-const clientMeta = (request: FastifyRequest): ClientMeta => ({ ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id });
 
 /** The cookie's value, from the Cookie header (no other cookie is read, so no parser is needed). */
 export function readCookie(header: string | undefined, name: string): string | undefined {

@@ -9,8 +9,8 @@ import { recordAudit } from '../audit/audit.service.js';
 import type { RouterDeps } from '../router-deps.js';
 import { confirmEnrolment, disableFactor, startEnrolment, type Principal } from '../two-factor/two-factor.service.js';
 import { challengeBody, codeBody, enrolmentResponse, noContent, recoveryCodes, recoveryCodesResponse, verifyBody } from '../two-factor/two-factor.types.js';
-import { loginResponse, type ClientMeta } from './auth.types.js';
-import { actorOf, authOf } from './authenticate.js';
+import { loginResponse } from './auth.types.js';
+import { actorOf, authOf, clientMeta } from './authenticate.js';
 import { completeStaffChallenge, policyOf, setupFromChallenge, staffAuth } from './staff-auth-deps.js';
 
 /**
@@ -28,12 +28,6 @@ export const twoFactorPolicy = z
     twoFactorCustomers: z.boolean().meta({ description: 'Customers must sign in to the portal with a second factor' }),
   })
   .meta({ id: 'TwoFactorPolicy' });
-
-const clientMeta = (request: { ip: string; headers: { 'user-agent'?: string | undefined }; id: string }): ClientMeta => ({
-  ip: request.ip,
-  userAgent: request.headers['user-agent'] ?? null,
-  requestId: request.id,
-});
 
 /** /api/auth/2fa (a user's own factor and the second sign-in step) and /api/two-factor-policy (the tenant's rule). */
 export const staffTwoFactorRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, routerDeps) => {

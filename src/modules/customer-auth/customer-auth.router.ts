@@ -4,7 +4,8 @@ import { LoginThrottle } from '../auth/login-throttle.js';
 import { twoFactorChallenge } from '../auth/auth.types.js';
 import type { RouterDeps } from '../router-deps.js';
 import { authProblems, messageResponse, problems } from '../../shared/http/schemas.js';
-import { clientMeta, customerOf } from './customer-authenticate.js';
+import { clientMeta } from '../auth/authenticate.js';
+import { customerOf } from './customer-authenticate.js';
 import {
   customerLogin,
   customerLogout,

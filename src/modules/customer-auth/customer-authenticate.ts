@@ -6,7 +6,6 @@ import { customerLogins, customers, tenants } from '../../db/schema/index.js';
 import { withCustomer } from '../../db/tenant-tx.js';
 import { AppError } from '../../shared/errors/app-error.js';
 import type { AuditActor } from '../audit/audit.service.js';
-import type { ClientMeta } from '../auth/auth.types.js';
 import type { CustomerAuthContext } from './customer-auth-context.js';
 import { sessionIsOpen } from './customer-auth.service.js';
 import { verifyCustomerToken } from './customer-tokens.js';
@@ -28,7 +27,6 @@ export function customerOf(request: FastifyRequest): CustomerAuthContext {
   return request.customer;
 }
 
-export const clientMeta = (request: FastifyRequest): ClientMeta => ({ ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id });
 
 /** The audit actor of a portal request: the customer login. */
 export function customerActorOf(request: FastifyRequest): AuditActor {
