@@ -54,11 +54,8 @@ async function liveSite(prefix: string): Promise<string> {
   const domain = await loopbackZone(prefix);
   sites.add(domain);
   await hosting.ensureSite(domain);
-  // Three answers in a row for each name: right after a reload, an old nginx worker that has not
-  // yet seen it can still take a connection (the CA's, in a Node 24 CI run: a 404 for www).
-  for (const name of [domain, `www.${domain}`]) {
-    for (let i = 0; i < 3; i += 1) await waitForAnswer(env.NGINX_HTTP_PORT, name, (answer) => answer.status === 200);
-  }
+  // Once ensureSite returns no old nginx worker answers (the reloader waits for them to stop).
+  for (const name of [domain, `www.${domain}`]) await waitForAnswer(env.NGINX_HTTP_PORT, name, (answer) => answer.status === 200);
   return domain;
 }
 

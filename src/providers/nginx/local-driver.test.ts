@@ -149,6 +149,19 @@ describe('local driver: reloads', () => {
     expect(fallback.stats).toMatchObject({ reloads: 1, confirmed: 1 });
     await waitForAnswer(port, domain, (a) => a.status === 200);
   });
+
+  it('once a change returns, no old worker answers any more: every connection made right after gets the new site', async () => {
+    // The master starts the new workers and only 100 ms later stops the old ones, which serve the
+    // old configuration meanwhile. A reload counts as done once they have stopped accepting.
+    const statuses: number[] = [];
+    for (let round = 0; round < 5; round += 1) {
+      const domain = domainFor(`instant${round}`);
+      await hosting.ensureSite(domain);
+      const answers = await Promise.all(Array.from({ length: 20 }, () => getByHost(port, domain)));
+      statuses.push(...answers.map((answer) => answer.status));
+    }
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
+  });
 });
 
 describe('local driver: suspend, unsuspend, remove', () => {

@@ -22,8 +22,8 @@ import type { HostTransport } from '../host/host.port.js';
  * can still refuse it where `-t` passed: a listen address it cannot bind, too many open files (two
  * log files per site, held twice during a reload). So the reload is confirmed by the master
  * starting new worker processes (/proc/<master>/task/<master>/children, read through the same
- * host); when none appears in time, the batch is put back and refused as retryable, with the
- * tail of nginx's error log.
+ * host) and every worker from before exiting or shutting down; when that does not happen in time,
+ * the batch is put back and refused as retryable, with the tail of nginx's error log.
  */
 
 export interface ReloaderStats {
@@ -195,21 +195,36 @@ export class NginxReloader {
     return children === null ? null : new Set(children.split(/\s+/).filter(Boolean).map(Number));
   }
 
-  /** True once the master has started a worker that was not there before the reload. */
+  /**
+   * True once the reload is in effect: the master has started a worker that was not there before,
+   * and every worker from before has exited or is shutting down. The master sleeps 100 ms between
+   * starting the new workers and telling the old ones to stop, and in that window an old worker
+   * still accepts connections and answers from the old configuration (a CA fetching an http-01
+   * token for a site created just before got its 404).
+   */
   private async confirmReload(master: number, before: ReadonlySet<number>): Promise<boolean> {
     const deadline = Date.now() + this.confirmTimeoutMs;
     for (;;) {
       const now = await this.workers(master);
       if (now === null) return false;
-      for (const pid of now) {
-        if (!before.has(pid)) {
-          this.stats.confirmed += 1;
-          return true;
-        }
+      if ([...now].some((pid) => !before.has(pid)) && !(await this.anyStillAccepting(now, before))) {
+        this.stats.confirmed += 1;
+        return true;
       }
       if (Date.now() > deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+  }
+
+  /** Whether a worker from before the reload still runs as a plain worker (not "is shutting down"). */
+  private async anyStillAccepting(now: ReadonlySet<number>, before: ReadonlySet<number>): Promise<boolean> {
+    for (const pid of now) {
+      if (!before.has(pid)) continue;
+      const title = await this.host.readFile(`/proc/${pid}/cmdline`).catch(() => null);
+      // Gone since the list was read, or its title says it stopped accepting.
+      if (title !== null && !title.includes('shutting down')) return true;
+    }
+    return false;
   }
 
   private async errorLogTail(): Promise<string> {
@@ -245,7 +260,7 @@ export class NginxReloader {
         if (master !== null && before !== null && before.size > 0 && !(await this.confirmReload(master, before))) {
           const log = await this.errorLogTail();
           const note = await this.restore(remaining);
-          const message = `nginx passed -t but its master did not load the new configuration within ${this.confirmTimeoutMs} ms (no new worker processes), the previous vhost is back${log ? `; nginx's error log: ${log}` : ''}${note}`;
+          const message = `nginx passed -t but its master did not load the new configuration within ${this.confirmTimeoutMs} ms (no new worker processes, or the old ones still serving), the previous vhost is back${log ? `; nginx's error log: ${log}` : ''}${note}`;
           this.rejectAll(remaining, new NginxConfigError(message, log, null, false));
           return;
         }
