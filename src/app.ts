@@ -26,6 +26,7 @@ import type { DnsPort } from './providers/dns.port.js';
 import type { MailProvider } from './providers/mailserver.port.js';
 import { createHttpMetrics, type HttpMetrics } from './shared/metrics/metrics.js';
 import type { MailerPort } from './providers/mailer.port.js';
+import type { PaymentPort } from './providers/stripe/stripe.port.js';
 
 export interface AppDeps {
   env: Env;
@@ -34,7 +35,7 @@ export interface AppDeps {
   /** A fail-fast ("command") connection: see config/redis.ts. */
   redis: Redis;
   producer: JobProducer;
-  providers: { readonly dns: DnsPort; readonly mail: MailProvider; readonly mailer: MailerPort };
+  providers: { readonly dns: DnsPort; readonly mail: MailProvider; readonly mailer: MailerPort; readonly payments: PaymentPort };
   metrics?: HttpMetrics;
   /** Sends customer links (by email through providers.mailer unless given: tests capture them). */
   customerLinkMailer?: CustomerLinkMailer;
@@ -206,6 +207,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     metrics,
     dns: deps.providers.dns,
     mail: deps.providers.mail,
+    payments: deps.providers.payments,
     customerLinkMailer: deps.customerLinkMailer ?? emailCustomerLinkMailer({ db: database.db, mailer: deps.providers.mailer, from: env.EMAIL_FROM }),
     sessions,
   };

@@ -124,7 +124,7 @@ secrets
       'secrets: the marketing site signs each order (X-Mpanel-Signature) with MARKETING_WEBHOOK_SECRET: put the output of ' +
         '`mpanel secrets show MARKETING_WEBHOOK_SECRET` in its secret settings (never by e-mail or chat)',
     );
-    say('secrets: connecting Stripe? replace STRIPE_WEBHOOK_SECRET with the signing secret (whsec_...) Stripe shows for /api/webhooks/stripe');
+    say('secrets: connecting Stripe? replace STRIPE_WEBHOOK_SECRET with the signing secret (whsec_...) Stripe shows for /api/webhooks/stripe, and STRIPE_API_KEY with the secret key (sk_...)');
     if (result.written.includes('POWERDNS_API_KEY')) {
       say('secrets: scripts/services.sh configures PowerDNS with POWERDNS_API_KEY from ./.env: `scripts/services.sh up` (re)starts it with the new key');
     }

@@ -22,6 +22,8 @@ import type { DnsPort } from './providers/dns.port.js';
 import { HostDirectory } from './providers/host/host-directory.js';
 import type { MailerPort } from './providers/mailer.port.js';
 import { SmtpMailer } from './providers/smtp/smtp-mailer.js';
+import { StripePayments } from './providers/stripe/stripe-payments.js';
+import type { PaymentPort } from './providers/stripe/stripe.port.js';
 import type { HostingProvider } from './providers/hosting.port.js';
 import type { MailProvider } from './providers/mailserver.port.js';
 import { NginxProvider, type NginxSettings } from './providers/nginx/nginx-provider.js';
@@ -105,6 +107,8 @@ export interface Providers {
   readonly mail: MailProvider;
   /** mPanel's own outbound mail (notifications), to SMTP_HOST:SMTP_PORT. */
   readonly mailer: MailerPort;
+  /** Stripe (retrieve objects, Checkout for an invoice), at STRIPE_API_BASE. */
+  readonly payments: PaymentPort;
 }
 
 /** The ACME CA: its listener's CA bundle only when the file exists (Pebble in development; none for Let's Encrypt). */
@@ -126,6 +130,7 @@ export function createProviders(env: Env, logger: Logger): Providers {
     hosting: new NginxProvider(hosts, nginxSettings(env)),
     certificates: new AcmeAuthorities(acmeSettings(env, logger)),
     mail: new PostfixDovecotProvider(hosts, mailSettings(env)),
+    payments: new StripePayments({ apiKey: env.STRIPE_API_KEY, apiBase: env.STRIPE_API_BASE }),
     mailer: new SmtpMailer({ host: env.SMTP_HOST, port: env.SMTP_PORT, user: env.SMTP_USER, password: env.SMTP_PASSWORD, maxConnections: env.SMTP_MAX_CONNECTIONS, timeoutMs: env.SMTP_TIMEOUT_MS }),
   };
 }

@@ -6,6 +6,7 @@ const strongSecrets = {
   JWT_SECRET: 'p'.repeat(40),
   MARKETING_WEBHOOK_SECRET: 'm'.repeat(32),
   STRIPE_WEBHOOK_SECRET: 'whsec_live',
+  STRIPE_API_KEY: 'sk_live_abc123',
   POWERDNS_API_KEY: 'k'.repeat(24),
   SECRETS_ENCRYPTION_KEY: 'e'.repeat(40),
 };

@@ -16,10 +16,11 @@ const TEST_SECRETS = {
   JWT_SECRET: 'dev-only-jwt-secret-change-me-0123456789abcdef',
   MARKETING_WEBHOOK_SECRET: 'dev-only-marketing-webhook-secret',
   STRIPE_WEBHOOK_SECRET: 'whsec_dev_only_stripe_webhook_secret',
+  STRIPE_API_KEY: 'sk_test_dev_only_mpanel_stripe_key',
   POWERDNS_API_KEY: 'dev-pdns-key',
   SECRETS_ENCRYPTION_KEY: 'dev-only-encryption-key-change-me-0123456789',
 } as const;
-export const secretNames = ['JWT_SECRET', 'MARKETING_WEBHOOK_SECRET', 'STRIPE_WEBHOOK_SECRET', 'POWERDNS_API_KEY', 'SECRETS_ENCRYPTION_KEY'] as const;
+export const secretNames = ['JWT_SECRET', 'MARKETING_WEBHOOK_SECRET', 'STRIPE_WEBHOOK_SECRET', 'STRIPE_API_KEY', 'POWERDNS_API_KEY', 'SECRETS_ENCRYPTION_KEY'] as const;
 export type SecretName = (typeof secretNames)[number];
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -173,6 +174,26 @@ const envSchema = z
      * production, test mode elsewhere, unless set. An event of the other mode is recorded and ignored.
      */
     STRIPE_LIVEMODE: bool.optional(),
+    /** The Stripe secret (or restricted) key the payment port calls Stripe with (providers/stripe/stripe-payments.ts). */
+    STRIPE_API_KEY: z
+      .string()
+      .regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]+$/, 'must be a Stripe secret or restricted key (sk_live_..., sk_test_..., rk_live_..., rk_test_...)')
+      .optional(),
+    /** Where the SDK sends API requests (scheme, host, port; no path): Stripe itself unless set; tests point it at a loopback stand-in. */
+    STRIPE_API_BASE: z
+      .string()
+      .refine((value) => {
+        try {
+          const parsed = new URL(value);
+          return (parsed.protocol === 'https:' || parsed.protocol === 'http:') && (parsed.pathname === '/' || parsed.pathname === '') && !parsed.search && !parsed.username;
+        } catch {
+          return false;
+        }
+      }, 'must be a URL with only a scheme (http or https), a host and optionally a port, e.g. https://api.stripe.com')
+      .default('https://api.stripe.com'),
+    /** Where Stripe Checkout sends the customer after paying an invoice, or giving up (`{invoice}` is replaced by its id); default: the portal's invoices page. */
+    STRIPE_CHECKOUT_SUCCESS_URL: url(['http:', 'https:']).optional(),
+    STRIPE_CHECKOUT_CANCEL_URL: url(['http:', 'https:']).optional(),
     SECRETS_ENCRYPTION_KEY: z
       .string()
       .refine((s) => Buffer.byteLength(s, 'utf8') >= 32, 'must be at least 32 bytes')
@@ -301,6 +322,9 @@ const envSchema = z
       MARKETING_WEBHOOK_SECRET: env.MARKETING_WEBHOOK_SECRET ?? TEST_SECRETS.MARKETING_WEBHOOK_SECRET,
       STRIPE_WEBHOOK_SECRET: env.STRIPE_WEBHOOK_SECRET ?? TEST_SECRETS.STRIPE_WEBHOOK_SECRET,
       STRIPE_LIVEMODE: env.STRIPE_LIVEMODE ?? env.NODE_ENV === 'production',
+      STRIPE_API_KEY: env.STRIPE_API_KEY ?? TEST_SECRETS.STRIPE_API_KEY,
+      STRIPE_CHECKOUT_SUCCESS_URL: env.STRIPE_CHECKOUT_SUCCESS_URL ?? `${env.PORTAL_URL.replace(/\/$/, '')}/invoices/{invoice}?checkout=success`,
+      STRIPE_CHECKOUT_CANCEL_URL: env.STRIPE_CHECKOUT_CANCEL_URL ?? `${env.PORTAL_URL.replace(/\/$/, '')}/invoices/{invoice}?checkout=cancelled`,
       POWERDNS_API_KEY: env.POWERDNS_API_KEY ?? TEST_SECRETS.POWERDNS_API_KEY,
       SECRETS_ENCRYPTION_KEY: env.SECRETS_ENCRYPTION_KEY ?? TEST_SECRETS.SECRETS_ENCRYPTION_KEY,
       MPANEL_RUN_DIR: runDir,

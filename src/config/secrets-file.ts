@@ -20,6 +20,10 @@ export function generateSecret(name: SecretName): string {
       return randomBytes(32).toString('hex'); // hex: pasted into another system's settings as is
     case 'STRIPE_WEBHOOK_SECRET':
       return `whsec_${randomBytes(32).toString('base64url')}`;
+    case 'STRIPE_API_KEY':
+      // A placeholder in the key's format until Stripe is connected: calls to Stripe fail (401) until
+      // it is replaced by the account's secret key; nothing else needs it.
+      return `sk_test_unconnected_${randomBytes(24).toString('hex')}`;
     case 'POWERDNS_API_KEY':
       return randomBytes(32).toString('hex'); // written into pdns.conf by scripts/services.sh
     case 'SECRETS_ENCRYPTION_KEY':

@@ -6,6 +6,7 @@ import type { JobProducer } from '../jobs/queue.js';
 import type { SessionInvalidator } from './auth/session-cache.js';
 import type { DnsPort } from '../providers/dns.port.js';
 import type { MailProvider } from '../providers/mailserver.port.js';
+import type { PaymentPort } from '../providers/stripe/stripe.port.js';
 import type { HttpMetrics } from '../shared/metrics/metrics.js';
 import type { CustomerLinkMailer } from './customer-auth/customer-link-mailer.js';
 
@@ -27,6 +28,8 @@ export interface RouterDeps {
   mail: MailProvider;
   /** The per-request user/tenant/session state; writers tell it what changed (modules/auth/session-cache.ts). */
   sessions: SessionInvalidator;
+  /** Stripe, through our own port (providers/stripe/stripe.port.ts). */
+  payments: PaymentPort;
   /** Emails customer links (invitation, reset, sign-in): modules/customer-auth/customer-link-mailer.ts. */
   customerLinkMailer: CustomerLinkMailer;
 }

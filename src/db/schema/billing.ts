@@ -3,7 +3,7 @@ import { boolean, index, jsonb, pgTable, text, unique, uniqueIndex, uuid } from 
 import { amount, createdAt, currency, deletedAt, id, moneyChecks, tstz, updatedAt } from './columns.js';
 import { billingModeEnum, orderStatusEnum, subscriptionStatusEnum, suspensionReasonEnum, webhookEventStatusEnum } from './enums.js';
 import { prices, products } from './catalog.js';
-import { billingScanPolicy, customerIsolationPolicy, ownedByCustomer, tenantIsolationPolicy } from './rls.js';
+import { billingScanPolicy, stripeDunningScanPolicy, stripeReferenceLookupPolicy, customerIsolationPolicy, ownedByCustomer, tenantIsolationPolicy } from './rls.js';
 import { tenantId } from './tenancy.js';
 
 /** A customer's billing address as they enter it in the portal (country: ISO 3166-1 alpha-2). */
@@ -135,6 +135,12 @@ export const subscriptions = pgTable(
     /** NULL for ONE_TIME prices. */
     currentPeriodEnd: tstz('current_period_end'),
     stripeSubscriptionId: text('stripe_subscription_id'),
+    /** STRIPE mode: Stripe's own status of the subscription (active, past_due, canceled...), as last applied. */
+    stripeStatus: text('stripe_status'),
+    /** STRIPE mode: the end of Stripe's current period as last applied; an event about an earlier period is not applied (payment-events/stripe-billing.ts). */
+    stripeCurrentPeriodEnd: tstz('stripe_current_period_end'),
+    /** A Stripe dispute (chargeback) is open on a payment of this subscription: flagged for staff, nothing terminated. */
+    disputedAt: tstz('disputed_at'),
     /** Who owns the schedule and the charging: mPanel's own invoices, or Stripe Billing (mirrored). */
     billingMode: billingModeEnum('billing_mode').notNull().default('MPANEL'),
     /** Service is paid up to this instant; dunning and suspension key off it and nothing else. */
@@ -157,8 +163,11 @@ export const subscriptions = pgTable(
     index('subscriptions_tenant_status_idx').on(t.tenantId, t.status),
     index('subscriptions_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
     index('subscriptions_customer_idx').on(t.customerId),
+    index('subscriptions_stripe_idx').on(t.stripeSubscriptionId).where(sql`${t.stripeSubscriptionId} is not null`),
     index('subscriptions_billing_due_idx').on(t.paidThrough).where(sql`${t.status} in ('ACTIVE', 'PAST_DUE', 'SUSPENDED')`),
     billingScanPolicy(t.status, t.billingMode),
+    stripeDunningScanPolicy(t.status, t.billingMode),
+    stripeReferenceLookupPolicy(t.stripeSubscriptionId),
     tenantIsolationPolicy(t.tenantId),
     customerIsolationPolicy(ownedByCustomer(t.customerId)),
   ],

@@ -3,7 +3,7 @@ import { bigint, boolean, check, index, integer, jsonb, pgTable, primaryKey, tex
 import { customers, subscriptions, type BillingAddress } from './billing.js';
 import { createdAt, id, tstz, updatedAt } from './columns.js';
 import { billingModeEnum, invoiceKindEnum, invoiceStatusEnum, paymentSourceEnum } from './enums.js';
-import { billingSettingsScanPolicy, tenantIsolationPolicy } from './rls.js';
+import { billingSettingsScanPolicy, stripeReferenceLookupPolicy, tenantIsolationPolicy } from './rls.js';
 import { tenantId, users } from './tenancy.js';
 
 // Invoices, credit notes, tax rates and payments (issue 16). Money is integer minor units.
@@ -147,6 +147,13 @@ export const invoices = pgTable(
     memo: text('memo'),
     stripeInvoiceId: text('stripe_invoice_id'),
     stripeStatus: text('stripe_status'),
+    /** STRIPE mirror: Stripe's attempt count and next scheduled retry (null: none scheduled; suspension waits while one is). */
+    stripeAttemptCount: integer('stripe_attempt_count'),
+    stripeNextPaymentAttempt: tstz('stripe_next_payment_attempt'),
+    /** The PaymentIntent that paid it (STRIPE mirror): refunds and disputes name it. */
+    stripePaymentIntentId: text('stripe_payment_intent_id'),
+    /** Refunded so far (STRIPE mirror: Stripe's charge.amount_refunded). */
+    amountRefunded: integer('amount_refunded').notNull().default(0),
     hostedUrl: text('hosted_url'),
     pdfUrl: text('pdf_url'),
     createdAt: createdAt(),
@@ -164,7 +171,9 @@ export const invoices = pgTable(
       .where(sql`${t.kind} in ('RENEWAL', 'INITIAL') and ${t.status} <> 'VOID'`),
     index('invoices_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
     index('invoices_subscription_idx').on(t.subscriptionId),
+    index('invoices_stripe_payment_intent_idx').on(t.stripePaymentIntentId).where(sql`${t.stripePaymentIntentId} is not null`),
     index('invoices_open_due_idx').on(t.dueAt).where(sql`${t.status} = 'ISSUED'`),
+    stripeReferenceLookupPolicy(t.stripeInvoiceId, t.stripePaymentIntentId),
     tenantIsolationPolicy(t.tenantId),
   ],
 ).enableRLS();
@@ -257,7 +266,10 @@ export const payments = pgTable(
     check('payments_amount_check', sql`${t.amount} > 0`),
     unique('payments_tenant_source_reference_unique').on(t.tenantId, t.source, t.reference),
     index('payments_invoice_idx').on(t.invoiceId),
+    index('payments_source_reference_idx').on(t.source, t.reference),
     index('payments_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
+    // Only Stripe's payments are found by their reference (a PaymentIntent id).
+    stripeReferenceLookupPolicy(sql`(case when ${t.source} = 'STRIPE' then ${t.reference} end)`),
     tenantIsolationPolicy(t.tenantId),
   ],
 ).enableRLS();

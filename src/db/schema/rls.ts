@@ -133,6 +133,30 @@ export function billingScanPolicy(status: PgColumn, billingMode: PgColumn): PgPo
 }
 
 /**
+ * subscriptions: SELECT-only, for the billing run's STRIPE-mode pass (modules/billing/stripe-dunning.ts),
+ * declared with the same `app.billing_scan = 'on'`: only STRIPE-billed subscriptions that are
+ * PAST_DUE (the ones that may be due for a NON_PAYMENT suspension) or ACTIVE (a cancellation at
+ * the end of the paid period).
+ */
+export function stripeDunningScanPolicy(status: PgColumn, billingMode: PgColumn): PgPolicy {
+  return pgPolicy('stripe_dunning_scan', {
+    as: 'permissive',
+    for: 'select',
+    to: 'public',
+    using: sql`${setting(BILLING_SCAN_SETTING)} = 'on' and ${billingMode} = 'STRIPE' and ${status} in ('ACTIVE', 'PAST_DUE')`,
+  });
+}
+/**
+ * The Stripe webhook (modules/payment-events/stripe-billing.ts) learns an event's tenant from the
+ * Stripe id it names, before any tenant is known. The transaction declares the one id it looks up
+ * in `app.stripe_reference`; SELECT-only, and only the rows carrying exactly that id show.
+ */
+export const STRIPE_REFERENCE_SETTING = 'app.stripe_reference';
+export function stripeReferenceLookupPolicy(...references: (PgColumn | SQL)[]): PgPolicy {
+  const matches = references.map((column) => sql`${column} = ${setting(STRIPE_REFERENCE_SETTING)}`);
+  return pgPolicy('stripe_reference_lookup', { as: 'permissive', for: 'select', to: 'public', using: sql.join(matches, sql` or `) });
+}
+/**
  * billing_settings: SELECT-only, for the same scan, which needs each tenant's renewal lead time
  * to pick the subscriptions whose renewal is due (declared with `app.billing_scan = 'on'`).
  */

@@ -27,6 +27,7 @@ import { invoiceEvent, recordBillingEvent } from './billing-events.js';
 import { defaultDunningSettings, dueSteps, effectiveSettings, renewalDueAt, type DunningSettings, type PolicyInvoice, type PolicySubscription, type Step, type StepAction } from './dunning-policy.js';
 import { createDraftInvoice, issueInvoice, settingsOf } from './invoices.service.js';
 import { settleSubscription } from './payments.service.js';
+import { runStripeDunning } from './stripe-dunning.js';
 
 /**
  * The billing run: one pass over every subscription mPanel bills, acting on what the dunning
@@ -413,6 +414,11 @@ export async function runBilling(deps: BillingRunDeps, options: BillingRunOption
       if (stopped) throw stopped.reason;
       after = page.at(-1);
     }
+    // STRIPE-mode subscriptions: their own pass (stripe-dunning.ts).
+    const stripe = await runStripeDunning(deps, { asOf, tenantId: options.tenantId, dryRun });
+    actions.push(...stripe.actions);
+    tally(stripe.actions, counts);
+    errors += stripe.errors;
   } catch (error) {
     if (runId) {
       await deps.db

@@ -21,7 +21,7 @@ declare module 'fastify' {
 export const STRIPE_EVENT_BODY_LIMIT_BYTES = 64 * 1024;
 
 /** POST /api/webhooks/stripe: Stripe's event deliveries, authenticated by their signature only. */
-export const paymentEventsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, db, producer, logger, metrics, customerLinkMailer }) => {
+export const paymentEventsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { env, db, producer, logger, metrics, customerLinkMailer, payments }) => {
   app.post(
     '/webhooks/stripe',
     {
@@ -33,7 +33,9 @@ export const paymentEventsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app
           'and nothing is stored (a missing or malformed header, or a timestamp outside the window, before the body is read). ' +
           'Bodies over 64 KiB are 413. Events are stored and de-duplicated by id. checkout.session.completed (when paid) and ' +
           'checkout.session.async_payment_succeeded create the order described by the session metadata (mpanel_tenant, mpanel_price_id, ' +
-          'mpanel_domain, mpanel_mailboxes) through the same path as POST /api/orders. Other types are acknowledged and IGNORED. An event ' +
+          'mpanel_domain, mpanel_mailboxes) through the same path as POST /api/orders; a session whose metadata names mpanel_invoice_id pays that ' +
+          'invoice instead. customer.subscription.*, invoice.*, charge.refunded and charge.dispute.* update STRIPE-mode subscriptions and ' +
+          'their mirrored invoices (README "Stripe"): an event older than the applied state is IGNORED. Other types are acknowledged and IGNORED. An event ' +
           'that cannot become an order is answered 200 with status FAILED and the reason, since Stripe would retry any other answer for days.',
         body: stripeEventBody,
         response: { 200: stripeWebhookReply, ...problems(400, 413, 415) },
@@ -56,7 +58,7 @@ export const paymentEventsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app
       if (!event) throw new Error('POST /webhooks/stripe reached its handler without a verified event');
       const actor = { type: 'WEBHOOK' as const, ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id };
       const log = logger.child({ reqId: request.id });
-      const reply = await receiveStripeEvent({ db, producer, logger: log, maxAttempts: env.JOB_MAX_ATTEMPTS, platformNames: platformHostNames(env), portal: { url: env.PORTAL_URL, mailer: customerLinkMailer }, livemode: env.STRIPE_LIVEMODE }, event, actor);
+      const reply = await receiveStripeEvent({ db, producer, logger: log, maxAttempts: env.JOB_MAX_ATTEMPTS, platformNames: platformHostNames(env), portal: { url: env.PORTAL_URL, mailer: customerLinkMailer }, livemode: env.STRIPE_LIVEMODE, payments }, event, actor);
       if (reply.orderId) metrics.ordersReceived.inc({ source: 'stripe', outcome: 'processed' });
       else if (reply.status === 'FAILED') metrics.ordersReceived.inc({ source: 'stripe', outcome: 'rejected' });
       return reply;

@@ -4,22 +4,38 @@ import { webhookEvents, type WebhookEventStatus } from '../../db/schema/index.js
 import { CHECKOUT_SESSION_ASYNC_PAYMENT_SUCCEEDED, CHECKOUT_SESSION_COMPLETED, type StripeEvent } from '../../providers/stripe/stripe.port.js';
 import type { AuditActor } from '../audit/audit.service.js';
 import { orderFromCheckout, type PaymentEventOutcome } from '../orders/checkout-orders.js';
-import type { OrderIntakeDeps } from '../orders/order-intake.service.js';
+import { invoicePaymentFromCheckout, namesInvoice, stripeDisputeEvent, stripeInvoiceEvent, stripeRefundEvent, stripeSubscriptionEvent, type StripeBillingDeps } from './stripe-billing.js';
 import type { StripeWebhookReply } from './payment-events.types.js';
 
 const PROVIDER = 'stripe';
 
-export interface StripeEventDeps extends OrderIntakeDeps {
+export interface StripeEventDeps extends StripeBillingDeps {
   /** The configured mode (STRIPE_LIVEMODE): events of the other mode are ignored. */
   livemode: boolean;
 }
 
-type PaymentEventHandler = (deps: OrderIntakeDeps, event: StripeEvent, actor: AuditActor) => Promise<PaymentEventOutcome>;
+type PaymentEventHandler = (deps: StripeBillingDeps, event: StripeEvent, actor: AuditActor) => Promise<PaymentEventOutcome>;
+
+/** A paid Checkout Session is an order (marketing site), or the payment of an mPanel invoice (portal). */
+const checkoutCompleted: PaymentEventHandler = (deps, event, actor) => (namesInvoice(event) ? invoicePaymentFromCheckout(deps, event, actor) : orderFromCheckout(deps, event, actor));
 
 /** The event types mPanel acts on, each with the feature that handles it; any other is acknowledged and IGNORED. */
 const handlers: Readonly<Record<string, PaymentEventHandler>> = {
-  [CHECKOUT_SESSION_COMPLETED]: orderFromCheckout,
-  [CHECKOUT_SESSION_ASYNC_PAYMENT_SUCCEEDED]: orderFromCheckout,
+  [CHECKOUT_SESSION_COMPLETED]: checkoutCompleted,
+  [CHECKOUT_SESSION_ASYNC_PAYMENT_SUCCEEDED]: checkoutCompleted,
+  'customer.subscription.created': stripeSubscriptionEvent,
+  'customer.subscription.updated': stripeSubscriptionEvent,
+  'customer.subscription.deleted': stripeSubscriptionEvent,
+  'invoice.created': stripeInvoiceEvent,
+  'invoice.finalized': stripeInvoiceEvent,
+  'invoice.paid': stripeInvoiceEvent,
+  'invoice.payment_failed': stripeInvoiceEvent,
+  'invoice.payment_action_required': stripeInvoiceEvent,
+  'invoice.voided': stripeInvoiceEvent,
+  'invoice.marked_uncollectible': stripeInvoiceEvent,
+  'charge.refunded': stripeRefundEvent,
+  'charge.dispute.created': stripeDisputeEvent,
+  'charge.dispute.closed': stripeDisputeEvent,
 };
 
 async function handleEvent(deps: StripeEventDeps, event: StripeEvent, actor: AuditActor): Promise<PaymentEventOutcome> {

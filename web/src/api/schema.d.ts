@@ -1310,6 +1310,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/portal/invoices/{id}/checkout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pay an open invoice: the hosted payment page to send the customer to
+         * @description Only an ISSUED invoice of the signed-in customer (404 for any other, 409 when it is paid, void or nothing is due). An mPanel invoice gets a Stripe Checkout Session for the amount still due (the same one when asked again the same day); its payment arrives as a Stripe event and marks the invoice paid. A STRIPE-mode invoice answers Stripe's own hosted invoice page. 503 when Stripe cannot be reached.
+         */
+        post: operations["postPortalInvoicesByIdCheckout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/portal/password": {
         parameters: {
             query?: never;
@@ -2073,7 +2093,7 @@ export interface paths {
         put?: never;
         /**
          * Receive a Stripe event (signed webhook)
-         * @description Authenticated only by the Stripe-Signature header (STRIPE_WEBHOOK_SECRET, 300 s tolerance); a missing or wrong signature is 400 and nothing is stored (a missing or malformed header, or a timestamp outside the window, before the body is read). Bodies over 64 KiB are 413. Events are stored and de-duplicated by id. checkout.session.completed (when paid) and checkout.session.async_payment_succeeded create the order described by the session metadata (mpanel_tenant, mpanel_price_id, mpanel_domain, mpanel_mailboxes) through the same path as POST /api/orders. Other types are acknowledged and IGNORED. An event that cannot become an order is answered 200 with status FAILED and the reason, since Stripe would retry any other answer for days.
+         * @description Authenticated only by the Stripe-Signature header (STRIPE_WEBHOOK_SECRET, 300 s tolerance); a missing or wrong signature is 400 and nothing is stored (a missing or malformed header, or a timestamp outside the window, before the body is read). Bodies over 64 KiB are 413. Events are stored and de-duplicated by id. checkout.session.completed (when paid) and checkout.session.async_payment_succeeded create the order described by the session metadata (mpanel_tenant, mpanel_price_id, mpanel_domain, mpanel_mailboxes) through the same path as POST /api/orders; a session whose metadata names mpanel_invoice_id pays that invoice instead. customer.subscription.*, invoice.*, charge.refunded and charge.dispute.* update STRIPE-mode subscriptions and their mirrored invoices (README "Stripe"): an event older than the applied state is IGNORED. Other types are acknowledged and IGNORED. An event that cannot become an order is answered 200 with status FAILED and the reason, since Stripe would retry any other answer for days.
          */
         post: operations["postWebhooksStripe"];
         delete?: never;
@@ -3514,6 +3534,19 @@ export interface components {
             passwordSet: boolean;
             /** @enum {string} */
             role: "OWNER" | "BILLING" | "TECHNICAL";
+        };
+        PortalInvoiceCheckout: {
+            expiresAt: string | null;
+            /** Format: uuid */
+            invoiceId: string;
+            /**
+             * @description stripe_checkout: a Checkout Session for an mPanel invoice; stripe_invoice: Stripe's own page for a STRIPE-mode invoice
+             * @enum {string}
+             */
+            provider: "stripe_checkout" | "stripe_invoice";
+            sessionId: string | null;
+            /** @description Send the customer here to pay */
+            url: string;
         };
         PortalProfile: {
             customer: {
@@ -9931,6 +9964,82 @@ export interface operations {
             };
             /** @description Rejected by an upstream service */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postPortalInvoicesByIdCheckout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PortalInvoiceCheckout"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
