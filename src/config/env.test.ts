@@ -38,6 +38,18 @@ describe('loadEnv', () => {
     expect(env.NGINX_SITES_DIR).toBe('/var/lib/mpanel/nginx/sites');
   });
 
+  it('Stripe: the API key and base are checked at start-up; test mode never points at Stripe itself', () => {
+    const test = loadEnv({ NODE_ENV: 'test' });
+    expect(test.STRIPE_API_BASE).toBe('http://127.0.0.1:9');
+    expect(test.STRIPE_CHECKOUT_SUCCESS_URL).toBe('http://127.0.0.1:2271/portal/invoices/{invoice}?checkout=success');
+    expect(loadEnv(strongSecrets).STRIPE_API_BASE).toBe('https://api.stripe.com');
+    const { STRIPE_API_KEY: _key, ...withoutKey } = strongSecrets;
+    expect(configErrorOf({ ...withoutKey, NODE_ENV: 'production' }).message).toMatch(/STRIPE_API_KEY: is not set: run `mpanel secrets generate`/);
+    const bad = configErrorOf({ ...strongSecrets, STRIPE_API_KEY: 'pk_live_publishable', STRIPE_API_BASE: 'https://api.stripe.com/v1' }).message;
+    expect(bad).toMatch(/STRIPE_API_KEY: must be a Stripe secret or restricted key/);
+    expect(bad).toMatch(/STRIPE_API_BASE: must be a URL with only a scheme/);
+  });
+
   it('derives paths from MPANEL_RUN_DIR unless set one by one', () => {
     const env = loadEnv({ ...strongSecrets, MPANEL_RUN_DIR: '/tmp/run', NGINX_SITES_DIR: '/etc/nginx/sites-enabled' });
     expect(env.WEB_ROOT).toBe('/tmp/run/www');

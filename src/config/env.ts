@@ -179,7 +179,11 @@ const envSchema = z
       .string()
       .regex(/^(sk|rk)_(test|live)_[A-Za-z0-9_]+$/, 'must be a Stripe secret or restricted key (sk_live_..., sk_test_..., rk_live_..., rk_test_...)')
       .optional(),
-    /** Where the SDK sends API requests (scheme, host, port; no path): Stripe itself unless set; tests point it at a loopback stand-in. */
+    /**
+     * Where the SDK sends API requests (scheme, host, port; no path): Stripe itself unless set. With
+     * NODE_ENV=test a closed loopback port, so a test never reaches Stripe; tests that need it
+     * point it at the loopback stand-in (test/helpers/stripe-standin.ts).
+     */
     STRIPE_API_BASE: z
       .string()
       .refine((value) => {
@@ -190,7 +194,7 @@ const envSchema = z
           return false;
         }
       }, 'must be a URL with only a scheme (http or https), a host and optionally a port, e.g. https://api.stripe.com')
-      .default('https://api.stripe.com'),
+      .optional(),
     /** Where Stripe Checkout sends the customer after paying an invoice, or giving up (`{invoice}` is replaced by its id); default: the portal's invoices page. */
     STRIPE_CHECKOUT_SUCCESS_URL: url(['http:', 'https:']).optional(),
     STRIPE_CHECKOUT_CANCEL_URL: url(['http:', 'https:']).optional(),
@@ -323,6 +327,7 @@ const envSchema = z
       STRIPE_WEBHOOK_SECRET: env.STRIPE_WEBHOOK_SECRET ?? TEST_SECRETS.STRIPE_WEBHOOK_SECRET,
       STRIPE_LIVEMODE: env.STRIPE_LIVEMODE ?? env.NODE_ENV === 'production',
       STRIPE_API_KEY: env.STRIPE_API_KEY ?? TEST_SECRETS.STRIPE_API_KEY,
+      STRIPE_API_BASE: env.STRIPE_API_BASE ?? (env.NODE_ENV === 'test' ? 'http://127.0.0.1:9' : 'https://api.stripe.com'),
       STRIPE_CHECKOUT_SUCCESS_URL: env.STRIPE_CHECKOUT_SUCCESS_URL ?? `${env.PORTAL_URL.replace(/\/$/, '')}/invoices/{invoice}?checkout=success`,
       STRIPE_CHECKOUT_CANCEL_URL: env.STRIPE_CHECKOUT_CANCEL_URL ?? `${env.PORTAL_URL.replace(/\/$/, '')}/invoices/{invoice}?checkout=cancelled`,
       POWERDNS_API_KEY: env.POWERDNS_API_KEY ?? TEST_SECRETS.POWERDNS_API_KEY,

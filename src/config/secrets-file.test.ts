@@ -60,6 +60,7 @@ describe('mpanel secrets generate and show', () => {
     expect(Buffer.byteLength(values.JWT_SECRET!)).toBeGreaterThanOrEqual(64);
     expect(values.MARKETING_WEBHOOK_SECRET).toMatch(/^[0-9a-f]{64}$/);
     expect(values.STRIPE_WEBHOOK_SECRET).toMatch(/^whsec_[A-Za-z0-9_-]{43}$/);
+    expect(values.STRIPE_API_KEY).toMatch(/^sk_test_unconnected_[0-9a-f]{48}$/); // a placeholder in the key's format until Stripe is connected
     expect(values.POWERDNS_API_KEY).toMatch(/^[0-9a-f]{64}$/);
     expect(Buffer.from(values.SECRETS_ENCRYPTION_KEY!, 'base64url')).toHaveLength(32);
     // What production start-up accepts.
@@ -69,7 +70,7 @@ describe('mpanel secrets generate and show', () => {
     const again = await mpanel(cwd, 'secrets', 'generate');
     expect(again.code).toBe(0);
     expect(readFileSync(file, 'utf8')).toBe(first);
-    expect(again.output).toMatch(/kept the existing JWT_SECRET, MARKETING_WEBHOOK_SECRET, STRIPE_WEBHOOK_SECRET, POWERDNS_API_KEY, SECRETS_ENCRYPTION_KEY/);
+    expect(again.output).toMatch(/kept the existing JWT_SECRET, MARKETING_WEBHOOK_SECRET, STRIPE_WEBHOOK_SECRET, STRIPE_API_KEY, POWERDNS_API_KEY, SECRETS_ENCRYPTION_KEY/);
 
     expect(await mpanel(cwd, 'secrets', 'show', 'MARKETING_WEBHOOK_SECRET')).toEqual({ code: 0, output: `${values.MARKETING_WEBHOOK_SECRET}\n` });
   });
@@ -91,7 +92,7 @@ describe('ensureSecrets (the file work behind `secrets generate`)', () => {
     writeFileSync(file, ['# my settings', 'PORT=2280', `JWT_SECRET=${'j'.repeat(40)}`, 'MARKETING_WEBHOOK_SECRET=          # [secret] HMAC key', 'DNS_DMARC_RECORD=v=DMARC1; p=reject', ''].join('\n'));
     chmodSync(file, 0o644);
     const result = ensureSecrets(file);
-    expect(result).toMatchObject({ created: false, kept: ['JWT_SECRET'], written: ['MARKETING_WEBHOOK_SECRET', 'STRIPE_WEBHOOK_SECRET', 'POWERDNS_API_KEY', 'SECRETS_ENCRYPTION_KEY'] });
+    expect(result).toMatchObject({ created: false, kept: ['JWT_SECRET'], written: ['MARKETING_WEBHOOK_SECRET', 'STRIPE_WEBHOOK_SECRET', 'STRIPE_API_KEY', 'POWERDNS_API_KEY', 'SECRETS_ENCRYPTION_KEY'] });
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const lines = readFileSync(file, 'utf8').split('\n');
     expect(lines.slice(0, 3)).toEqual(['# my settings', 'PORT=2280', `JWT_SECRET=${'j'.repeat(40)}`]);

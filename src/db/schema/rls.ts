@@ -11,6 +11,7 @@ export const OUTBOX_SWEEP_SETTING = 'app.outbox_sweep';
 export const AUDIT_SEAL_SETTING = 'app.audit_seal';
 export const EVENT_DISPATCH_SETTING = 'app.event_dispatch';
 export const BILLING_SCAN_SETTING = 'app.billing_scan';
+export const STRIPE_DUNNING_SCAN_SETTING = 'app.stripe_dunning_scan';
 export const SSL_RENEWAL_SCAN_SETTING = 'app.ssl_renewal_scan';
 
 /** `nullif(current_setting('<name>', true), '')`: NULL when the setting is unset or empty. */
@@ -134,7 +135,7 @@ export function billingScanPolicy(status: PgColumn, billingMode: PgColumn): PgPo
 
 /**
  * subscriptions: SELECT-only, for the billing run's STRIPE-mode pass (modules/billing/stripe-dunning.ts),
- * declared with the same `app.billing_scan = 'on'`: only STRIPE-billed subscriptions that are
+ * declared with its own `app.stripe_dunning_scan = 'on'` (the MPANEL scan never sees these rows): only STRIPE-billed subscriptions that are
  * PAST_DUE (the ones that may be due for a NON_PAYMENT suspension) or ACTIVE (a cancellation at
  * the end of the paid period).
  */
@@ -143,7 +144,7 @@ export function stripeDunningScanPolicy(status: PgColumn, billingMode: PgColumn)
     as: 'permissive',
     for: 'select',
     to: 'public',
-    using: sql`${setting(BILLING_SCAN_SETTING)} = 'on' and ${billingMode} = 'STRIPE' and ${status} in ('ACTIVE', 'PAST_DUE')`,
+    using: sql`${setting(STRIPE_DUNNING_SCAN_SETTING)} = 'on' and ${billingMode} = 'STRIPE' and ${status} in ('ACTIVE', 'PAST_DUE')`,
   });
 }
 /**

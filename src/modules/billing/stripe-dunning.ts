@@ -1,7 +1,7 @@
 import { and, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { Database } from '../../config/database.js';
 import { invoices, subscriptions, type Job, type SuspensionReason } from '../../db/schema/index.js';
-import { BILLING_SCAN_SETTING } from '../../db/schema/rls.js';
+import { STRIPE_DUNNING_SCAN_SETTING } from '../../db/schema/rls.js';
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { enqueue } from '../../jobs/outbox.js';
 import { AppError } from '../../shared/errors/app-error.js';
@@ -47,7 +47,7 @@ export interface StripeDunningAction {
 
 async function candidates(db: Database, asOf: Date, tenantId: string | undefined): Promise<{ id: string; tenantId: string }[]> {
   return db.transaction(async (tx) => {
-    await tx.execute(sql`select set_config(${BILLING_SCAN_SETTING}, 'on', true)`);
+    await tx.execute(sql`select set_config(${STRIPE_DUNNING_SCAN_SETTING}, 'on', true)`);
     return tx
       .select({ id: subscriptions.id, tenantId: subscriptions.tenantId })
       .from(subscriptions)

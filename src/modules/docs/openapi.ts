@@ -75,6 +75,7 @@ export const TAGS: readonly { name: string; description: string }[] = [
   { name: 'portal auth', description: 'Client portal sign-in for customers: invitation and reset links, sessions, second factor. Customer tokens have their own audience.' },
   { name: 'portal account', description: "The signed-in customer's account: profile, billing address, tax id, contacts (logins with roles), own sessions and password." },
   { name: 'portal services', description: "The customer's services: plan, status and its reason, domain, site URL, certificate." },
+  { name: 'portal billing', description: "The customer pays their own open invoices on a hosted payment page (Stripe Checkout, or Stripe's page for a STRIPE-mode invoice)." },
   { name: 'portal dns', description: "The customer's DNS zones, through the same service (validation, conflicts, PowerDNS) as the staff DNS API." },
 ];
 
