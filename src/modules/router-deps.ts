@@ -9,6 +9,7 @@ import type { MailProvider } from '../providers/mailserver.port.js';
 import type { PaymentPort } from '../providers/stripe/stripe.port.js';
 import type { HttpMetrics } from '../shared/metrics/metrics.js';
 import type { CustomerLinkMailer } from './customer-auth/customer-link-mailer.js';
+import type { StaffInvitationMailer } from './users/staff-invitation-mailer.js';
 
 /**
  * What a module's router receives when app.ts registers it (a plain object, no DI framework):
@@ -32,4 +33,6 @@ export interface RouterDeps {
   payments: PaymentPort;
   /** Emails customer links (invitation, reset, sign-in): modules/customer-auth/customer-link-mailer.ts. */
   customerLinkMailer: CustomerLinkMailer;
+  /** Emails staff invitations: modules/users/staff-invitation-mailer.ts. */
+  staffInvitationMailer: StaffInvitationMailer;
 }

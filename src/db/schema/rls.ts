@@ -13,6 +13,7 @@ export const EVENT_DISPATCH_SETTING = 'app.event_dispatch';
 export const BILLING_SCAN_SETTING = 'app.billing_scan';
 export const STRIPE_DUNNING_SCAN_SETTING = 'app.stripe_dunning_scan';
 export const SSL_RENEWAL_SCAN_SETTING = 'app.ssl_renewal_scan';
+export const STAFF_INVITATION_TOKEN_HASH_SETTING = 'app.staff_invitation_token_hash';
 
 /** `nullif(current_setting('<name>', true), '')`: NULL when the setting is unset or empty. */
 function setting(name: string): SQL {
@@ -209,5 +210,18 @@ export function customerTokenLookupPolicy(tokenHash: PgColumn): PgPolicy {
     for: 'select',
     to: 'public',
     using: sql`${tokenHash} = ${setting(CUSTOMER_TOKEN_HASH_SETTING)}`,
+  });
+}
+
+/**
+ * staff_invitations: SELECT-only, for accepting an invitation, whose link carries only the token.
+ * The transaction declares the SHA-256 it looks up in `app.staff_invitation_token_hash`.
+ */
+export function staffInvitationLookupPolicy(tokenHash: PgColumn): PgPolicy {
+  return pgPolicy('staff_invitation_lookup', {
+    as: 'permissive',
+    for: 'select',
+    to: 'public',
+    using: sql`${tokenHash} = ${setting(STAFF_INVITATION_TOKEN_HASH_SETTING)}`,
   });
 }
