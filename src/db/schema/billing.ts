@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { boolean, index, jsonb, pgTable, text, unique, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { boolean, check, index, jsonb, pgTable, text, unique, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { amount, createdAt, currency, deletedAt, id, moneyChecks, tstz, updatedAt } from './columns.js';
 import { billingModeEnum, orderStatusEnum, subscriptionStatusEnum, suspensionReasonEnum, webhookEventStatusEnum } from './enums.js';
 import { prices, products } from './catalog.js';
@@ -148,6 +148,10 @@ export const subscriptions = pgTable(
     /** Cancelled at the end of the paid period: no renewal; suspended (CANCELLED) at paidThrough, terminated after the retention. */
     cancelAtPeriodEnd: boolean('cancel_at_period_end').notNull().default(false),
     cancelRequestedAt: tstz('cancel_requested_at'),
+    /** A downgrade waiting for the end of the paid period (modules/billing/plan-change.service.ts): the price that applies then. */
+    pendingPriceId: uuid('pending_price_id').references(() => prices.id),
+    /** When the pending plan change applies: the paidThrough at the time it was asked for. */
+    pendingPlanChangeAt: tstz('pending_plan_change_at'),
     suspendedAt: tstz('suspended_at'),
     terminatedAt: tstz('terminated_at'),
     createdAt: createdAt(),
@@ -158,6 +162,8 @@ export const subscriptions = pgTable(
     index('subscriptions_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
     index('subscriptions_customer_idx').on(t.customerId),
     index('subscriptions_billing_due_idx').on(t.paidThrough).where(sql`${t.status} in ('ACTIVE', 'PAST_DUE', 'SUSPENDED')`),
+    index('subscriptions_pending_plan_idx').on(t.pendingPlanChangeAt).where(sql`${t.pendingPriceId} is not null`),
+    check('subscriptions_pending_plan_check', sql`(${t.pendingPriceId} is null) = (${t.pendingPlanChangeAt} is null)`),
     billingScanPolicy(t.status, t.billingMode),
     tenantIsolationPolicy(t.tenantId),
     customerIsolationPolicy(ownedByCustomer(t.customerId)),

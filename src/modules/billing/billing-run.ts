@@ -27,6 +27,7 @@ import { invoiceEvent, recordBillingEvent } from './billing-events.js';
 import { defaultDunningSettings, dueSteps, effectiveSettings, renewalDueAt, type DunningSettings, type PolicyInvoice, type PolicySubscription, type Step, type StepAction } from './dunning-policy.js';
 import { createDraftInvoice, issueInvoice, settingsOf } from './invoices.service.js';
 import { settleSubscription } from './payments.service.js';
+import { applyDuePlanChanges, renewalPriceOf } from './plan-change-schedule.js';
 
 /**
  * The billing run: one pass over every subscription mPanel bills, acting on what the dunning
@@ -247,8 +248,9 @@ async function processSubscription(tx: Tx, ctx: Context, subscriptionId: string,
     const start = sub.paidThrough;
     const end = periodEnd(start, price.interval);
     if (!end) return { actions, jobs: ready };
+    const billed = await renewalPriceOf(tx, subscription, start, price);
     if (ctx.dryRun) {
-      note(renewal, 'DONE', `${price.productName} ${start.toISOString().slice(0, 10)} – ${end.toISOString().slice(0, 10)}: ${price.amount} ${price.currency}`);
+      note(renewal, 'DONE', `${billed.productName} ${start.toISOString().slice(0, 10)} – ${end.toISOString().slice(0, 10)}: ${billed.amount} ${billed.currency}`);
       steps = steps.filter((step) => step !== renewal);
     } else if (await claim(tx, ctx, subscription.id, renewal, null)) {
       const draft = await createDraftInvoice(
@@ -257,12 +259,12 @@ async function processSubscription(tx: Tx, ctx: Context, subscriptionId: string,
         {
           customerId: subscription.customerId,
           subscriptionId: subscription.id,
-          currency: price.currency,
+          currency: billed.currency,
           kind: 'RENEWAL',
           periodStart: start,
           periodEnd: end,
           dueAt: renewalDueAt(start, ctx.asOf, settings),
-          lines: [{ description: `${price.productName}: ${start.toISOString().slice(0, 10)} to ${end.toISOString().slice(0, 10)}`, quantity: 1, unitAmount: price.amount }],
+          lines: [{ description: `${billed.productName}: ${start.toISOString().slice(0, 10)} to ${end.toISOString().slice(0, 10)}`, quantity: 1, unitAmount: billed.amount }],
         },
         ctx.actor,
       );
@@ -372,6 +374,8 @@ export async function runBilling(deps: BillingRunDeps, options: BillingRunOption
   let seen = 0;
   const settingsCache = new Map<string, DunningSettings>();
   try {
+    const planChanges = await applyDuePlanChanges(deps, { asOf, tenantId: options.tenantId, dryRun });
+    if (planChanges > 0) counts.plan_changed = planChanges;
     const total = await countCandidates(deps.db, asOf, options.tenantId);
     options.onProgress?.(0, total);
     let after: Candidate | undefined;
