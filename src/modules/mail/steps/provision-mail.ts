@@ -227,6 +227,11 @@ export const provisionMail = defineStep({
     const port = mail.forServer(server);
     await port.applyDomain(spec);
     for (const box of prepared.fresh) await port.ensureFolders(`${box.localPart}@${payload.domain}`, STANDARD_FOLDERS);
+    // A plan change only moves quotas: DNS and the mailboxes' credentials are as they were.
+    if (payload.planChange) {
+      context.logger.info({ domain: payload.domain, server: server.hostname }, `mail quotas of ${payload.domain} follow the new plan`);
+      return { mailDomainId: prepared.mailDomainId, server: server.hostname, planChange: true, mailboxes: spec.mailboxes.map((box) => ({ address: `${box.localPart}@${payload.domain}`, quotaMb: box.quotaMb })) };
+    }
 
     const record = await withTenant(context.db, tenantId, (tx) =>
       putFeatureRecord(tx, { dns, logger: context.logger, settings: dnsSettings(env) }, { tenantId, actor: systemActor }, payload.domain, {
