@@ -148,6 +148,13 @@ export const subscriptions = pgTable(
     /** Cancelled at the end of the paid period: no renewal; suspended (CANCELLED) at paidThrough, terminated after the retention. */
     cancelAtPeriodEnd: boolean('cancel_at_period_end').notNull().default(false),
     cancelRequestedAt: tstz('cancel_requested_at'),
+    /**
+     * When the billing run next has something to do for it (modules/billing/billing-run.ts): set by
+     * the run from the dunning timeline; NULL = not known, looked at by the next run. Any other change
+     * of the row, of its renewal invoices or of the tenant's billing settings sets it back to NULL
+     * (triggers, migration `billing_next_at`).
+     */
+    billingNextAt: tstz('billing_next_at'),
     suspendedAt: tstz('suspended_at'),
     terminatedAt: tstz('terminated_at'),
     createdAt: createdAt(),
@@ -158,6 +165,7 @@ export const subscriptions = pgTable(
     index('subscriptions_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
     index('subscriptions_customer_idx').on(t.customerId),
     index('subscriptions_billing_due_idx').on(t.paidThrough).where(sql`${t.status} in ('ACTIVE', 'PAST_DUE', 'SUSPENDED')`),
+    index('subscriptions_billing_next_idx').on(t.tenantId, t.billingNextAt).where(sql`${t.billingMode} = 'MPANEL' and ${t.status} in ('ACTIVE', 'PAST_DUE', 'SUSPENDED')`),
     billingScanPolicy(t.status, t.billingMode),
     tenantIsolationPolicy(t.tenantId),
     customerIsolationPolicy(ownedByCustomer(t.customerId)),
