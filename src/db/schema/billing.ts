@@ -152,6 +152,13 @@ export const subscriptions = pgTable(
     pendingPriceId: uuid('pending_price_id').references(() => prices.id),
     /** When the pending plan change applies: the paidThrough at the time it was asked for. */
     pendingPlanChangeAt: tstz('pending_plan_change_at'),
+    /**
+     * When the billing run next has something to do for it (modules/billing/billing-run.ts): set by
+     * the run from the dunning timeline; NULL = not known, looked at by the next run. Any other change
+     * of the row, of its renewal invoices or of the tenant's billing settings sets it back to NULL
+     * (triggers, migration `billing_next_at`).
+     */
+    billingNextAt: tstz('billing_next_at'),
     suspendedAt: tstz('suspended_at'),
     terminatedAt: tstz('terminated_at'),
     createdAt: createdAt(),
@@ -164,6 +171,7 @@ export const subscriptions = pgTable(
     index('subscriptions_billing_due_idx').on(t.paidThrough).where(sql`${t.status} in ('ACTIVE', 'PAST_DUE', 'SUSPENDED')`),
     index('subscriptions_pending_plan_idx').on(t.pendingPlanChangeAt).where(sql`${t.pendingPriceId} is not null`),
     check('subscriptions_pending_plan_check', sql`(${t.pendingPriceId} is null) = (${t.pendingPlanChangeAt} is null)`),
+    index('subscriptions_billing_next_idx').on(t.tenantId, t.billingNextAt).where(sql`${t.billingMode} = 'MPANEL' and ${t.status} in ('ACTIVE', 'PAST_DUE', 'SUSPENDED')`),
     billingScanPolicy(t.status, t.billingMode),
     tenantIsolationPolicy(t.tenantId),
     customerIsolationPolicy(ownedByCustomer(t.customerId)),

@@ -358,6 +358,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/credit-notes/{id}/pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The credit note as a PDF
+         * @description Branded like the invoice PDF; names the invoice it credits, with the credited tax.
+         */
+        get: operations["getCreditNotesByIdPdf"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/customers": {
         parameters: {
             query?: never;
@@ -604,6 +624,26 @@ export interface paths {
          * @description Idempotent on reference. Paying the whole amount marks the invoice PAID and, for a renewal, extends paidThrough once.
          */
         post: operations["postInvoicesByIdPayments"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/invoices/{id}/pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The invoice as a PDF
+         * @description Branded with the tenant's name and colours; the seller and customer as at issue; amounts from the stored minor units in the tenant's locale. A draft says DRAFT across the page. The same invoice always gives the same bytes (its issue date is the PDF creation date).
+         */
+        get: operations["getInvoicesByIdPdf"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1252,6 +1292,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/portal/credit-notes/{id}/pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A credit note as a PDF */
+        get: operations["getPortalCreditNotesByIdPdf"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/portal/dns/records/{id}": {
         parameters: {
             query?: never;
@@ -1330,6 +1387,159 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/portal/invoices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's invoices, newest first (drafts are not shown) */
+        get: operations["getPortalInvoices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/portal/invoices/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An invoice with its lines and credit notes */
+        get: operations["getPortalInvoicesById"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/portal/invoices/{id}/pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The invoice as a PDF
+         * @description The same PDF staff get (GET /api/invoices/{id}/pdf).
+         */
+        get: operations["getPortalInvoicesByIdPdf"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/portal/mail-aliases": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's aliases and forwarders */
+        get: operations["getPortalMailAliases"];
+        put?: never;
+        /**
+         * Create an alias or forwarder on one of your mail domains
+         * @description Targets on your own hosted domains must exist; a chain leading back to the alias is refused. The same service as the staff mail API: the plan's limits are checked, the mail server is written before the answer (503 when it cannot be reached, and then nothing changed).
+         */
+        post: operations["postPortalMailAliases"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/portal/mail-aliases/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete an alias or forwarder
+         * @description 409 while another alias delivers to it. The same service as the staff mail API: the plan's limits are checked, the mail server is written before the answer (503 when it cannot be reached, and then nothing changed).
+         */
+        delete: operations["deletePortalMailAliasesById"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/portal/mail-domains": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's mail domains: mailboxes used against the plan's count */
+        get: operations["getPortalMailDomains"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/portal/mailboxes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's mailboxes, newest first */
+        get: operations["getPortalMailboxes"];
+        put?: never;
+        /**
+         * Create a mailbox (within the plan's mailbox count and quota)
+         * @description Without `password` a random one is generated and returned ONCE in `generatedPassword`. All of the plan's mailboxes in use: 409 naming the limit. The same service as the staff mail API: the plan's limits are checked, the mail server is written before the answer (503 when it cannot be reached, and then nothing changed).
+         */
+        post: operations["postPortalMailboxes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/portal/mailboxes/{id}/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset a mailbox's password (chosen, or generated and returned once)
+         * @description The same service as the staff mail API: the plan's limits are checked, the mail server is written before the answer (503 when it cannot be reached, and then nothing changed).
+         */
+        post: operations["postPortalMailboxesByIdPassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/portal/password": {
         parameters: {
             query?: never;
@@ -1399,7 +1609,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/portal/services/{id}/plan-change": {
+    "/api/portal/services/{id}/cancel": {
         parameters: {
             query?: never;
             header?: never;
@@ -1409,31 +1619,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Change the plan of a service (confirm what the preview showed)
-         * @description An upgrade (a higher price per interval) applies now with a prorated invoice: (new − old) × remaining seconds of the paid time / seconds of one period, rounded half away from zero, tax per line. A downgrade applies at paidThrough; the renewal of the period that starts then is billed at it. An unpaid renewal invoice already issued for the next period is voided and issued again at the price in force for that period. The new plan must be of the same product type, interval and currency; a plan with fewer mailboxes than the subscription uses is refused (409 naming the count). Stripe-billed subscriptions: 409 (Stripe owns the schedule).
+         * Cancel a service at the end of its paid period, or take the cancellation back
+         * @description The same change as staff PATCH /api/subscriptions/{id}/billing {cancelAtPeriodEnd}: no renewal invoice; when the paid period ends the service is suspended, and after the retention period it is deleted with its data. Taking it back works until the service was suspended (then 409). Audited with the customer as actor. A Stripe-billed service is cancelled in Stripe (409).
          */
-        post: operations["postPortalServicesByIdPlanChange"];
-        /** Cancel the downgrade scheduled for the end of the paid period */
-        delete: operations["deletePortalServicesByIdPlanChange"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/portal/services/{id}/plan-change/preview": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Preview a plan change: the prorated amount charged now, or the date a downgrade applies
-         * @description An upgrade (a higher price per interval) applies now with a prorated invoice: (new − old) × remaining seconds of the paid time / seconds of one period, rounded half away from zero, tax per line. A downgrade applies at paidThrough; the renewal of the period that starts then is billed at it. An unpaid renewal invoice already issued for the next period is voided and issued again at the price in force for that period. The new plan must be of the same product type, interval and currency; a plan with fewer mailboxes than the subscription uses is refused (409 naming the count). Stripe-billed subscriptions: 409 (Stripe owns the schedule). Nothing is written.
-         */
-        post: operations["postPortalServicesByIdPlanChangePreview"];
+        post: operations["postPortalServicesByIdCancel"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1793,50 +1982,6 @@ export interface paths {
         get: operations["getSubscriptionsByIdBillingSchedule"];
         put?: never;
         post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/subscriptions/{id}/plan-change": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Change the plan: an upgrade now with a prorated invoice, a downgrade at the end of the paid period
-         * @description An upgrade (a higher price per interval) applies now with a prorated invoice: (new − old) × remaining seconds of the paid time / seconds of one period, rounded half away from zero, tax per line. A downgrade applies at paidThrough; the renewal of the period that starts then is billed at it. An unpaid renewal invoice already issued for the next period is voided and issued again at the price in force for that period. The new plan must be of the same product type, interval and currency; a plan with fewer mailboxes than the subscription uses is refused (409 naming the count). Stripe-billed subscriptions: 409 (Stripe owns the schedule). Audited; subscription.plan_changed is written to the events outbox when the plan takes effect.
-         */
-        post: operations["postSubscriptionsByIdPlanChange"];
-        /**
-         * Cancel the downgrade scheduled for the end of the paid period
-         * @description An unpaid renewal invoice billed at the scheduled plan is voided and issued again at the current price. 409 when nothing is scheduled. Audited.
-         */
-        delete: operations["deleteSubscriptionsByIdPlanChange"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/subscriptions/{id}/plan-change/preview": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * What changing the plan would do: upgrade or downgrade, when, and the prorated invoice
-         * @description An upgrade (a higher price per interval) applies now with a prorated invoice: (new − old) × remaining seconds of the paid time / seconds of one period, rounded half away from zero, tax per line. A downgrade applies at paidThrough; the renewal of the period that starts then is billed at it. An unpaid renewal invoice already issued for the next period is voided and issued again at the price in force for that period. The new plan must be of the same product type, interval and currency; a plan with fewer mailboxes than the subscription uses is refused (409 naming the count). Stripe-billed subscriptions: 409 (Stripe owns the schedule). Nothing is written.
-         */
-        post: operations["postSubscriptionsByIdPlanChangePreview"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2638,26 +2783,6 @@ export interface webhooks {
          * @description Sent to each enabled endpoint subscribed to subscription.past_due (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
          */
         post: operations["webhookSubscriptionPastDue"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "subscription.plan_changed": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * The subscription.plan_changed event
-         * @description Sent to each enabled endpoint subscribed to subscription.plan_changed (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
-         */
-        post: operations["webhookSubscriptionPlanChanged"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3669,198 +3794,6 @@ export interface components {
             /** @description Tenant slug; optional when the install has one tenant */
             tenant?: string;
         };
-        PendingPlanChangeCancelled: {
-            /** Format: uuid */
-            cancelledPriceId: string;
-            /** Format: uuid */
-            priceId: string;
-            /** @description The renewal invoice issued again at the current price, if the pending one had been billed */
-            renewalInvoice: {
-                /** Format: uuid */
-                id: string;
-                number: string | null;
-                total: number;
-            } | null;
-            /** Format: uuid */
-            subscriptionId: string;
-        };
-        PlanChangeBodyInput: {
-            /**
-             * Format: uuid
-             * @description An active price of an active product of the same type, billed at the same interval and in the same currency
-             */
-            priceId: string;
-        };
-        PlanChangePreview: {
-            current: components["schemas"]["PlanRef"];
-            /**
-             * @description An upgrade (or the same price) applies now; a downgrade at the end of the paid period (paidThrough)
-             * @enum {string}
-             */
-            effective: "now" | "period_end";
-            /**
-             * Format: date-time
-             * @description RFC 3339 date-time
-             */
-            effectiveAt: string;
-            /**
-             * @description upgrade: a higher price per interval; downgrade: a lower one
-             * @enum {string}
-             */
-            kind: "upgrade" | "downgrade" | "same_price";
-            /** @description Mailboxes of the subscription, and what the new plan allows (null: no limit) */
-            mailboxes: {
-                allowed: number | null;
-                used: number;
-            };
-            next: components["schemas"]["PlanRef"];
-            /**
-             * Format: date-time
-             * @description RFC 3339 date-time
-             */
-            paidThrough: string;
-            /** @description The invoice an upgrade issues now: (new − old) × remaining / period, rounded half away from zero, tax per line. null when nothing is charged */
-            proration: {
-                currency: string;
-                lines: {
-                    description: string;
-                    netAmount: number;
-                    taxAmount: number;
-                    totalAmount: number;
-                    unitAmount: number;
-                }[];
-                /**
-                 * Format: date-time
-                 * @description RFC 3339 date-time
-                 */
-                periodEnd: string;
-                periodSeconds: number;
-                /**
-                 * Format: date-time
-                 * @description RFC 3339 date-time
-                 */
-                periodStart: string;
-                remainingSeconds: number;
-                subtotal: number;
-                taxTotal: number;
-                total: number;
-            } | null;
-            /** @description The unpaid renewal invoice of the next period, which the change voids and issues again at the price in force for that period */
-            renewalInvoice: {
-                /** Format: uuid */
-                id: string;
-                number: string | null;
-                /** @description The net price the replacement is billed at */
-                replacementAmount: number;
-                total: number;
-            } | null;
-            /** Format: uuid */
-            subscriptionId: string;
-        };
-        PlanChangeResult: {
-            current: components["schemas"]["PlanRef"];
-            /**
-             * @description An upgrade (or the same price) applies now; a downgrade at the end of the paid period (paidThrough)
-             * @enum {string}
-             */
-            effective: "now" | "period_end";
-            /**
-             * Format: date-time
-             * @description RFC 3339 date-time
-             */
-            effectiveAt: string;
-            /** @description The proration invoice, issued */
-            invoice: {
-                currency: string;
-                /** Format: uuid */
-                id: string;
-                number: string | null;
-                status: string;
-                total: number;
-            } | null;
-            /** @description Steps run again for the new plan (mail quotas): now for an upgrade, at period end for a downgrade */
-            jobs: {
-                /** Format: uuid */
-                id: string;
-                status: string;
-                type: string;
-            }[];
-            /**
-             * @description upgrade: a higher price per interval; downgrade: a lower one
-             * @enum {string}
-             */
-            kind: "upgrade" | "downgrade" | "same_price";
-            /** @description Mailboxes of the subscription, and what the new plan allows (null: no limit) */
-            mailboxes: {
-                allowed: number | null;
-                used: number;
-            };
-            next: components["schemas"]["PlanRef"];
-            /**
-             * Format: date-time
-             * @description RFC 3339 date-time
-             */
-            paidThrough: string;
-            /** @description The invoice an upgrade issues now: (new − old) × remaining / period, rounded half away from zero, tax per line. null when nothing is charged */
-            proration: {
-                currency: string;
-                lines: {
-                    description: string;
-                    netAmount: number;
-                    taxAmount: number;
-                    totalAmount: number;
-                    unitAmount: number;
-                }[];
-                /**
-                 * Format: date-time
-                 * @description RFC 3339 date-time
-                 */
-                periodEnd: string;
-                periodSeconds: number;
-                /**
-                 * Format: date-time
-                 * @description RFC 3339 date-time
-                 */
-                periodStart: string;
-                remainingSeconds: number;
-                subtotal: number;
-                taxTotal: number;
-                total: number;
-            } | null;
-            /** @description The unpaid renewal invoice of the next period, which the change voids and issues again at the price in force for that period */
-            renewalInvoice: {
-                /** Format: uuid */
-                id: string;
-                number: string | null;
-                /** @description The net price the replacement is billed at */
-                replacementAmount: number;
-                total: number;
-            } | null;
-            subscription: {
-                /** Format: uuid */
-                id: string;
-                pendingPlanChangeAt: string | null;
-                pendingPriceId: string | null;
-                /** Format: uuid */
-                priceId: string;
-                /** Format: uuid */
-                productId: string;
-            };
-            /** Format: uuid */
-            subscriptionId: string;
-        };
-        PlanRef: {
-            /** @description Per interval, minor units */
-            amount: number;
-            currency: string;
-            /** @enum {string} */
-            interval: "MONTH" | "YEAR" | "ONE_TIME";
-            /** Format: uuid */
-            priceId: string;
-            /** Format: uuid */
-            productId: string;
-            productName: string;
-        };
         PortalContact: {
             /** Format: date-time */
             createdAt: string;
@@ -3872,6 +3805,114 @@ export interface components {
             passwordSet: boolean;
             /** @enum {string} */
             role: "OWNER" | "BILLING" | "TECHNICAL";
+        };
+        PortalInvoice: {
+            /** @description total - amountPaid (0 once paid or void), integer minor units (cents) */
+            amountDue: number;
+            /** @description Received so far, integer minor units (cents) */
+            amountPaid: number;
+            /**
+             * @description STRIPE: a read-only mirror of a Stripe invoice
+             * @enum {string}
+             */
+            billingMode: "MPANEL" | "STRIPE";
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            createdAt: string;
+            /** @description Credit notes against this invoice (each has a PDF) */
+            creditNotes: components["schemas"]["CreditNote"][];
+            currency: string;
+            /** @description The customer as at issue (tax id, billing address); null for a draft */
+            customer: {
+                address: components["schemas"]["BillingAddress"] | null;
+                company?: string | null;
+                country?: string | null;
+                email?: string;
+                name: string;
+                taxId: string | null;
+            } | null;
+            /** Format: uuid */
+            customerId: string;
+            dueAt: string | null;
+            hostedUrl: string | null;
+            /** Format: uuid */
+            id: string;
+            issuedAt: string | null;
+            /** @enum {string} */
+            kind: "MANUAL" | "INITIAL" | "RENEWAL" | "PRORATION";
+            lines: components["schemas"]["InvoiceLine"][];
+            memo: string | null;
+            /** @description Given at issue; null for a draft */
+            number: string | null;
+            paidAt: string | null;
+            pdfUrl: string | null;
+            periodEnd: string | null;
+            periodStart: string | null;
+            seller: {
+                address: components["schemas"]["BillingAddress"] | null;
+                company?: string | null;
+                country?: string | null;
+                email?: string;
+                name: string;
+                taxId: string | null;
+            } | null;
+            /** @enum {string} */
+            status: "DRAFT" | "ISSUED" | "PAID" | "VOID";
+            subscriptionId: string | null;
+            /** @description Sum of the lines net, integer minor units (cents) */
+            subtotal: number;
+            /** @description Sum of the lines tax, integer minor units (cents) */
+            taxTotal: number;
+            /** @description subtotal + taxTotal, integer minor units (cents) */
+            total: number;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            updatedAt: string;
+            voidedAt: string | null;
+        };
+        PortalMailboxPasswordInput: {
+            /** @description Omitted: a random password is generated and returned ONCE in `generatedPassword` */
+            password?: string;
+        };
+        PortalMailDomain: {
+            aliases: number;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            createdAt: string;
+            domain: string;
+            /** Format: uuid */
+            domainId: string;
+            /** Format: uuid */
+            id: string;
+            mailboxes: {
+                /** @description The plan's `mailboxes` feature; null: no limit */
+                limit: number | null;
+                /** @description Mailboxes not deleted */
+                used: number;
+            };
+            /**
+             * @description PENDING while provisioning; ACTIVE; SUSPENDED (logins refused, inbound mail kept); DELETED
+             * @enum {string}
+             */
+            status: "PENDING" | "ACTIVE" | "SUSPENDED" | "DELETED";
+            storage: {
+                /** @description The sum of the mailboxes’ quotas */
+                allocatedMb: number;
+                /** @description A mailbox's quota at most (the plan's mailboxQuotaMb, else MAIL_DEFAULT_QUOTA_MB) */
+                mailboxQuotaMaxMb: number;
+            };
+            subscriptionId: string | null;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            updatedAt: string;
         };
         PortalProfile: {
             customer: {
@@ -3889,6 +3930,8 @@ export interface components {
             twoFactorEnabled: boolean;
         };
         PortalService: {
+            /** @description Cancelled: not renewed, stops when the paid period ends (POST /api/portal/services/{id}/cancel) */
+            cancelAtPeriodEnd: boolean;
             certificateStatus: ("PENDING" | "ISSUED" | "FAILED" | "EXPIRED" | "REVOKED") | null;
             /** Format: date-time */
             createdAt: string;
@@ -3898,6 +3941,8 @@ export interface components {
             domain: string | null;
             /** Format: uuid */
             id: string;
+            /** @description Paid up to this instant */
+            paidThrough: string | null;
             plan: {
                 amount: number;
                 currency: string;
@@ -3917,6 +3962,22 @@ export interface components {
                 event: string;
                 reason: string;
             } | null;
+        };
+        PortalServiceCancelInput: {
+            /** @description true: not renewed; the service is suspended when the paid period ends and deleted after the retention period. false: take the cancellation back (until it took effect) */
+            cancelAtPeriodEnd: boolean;
+        };
+        PortalServiceCancellation: {
+            cancelAtPeriodEnd: boolean;
+            /** @description Days after endsAt before the service and its data are deleted */
+            deletedAfterDays: number;
+            /** @description When the service stops (the end of the paid period), if cancelled */
+            endsAt: string | null;
+            paidThrough: string | null;
+            /** Format: uuid */
+            serviceId: string;
+            /** @description The service status (ACTIVE, PAST_DUE, SUSPENDED...) */
+            status: string;
         };
         PortalSession: {
             current: boolean;
@@ -5809,6 +5870,67 @@ export interface operations {
             };
         };
     };
+    getCreditNotesByIdPdf: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The PDF (application/pdf) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getCustomers: {
         parameters: {
             query?: {
@@ -7055,6 +7177,67 @@ export interface operations {
             };
         };
     };
+    getInvoicesByIdPdf: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The PDF (application/pdf) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     postInvoicesByIdVoid: {
         parameters: {
             query?: never;
@@ -8278,7 +8461,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
             };
             cookie?: never;
         };
@@ -8354,7 +8537,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
             };
             cookie?: never;
         };
@@ -8441,7 +8624,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
             };
             cookie?: never;
         };
@@ -8517,7 +8700,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
             };
             cookie?: never;
         };
@@ -9995,6 +10178,64 @@ export interface operations {
             };
         };
     };
+    getPortalCreditNotesByIdPdf: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The PDF (application/pdf) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     deletePortalDnsRecordsById: {
         parameters: {
             query?: never;
@@ -10392,6 +10633,724 @@ export interface operations {
             };
         };
     };
+    getPortalInvoices: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+                /** @description Drafts are never shown in the portal */
+                status?: "ISSUED" | "PAID" | "VOID";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["InvoiceSummary"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPortalInvoicesById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PortalInvoice"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPortalInvoicesByIdPdf: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The PDF (application/pdf) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPortalMailAliases: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+                mailDomainId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["MailAlias"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postPortalMailAliases: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateMailAliasInput"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MailAlias"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rejected by an upstream service */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deletePortalMailAliasesById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MailAlias"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rejected by an upstream service */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPortalMailDomains: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+                status?: "PENDING" | "ACTIVE" | "SUSPENDED" | "DELETED";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["PortalMailDomain"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPortalMailboxes: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+                mailDomainId?: string;
+                status?: "PENDING" | "ACTIVE" | "SUSPENDED" | "DELETED";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Mailbox"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postPortalMailboxes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateMailboxInput"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MailboxChange"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rejected by an upstream service */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postPortalMailboxesByIdPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PortalMailboxPasswordInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MailboxChange"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rejected by an upstream service */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     postPortalPassword: {
         parameters: {
             query?: never;
@@ -10689,7 +11648,7 @@ export interface operations {
             };
         };
     };
-    postPortalServicesByIdPlanChange: {
+    postPortalServicesByIdCancel: {
         parameters: {
             query?: never;
             header?: never;
@@ -10700,7 +11659,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["PlanChangeBodyInput"];
+                "application/json": components["schemas"]["PortalServiceCancelInput"];
             };
         };
         responses: {
@@ -10710,145 +11669,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PlanChangeResult"];
-                };
-            };
-            /** @description The request is not valid; `errors` names each offending field */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller's role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not found (an object of another tenant is not found either) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    deletePortalServicesByIdPlanChange: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PendingPlanChangeCancelled"];
-                };
-            };
-            /** @description The request is not valid; `errors` names each offending field */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller's role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not found (an object of another tenant is not found either) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    postPortalServicesByIdPlanChangePreview: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["PlanChangeBodyInput"];
-            };
-        };
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PlanChangePreview"];
+                    "application/json": components["schemas"]["PortalServiceCancellation"];
                 };
             };
             /** @description The request is not valid; `errors` names each offending field */
@@ -12594,224 +13415,6 @@ export interface operations {
             };
         };
     };
-    postSubscriptionsByIdPlanChange: {
-        parameters: {
-            query?: never;
-            header?: {
-                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
-                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
-            };
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["PlanChangeBodyInput"];
-            };
-        };
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PlanChangeResult"];
-                };
-            };
-            /** @description The request is not valid; `errors` names each offending field */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller's role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not found (an object of another tenant is not found either) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    deleteSubscriptionsByIdPlanChange: {
-        parameters: {
-            query?: never;
-            header?: {
-                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
-                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
-            };
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PendingPlanChangeCancelled"];
-                };
-            };
-            /** @description The request is not valid; `errors` names each offending field */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller's role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not found (an object of another tenant is not found either) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    postSubscriptionsByIdPlanChangePreview: {
-        parameters: {
-            query?: never;
-            header?: {
-                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
-                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
-            };
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["PlanChangeBodyInput"];
-            };
-        };
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["PlanChangePreview"];
-                };
-            };
-            /** @description The request is not valid; `errors` names each offending field */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Missing, invalid or expired credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller's role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not found (an object of another tenant is not found either) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Conflicts with the current state */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
     postSubscriptionsByIdSuspend: {
         parameters: {
             query?: never;
@@ -14366,7 +14969,7 @@ export interface operations {
                     /** @description Default true */
                     enabled?: boolean;
                     /** @description The domain event types this endpoint receives (see the document's `webhooks` for each payload) */
-                    eventTypes: ("order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled")[];
+                    eventTypes: ("order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled")[];
                     /** @description https:// URL of the receiver. It must resolve to public addresses only (checked at save and again before every delivery); http:// and loopback only in development and tests. */
                     url: string;
                 };
@@ -14607,7 +15210,7 @@ export interface operations {
                     /** @description true re-enables an endpoint that was disabled after failing */
                     enabled?: boolean;
                     /** @description The domain event types this endpoint receives (see the document's `webhooks` for each payload) */
-                    eventTypes?: ("order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled")[];
+                    eventTypes?: ("order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled")[];
                     /** @description https:// URL of the receiver. It must resolve to public addresses only (checked at save and again before every delivery); http:// and loopback only in development and tests. */
                     url?: string;
                 };
@@ -16364,90 +16967,6 @@ export interface operations {
                     timestamp: string;
                     /** @constant */
                     type: "subscription.past_due";
-                    /**
-                     * @description The payload schema version: a change a receiver would notice is a new version
-                     * @constant
-                     */
-                    version: 1;
-                };
-            };
-        };
-        responses: {
-            /** @description Received (any 2xx) */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
-    webhookSubscriptionPlanChanged: {
-        parameters: {
-            query?: never;
-            header: {
-                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
-                "webhook-id": string;
-                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
-                "webhook-signature": string;
-                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
-                "webhook-timestamp": string;
-            };
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    data: {
-                        /** Format: uuid */
-                        customerId: string;
-                        /** Format: date-time */
-                        effectiveAt: string;
-                        fromAmount: {
-                            amount: number;
-                            currency: string;
-                        };
-                        /** Format: uuid */
-                        fromPriceId: string;
-                        /** Format: uuid */
-                        fromProductId: string;
-                        fromProductName: string;
-                        invoiceId: string | null;
-                        /** @enum {string} */
-                        kind: "upgrade" | "downgrade" | "same_price";
-                        reason: string;
-                        /** Format: uuid */
-                        subscriptionId: string;
-                        toAmount: {
-                            amount: number;
-                            currency: string;
-                        };
-                        /** Format: uuid */
-                        toPriceId: string;
-                        /** Format: uuid */
-                        toProductId: string;
-                        toProductName: string;
-                    };
-                    /**
-                     * Format: uuid
-                     * @description The event id (the same for every endpoint that receives the event)
-                     */
-                    id: string;
-                    /**
-                     * Format: date-time
-                     * @description When the event happened
-                     */
-                    timestamp: string;
-                    /** @constant */
-                    type: "subscription.plan_changed";
                     /**
                      * @description The payload schema version: a change a receiver would notice is a new version
                      * @constant
