@@ -139,6 +139,7 @@ export async function startWorkers(container: Container, options: WorkerOptions 
     { ...common, concurrency: 1 },
   );
 
+  const webhooks = webhookSettings(env);
   const events = startEventLoop(
     {
       db: database.db,
@@ -151,7 +152,7 @@ export async function startWorkers(container: Container, options: WorkerOptions 
         backoffBaseMs: env.EVENT_DELIVERY_BACKOFF_BASE_MS,
         concurrency: env.EVENT_DELIVERY_CONCURRENCY,
       },
-      webhooks: webhookSettings(env),
+      webhooks,
     },
     env.EVENT_POLL_INTERVAL_MS,
   );
@@ -172,6 +173,7 @@ export async function startWorkers(container: Container, options: WorkerOptions 
     async close() {
       closing = true;
       await Promise.all([...all.map((worker) => worker.close()), events.close()]);
+      webhooks.agents?.close();
       await maintenance.close();
       connection.disconnect();
     },

@@ -5,6 +5,7 @@ import { authRouter } from './auth/auth.router.js';
 import { browserSessionRouter } from './auth/browser-session.router.js';
 import { staffTwoFactorRouter } from './auth/staff-two-factor.router.js';
 import { billingRouter } from './billing/billing.router.js';
+import { planChangeRouter } from './billing/plan-change.router.js';
 import { catalogRouter } from './catalog/catalog.router.js';
 import { certificatesRouter } from './certificates/certificates.router.js';
 import { customersRouter } from './customers/customers.router.js';
@@ -44,6 +45,7 @@ export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
   mailRouter,
   paymentEventsRouter,
   billingRouter,
+  planChangeRouter,
   auditRouter,
   usersRouter,
   tenantsRouter,

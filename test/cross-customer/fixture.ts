@@ -21,7 +21,13 @@ export interface CrossCustomerFixture {
   route: string;
   /** Makes customer A's object; returns the path parameters and A's owner login (who may call the route). */
   create(context: CrossCustomerContext): Promise<{ params: Record<string, string>; owner: CustomerLogin }>;
+  /** A body that would be valid for the route if the object were the caller's own; a function reads what `create` returned (e.g. the id of a price it made). */
   body?: unknown;
+  /**
+   * Set (with the reason) for a route other than GET that changes nothing, e.g. a preview: the
+   * control call then checks that the snapshot did NOT change.
+   */
+  readOnly?: string;
   /** The object's state, read as the tenant (staff view). */
   snapshot(context: CrossCustomerContext, params: Record<string, string>): Promise<unknown>;
 }

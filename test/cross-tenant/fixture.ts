@@ -29,8 +29,13 @@ export interface CrossTenantFixture {
   route: string;
   /** Creates the object in tenant A; returns the path parameters, e.g. { id }. */
   create(context: CrossTenantContext): Promise<Record<string, string>>;
-  /** A body that would be valid for the route if the object were the caller's own. */
+  /** A body that would be valid for the route if the object were the caller's own; a function reads what `create` returned (e.g. the id of a price it made). */
   body?: unknown;
+  /**
+   * Set (with the reason) for a route other than GET that changes nothing, e.g. a preview: the
+   * control call then checks that the snapshot did NOT change.
+   */
+  readOnly?: string;
   /** The object's state (rows read as tenant A), compared before and after the attempt. */
   snapshot(context: CrossTenantContext, params: Record<string, string>): Promise<unknown>;
 }

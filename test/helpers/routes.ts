@@ -92,3 +92,10 @@ export function expectProblem(res: LightMyRequestResponse, status: number, code:
   expect(res.headers['content-type']).toBe(PROBLEM_CONTENT_TYPE);
   expect(res.json()).toMatchObject({ status, code });
 }
+
+/** A fixture's body: as given, or made from the params its `create` returned (a function). */
+export function bodyOf(body: unknown, params: Readonly<Record<string, string>>): unknown {
+  // A fixture's function body is typed where the fixture is written; here it is only called.
+  if (typeof body === 'function') return (body as (params: Readonly<Record<string, string>>) => unknown)(params);
+  return body ?? {};
+}

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { boolean, index, jsonb, pgTable, text, unique, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { boolean, check, index, jsonb, pgTable, text, unique, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { amount, createdAt, currency, deletedAt, id, moneyChecks, tstz, updatedAt } from './columns.js';
 import { billingModeEnum, orderStatusEnum, subscriptionStatusEnum, suspensionReasonEnum, webhookEventStatusEnum } from './enums.js';
 import { prices, products } from './catalog.js';
@@ -154,6 +154,17 @@ export const subscriptions = pgTable(
     /** Cancelled at the end of the paid period: no renewal; suspended (CANCELLED) at paidThrough, terminated after the retention. */
     cancelAtPeriodEnd: boolean('cancel_at_period_end').notNull().default(false),
     cancelRequestedAt: tstz('cancel_requested_at'),
+    /** A downgrade waiting for the end of the paid period (modules/billing/plan-change.service.ts): the price that applies then. */
+    pendingPriceId: uuid('pending_price_id').references(() => prices.id),
+    /** When the pending plan change applies: the paidThrough at the time it was asked for. */
+    pendingPlanChangeAt: tstz('pending_plan_change_at'),
+    /**
+     * When the billing run next has something to do for it (modules/billing/billing-run.ts): set by
+     * the run from the dunning timeline; NULL = not known, looked at by the next run. Any other change
+     * of the row, of its renewal invoices or of the tenant's billing settings sets it back to NULL
+     * (triggers, migration `billing_next_at`).
+     */
+    billingNextAt: tstz('billing_next_at'),
     suspendedAt: tstz('suspended_at'),
     terminatedAt: tstz('terminated_at'),
     createdAt: createdAt(),
@@ -165,6 +176,9 @@ export const subscriptions = pgTable(
     index('subscriptions_customer_idx').on(t.customerId),
     index('subscriptions_stripe_idx').on(t.stripeSubscriptionId).where(sql`${t.stripeSubscriptionId} is not null`),
     index('subscriptions_billing_due_idx').on(t.paidThrough).where(sql`${t.status} in ('ACTIVE', 'PAST_DUE', 'SUSPENDED')`),
+    index('subscriptions_pending_plan_idx').on(t.pendingPlanChangeAt).where(sql`${t.pendingPriceId} is not null`),
+    check('subscriptions_pending_plan_check', sql`(${t.pendingPriceId} is null) = (${t.pendingPlanChangeAt} is null)`),
+    index('subscriptions_billing_next_idx').on(t.tenantId, t.billingNextAt).where(sql`${t.billingMode} = 'MPANEL' and ${t.status} in ('ACTIVE', 'PAST_DUE', 'SUSPENDED')`),
     billingScanPolicy(t.status, t.billingMode),
     stripeDunningScanPolicy(t.status, t.billingMode),
     stripeReferenceLookupPolicy(t.stripeSubscriptionId),

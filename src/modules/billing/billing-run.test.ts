@@ -127,7 +127,8 @@ describe('billing run: renewals', () => {
     expect(resumed.counts.issue_renewal).toBe(2);
     expect(await counts()).toEqual([1, 1, 1]);
     const [last] = await db().select().from(billingRuns).where(eq(billingRuns.id, resumed.runId!));
-    expect(last).toMatchObject({ status: 'SUCCEEDED', counts: expect.objectContaining({ issue_renewal: 2, subscriptions: 3 }) as unknown });
+    // The one the killed run finished has its next action recorded (billing_next_at): not read again.
+    expect(last).toMatchObject({ status: 'SUCCEEDED', counts: expect.objectContaining({ issue_renewal: 2, subscriptions: 2 }) as unknown });
   });
 
   it('a dry run changes nothing and says what it would do', async () => {
@@ -439,5 +440,59 @@ describe('billing run: cancellation and tenants', () => {
     expect(scanned.visible.map((row) => row.id)).not.toContain(terminated.subscription.id);
     expect(scanned.visible.every((row) => row.billingMode === 'MPANEL' && ['ACTIVE', 'PAST_DUE', 'SUSPENDED'].includes(row.status))).toBe(true);
     expect(scanned.updated).toHaveLength(0);
+  });
+});
+
+describe('billing run: the next action (billing_next_at) and batches', () => {
+  const nextAt = async (tenant: Tenant, id: string) => (await read(tenant, id)).subscription.billingNextAt;
+
+  it('records when a subscription next has something due; a run before then reads nothing; any other change sends it back to the scan', async () => {
+    const s = await setup();
+    await run(s.tenant, at(s.paidThrough, -14));
+    // The renewal is issued: next comes the reminder 7 days before the due date.
+    expect(await nextAt(s.tenant, s.subscription.id)).toEqual(at(s.paidThrough, -7));
+    expect((await run(s.tenant, at(s.paidThrough, -14))).subscriptions).toBe(0);
+    expect((await run(s.tenant, at(s.paidThrough, -8))).subscriptions).toBe(0);
+
+    // A staff hold (any change of the row) clears it; the next run computes it again, moved by the hold.
+    await withTenant(db(), s.tenant.id, (tx) => tx.update(subscriptions).set({ billingHoldUntil: at(s.paidThrough, -5) }).where(eq(subscriptions.id, s.subscription.id)));
+    expect(await nextAt(s.tenant, s.subscription.id)).toBeNull();
+    const held = await run(s.tenant, at(s.paidThrough, -8));
+    expect(held.subscriptions).toBe(1);
+    expect(held.actions).toHaveLength(0);
+    expect(await nextAt(s.tenant, s.subscription.id)).toEqual(at(s.paidThrough, -5));
+
+    // The tenant's settings change: every subscription of the tenant is looked at again.
+    await withTenant(db(), s.tenant.id, (tx) => tx.insert(billingSettings).values({ tenantId: s.tenant.id, reminderDays: [10] }));
+    expect(await nextAt(s.tenant, s.subscription.id)).toBeNull();
+    expect((await run(s.tenant, at(s.paidThrough, -8))).subscriptions).toBe(1);
+
+    // Paid: the invoice and paidThrough change. Not known, an ACTIVE subscription is read once the
+    // tenant's renewal lead time has begun (the rule before billing_next_at), not before.
+    const [invoice] = (await read(s.tenant, s.subscription.id)).invoices;
+    await withTenant(db(), s.tenant.id, (tx) =>
+      applyPayment(tx, s.tenant.id, { invoiceId: invoice!.id, source: 'STAFF', reference: 'next-at', amount: 999, currency: 'USD', receivedAt: at(s.paidThrough, -6), requestHash: 'h' }, systemActor, 3, at(s.paidThrough, -6)),
+    );
+    expect(await nextAt(s.tenant, s.subscription.id)).toBeNull();
+    expect((await run(s.tenant, at(s.paidThrough, -6))).subscriptions).toBe(0);
+    const renewed = (await read(s.tenant, s.subscription.id)).subscription.paidThrough!;
+    const next = await run(s.tenant, at(renewed, -14));
+    expect(next.actions.map((action) => action.action)).toEqual(['issue_renewal']);
+    expect(await nextAt(s.tenant, s.subscription.id)).toEqual(at(renewed, -10));
+  });
+
+  it('many subscriptions of a tenant in batches, two runs at once: each gets one invoice, and both runs together issue each once', async () => {
+    const tenant = await buildTenant(db());
+    const paidThrough = periodEnd();
+    const built: Awaited<ReturnType<typeof subscribed>>[] = [];
+    for (let i = 0; i < 12; i += 1) built.push(await subscribed(tenant, paidThrough));
+    const [first, second] = await Promise.all([run(tenant, at(paidThrough, -10), { batchSize: 4 }), run(tenant, at(paidThrough, -10), { batchSize: 4 })]);
+    expect(first.errors + second.errors).toBe(0);
+    expect((first.counts.issue_renewal ?? 0) + (second.counts.issue_renewal ?? 0)).toBe(12);
+    const counts = await Promise.all(built.map(async (b) => (await read(tenant, b.subscription.id)).invoices.length));
+    expect(counts).toEqual(Array.from({ length: 12 }, () => 1));
+    const numbers = await withTenant(db(), tenant.id, (tx) => tx.select({ number: invoices.number }).from(invoices));
+    expect(new Set(numbers.map((row) => row.number)).size).toBe(12);
+    expect((await run(tenant, at(paidThrough, -10))).subscriptions).toBe(0);
   });
 });

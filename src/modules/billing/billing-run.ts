@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, lt, ne, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, ne, or, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
 import {
@@ -24,9 +24,10 @@ import { periodEnd } from '../orders/order-intake.service.js';
 import { createLifecycleJob } from '../subscriptions/lifecycle.service.js';
 import { transition } from '../subscriptions/subscription-state.js';
 import { invoiceEvent, recordBillingEvent } from './billing-events.js';
-import { defaultDunningSettings, dueSteps, effectiveSettings, renewalDueAt, type DunningSettings, type PolicyInvoice, type PolicySubscription, type Step, type StepAction } from './dunning-policy.js';
+import { defaultDunningSettings, dueSteps, effectiveSettings, renewalDueAt, timeline, type DunningSettings, type PolicyInvoice, type PolicySubscription, type Step, type StepAction } from './dunning-policy.js';
 import { createDraftInvoice, issueInvoice, settingsOf } from './invoices.service.js';
 import { settleSubscription } from './payments.service.js';
+import { applyDuePlanChanges, renewalPriceOf } from './plan-change-schedule.js';
 import { runStripeDunning } from './stripe-dunning.js';
 
 /**
@@ -64,8 +65,10 @@ export interface BillingRunOptions {
   readonly onProgress?: ((done: number, total: number) => void) | undefined;
   /** Subscriptions read per scan page. */
   readonly pageSize?: number | undefined;
-  /** Subscriptions handled at once (each in its own transaction). */
+  /** Tenants handled at once (each by batches of its subscriptions, one transaction per batch). */
   readonly concurrency?: number | undefined;
+  /** The most subscriptions handled in one transaction (each in a savepoint of its own). */
+  readonly batchSize?: number | undefined;
 }
 
 export interface PlannedAction {
@@ -91,18 +94,18 @@ export interface BillingRunReport {
 
 const DEFAULT_PAGE = 500;
 const DEFAULT_CONCURRENCY = 4;
+/** Subscriptions per transaction: each tenant's first batch is one, then it doubles up to this. */
+const DEFAULT_BATCH = 50;
 /** A run still RUNNING after this long was killed: the next run marks it so. */
 const ABANDONED_AFTER_MS = 6 * 3_600_000;
-
-interface Candidate {
-  readonly id: string;
-  readonly tenantId: string;
-  readonly paidThrough: Date;
-}
+/** billing_next_at when the policy has nothing left to do (until the row, an invoice or the settings change). */
+const NOTHING_SCHEDULED = new Date('9999-12-31T00:00:00Z');
 
 /**
- * What the scan looks at: MPANEL-billed live subscriptions that are not ACTIVE (dunning, recovery)
- * or whose renewal lead time (the tenant's) has begun — before it, no rule can be due.
+ * What the scan looks at: MPANEL-billed live subscriptions whose next action is due at `asOf`
+ * (billing_next_at, index-backed: a run where nothing is due reads next to nothing). Where it is
+ * not known (NULL: never looked at since the column exists, or changed since), the earlier rule:
+ * not ACTIVE (dunning, recovery), or the tenant's renewal lead time has begun.
  */
 function scanWhere(asOf: Date, tenantId: string | undefined) {
   return and(
@@ -110,43 +113,52 @@ function scanWhere(asOf: Date, tenantId: string | undefined) {
     inArray(subscriptions.status, ['ACTIVE', 'PAST_DUE', 'SUSPENDED']),
     sql`${subscriptions.paidThrough} is not null`,
     or(
-      ne(subscriptions.status, 'ACTIVE'),
-      sql`${subscriptions.paidThrough} <= ${asOf.toISOString()}::timestamptz + coalesce(${billingSettings.renewalLeadDays}, ${defaultDunningSettings.renewalLeadDays}) * interval '1 day'`,
+      lte(subscriptions.billingNextAt, asOf),
+      and(
+        isNull(subscriptions.billingNextAt),
+        or(
+          ne(subscriptions.status, 'ACTIVE'),
+          sql`${subscriptions.paidThrough} <= ${asOf.toISOString()}::timestamptz + coalesce(${billingSettings.renewalLeadDays}, ${defaultDunningSettings.renewalLeadDays}) * interval '1 day'`,
+        ),
+      ),
     ),
     tenantId ? eq(subscriptions.tenantId, tenantId) : undefined,
   );
 }
 
-/** One page of subscriptions that may have something due, across tenants, in paidThrough order. */
-async function scanPage(db: Database, asOf: Date, tenantId: string | undefined, after: Candidate | undefined, limit: number): Promise<Candidate[]> {
+/** The scan, under the billing_scan policies (db/schema/rls.ts): the one read across tenants. */
+async function scanning<T>(db: Database, fn: (tx: Tx) => Promise<T>): Promise<T> {
   return db.transaction(async (tx) => {
     await tx.execute(sql`select set_config(${BILLING_SCAN_SETTING}, 'on', true)`);
-    const rows = await tx
-      .select({ id: subscriptions.id, tenantId: subscriptions.tenantId, paidThrough: subscriptions.paidThrough })
-      .from(subscriptions)
-      .leftJoin(billingSettings, eq(billingSettings.tenantId, subscriptions.tenantId))
-      .where(
-        and(
-          scanWhere(asOf, tenantId),
-          after ? sql`(${subscriptions.paidThrough}, ${subscriptions.id}) > (${after.paidThrough.toISOString()}::timestamptz, ${after.id}::uuid)` : undefined,
-        ),
-      )
-      .orderBy(asc(subscriptions.paidThrough), asc(subscriptions.id))
-      .limit(limit);
-    return rows.map((row) => ({ id: row.id, tenantId: row.tenantId, paidThrough: row.paidThrough ?? asOf }));
+    return fn(tx);
   });
 }
 
-async function countCandidates(db: Database, asOf: Date, tenantId: string | undefined): Promise<number> {
-  return db.transaction(async (tx) => {
-    await tx.execute(sql`select set_config(${BILLING_SCAN_SETTING}, 'on', true)`);
-    const [row] = await tx
-      .select({ count: sql<number>`count(*)::int` })
+/** The tenants with something due, and how many subscriptions each. */
+async function dueTenants(db: Database, asOf: Date, tenantId: string | undefined): Promise<{ tenantId: string; count: number }[]> {
+  return scanning(db, (tx) =>
+    tx
+      .select({ tenantId: subscriptions.tenantId, count: sql<number>`count(*)::int` })
       .from(subscriptions)
       .leftJoin(billingSettings, eq(billingSettings.tenantId, subscriptions.tenantId))
-      .where(scanWhere(asOf, tenantId));
-    return row?.count ?? 0;
-  });
+      .where(scanWhere(asOf, tenantId))
+      .groupBy(subscriptions.tenantId)
+      .orderBy(asc(subscriptions.tenantId)),
+  );
+}
+
+/** One page of one tenant's due subscriptions, in id order. */
+async function scanPage(db: Database, asOf: Date, tenantId: string, afterId: string | undefined, limit: number): Promise<string[]> {
+  const rows = await scanning(db, (tx) =>
+    tx
+      .select({ id: subscriptions.id })
+      .from(subscriptions)
+      .leftJoin(billingSettings, eq(billingSettings.tenantId, subscriptions.tenantId))
+      .where(and(scanWhere(asOf, tenantId), afterId ? gt(subscriptions.id, afterId) : undefined))
+      .orderBy(asc(subscriptions.id))
+      .limit(limit),
+  );
+  return rows.map((row) => row.id);
 }
 
 /** The live renewal invoice of the period that starts at paidThrough, if any. */
@@ -221,26 +233,43 @@ async function claim(tx: Tx, ctx: Context, subscriptionId: string, step: Step, i
 
 const noticeEvent = { reminder: 'invoice.reminder', overdue: 'invoice.overdue', termination_warning: 'invoice.overdue' } as const;
 
+interface Processed {
+  readonly actions: PlannedAction[];
+  readonly jobs: Job[];
+  /** When the run next has something to do for it (undefined: not known, the next run looks). */
+  readonly nextAt?: Date | undefined;
+}
+
+/** The first instant of the subscription's remaining timeline (a step still due now gives a time <= asOf: looked at again). */
+function nextActionAt(sub: PolicySubscription, invoice: Invoice | undefined, settings: DunningSettings, asOf: Date, done: ReadonlySet<string>): Date {
+  const first = timeline(sub, policyInvoice(invoice), settings, asOf, done).reduce<Date | undefined>((min, step) => (!min || step.at < min ? step.at : min), undefined);
+  return first ?? NOTHING_SCHEDULED;
+}
+
 /**
- * Handles one subscription in the caller's tenant transaction: locks it, re-reads everything and
- * acts on the due steps in order. Returns what it did and the jobs to enqueue after commit.
+ * Handles one subscription, already locked by the caller, in the caller's tenant transaction:
+ * re-reads everything and acts on the due steps in order. Returns what it did, the jobs to enqueue
+ * after commit and when it next has something to do.
  */
-async function processSubscription(tx: Tx, ctx: Context, subscriptionId: string, tenantSettings: DunningSettings): Promise<{ actions: PlannedAction[]; jobs: Job[] }> {
+async function processSubscription(tx: Tx, ctx: Context, subscription: Subscription, tenantSettings: DunningSettings): Promise<Processed> {
   const actions: PlannedAction[] = [];
   const ready: Job[] = [];
-  const locked = ctx.dryRun
-    ? await tx.select().from(subscriptions).where(eq(subscriptions.id, subscriptionId))
-    : await tx.select().from(subscriptions).where(eq(subscriptions.id, subscriptionId)).for('update');
-  const subscription = locked[0];
   // Terminated, moved to Stripe or cancelled since the scan: nothing to do (peer failure 5).
-  if (!subscription || subscription.billingMode !== 'MPANEL' || !['ACTIVE', 'PAST_DUE', 'SUSPENDED'].includes(subscription.status)) return { actions, jobs: ready };
+  if (subscription.billingMode !== 'MPANEL' || !['ACTIVE', 'PAST_DUE', 'SUSPENDED'].includes(subscription.status)) return { actions, jobs: ready };
   const { price, settings, sub } = await policyInputs(tx, ctx.tenantId, subscription, tenantSettings);
   if (!sub) return { actions, jobs: ready };
   let invoice = await openRenewalInvoice(tx, subscription);
   const done = await ledgerKeys(tx, subscription.id);
   let steps = dueSteps(sub, policyInvoice(invoice), settings, ctx.asOf, done);
+  /** A state change: the subscription is read again for its next action. */
+  let changed = false;
   const note = (step: Step, outcome: PlannedAction['outcome'], detail?: string) =>
     actions.push({ tenantId: ctx.tenantId, subscriptionId: subscription.id, action: step.action, at: step.at, outcome, rule: step.rule, invoiceId: invoice?.id, detail });
+  const claimed = async (step: Step, invoiceId: string | null) => {
+    const mine = await claim(tx, ctx, subscription.id, step, invoiceId);
+    if (mine && step.key) done.add(step.key);
+    return mine;
+  };
 
   // The renewal invoice first: the steps after it key off the invoice it creates.
   const renewal = steps.find((step) => step.action === 'issue_renewal');
@@ -248,29 +277,30 @@ async function processSubscription(tx: Tx, ctx: Context, subscriptionId: string,
     const start = sub.paidThrough;
     const end = periodEnd(start, price.interval);
     if (!end) return { actions, jobs: ready };
+    const billed = await renewalPriceOf(tx, subscription, start, price);
     if (ctx.dryRun) {
-      note(renewal, 'DONE', `${price.productName} ${start.toISOString().slice(0, 10)} – ${end.toISOString().slice(0, 10)}: ${price.amount} ${price.currency}`);
+      note(renewal, 'DONE', `${billed.productName} ${start.toISOString().slice(0, 10)} – ${end.toISOString().slice(0, 10)}: ${billed.amount} ${billed.currency}`);
       steps = steps.filter((step) => step !== renewal);
-    } else if (await claim(tx, ctx, subscription.id, renewal, null)) {
+    } else if (await claimed(renewal, null)) {
       const draft = await createDraftInvoice(
         tx,
         ctx.tenantId,
         {
           customerId: subscription.customerId,
           subscriptionId: subscription.id,
-          currency: price.currency,
+          currency: billed.currency,
           kind: 'RENEWAL',
           periodStart: start,
           periodEnd: end,
           dueAt: renewalDueAt(start, ctx.asOf, settings),
-          lines: [{ description: `${price.productName}: ${start.toISOString().slice(0, 10)} to ${end.toISOString().slice(0, 10)}`, quantity: 1, unitAmount: price.amount }],
+          lines: [{ description: `${billed.productName}: ${start.toISOString().slice(0, 10)} to ${end.toISOString().slice(0, 10)}`, quantity: 1, unitAmount: billed.amount }],
         },
         ctx.actor,
       );
       invoice = await issueInvoice(tx, ctx.tenantId, draft.id, ctx.actor, ctx.asOf);
       await tx.update(billingActions).set({ invoiceId: invoice.id }).where(and(eq(billingActions.subscriptionId, subscription.id), eq(billingActions.key, renewal.key ?? '')));
       note(renewal, 'DONE', `invoice ${invoice.number ?? invoice.id}`);
-      steps = dueSteps(sub, policyInvoice(invoice), settings, ctx.asOf, await ledgerKeys(tx, subscription.id));
+      steps = dueSteps(sub, policyInvoice(invoice), settings, ctx.asOf, done);
     } else {
       return { actions, jobs: ready };
     }
@@ -287,7 +317,7 @@ async function processSubscription(tx: Tx, ctx: Context, subscriptionId: string,
       case 'reminder':
       case 'overdue':
       case 'termination_warning': {
-        if (!invoice || !(await claim(tx, ctx, subscription.id, step, invoice.id))) break;
+        if (!invoice || !(await claimed(step, invoice.id))) break;
         if (step.outcome === 'SKIPPED') {
           note(step, 'SKIPPED', 'a later notice of the same kind was due too');
           break;
@@ -305,6 +335,7 @@ async function processSubscription(tx: Tx, ctx: Context, subscriptionId: string,
         break;
       }
       case 'past_due': {
+        changed = true;
         const moved = await transition(tx, { tenantId: ctx.tenantId, subscriptionId: subscription.id }, 'past_due', cause(step, `invoice ${invoice?.number ?? ''} unpaid at its due date`.replace('  ', ' ')));
         if (moved) note(step, 'DONE');
         break;
@@ -313,6 +344,7 @@ async function processSubscription(tx: Tx, ctx: Context, subscriptionId: string,
       case 'terminate':
       case 'cancel_suspend':
       case 'cancel_terminate': {
+        changed = true;
         const lifecycle = step.action === 'suspend' || step.action === 'cancel_suspend' ? 'suspend' : 'terminate';
         const reason =
           step.action === 'suspend'
@@ -335,6 +367,7 @@ async function processSubscription(tx: Tx, ctx: Context, subscriptionId: string,
         break;
       }
       case 'recover': {
+        changed = true;
         const jobs = await settleSubscription(tx, ctx.tenantId, subscription.id, { actor: ctx.actor, reason: 'paid through a date in the future', ...(invoice ? { invoiceId: invoice.id } : {}) }, ctx.deps.maxAttempts, ctx.asOf);
         ready.push(...jobs);
         const [now] = await tx.select({ status: subscriptions.status }).from(subscriptions).where(eq(subscriptions.id, subscription.id));
@@ -344,13 +377,80 @@ async function processSubscription(tx: Tx, ctx: Context, subscriptionId: string,
       }
     }
   }
-  return { actions, jobs: ready };
+  if (ctx.dryRun) return { actions, jobs: ready };
+  if (!changed) return { actions, jobs: ready, nextAt: nextActionAt(sub, invoice, settings, ctx.asOf, done) };
+  const [now] = await tx.select().from(subscriptions).where(eq(subscriptions.id, subscription.id));
+  const after = now ? await policyInputs(tx, ctx.tenantId, now, tenantSettings) : undefined;
+  if (!now || !after?.sub) return { actions, jobs: ready };
+  return { actions, jobs: ready, nextAt: nextActionAt(after.sub, await openRenewalInvoice(tx, now), after.settings, ctx.asOf, await ledgerKeys(tx, now.id)) };
 }
 
 function tally(actions: readonly PlannedAction[], counts: Record<string, number>): void {
   for (const action of actions) {
     const name = action.outcome === 'DONE' ? action.action : `${action.action}_${action.outcome.toLowerCase()}`;
     counts[name] = (counts[name] ?? 0) + 1;
+  }
+}
+
+interface Outcome {
+  readonly id: string;
+  readonly result?: Processed;
+  readonly error?: unknown;
+}
+
+/**
+ * One transaction of the tenant for a batch of its subscriptions: their rows locked first, in id
+ * order (a second run waits for the whole batch, then finds the work done; one order, so two runs
+ * never deadlock), each subscription's actions in a savepoint of their own (one that fails is
+ * rolled back alone and counted; the others commit), their next actions written last.
+ */
+async function processBatch(ctx: Context, ids: readonly string[], settingsCache: Map<string, DunningSettings>): Promise<Outcome[]> {
+  return withTenant(ctx.deps.db, ctx.tenantId, async (tx) => {
+    let settings = settingsCache.get(ctx.tenantId);
+    if (!settings) {
+      settings = await settingsOf(tx, ctx.tenantId);
+      settingsCache.set(ctx.tenantId, settings);
+    }
+    const query = tx.select().from(subscriptions).where(inArray(subscriptions.id, [...ids])).orderBy(asc(subscriptions.id));
+    const rows = ctx.dryRun ? await query : await query.for('update');
+    const outcomes: Outcome[] = [];
+    for (const row of rows) {
+      // Handled by another run while this one waited for the lock: nothing is due any more.
+      if (row.billingNextAt && row.billingNextAt > ctx.asOf) {
+        outcomes.push({ id: row.id, result: { actions: [], jobs: [] } });
+        continue;
+      }
+      if (ids.length === 1 || ctx.dryRun) {
+        outcomes.push({ id: row.id, result: await processSubscription(tx, ctx, row, settings) });
+        continue;
+      }
+      try {
+        outcomes.push({ id: row.id, result: await tx.transaction((savepoint) => processSubscription(savepoint, ctx, row, settings)) });
+      } catch (error) {
+        outcomes.push({ id: row.id, error });
+      }
+    }
+    const next = outcomes.flatMap((outcome) => (outcome.result?.nextAt ? [sql`(${outcome.id}::uuid, ${outcome.result.nextAt.toISOString()}::timestamptz)`] : []));
+    if (!ctx.dryRun && next.length > 0) {
+      // Only billing_next_at: the reset trigger keeps what this writes (migration billing_next_at).
+      await tx.execute(sql`update ${subscriptions} set billing_next_at = v.at from (values ${sql.join(next, sql`, `)}) as v(id, at) where ${subscriptions.id} = v.id`);
+    }
+    const found = new Set(rows.map((row) => row.id));
+    // Gone since the scan: nothing to do.
+    for (const id of ids) if (!found.has(id)) outcomes.push({ id, result: { actions: [], jobs: [] } });
+    return outcomes;
+  });
+}
+
+/** A batch, or when its transaction fails as a whole (a lost connection, a deadlock), each of its subscriptions alone. */
+async function processBatchOrEach(ctx: Context, ids: readonly string[], settingsCache: Map<string, DunningSettings>): Promise<Outcome[]> {
+  try {
+    return await processBatch(ctx, ids, settingsCache);
+  } catch (error) {
+    if (ids.length === 1) return [{ id: ids[0] ?? '', error }];
+    const outcomes: Outcome[] = [];
+    for (const id of ids) outcomes.push(...(await processBatchOrEach(ctx, [id], settingsCache)));
+    return outcomes;
   }
 }
 
@@ -371,49 +471,72 @@ export async function runBilling(deps: BillingRunDeps, options: BillingRunOption
   const actions: PlannedAction[] = [];
   let errors = 0;
   let seen = 0;
+  let stopped = false;
   const settingsCache = new Map<string, DunningSettings>();
+  const maxBatch = Math.max(1, options.batchSize ?? DEFAULT_BATCH);
   try {
-    const total = await countCandidates(deps.db, asOf, options.tenantId);
+    const planChanges = await applyDuePlanChanges(deps, { asOf, tenantId: options.tenantId, dryRun });
+    if (planChanges > 0) counts.plan_changed = planChanges;
+    const tenants = await dueTenants(deps.db, asOf, options.tenantId);
+    const total = tenants.reduce((sum, tenant) => sum + tenant.count, 0);
     options.onProgress?.(0, total);
-    let after: Candidate | undefined;
-    for (;;) {
-      const page = await scanPage(deps.db, asOf, options.tenantId, after, options.pageSize ?? DEFAULT_PAGE);
-      if (page.length === 0) break;
-      // A few subscriptions at a time: each has its own transaction and row lock, so order between
-      // subscriptions does not matter (each one's own steps still run in order).
-      let next = 0;
-      const worker = async () => {
-        while (next < page.length) {
-          const candidate = page[next];
-          next += 1;
-          if (!candidate) break;
-          const ctx: Context = { deps, tenantId: candidate.tenantId, asOf, runId, dryRun, actor: systemActor };
-          try {
-            const result = await withTenant(deps.db, candidate.tenantId, async (tx) => {
-              let settings = settingsCache.get(candidate.tenantId);
-              if (!settings) {
-                settings = await settingsOf(tx, candidate.tenantId);
-                settingsCache.set(candidate.tenantId, settings);
-              }
-              return processSubscription(tx, ctx, candidate.id, settings);
-            });
-            if (result.jobs.length > 0) await enqueue(deps.db, deps.producer, deps.logger, result.jobs);
-            actions.push(...result.actions);
-            tally(result.actions, counts);
-          } catch (error) {
-            errors += 1;
-            deps.logger.error({ err: error, subscription: candidate.id, tenant: candidate.tenantId }, 'billing run: a subscription failed; the next run retries it');
+    // One tenant per worker: batches of one tenant would wait for each other on its invoice
+    // sequence; each subscription's own steps run in order, and order between subscriptions does
+    // not matter.
+    const runTenant = async (tenantId: string) => {
+      const ctx: Context = { deps, tenantId, asOf, runId, dryRun, actor: systemActor };
+      // The first batch is one subscription, then they double: a run that dies early loses little.
+      let size = 1;
+      let afterId: string | undefined;
+      while (!stopped) {
+        const page = await scanPage(deps.db, asOf, tenantId, afterId, options.pageSize ?? DEFAULT_PAGE);
+        if (page.length === 0) return;
+        for (let from = 0; from < page.length && !stopped; ) {
+          const ids = page.slice(from, from + size);
+          from += ids.length;
+          size = Math.min(size * 2, maxBatch);
+          const outcomes = await processBatchOrEach(ctx, ids, settingsCache);
+          const jobs = outcomes.flatMap((outcome) => outcome.result?.jobs ?? []);
+          if (jobs.length > 0) {
+            try {
+              await enqueue(deps.db, deps.producer, deps.logger, jobs);
+            } catch (error) {
+              // The jobs are in the outbox (committed with their subscription): its sweeper sends them.
+              errors += 1;
+              deps.logger.error({ err: error, tenant: tenantId }, 'billing run: enqueueing jobs failed; the outbox sweeper sends them');
+            }
           }
-          seen += 1;
-          options.onProgress?.(seen, Math.max(total, seen));
+          for (const outcome of outcomes) {
+            if (outcome.result) {
+              actions.push(...outcome.result.actions);
+              tally(outcome.result.actions, counts);
+            } else {
+              errors += 1;
+              deps.logger.error({ err: outcome.error, subscription: outcome.id, tenant: tenantId }, 'billing run: a subscription failed; the next run retries it');
+            }
+            seen += 1;
+            options.onProgress?.(seen, Math.max(total, seen));
+          }
         }
-      };
-      // Every worker finishes its subscription before the run stops on an error.
-      const settled = await Promise.allSettled(Array.from({ length: Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY) }, worker));
-      const stopped = settled.find((result) => result.status === 'rejected');
-      if (stopped) throw stopped.reason;
-      after = page.at(-1);
-    }
+        afterId = page.at(-1);
+      }
+    };
+    let next = 0;
+    const worker = async () => {
+      try {
+        for (let tenant = tenants[next]; tenant && !stopped; tenant = tenants[next]) {
+          next += 1;
+          await runTenant(tenant.tenantId);
+        }
+      } catch (error) {
+        stopped = true;
+        throw error;
+      }
+    };
+    // Every worker finishes its batch before the run stops on an error.
+    const settled = await Promise.allSettled(Array.from({ length: Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY) }, worker));
+    const failed = settled.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
     // STRIPE-mode subscriptions: their own pass (stripe-dunning.ts).
     const stripe = await runStripeDunning(deps, { asOf, tenantId: options.tenantId, dryRun });
     actions.push(...stripe.actions);

@@ -4,7 +4,7 @@ import { domainEvents, eventDeliveries } from '../../db/schema/index.js';
 import { EVENT_DISPATCH_SETTING } from '../../db/schema/rls.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { emailRecipients } from './notification-email.js';
-import { subscribedEndpoints } from './webhook-deliveries.js';
+import { enabledEndpoints } from './webhook-deliveries.js';
 
 /**
  * The dispatcher: turns each undispatched event into its deliveries (one per channel × recipient)
@@ -45,11 +45,14 @@ export async function dispatchTenantEvents(db: Database, tenantId: string, event
       .for('update', { skipLocked: true });
     if (events.length === 0) return 0;
     const planned: (typeof eventDeliveries.$inferInsert)[] = [];
+    // The tenant's enabled endpoints once for the batch (read in this transaction, so an endpoint
+    // disabled before it commits gets nothing planned).
+    const endpoints = await enabledEndpoints(tx);
     for (const event of events) {
       for (const recipient of await emailRecipients(tx, event)) {
         planned.push({ tenantId, eventId: event.id, channel: 'email', recipient: recipient.address, recipientName: recipient.name, nextAttemptAt: now });
       }
-      for (const endpoint of await subscribedEndpoints(tx, event)) {
+      for (const endpoint of endpoints.filter((candidate) => candidate.eventTypes.includes(event.type))) {
         planned.push({ tenantId, eventId: event.id, channel: 'webhook', recipient: endpoint.id, nextAttemptAt: now });
       }
     }

@@ -20,6 +20,7 @@ export const emailAudience: Readonly<Record<DomainEventType, 'customer' | 'staff
   'subscription.terminated': 'customer',
   'subscription.past_due': 'customer',
   'subscription.recovered': 'customer',
+  'subscription.plan_changed': 'customer',
   'invoice.issued': 'customer',
   'invoice.paid': 'customer',
   'invoice.reminder': 'customer',

@@ -109,6 +109,9 @@ const SAMPLE_STRINGS: Readonly<Record<string, string>> = {
   from: 'ACTIVE',
   to: 'SUSPENDED',
   rule: 'dunning.suspend',
+  kind: 'upgrade',
+  fromProductName: 'Starter',
+  toProductName: 'Business',
   disputeId: 'dp_example',
   paymentEventId: 'evt_example',
   url: 'https://hooks.example.com/mpanel',
@@ -118,7 +121,7 @@ const SAMPLE_STRINGS: Readonly<Record<string, string>> = {
 export function samplePayload(type: DomainEventType): Record<string, unknown> {
   const payload: Record<string, unknown> = {};
   for (const key of Object.keys(domainEventCatalogue[type].shape)) {
-    if (key === 'amount' || key === 'total') payload[key] = { amount: 4999, currency: 'EUR' };
+    if (key === 'amount' || key === 'total' || key.endsWith('Amount')) payload[key] = { amount: 4999, currency: 'EUR' };
     else if (key.endsWith('Id') && !(key in SAMPLE_STRINGS)) payload[key] = SAMPLE_ID;
     else if (key.endsWith('At') || key.endsWith('Since') || key === 'notAfter') payload[key] = '2026-12-31T12:00:00.000Z';
     else if (key === 'names') payload[key] = ['example.com', 'www.example.com'];

@@ -122,11 +122,73 @@ export interface WebhookAnswer {
   readonly excerpt: string;
 }
 
+/** At most this many targets keep idle connections; the least recently used one is closed past it. */
+const MAX_AGENTS = 256;
+/** Connections open at once to one target (a worker sends at most EVENT_DELIVERY_CONCURRENCY at a time anyway). */
+const MAX_SOCKETS_PER_TARGET = 32;
+/** An idle kept-alive connection is closed after this (below the 5 s idle timeout of Node's and most servers). */
+const IDLE_SOCKET_MS = 4_000;
+
 /**
- * POSTs `body` to `url` on `address` only (the lookup is pinned), one connection per request.
- * Redirects are answers like any other (not followed); the whole exchange has `timeoutMs`.
+ * Kept-alive connections, one agent per target: the URL's origin AND the address that was checked
+ * for it. A connection is only ever opened through `pinnedLookup` to a checked address, and only
+ * reused for a delivery whose own check gave that same address: a name that now resolves elsewhere
+ * gets another agent (or is refused before anything is sent), so keep-alive never bypasses the guard.
  */
-export function postWebhook(url: URL, address: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<WebhookAnswer> {
+export class WebhookAgents {
+  private readonly agents = new Map<string, http.Agent>();
+
+  agentFor(url: URL, address: string): http.Agent {
+    const key = `${url.protocol}//${url.host}|${address}`;
+    const found = this.agents.get(key);
+    if (found) {
+      // Most recently used last: the first entry is the one to close when there are too many.
+      this.agents.delete(key);
+      this.agents.set(key, found);
+      return found;
+    }
+    const options = { keepAlive: true, maxSockets: MAX_SOCKETS_PER_TARGET, maxFreeSockets: MAX_SOCKETS_PER_TARGET, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' as const };
+    const agent = url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+    this.agents.set(key, agent);
+    if (this.agents.size > MAX_AGENTS) {
+      const [oldest] = this.agents;
+      if (oldest) {
+        this.agents.delete(oldest[0]);
+        oldest[1].destroy();
+      }
+    }
+    return agent;
+  }
+
+  /** Closes every connection (the worker's shutdown). */
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
+  }
+}
+
+/**
+ * POSTs `body` to `url` on `address` only: new connections go through the pinned lookup; with
+ * `agents`, the connection is kept alive for the next delivery to the same checked address (a
+ * kept connection the server closed meanwhile is retried once on a new one). Redirects are answers
+ * like any other (not followed); the whole exchange has `timeoutMs`.
+ */
+export async function postWebhook(url: URL, address: string, headers: Record<string, string>, body: string, timeoutMs: number, agents?: WebhookAgents): Promise<WebhookAnswer> {
+  const agent = agents?.agentFor(url, address);
+  try {
+    return await postOnce(url, address, headers, body, timeoutMs, agent);
+  } catch (error) {
+    if (!(error instanceof StaleConnection)) throw error;
+    return postOnce(url, address, headers, body, timeoutMs, agent);
+  }
+}
+
+/** A kept-alive connection that the server had closed: nothing was answered, the request is sent again. */
+class StaleConnection extends Error {
+  override name = 'StaleConnection';
+}
+
+function postOnce(url: URL, address: string, headers: Record<string, string>, body: string, timeoutMs: number, agent: http.Agent | undefined): Promise<WebhookAnswer> {
   return new Promise((resolve, reject) => {
     const host = hostOf(url);
     const options: https.RequestOptions = {
@@ -135,29 +197,33 @@ export function postWebhook(url: URL, address: string, headers: Record<string, s
       port: url.port === '' ? undefined : Number(url.port),
       path: `${url.pathname}${url.search}`,
       method: 'POST',
-      agent: false,
+      agent: agent ?? false,
       lookup: pinnedLookup(address),
       headers: { ...headers, host: url.host, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'user-agent': 'mPanel-Webhooks/1' },
     };
     let settled = false;
-    const finish = (error: Error | null, answer?: WebhookAnswer) => {
+    let answered = false;
+    /** `keep`: the answer was read to its end, so the connection may serve the next request. */
+    const finish = (error: Error | null, answer?: WebhookAnswer, keep = false) => {
       if (settled) return;
       settled = true;
       clearTimeout(deadline);
-      request.destroy();
-      if (error) reject(error);
+      if (!keep || !agent) request.destroy();
+      if (error) reject(!answered && request.reusedSocket && isReset(error) ? new StaleConnection(error.message) : error);
       else if (answer) resolve(answer);
     };
     const onResponse = (response: http.IncomingMessage) => {
+      answered = true;
       const chunks: Buffer[] = [];
       let size = 0;
-      const done = () => finish(null, { status: response.statusCode ?? 0, excerpt: Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES).toString('utf8').slice(0, RESPONSE_EXCERPT_CHARS) });
+      const answer = () => ({ status: response.statusCode ?? 0, excerpt: Buffer.concat(chunks).subarray(0, MAX_RESPONSE_BYTES).toString('utf8').slice(0, RESPONSE_EXCERPT_CHARS) });
       response.on('data', (chunk: Buffer) => {
         chunks.push(chunk);
         size += chunk.length;
-        if (size >= MAX_RESPONSE_BYTES) done();
+        // The rest is not read: the connection goes with it.
+        if (size >= MAX_RESPONSE_BYTES) finish(null, answer());
       });
-      response.on('end', done);
+      response.on('end', () => finish(null, answer(), true));
       response.on('error', (error) => finish(error));
     };
     const request =
@@ -168,4 +234,9 @@ export function postWebhook(url: URL, address: string, headers: Record<string, s
     request.on('error', (error) => finish(error));
     request.end(body);
   });
+}
+
+function isReset(error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNREFUSED';
 }

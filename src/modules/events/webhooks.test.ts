@@ -25,22 +25,26 @@ interface Received {
   readonly path: string;
   readonly headers: http.IncomingHttpHeaders;
   readonly body: string;
+  /** The sender's side of the connection: the same port is the same (kept-alive) connection. */
+  readonly remotePort: number | undefined;
 }
 interface Receiver {
   readonly port: number;
   readonly received: Received[];
   /** 'hang': read the request, never answer (a receiver that is slow, or a sender killed meanwhile). */
   answer: (request: Received) => { status: number; body?: string; headers?: Record<string, string> } | 'hang';
+  /** Closes the connections that are open but idle (a server's keep-alive timeout). */
+  closeIdle(): void;
   close(): Promise<void>;
 }
 
 async function startReceiver(): Promise<Receiver> {
-  const receiver: Omit<Receiver, 'port' | 'close'> = { received: [], answer: () => ({ status: 200, body: 'ok' }) };
+  const receiver: Omit<Receiver, 'port' | 'close' | 'closeIdle'> = { received: [], answer: () => ({ status: 200, body: 'ok' }) };
   const server = http.createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      const got = { path: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString('utf8') };
+      const got = { path: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString('utf8'), remotePort: request.socket.remotePort };
       receiver.received.push(got);
       const answer = receiver.answer(got);
       if (answer === 'hang') return;
@@ -53,6 +57,7 @@ async function startReceiver(): Promise<Receiver> {
   const { port } = server.address() as AddressInfo;
   return Object.assign(receiver, {
     port,
+    closeIdle: () => server.closeIdleConnections(),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -300,6 +305,25 @@ describe('outgoing webhooks to a real receiver on loopback', () => {
     expect((await t.app.inject({ method: 'POST', url: `/api/webhook-endpoints/${endpoint.id}/deliveries/${delivery!.id}/redeliver`, headers })).statusCode).toBe(202);
     await drain();
     expect(receivedFor('/d')).toHaveLength(before + 1);
+  });
+
+  it('deliveries to one endpoint reuse a kept-alive connection; one the receiver closed meanwhile is replaced, each delivered once', async () => {
+    const { tenant, headers } = await admin();
+    const endpoint = (await createEndpoint(headers, { url: `http://127.0.0.1:${receiver.port}/ka`, eventTypes: ['invoice.paid'] })).json();
+    for (let i = 0; i < 2; i += 1) {
+      await invoicePaid(tenant);
+      await drain();
+    }
+    const [first, second] = receivedFor('/ka');
+    expect(second?.remotePort).toBe(first?.remotePort);
+    receiver.closeIdle();
+    await invoicePaid(tenant);
+    await drain();
+    const got = receivedFor('/ka');
+    expect(got).toHaveLength(3);
+    expect(got[2]?.remotePort).not.toBe(first?.remotePort);
+    const items = (await t.app.inject({ method: 'GET', url: `/api/webhook-endpoints/${endpoint.id}/deliveries`, headers })).json().items;
+    expect(items.map((item: { status: string; attempts: number }) => `${item.status}:${item.attempts}`)).toEqual(['DELIVERED:1', 'DELIVERED:1', 'DELIVERED:1']);
   });
 
   it('a worker killed mid-delivery loses nothing: after its lease the delivery is sent again with the same webhook-id, and recorded delivered once', async () => {

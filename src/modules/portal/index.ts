@@ -4,6 +4,9 @@ import { assertPortalRouteDeclaresAccess, createCustomerAuthenticate } from '../
 import type { RouterDeps } from '../router-deps.js';
 import { portalRouter } from './portal.router.js';
 import { portalPaymentsRouter } from './portal-payments.router.js';
+import { portalPlanChangeRouter } from './portal-plan-change.router.js';
+import { portalBillingRouter } from './portal-billing.router.js';
+import { portalMailRouter } from './portal-mail.router.js';
 import { portalTwoFactorRouter, customerSecondFactor } from '../two-factor/portal-two-factor.router.js';
 import type { TwoFactorDeps } from '../two-factor/two-factor.service.js';
 import { LoginThrottle } from '../auth/login-throttle.js';
@@ -28,4 +31,7 @@ export const portalApi: FastifyPluginAsyncZod<RouterDeps> = async (app, deps) =>
   await app.register(portalTwoFactorRouter, { ...deps, authDeps, twoFactor });
   await app.register(portalRouter, { ...deps, authDeps });
   await app.register(portalPaymentsRouter, deps);
+  await app.register(portalPlanChangeRouter, { ...deps, authDeps });
+  await app.register(portalBillingRouter, deps);
+  await app.register(portalMailRouter, deps);
 };

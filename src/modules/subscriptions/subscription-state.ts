@@ -31,7 +31,7 @@ export const subscriptionEvents = {
 export type SubscriptionEvent = keyof typeof subscriptionEvents;
 
 /** The domain event (modules/events) each transition records; the two internal steps record none. */
-const domainEventOf: Record<SubscriptionEvent, Extract<DomainEventType, `subscription.${string}`> | null> = {
+const domainEventOf: Record<SubscriptionEvent, Exclude<Extract<DomainEventType, `subscription.${string}`>, 'subscription.plan_changed'> | null> = {
   provisioning_started: null,
   reopened: null,
   activated: 'subscription.activated',
@@ -121,4 +121,78 @@ export async function transition(tx: Tx, target: { tenantId: string; subscriptio
     });
   }
   return { subscription: after, from: before.status };
+}
+
+/** What the domain event of an applied plan change tells: both plans and how the change was billed. */
+export interface PlanChangeFacts {
+  readonly from: { readonly priceId: string; readonly productId: string; readonly productName: string; readonly amount: number; readonly currency: string };
+  readonly to: { readonly priceId: string; readonly productId: string; readonly productName: string; readonly amount: number; readonly currency: string };
+  readonly kind: 'upgrade' | 'downgrade' | 'same_price';
+  /** The proration invoice of an upgrade, if one was issued. */
+  readonly invoiceId: string | null;
+  /** Now for an upgrade; the end of the paid period for a downgrade. */
+  readonly effectiveAt: Date;
+}
+
+/**
+ * A change of the subscription's plan (modules/billing/plan-change.service.ts decides which):
+ * - `apply`: the new price and product take effect now (`subscription.plan_changed` audited and
+ *   written to the events outbox), and any pending change is dropped;
+ * - `schedule`: a downgrade waits for `at` (the end of the paid period);
+ * - `unschedule`: the pending change is withdrawn.
+ * Like `transition()`, the row is locked and the audit row written in the caller's transaction.
+ */
+export type PlanChange =
+  | { readonly kind: 'apply'; readonly facts: PlanChangeFacts }
+  | { readonly kind: 'schedule'; readonly priceId: string; readonly at: Date }
+  | { readonly kind: 'unschedule' };
+
+export async function changePlan(tx: Tx, target: { tenantId: string; subscriptionId: string }, change: PlanChange, cause: TransitionCause): Promise<Subscription> {
+  const [before] = await tx.select().from(subscriptions).where(eq(subscriptions.id, target.subscriptionId)).for('update');
+  if (!before) throw new Error(`subscription ${target.subscriptionId} vanished during its plan change`);
+  const set =
+    change.kind === 'apply'
+      ? { priceId: change.facts.to.priceId, productId: change.facts.to.productId, pendingPriceId: null, pendingPlanChangeAt: null }
+      : change.kind === 'schedule'
+        ? { pendingPriceId: change.priceId, pendingPlanChangeAt: change.at }
+        : { pendingPriceId: null, pendingPlanChangeAt: null };
+  const [after] = await tx.update(subscriptions).set(set).where(eq(subscriptions.id, before.id)).returning();
+  if (!after) throw new Error(`subscription ${before.id} vanished during its plan change`);
+  const { actor: _actor, reason: _reason, ...references } = cause;
+  const plan = (row: Subscription) => ({ priceId: row.priceId, productId: row.productId, pendingPriceId: row.pendingPriceId, pendingPlanChangeAt: row.pendingPlanChangeAt?.toISOString() ?? null });
+  const action: AuditAction = change.kind === 'apply' ? 'subscription.plan_changed' : change.kind === 'schedule' ? 'subscription.plan_change_scheduled' : 'subscription.plan_change_cancelled';
+  await recordAudit(tx, {
+    tenantId: target.tenantId,
+    actor: cause.actor,
+    action,
+    targetType: 'subscription',
+    targetId: before.id,
+    before: plan(before),
+    after: plan(after),
+    metadata: { reason: cause.reason, ...references, ...(change.kind === 'apply' ? { kind: change.facts.kind } : {}) },
+  });
+  if (change.kind === 'apply') {
+    const { from, to } = change.facts;
+    await recordEvent(tx, target.tenantId, {
+      type: 'subscription.plan_changed',
+      subject: { type: 'subscription', id: before.id },
+      payload: {
+        subscriptionId: before.id,
+        customerId: before.customerId,
+        fromPriceId: from.priceId,
+        toPriceId: to.priceId,
+        fromProductId: from.productId,
+        toProductId: to.productId,
+        fromProductName: from.productName,
+        toProductName: to.productName,
+        fromAmount: { amount: from.amount, currency: from.currency },
+        toAmount: { amount: to.amount, currency: to.currency },
+        kind: change.facts.kind,
+        effectiveAt: change.facts.effectiveAt.toISOString(),
+        invoiceId: change.facts.invoiceId,
+        reason: cause.reason,
+      },
+    });
+  }
+  return after;
 }

@@ -19,6 +19,7 @@ import paymentRefunded from './payment.refunded.js';
 import subscriptionActivated from './subscription.activated.js';
 import subscriptionFailed from './subscription.failed.js';
 import subscriptionPastDue from './subscription.past_due.js';
+import subscriptionPlanChanged from './subscription.plan_changed.js';
 import subscriptionRecovered from './subscription.recovered.js';
 import subscriptionSuspended from './subscription.suspended.js';
 import subscriptionTerminated from './subscription.terminated.js';
@@ -46,6 +47,7 @@ export const fileTemplates: Readonly<Record<DomainEventType, EmailTemplate>> = {
   'subscription.activated': subscriptionActivated,
   'subscription.failed': subscriptionFailed,
   'subscription.past_due': subscriptionPastDue,
+  'subscription.plan_changed': subscriptionPlanChanged,
   'subscription.recovered': subscriptionRecovered,
   'subscription.suspended': subscriptionSuspended,
   'subscription.terminated': subscriptionTerminated,

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, eq, inArray, ne } from 'drizzle-orm';
 import { z } from 'zod';
 import { dnsRecords, dnsZones, mailboxes, mailDomains, products, servers, subscriptions, type Mailbox } from '../../../db/schema/index.js';
 import { withTenant, type Tx } from '../../../db/tenant-tx.js';
@@ -36,6 +36,12 @@ export const provisionMailPayload = z.object({
   domain: z.string(),
   mailboxes: z.array(z.string()).default([]),
   mailServerId: z.uuid().nullish(),
+  /**
+   * Planned by a plan change (modules/billing/plan-change-schedule.ts): creates nothing, brings
+   * the existing mailboxes' quotas to the plan now in force and applies the domain again.
+   * `previousQuotaMb`: the old plan's quota (null: it named none, MAIL_DEFAULT_QUOTA_MB).
+   */
+  planChange: z.object({ previousQuotaMb: z.number().int().positive().nullable() }).optional(),
 });
 export type ProvisionMailPayload = z.output<typeof provisionMailPayload>;
 
@@ -75,6 +81,11 @@ async function prepareRows(context: StepContext, payload: ProvisionMailPayload, 
     const features = mailFeatures.safeParse(product?.features ?? {});
     const quotaMb = (features.success ? features.data.mailboxQuotaMb : undefined) ?? env.MAIL_DEFAULT_QUOTA_MB;
     const limit = features.success ? features.data.mailboxes : undefined;
+    if (payload.planChange) {
+      const mailDomain = await upsertMailDomain(tx, context, payload, serverId);
+      await applyPlanQuotas(tx, context, domain.id, payload.planChange.previousQuotaMb ?? env.MAIL_DEFAULT_QUOTA_MB, quotaMb);
+      return { mailDomainId: mailDomain.id, fresh: [], publicKey: mailDomain.dkimPublicKey, selector: mailDomain.dkimSelector };
+    }
     const wanted = payload.mailboxes.length > 0 ? payload.mailboxes : [...DEFAULT_MAILBOXES];
     if (limit !== undefined && wanted.length > Math.max(limit, 1)) throw new PermanentStepError(`the order asks for ${wanted.length} mailboxes; the product allows ${limit}`);
 
@@ -100,6 +111,30 @@ async function prepareRows(context: StepContext, payload: ProvisionMailPayload, 
     }
     return { mailDomainId: mailDomain.id, fresh, publicKey: mailDomain.dkimPublicKey, selector: mailDomain.dkimSelector };
   });
+}
+
+/**
+ * A plan change's quotas: a mailbox that had the old plan's quota (its default) gets the new
+ * plan's; one above the new plan's quota (its maximum) is lowered to it; any other keeps the quota
+ * staff or the customer chose. Each change is audited.
+ */
+async function applyPlanQuotas(tx: Tx, context: StepContext, domainId: string, previousQuotaMb: number, quotaMb: number): Promise<void> {
+  const rows = await tx.select().from(mailboxes).where(and(eq(mailboxes.domainId, domainId), ne(mailboxes.status, 'DELETED')));
+  for (const row of rows) {
+    const wanted = row.quotaMb === previousQuotaMb ? quotaMb : Math.min(row.quotaMb, quotaMb);
+    if (wanted === row.quotaMb) continue;
+    await tx.update(mailboxes).set({ quotaMb: wanted, updatedAt: new Date() }).where(eq(mailboxes.id, row.id));
+    await recordAudit(tx, {
+      tenantId: context.job.tenantId,
+      actor: systemActor,
+      action: 'mailbox.updated',
+      targetType: 'mailbox',
+      targetId: row.id,
+      before: { localPart: row.localPart, quotaMb: row.quotaMb },
+      after: { localPart: row.localPart, quotaMb: wanted },
+      metadata: { jobId: context.job.id, reason: 'plan change' },
+    });
+  }
 }
 
 async function upsertMailDomain(tx: Tx, context: StepContext, payload: ProvisionMailPayload, serverId: string) {
@@ -192,6 +227,11 @@ export const provisionMail = defineStep({
     const port = mail.forServer(server);
     await port.applyDomain(spec);
     for (const box of prepared.fresh) await port.ensureFolders(`${box.localPart}@${payload.domain}`, STANDARD_FOLDERS);
+    // A plan change only moves quotas: DNS and the mailboxes' credentials are as they were.
+    if (payload.planChange) {
+      context.logger.info({ domain: payload.domain, server: server.hostname }, `mail quotas of ${payload.domain} follow the new plan`);
+      return { mailDomainId: prepared.mailDomainId, server: server.hostname, planChange: true, mailboxes: spec.mailboxes.map((box) => ({ address: `${box.localPart}@${payload.domain}`, quotaMb: box.quotaMb })) };
+    }
 
     const record = await withTenant(context.db, tenantId, (tx) =>
       putFeatureRecord(tx, { dns, logger: context.logger, settings: dnsSettings(env) }, { tenantId, actor: systemActor }, payload.domain, {
