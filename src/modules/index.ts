@@ -7,6 +7,7 @@ import { staffTwoFactorRouter } from './auth/staff-two-factor.router.js';
 import { billingRouter } from './billing/billing.router.js';
 import { catalogRouter } from './catalog/catalog.router.js';
 import { certificatesRouter } from './certificates/certificates.router.js';
+import { dashboardRouter } from './dashboard/dashboard.router.js';
 import { customersRouter } from './customers/customers.router.js';
 import { dnsRouter } from './dns/dns.router.js';
 import { jobsRouter } from './provisioning/jobs.router.js';
@@ -41,6 +42,7 @@ export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
   dnsRouter,
   serversRouter,
   certificatesRouter,
+  dashboardRouter,
   mailRouter,
   paymentEventsRouter,
   billingRouter,
