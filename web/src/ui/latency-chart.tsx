@@ -10,7 +10,7 @@ export interface HourPercentiles {
 const HOUR_MS = 60 * 60 * 1000;
 const WIDTH = 480;
 const HEIGHT = 140;
-const PAD = { left: 44, right: 8, top: 10, bottom: 22 };
+const PAD = { left: 48, right: 8, top: 10, bottom: 22 };
 
 /** 42 → "42 s", 130 → "2 min 10 s". */
 export function duration(seconds: number | null): string {
@@ -20,6 +20,9 @@ export function duration(seconds: number | null): string {
   const rest = Math.round(seconds % 60);
   return rest === 0 ? `${minutes} min` : `${minutes} min ${rest} s`;
 }
+
+/** The axis label: short enough for the margin ("91 s", "12 min"). */
+const tick = (seconds: number): string => (seconds < 120 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`);
 
 /**
  * p50 and p95 per hour as bars, in plain SVG (no chart library: 24 bars do not need one). Hours
@@ -44,7 +47,7 @@ export function LatencyChart({ from, to, hours }: { from: string; to: string; ho
       <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(0)} y2={y(0)} className="axis" />
       <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(max)} y2={y(max)} className="grid" />
       <text x={PAD.left - 4} y={y(max) + 4} textAnchor="end" className="tick">
-        {duration(max)}
+        {tick(max)}
       </text>
       <text x={PAD.left - 4} y={y(0)} textAnchor="end" className="tick">
         0
