@@ -296,11 +296,18 @@ it('the operations screens in Chromium: dashboard figures, certificates, webhook
   await step('dashboard figures', async () => {
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.goto(`${base}/`);
+    // Signed in by the first journey; alone (vitest -t), this one signs in itself.
+    await heading(/^(Dashboard|mPanel staff sign-in)$/).waitFor();
+    if (await heading('mPanel staff sign-in').isVisible()) {
+      await page.getByLabel('Email').fill(staff.user.email);
+      await page.getByLabel('Password').fill(staff.password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+    }
     await heading('Dashboard').waitFor();
     await page.getByRole('heading', { name: 'Order to live, last 24 hours' }).waitFor();
     await page.getByRole('img', { name: /Order to live per hour/ }).waitFor();
-    // This order and the first journey's: the figures themselves are src/modules/dashboard/dashboard.test.ts's.
-    await page.getByText(/^p50 .+ · p95 .+ · [2-9] orders$/).waitFor();
+    // This order (and the first journey's, when it ran): the figures are tested in src/modules/dashboard/dashboard.test.ts.
+    await page.getByText(/^p50 .+ · p95 .+ · \d+ orders?$/).waitFor();
     await page.getByText(`${expiring.domain.name}: in 4 days`).or(page.getByText(`${expiring.domain.name}: in 5 days`)).waitFor();
     await page.getByRole('link', { name: '1 failed' }).waitFor();
     await page.getByText('invoicesIssued 2').waitFor();
@@ -324,7 +331,7 @@ it('the operations screens in Chromium: dashboard figures, certificates, webhook
     const renewals = await withTenant(database.db, tenant.id, (tx) => tx.select().from(jobs).where(eq(jobs.subscriptionId, failing.subscription.id)));
     expect(renewals.filter((job) => job.type === 'ISSUE_SSL')).toEqual([]);
     await page.getByLabel('Status').selectOption('');
-    await page.getByRole('cell', { name: expiring.domain.name }).waitFor();
+    await page.getByRole('cell', { name: expiring.domain.name, exact: true }).waitFor();
   });
 
   // A receiver on loopback (the API allows it outside production) that answers 204.
