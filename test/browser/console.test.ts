@@ -357,7 +357,7 @@ it('the operations screens in Chromium: dashboard figures, certificates, webhook
       await checkA11y('webhook endpoint with a field error');
       await page.getByLabel('job.failed').check();
       await page.getByRole('button', { name: 'Create endpoint' }).click();
-      const secret = await page.getByLabel('Signing secret').inputValue();
+      const secret = await page.getByRole('textbox', { name: 'Signing secret' }).inputValue();
       expect(secret).toMatch(/^whsec_/);
       await page.getByRole('link', { name: hookUrl }).waitFor();
       await checkA11y('webhook endpoints');
@@ -389,7 +389,7 @@ it('the operations screens in Chromium: dashboard figures, certificates, webhook
       const rotate = page.getByRole('dialog', { name: 'Rotate the signing secret?' });
       await rotate.getByText(/For 24 hours every message carries two signatures/).waitFor();
       await rotate.getByRole('button', { name: 'Rotate secret' }).click();
-      const rotated = await page.getByLabel('Signing secret').inputValue();
+      const rotated = await page.getByRole('textbox', { name: 'Signing secret' }).inputValue();
       expect(rotated).toMatch(/^whsec_/);
       expect(rotated).not.toBe(firstSecret);
 
