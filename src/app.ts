@@ -16,6 +16,7 @@ import { autoconfigRouter } from './modules/mail/autoconfig.router.js';
 import { apiRouters } from './modules/index.js';
 import { portalApi } from './modules/portal/index.js';
 import { emailCustomerLinkMailer, type CustomerLinkMailer } from './modules/customer-auth/customer-link-mailer.js';
+import { emailStaffInvitationMailer, type StaffInvitationMailer } from './modules/users/staff-invitation-mailer.js';
 import { AppError } from './shared/errors/app-error.js';
 import './shared/http/fastify-augment.js';
 import { assertRouteDeclaresAccess, createAuthenticate } from './modules/auth/authenticate.js';
@@ -38,6 +39,8 @@ export interface AppDeps {
   metrics?: HttpMetrics;
   /** Sends customer links (by email through providers.mailer unless given: tests capture them). */
   customerLinkMailer?: CustomerLinkMailer;
+  /** Sends staff invitations (by email through providers.mailer unless given). */
+  staffInvitationMailer?: StaffInvitationMailer;
   /** Called for every route as it is registered: tests collect the route table with it. */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -207,6 +210,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     dns: deps.providers.dns,
     mail: deps.providers.mail,
     customerLinkMailer: deps.customerLinkMailer ?? emailCustomerLinkMailer({ db: database.db, mailer: deps.providers.mailer, from: env.EMAIL_FROM }),
+    staffInvitationMailer: deps.staffInvitationMailer ?? emailStaffInvitationMailer({ db: database.db, mailer: deps.providers.mailer, from: env.EMAIL_FROM }),
     sessions,
   };
   await app.register(

@@ -109,6 +109,8 @@ const envSchema = z
     JWT_PORTAL_AUDIENCE: z.string().min(1).default('mpanel-portal'),
     /** Where one-time links sent to customers point: `<PORTAL_URL>/<action>?token=...`. */
     PORTAL_URL: url(['http:', 'https:']).default('http://127.0.0.1:2271/portal'),
+    /** Where staff invitation links point: `<CONSOLE_URL>/accept-invitation?token=...` (the staff console). */
+    CONSOLE_URL: url(['http:', 'https:']).default('http://127.0.0.1:2271'),
 
     EMAIL_FROM: z.email().default('mpanel@localhost.localdomain'),
     /** mPanel's own outbound mail (notifications) goes to this relay, never through the hosted mail server's Postfix. */

@@ -55,6 +55,7 @@ const TENANT_TABLES = [
   'refresh_tokens',
   'servers',
   'ssl_certificates',
+  'staff_invitations',
   'subscriptions',
   'tax_rates',
   'two_factor_factors',
@@ -366,6 +367,7 @@ describe('row-level security', () => {
       });
       await tx.insert(s.payments).values({ tenantId, invoiceId, source: 'STAFF', reference: 'seed', amount: 999, currency: 'EUR', requestHash: 'x', receivedAt: new Date() });
       await tx.insert(s.billingActions).values({ tenantId, subscriptionId: id.subscription, invoiceId, key: 'seed:reminder:7', action: 'reminder', dueAt: new Date() });
+      await tx.insert(s.staffInvitations).values({ tenantId, email: `invited@${tenant.slug}.test`, name: 'Invited', role: 'SUPPORT', tokenHash: `seed-${tenantId}`, expiresAt: new Date(Date.now() + 3_600_000) });
     });
   }
 

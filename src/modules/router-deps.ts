@@ -8,6 +8,7 @@ import type { DnsPort } from '../providers/dns.port.js';
 import type { MailProvider } from '../providers/mailserver.port.js';
 import type { HttpMetrics } from '../shared/metrics/metrics.js';
 import type { CustomerLinkMailer } from './customer-auth/customer-link-mailer.js';
+import type { StaffInvitationMailer } from './users/staff-invitation-mailer.js';
 
 /**
  * What a module's router receives when app.ts registers it (a plain object, no DI framework):
@@ -29,4 +30,6 @@ export interface RouterDeps {
   sessions: SessionInvalidator;
   /** Emails customer links (invitation, reset, sign-in): modules/customer-auth/customer-link-mailer.ts. */
   customerLinkMailer: CustomerLinkMailer;
+  /** Emails staff invitations: modules/users/staff-invitation-mailer.ts. */
+  staffInvitationMailer: StaffInvitationMailer;
 }

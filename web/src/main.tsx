@@ -14,13 +14,14 @@ import { auditRoute, jobsRoute, serversRoute } from './screens/operations';
 import { orderRoute, ordersRoute } from './screens/orders';
 import { customerRoute, customersRoute, usersRoute } from './screens/people';
 import { settingsRoute, templateRoute } from './screens/settings';
-import { signInRoute } from './screens/sign-in';
+import { acceptInvitationRoute, signInRoute } from './screens/sign-in';
 import { subscriptionRoute, subscriptionsRoute } from './screens/subscriptions';
 import { webhookRoute, webhooksRoute } from './screens/webhooks';
 import './styles.css';
 
 const routeTree = rootRoute.addChildren([
   signInRoute,
+  acceptInvitationRoute,
   portalTree,
   appRoute.addChildren([
     dashboardRoute,

@@ -12,6 +12,7 @@ export const AUDIT_SEAL_SETTING = 'app.audit_seal';
 export const EVENT_DISPATCH_SETTING = 'app.event_dispatch';
 export const BILLING_SCAN_SETTING = 'app.billing_scan';
 export const SSL_RENEWAL_SCAN_SETTING = 'app.ssl_renewal_scan';
+export const STAFF_INVITATION_TOKEN_HASH_SETTING = 'app.staff_invitation_token_hash';
 
 /** `nullif(current_setting('<name>', true), '')`: NULL when the setting is unset or empty. */
 function setting(name: string): SQL {
@@ -184,5 +185,18 @@ export function customerTokenLookupPolicy(tokenHash: PgColumn): PgPolicy {
     for: 'select',
     to: 'public',
     using: sql`${tokenHash} = ${setting(CUSTOMER_TOKEN_HASH_SETTING)}`,
+  });
+}
+
+/**
+ * staff_invitations: SELECT-only, for accepting an invitation, whose link carries only the token.
+ * The transaction declares the SHA-256 it looks up in `app.staff_invitation_token_hash`.
+ */
+export function staffInvitationLookupPolicy(tokenHash: PgColumn): PgPolicy {
+  return pgPolicy('staff_invitation_lookup', {
+    as: 'permissive',
+    for: 'select',
+    to: 'public',
+    using: sql`${tokenHash} = ${setting(STAFF_INVITATION_TOKEN_HASH_SETTING)}`,
   });
 }

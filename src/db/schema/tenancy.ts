@@ -13,7 +13,7 @@ import {
 } from 'drizzle-orm/pg-core';
 import { createdAt, deletedAt, id, tstz, updatedAt } from './columns.js';
 import { actorTypeEnum, userRoleEnum } from './enums.js';
-import { auditSealScanPolicy, loginLookupPolicy, refreshLookupPolicy, tenantIsolationPolicy } from './rls.js';
+import { auditSealScanPolicy, loginLookupPolicy, refreshLookupPolicy, staffInvitationLookupPolicy, tenantIsolationPolicy } from './rls.js';
 
 // tenants has NO row-level security: it is looked up by slug before a tenant is known.
 export const tenants = pgTable(
@@ -62,6 +62,39 @@ export const users = pgTable(
     loginLookupPolicy(t.email),
   ],
 ).enableRLS();
+
+/**
+ * Staff invitations: a tenant ADMIN invites an email address, and the user is created only when
+ * the owner of that address accepts with a password. Nothing the inviting tenant sees depends on
+ * whether the address has an account in another tenant (emails are unique across the install):
+ * only the person accepting learns it. Only the SHA-256 of the link's token is stored.
+ */
+export const staffInvitations = pgTable(
+  'staff_invitations',
+  {
+    id: id(),
+    tenantId: tenantId(),
+    email: text('email').notNull(),
+    name: text('name').notNull(),
+    role: userRoleEnum('role').notNull(),
+    tokenHash: text('token_hash').notNull().unique('staff_invitations_token_hash_unique'),
+    invitedBy: uuid('invited_by').references(() => users.id, { onDelete: 'set null' }),
+    expiresAt: tstz('expires_at').notNull(),
+    acceptedAt: tstz('accepted_at'),
+    userId: uuid('user_id').references(() => users.id, { onDelete: 'set null' }),
+    revokedAt: tstz('revoked_at'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    // One open invitation per address in a tenant: inviting again replaces it.
+    uniqueIndex('staff_invitations_open_email_unique').on(t.tenantId, sql`lower(${t.email})`).where(sql`${t.acceptedAt} is null and ${t.revokedAt} is null`),
+    index('staff_invitations_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
+    tenantIsolationPolicy(t.tenantId),
+    staffInvitationLookupPolicy(t.tokenHash),
+  ],
+).enableRLS();
+
+export type StaffInvitation = typeof staffInvitations.$inferSelect;
 
 export const refreshTokens = pgTable(
   'refresh_tokens',

@@ -15,7 +15,13 @@ export const permissionMatrix = {
   'dashboard:read': ALL,
 
   'users:read': ADMINS,
+  /** Invite, change, disable and delete staff of the tenant. */
   'users:write': ADMINS,
+  /**
+   * Create a user with a password directly. Emails are unique across the install, so the answer
+   * (409) would tell a tenant that an address is used elsewhere: tenant ADMINs invite instead.
+   */
+  'users:create': ['SUPER_ADMIN'],
   'tenants:read': ['SUPER_ADMIN'],
   'tenants:write': ['SUPER_ADMIN'],
   'audit:read': ADMINS,

@@ -35,9 +35,17 @@ const EMAIL_UNIQUE_INDEX = 'users_email_lower_unique';
 /**
  * Inserts the user and audits it. Emails are unique across all tenants (login is by email alone),
  * so a taken email may belong to another tenant, invisible here: the unique index answers, not a
- * lookup.
+ * lookup. Only the platform's SUPER_ADMIN creates users this way from the API (tenant ADMINs invite:
+ * staff-invitations.service.ts), so the 409 tells a tenant nothing.
  */
-async function insertUser(tx: Tx, tenantId: string, data: CreateUserData, passwordHash: string, actor: AuditActor): Promise<User> {
+export async function insertUser(
+  tx: Tx,
+  tenantId: string,
+  data: Pick<CreateUserData, 'email' | 'name' | 'role'>,
+  passwordHash: string,
+  actor: AuditActor,
+  taken: () => AppError = () => conflict('A user with this email already exists', [{ field: 'body/email', message: 'is already taken' }]),
+): Promise<User> {
   let user: User | undefined;
   try {
     [user] = await tx
@@ -47,7 +55,7 @@ async function insertUser(tx: Tx, tenantId: string, data: CreateUserData, passwo
   } catch (error) {
     const pg = findPgError(error);
     if (pg?.code === '23505' && pg.constraint === EMAIL_UNIQUE_INDEX) {
-      throw conflict('A user with this email already exists', [{ field: 'body/email', message: 'is already taken' }]);
+      throw taken();
     }
     throw error;
   }
@@ -170,7 +178,7 @@ async function lockUser(tx: Tx, tenantId: string, id: string): Promise<User> {
 }
 
 /** Nobody gives a role above their own. */
-function assertMayGrant(auth: AuthContext, role: UserRole): void {
+export function assertMayGrant(auth: AuthContext, role: UserRole): void {
   if (!canAssignRole(auth.role, role)) throw new AppError('FORBIDDEN', 'You cannot grant a role above your own');
 }
 

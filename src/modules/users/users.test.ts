@@ -36,6 +36,11 @@ async function tenantWithAdmin(): Promise<{ tenant: Tenant; admin: User }> {
   return { tenant, admin };
 }
 
+/** The platform's SUPER_ADMIN, acting in `tenant`: the only role that creates users with a password. */
+async function platformAdmin(tenant: Tenant): Promise<User> {
+  return (await buildUser(db(), tenant, { role: 'SUPER_ADMIN' })).user;
+}
+
 async function member(tenant: Tenant, role: UserRole, overrides: { email?: string; name?: string; isActive?: boolean } = {}): Promise<User> {
   return (await buildUser(db(), tenant, { role, ...overrides })).user;
 }
@@ -70,10 +75,15 @@ async function refreshTokenRevokedAt(tenantId: string, id: string): Promise<Date
 }
 
 describe('users CRUD', () => {
-  it('creates, reads, lists, updates and deletes a user, auditing each write without the password hash', async () => {
+  it('creates (SUPER_ADMIN), reads, lists, updates and deletes a user, auditing each write without the password hash', async () => {
     const { tenant, admin } = await tenantWithAdmin();
+    const platform = await platformAdmin(tenant);
 
-    const created = await call('POST', '/api/users', admin, { email: 'New.Person@Example.test', name: '  New Person ', role: 'SUPPORT', password: STRONG_PASSWORD });
+    // A tenant ADMIN invites (staff-invitations.test.ts): creating with a password is the platform's.
+    const refused = await call('POST', '/api/users', admin, { email: 'refused@example.test', name: 'Refused', role: 'SUPPORT', password: STRONG_PASSWORD });
+    expect(refused.statusCode).toBe(403);
+
+    const created = await call('POST', '/api/users', platform, { email: 'New.Person@Example.test', name: '  New Person ', role: 'SUPPORT', password: STRONG_PASSWORD });
     expect(created.statusCode).toBe(201);
     const body = created.json();
     expect(body).toMatchObject({ email: 'new.person@example.test', name: 'New Person', role: 'SUPPORT', tenantId: tenant.id, isActive: true, lastLoginAt: null });
@@ -93,7 +103,7 @@ describe('users CRUD', () => {
 
     const list = await call('GET', '/api/users', admin);
     expect(list.statusCode).toBe(200);
-    expect(list.json().items.map((u: { id: string }) => u.id).sort()).toEqual([admin.id, body.id].sort());
+    expect(list.json().items.map((u: { id: string }) => u.id).sort()).toEqual([admin.id, platform.id, body.id].sort());
 
     const patched = await call('PATCH', `/api/users/${body.id}`, admin, { name: 'Renamed', role: 'BILLING' });
     expect(patched.statusCode).toBe(200);
@@ -105,7 +115,7 @@ describe('users CRUD', () => {
     expect((await call('GET', `/api/users/${body.id}`, admin)).statusCode).toBe(404);
     expect((await call('PATCH', `/api/users/${body.id}`, admin, { name: 'Ghost' })).statusCode).toBe(404);
     expect((await call('DELETE', `/api/users/${body.id}`, admin)).statusCode).toBe(404);
-    expect((await call('GET', '/api/users', admin)).json().items.map((u: { id: string }) => u.id)).toEqual([admin.id]);
+    expect((await call('GET', '/api/users', admin)).json().items.map((u: { id: string }) => u.id).sort()).toEqual([admin.id, platform.id].sort());
     const gone = await storedUser({ id: body.id, tenantId: tenant.id });
     expect(gone?.deletedAt).toBeInstanceOf(Date);
     expect(gone?.isActive).toBe(false);
@@ -113,7 +123,7 @@ describe('users CRUD', () => {
     const audit = await auditRows(tenant.id, body.id);
     expect(audit.map((row) => row.action)).toEqual(['user.created', 'user.updated', 'user.deleted']);
     const [create, update, remove] = audit;
-    expect(create).toMatchObject({ actorUserId: admin.id, targetType: 'user', before: null, after: { email: 'new.person@example.test', role: 'SUPPORT' } });
+    expect(create).toMatchObject({ actorUserId: platform.id, targetType: 'user', before: null, after: { email: 'new.person@example.test', role: 'SUPPORT' } });
     expect(update).toMatchObject({ before: { name: 'New Person', role: 'SUPPORT' }, after: { name: 'Renamed', role: 'BILLING' } });
     expect(remove).toMatchObject({ before: { isActive: true }, after: { isActive: false } });
     const text = JSON.stringify(audit);
@@ -121,8 +131,9 @@ describe('users CRUD', () => {
     expect(text).not.toContain('passwordHash');
   });
 
-  it('keeps a deleted user\'s email taken, and refuses an email used in another tenant (409 on body/email)', async () => {
-    const { admin } = await tenantWithAdmin();
+  it('keeps a deleted user\'s email taken, and refuses an email used in another tenant (409 on body/email: the platform sees every tenant)', async () => {
+    const { tenant } = await tenantWithAdmin();
+    const admin = await platformAdmin(tenant);
     const other = await tenantWithAdmin();
     await member(other.tenant, 'SUPPORT', { email: 'taken@example.test' });
     const res = await call('POST', '/api/users', admin, { email: 'TAKEN@example.test', name: 'Copy', role: 'SUPPORT', password: STRONG_PASSWORD });
@@ -190,12 +201,13 @@ describe('validation', () => {
       [{ ...valid, role: 'ROOT' }, 'body/role'],
       [{ ...valid, tenantId: randomUUID() }, 'body'],
     ];
+    const platform = await platformAdmin(tenant);
     for (const [payload, field] of cases) {
-      const res = await call('POST', '/api/users', admin, payload);
+      const res = await call('POST', '/api/users', platform, payload);
       expect(res.statusCode, JSON.stringify(payload)).toBe(400);
       expect(res.json().errors.map((e: { field: string }) => e.field)).toEqual([field]);
     }
-    const unknownKey = await call('POST', '/api/users', admin, { ...valid, isAdmin: true });
+    const unknownKey = await call('POST', '/api/users', platform, { ...valid, isAdmin: true });
     expect(unknownKey.json().errors[0].message).toMatch(/isAdmin/);
 
     const own = await member(tenant, 'SUPPORT');
@@ -210,21 +222,21 @@ describe('validation', () => {
   });
 
   it('accepts a 72-byte multi-byte password', async () => {
-    const { admin } = await tenantWithAdmin();
-    const res = await call('POST', '/api/users', admin, { email: `p72-${randomUUID()}@example.test`, name: 'P', role: 'READ_ONLY', password: 'é'.repeat(36) });
+    const { tenant } = await tenantWithAdmin();
+    const res = await call('POST', '/api/users', await platformAdmin(tenant), { email: `p72-${randomUUID()}@example.test`, name: 'P', role: 'READ_ONLY', password: 'é'.repeat(36) });
     expect(res.statusCode).toBe(201);
   });
 });
 
 describe('role rules', () => {
-  it('an ADMIN cannot create, promote to, change or delete a SUPER_ADMIN (403) and nothing changes', async () => {
+  it('an ADMIN cannot invite, promote to, change or delete a SUPER_ADMIN (403) and nothing changes', async () => {
     const { tenant, admin } = await tenantWithAdmin();
     const superAdmin = await member(tenant, 'SUPER_ADMIN');
     const support = await member(tenant, 'SUPPORT');
 
-    const create = await call('POST', '/api/users', admin, { email: `sa-${randomUUID()}@example.test`, name: 'SA', role: 'SUPER_ADMIN', password: STRONG_PASSWORD });
-    expect(create.statusCode).toBe(403);
-    expect(create.json().detail).toBe('You cannot grant a role above your own');
+    const invite = await call('POST', '/api/users/invitations', admin, { email: `sa-${randomUUID()}@example.test`, name: 'SA', role: 'SUPER_ADMIN' });
+    expect(invite.statusCode).toBe(403);
+    expect(invite.json().detail).toBe('You cannot grant a role above your own');
 
     const promote = await call('PATCH', `/api/users/${support.id}`, admin, { role: 'SUPER_ADMIN' });
     expect(promote.statusCode).toBe(403);
@@ -262,11 +274,13 @@ describe('role rules', () => {
     const responses = [
       await call('GET', '/api/users', caller),
       await call('POST', '/api/users', caller, { email: `x-${randomUUID()}@example.test`, name: 'X', role: 'READ_ONLY', password: STRONG_PASSWORD }),
+      await call('POST', '/api/users/invitations', caller, { email: `x-${randomUUID()}@example.test`, name: 'X', role: 'READ_ONLY' }),
+      await call('GET', '/api/users/invitations', caller),
       await call('GET', `/api/users/${target.id}`, caller),
       await call('PATCH', `/api/users/${target.id}`, caller, { name: 'Changed' }),
       await call('DELETE', `/api/users/${target.id}`, caller),
     ];
-    expect(responses.map((res) => res.statusCode)).toEqual([403, 403, 403, 403, 403]);
+    expect(responses.map((res) => res.statusCode)).toEqual([403, 403, 403, 403, 403, 403, 403]);
     expect(await storedUser(target)).toEqual(before);
   });
 });

@@ -9,7 +9,7 @@ export const userEmail = z
   .email()
   .max(254)
   .transform((email) => email.toLowerCase());
-const userName = z.string().trim().min(1).max(120);
+export const userName = z.string().trim().min(1).max(120);
 
 export const createUserInput = z.strictObject({
   email: userEmail,

@@ -132,6 +132,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/accept-invitation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept a staff invitation: choose the password of the new user (the link's token, single use)
+         * @description 401 for a link that is unknown, expired, revoked or used; 409 when the address already has an account (in any tenant).
+         */
+        post: operations["postAuthAcceptInvitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/browser/2fa/verify": {
         parameters: {
             query?: never;
@@ -1924,8 +1944,8 @@ export interface paths {
         get: operations["getUsers"];
         put?: never;
         /**
-         * Create a user in the tenant
-         * @description Nobody can grant a role above their own (403). Emails are unique across all tenants (409).
+         * Create a user in a tenant, with a password (platform SUPER_ADMIN only)
+         * @description Emails are unique across all tenants (409), so this answer would tell a tenant that an address is used elsewhere: tenant ADMINs invite staff with POST /api/users/invitations instead. Nobody can grant a role above their own (403).
          */
         post: operations["postUsers"];
         delete?: never;
@@ -1957,6 +1977,47 @@ export interface paths {
          * @description Disabling a user or changing their password revokes their refresh tokens. 403 for a role above your own; 409 for disabling yourself or taking away the last active ADMIN.
          */
         patch: operations["patchUsersById"];
+        trace?: never;
+    };
+    "/api/users/invitations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's staff invitations, newest first */
+        get: operations["getUsersInvitations"];
+        put?: never;
+        /**
+         * Invite a person to the tenant as staff (emails them a link to choose a password, valid 72 h)
+         * @description The same answer whatever the address (an address used in another tenant is not revealed: its owner learns it on accepting). 409 only when a user of this tenant has the address; an open invitation to it is replaced. Nobody can grant a role above their own (403).
+         */
+        post: operations["postUsersInvitations"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/invitations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an invitation: its link stops working
+         * @description 409 once accepted (disable or delete the user instead).
+         */
+        delete: operations["deleteUsersInvitationsById"];
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/webhook-endpoints": {
@@ -3887,6 +3948,31 @@ export interface components {
                 type: string;
             };
         };
+        StaffInvitation: {
+            acceptedAt: string | null;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            createdAt: string;
+            email: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            expiresAt: string;
+            /** Format: uuid */
+            id: string;
+            invitedBy: string | null;
+            name: string;
+            revokedAt: string | null;
+            /** @enum {string} */
+            role: "SUPER_ADMIN" | "ADMIN" | "BILLING" | "SUPPORT" | "READ_ONLY";
+            /** @enum {string} */
+            status: "PENDING" | "ACCEPTED" | "REVOKED" | "EXPIRED";
+            /** @description The user the invitation created, once accepted */
+            userId: string | null;
+        };
         StaffPaymentInput: {
             /** @description Integer minor units */
             amount: number;
@@ -4696,6 +4782,66 @@ export interface operations {
             };
             /** @description A dependency is unavailable; retry later */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postAuthAcceptInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    password: string;
+                    /** @description The token from the emailed link */
+                    token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        email: string;
+                        message: string;
+                        /** @description The tenant's slug */
+                        tenant: string;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -13293,6 +13439,217 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["User"];
                 };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getUsersInvitations: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+            };
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["StaffInvitation"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postUsersInvitations: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: email */
+                    email: string;
+                    name: string;
+                    /** @enum {string} */
+                    role: "SUPER_ADMIN" | "ADMIN" | "BILLING" | "SUPPORT" | "READ_ONLY";
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StaffInvitation"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteUsersInvitationsById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The invitation is revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The request is not valid; `errors` names each offending field */
             400: {

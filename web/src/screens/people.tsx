@@ -219,29 +219,89 @@ function Users() {
 function NewUser() {
   const queryClient = useQueryClient();
   const [role, setRole] = useState<Role>('SUPPORT');
-  const create = useMutation({
-    mutationFn: (form: FormData) =>
-      must(api.POST('/api/users', { body: { name: text(form, 'name'), email: text(form, 'email'), password: text(form, 'password'), role } })),
-    onSuccess: () => queryClient.invalidateQueries({ queryKey: ['users'] }),
+  const [sentTo, setSentTo] = useState<string | null>(null);
+  const invite = useMutation({
+    mutationFn: (form: FormData) => must(api.POST('/api/users/invitations', { body: { name: text(form, 'name'), email: text(form, 'email'), role } })),
+    onSuccess: (invitation) => {
+      setSentTo(invitation.email);
+      return queryClient.invalidateQueries({ queryKey: ['invitations'] });
+    },
   });
   const submit = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const target = event.currentTarget;
-    create.mutate(new FormData(target), { onSuccess: () => target.reset() });
+    setSentTo(null);
+    invite.mutate(new FormData(target), { onSuccess: () => target.reset() });
   };
   return (
     <section aria-labelledby="new-user">
       <h2 id="new-user">Invite a user</h2>
+      <p>The person gets an email with a link (valid 72 hours) to choose their own password.</p>
       <form className="grid-form" onSubmit={submit} noValidate>
-        <Field label="Name" field="name" error={create.error} />
-        <Field label="Email" field="email" type="email" error={create.error} />
-        <Field label="Initial password" field="password" type="password" autoComplete="new-password" error={create.error} />
-        <SelectField label="Role" field="role" options={ROLES} value={role} onChange={(event) => isRole(event.target.value) && setRole(event.target.value)} error={create.error} />
-        <FormError error={create.error} fields={['name', 'email', 'password', 'role']} />
-        <button type="submit" className="primary" disabled={create.isPending}>
-          Create user
+        <Field label="Name" field="name" error={invite.error} />
+        <Field label="Email" field="email" type="email" error={invite.error} />
+        <SelectField label="Role" field="role" options={ROLES} value={role} onChange={(event) => isRole(event.target.value) && setRole(event.target.value)} error={invite.error} />
+        <FormError error={invite.error} fields={['name', 'email', 'role']} />
+        <button type="submit" className="primary" disabled={invite.isPending}>
+          {invite.isPending ? 'Sending…' : 'Send invitation'}
         </button>
+        {sentTo && <p role="status">Invitation sent to {sentTo}.</p>}
       </form>
+      <Invitations />
     </section>
+  );
+}
+
+function Invitations() {
+  const queryClient = useQueryClient();
+  const list = useQuery({ queryKey: ['invitations'], queryFn: () => must(api.GET('/api/users/invitations', { params: { query: { limit: 25 } } })) });
+  const revoke = useMutation({
+    mutationFn: (id: string) => must(api.DELETE('/api/users/invitations/{id}', { params: { path: { id } } })),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: ['invitations'] }),
+  });
+  return (
+    <QueryState query={list} what="invitations">
+      {(page) =>
+        page.items.length === 0 ? (
+          <Empty>No invitation sent yet.</Empty>
+        ) : (
+          <table>
+            <caption>Invitations</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Email</th>
+                <th scope="col">Role</th>
+                <th scope="col">Status</th>
+                <th scope="col">Expires</th>
+                <th scope="col">Action</th>
+              </tr>
+            </thead>
+            <tbody>
+              {page.items.map((invitation) => (
+                <tr key={invitation.id}>
+                  <td>{invitation.name}</td>
+                  <td>{invitation.email}</td>
+                  <td>{invitation.role}</td>
+                  <td>{invitation.status.toLowerCase()}</td>
+                  <td>{dateTime(invitation.expiresAt)}</td>
+                  <td>
+                    {invitation.status === 'PENDING' && (
+                      <ConfirmButton
+                        label={`Revoke the invitation of ${invitation.email}`}
+                        title={`Revoke the invitation of ${invitation.name}?`}
+                        consequence={<p>The link sent to {invitation.email} stops working. You can invite the address again later.</p>}
+                        confirmLabel="Revoke the invitation"
+                        onConfirm={() => revoke.mutateAsync(invitation.id)}
+                      />
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )
+      }
+    </QueryState>
   );
 }

@@ -1,7 +1,8 @@
-import { createRoute, useNavigate } from '@tanstack/react-router';
+import { createRoute, Link, useNavigate } from '@tanstack/react-router';
 import { useState, type FormEvent } from 'react';
+import { api, must } from '../api/client';
 import { answerChallenge, setUpSecondFactor, signIn } from '../api/session';
-import { text } from '../search';
+import { str, text } from '../search';
 import { Field, FormError } from '../ui/form';
 import { rootRoute, signInSearch } from '../routes';
 
@@ -103,6 +104,66 @@ function SignIn() {
             I have kept them
           </button>
         </section>
+      )}
+    </main>
+  );
+}
+
+export const acceptInvitationRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/accept-invitation',
+  validateSearch: (search: Record<string, unknown>): { token?: string } => {
+    const token = str(search.token);
+    return token ? { token } : {};
+  },
+  component: AcceptInvitation,
+});
+
+/** The page of a staff invitation's link: choose a password, then sign in. */
+function AcceptInvitation() {
+  const { token } = acceptInvitationRoute.useSearch();
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const [accepted, setAccepted] = useState<string | null>(null);
+  const submit = async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    setBusy(true);
+    setError(null);
+    try {
+      const answer = await must(api.POST('/api/auth/accept-invitation', { body: { token: token ?? '', password: text(form, 'password') } }));
+      setAccepted(answer.email);
+    } catch (caught) {
+      setError(caught);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main id="main" className="sign-in">
+      <h1>Join the mPanel control panel</h1>
+      {!token ? (
+        <p className="error" role="alert">
+          This page needs the link from your invitation email (it carries a token).
+        </p>
+      ) : accepted ? (
+        <>
+          <p role="status">Your user {accepted} is ready.</p>
+          <p>
+            <Link to="/sign-in" search={{}}>
+              Sign in
+            </Link>
+          </p>
+        </>
+      ) : (
+        <form onSubmit={(event) => void submit(event)} noValidate>
+          <p>Choose the password you will sign in with. The link works once.</p>
+          <Field label="New password" field="password" type="password" autoComplete="new-password" required hint="At least 12 characters" error={error} />
+          <FormError error={error} fields={['password']} />
+          <button type="submit" className="primary" disabled={busy}>
+            {busy ? 'Saving…' : 'Set password'}
+          </button>
+        </form>
       )}
     </main>
   );

@@ -1,0 +1,49 @@
+import { randomUUID } from 'node:crypto';
+import type { Database } from '../../config/database.js';
+import type { UserRole } from '../../db/schema/index.js';
+import { withTenant } from '../../db/tenant-tx.js';
+import type { MailerPort } from '../../providers/mailer.port.js';
+import { formatDate, type EmailTemplate } from '../events/email-template.js';
+import { loadBranding, renderBranded } from '../events/notification-email.js';
+
+/** A staff invitation, ready to be emailed. `url` carries the secret token. */
+export interface StaffInvitationMail {
+  tenantId: string;
+  email: string;
+  name: string;
+  role: UserRole;
+  url: string;
+  expiresAt: Date;
+}
+
+/** Delivers staff invitations. Called after the invitation's transaction commits. */
+export interface StaffInvitationMailer {
+  send(mail: StaffInvitationMail): Promise<void>;
+}
+
+const template: EmailTemplate = {
+  subject: 'You are invited to the {{brandName}} control panel',
+  text: 'Hello {{recipientName}},\n\nyou are invited to join the {{brandName}} control panel as {{role}}. Choose your password here:\n\n{{url}}\n\nThe link works once, until {{expiresAt}}. If you did not expect this, ignore this message.',
+  html: '<p>Hello {{recipientName}},</p><p>you are invited to join the {{brandName}} control panel as {{role}}.</p><p><a href="{{url}}">Choose my password</a></p><p>The link works once, until {{expiresAt}}. If you did not expect this, ignore this message.</p>',
+};
+
+/**
+ * Staff invitations by email, straight to the SMTP relay in the tenant's branding, like customer
+ * links (customer-auth/customer-link-mailer.ts) and for the same reason: the link is a credential.
+ */
+export function emailStaffInvitationMailer(deps: { readonly db: Database; readonly mailer: MailerPort; readonly from: string }): StaffInvitationMailer {
+  return {
+    async send(mail) {
+      const branding = await withTenant(deps.db, mail.tenantId, (tx) => loadBranding(tx, mail.tenantId));
+      const values = { recipientName: mail.name, brandName: branding.brandName, role: mail.role, url: mail.url, expiresAt: formatDate(mail.expiresAt.toISOString(), branding) };
+      await deps.mailer.send({
+        from: { name: branding.senderName, address: deps.from },
+        to: mail.email,
+        ...(branding.replyTo ? { replyTo: branding.replyTo } : {}),
+        ...renderBranded(template, values, branding),
+        messageId: `<invitation-${randomUUID()}@${deps.from.split('@')[1] ?? 'mpanel'}>`,
+        headers: { 'Auto-Submitted': 'auto-generated' },
+      });
+    },
+  };
+}
