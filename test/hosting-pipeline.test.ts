@@ -194,8 +194,9 @@ describe('order → DNS → PROVISION_HOSTING → VERIFY_AND_ACTIVATE', () => {
       return answer.status === 503 ? answer : null;
     }, 15_000, 'the suspended page');
     expect(held.body).toContain('This website is suspended');
-    const website = (await withTenant(db(), tenant.id, (tx) => tx.select().from(websites).where(eq(websites.subscriptionId, accepted.subscriptionId))))[0]!;
-    expect(website.status).toBe('SUSPENDED');
+    // nginx serves the page as soon as it has reloaded; the hold's job records it just after.
+    const websiteStatus = async () => (await withTenant(db(), tenant.id, (tx) => tx.select().from(websites).where(eq(websites.subscriptionId, accepted.subscriptionId))))[0]?.status;
+    await eventually(async () => (await websiteStatus()) === 'SUSPENDED', 10_000, 'the website to be recorded SUSPENDED');
     expect(await subscriptionStatus(tenant.id, accepted.subscriptionId)).toBe('FAILED');
 
     // The zone is put right (it now points at the web server), and an admin retries the check.

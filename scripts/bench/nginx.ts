@@ -33,7 +33,7 @@ const SUFFIX = 'bench-nginx.test';
 
 const env = loadEnv({ NGINX_SITE_ERROR_LOGS: 'false', ...process.env });
 
-async function hardOpenFilesLimit(): Promise<number> {
+export async function hardOpenFilesLimit(): Promise<number> {
   const limits = await fs.readFile('/proc/self/limits', 'utf8');
   const hard = /^Max open files\s+\S+\s+(\d+)/m.exec(limits)?.[1];
   if (!hard) throw new Error('cannot read the open-files limit from /proc/self/limits');

@@ -11,6 +11,7 @@ import { benchBilling } from './billing.js';
 import { benchCatalog } from './catalog.js';
 import { benchDns } from './dns.js';
 import { benchHttpShell } from './http-shell.js';
+import { benchHttps } from './https.js';
 import { DURATION_S, CONNECTIONS, printTable, type Figure } from './lib.js';
 import { benchLoad } from './load.js';
 import { benchNginx } from './nginx.js';
@@ -26,6 +27,7 @@ const sections: Record<string, () => Promise<Figure[]>> = {
   'order-to-live': benchOrderToLive,
   throughput: benchThroughput,
   nginx: benchNginx,
+  https: benchHttps,
   load: benchLoad,
   acme: benchAcme,
   billing: benchBilling,

@@ -150,6 +150,23 @@ describe('local driver: reloads', () => {
     await waitForAnswer(port, domain, (a) => a.status === 200);
   });
 
+  it('a change that leaves a vhost as this reloader saw nginx load it needs no reload; one it has not seen loaded is reloaded', async () => {
+    const domain = domainFor('asloaded');
+    const own = newHosting(0);
+    await own.ensureSite(domain);
+    const after = { ...own.stats };
+    await own.ensureSite(domain);
+    expect(own.stats).toEqual({ ...after, batches: after.batches + 1, unchanged: after.unchanged + 1 });
+
+    // A new process (a restarted worker) cannot know that nginx loaded the file: as after a crash
+    // between writing it and reloading, it tests and reloads once, then knows.
+    const restarted = newHosting(0);
+    await restarted.ensureSite(domain);
+    expect(restarted.stats).toMatchObject({ tests: 1, reloads: 1, unchanged: 0 });
+    await restarted.ensureSite(domain);
+    expect(restarted.stats).toMatchObject({ tests: 1, reloads: 1, unchanged: 1 });
+  });
+
   it('once a change returns, no old worker answers any more: every connection made right after gets the new site', async () => {
     // The master starts the new workers and only 100 ms later stops the old ones, which serve the
     // old configuration meanwhile. A reload counts as done once they have stopped accepting.
@@ -251,7 +268,7 @@ describe('the provider boundary refuses hostile domain names before touching any
       }
       expect(calls).toEqual([]);
       expect(await fs.readdir(sandbox)).toEqual([]);
-      expect(guarded.stats).toEqual({ batches: 0, tests: 0, reloads: 0, confirmed: 0 });
+      expect(guarded.stats).toEqual({ batches: 0, tests: 0, reloads: 0, confirmed: 0, unchanged: 0 });
     } finally {
       await fs.rm(sandbox, { recursive: true, force: true });
     }

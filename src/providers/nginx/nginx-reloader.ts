@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { HostingError, NginxConfigError, type HostingLayout } from '../hosting.port.js';
 import type { HostTransport } from '../host/host.port.js';
@@ -32,6 +33,8 @@ export interface ReloaderStats {
   reloads: number;
   /** Reloads seen taking effect (new worker processes); the others could not be checked. */
   confirmed: number;
+  /** Changes that needed no test or reload: the file already had that content, and this reloader saw nginx load it. */
+  unchanged: number;
 }
 
 interface Change {
@@ -64,8 +67,20 @@ export function parseNginxOutput(code: number, stderr: string, stdout: string): 
   return { ok: code === 0, message, file: fileMatch?.[1] ? path.posix.normalize(fileMatch[1]) : null };
 }
 
+function digest(content: string | null): string {
+  return content === null ? 'absent' : createHash('sha256').update(content).digest('base64');
+}
+
 export class NginxReloader {
-  readonly stats: ReloaderStats = { batches: 0, tests: 0, reloads: 0, confirmed: 0 };
+  readonly stats: ReloaderStats = { batches: 0, tests: 0, reloads: 0, confirmed: 0, unchanged: 0 };
+  /**
+   * Per vhost file, the content nginx loaded in a reload this reloader made (a digest). A change
+   * that leaves a file as loaded needs no reload: a certificate renewal rewrites only the key files
+   * (read at the handshake) and asks for the same vhost. A file this process has not seen loaded is
+   * reloaded even when unchanged: a process that died between writing it and reloading left nginx
+   * without it.
+   */
+  private readonly loaded = new Map<string, string>();
   private pending = new Map<string, Change>();
   private timer: NodeJS.Timeout | null = null;
   private running = false;
@@ -127,7 +142,13 @@ export class NginxReloader {
     let written: Change[] = [];
     try {
       written = await this.writeAll(batch);
-      await this.testAndReload(written);
+      const asLoaded = written.filter((change) => change.previous === change.content && this.loaded.get(change.path) === digest(change.content));
+      for (const change of asLoaded) {
+        this.stats.unchanged += 1;
+        this.resolve(change);
+      }
+      written = written.filter((change) => !asLoaded.includes(change));
+      if (written.length > 0) await this.testAndReload(written);
     } catch (error) {
       // The host failed under us (a lost SSH connection, a command that did not start).
       const open = batch.filter((change) => !change.settled);
@@ -264,7 +285,10 @@ export class NginxReloader {
           this.rejectAll(remaining, new NginxConfigError(message, log, null, false));
           return;
         }
-        for (const change of remaining) this.resolve(change);
+        for (const change of remaining) {
+          this.loaded.set(change.path, digest(change.content));
+          this.resolve(change);
+        }
         return;
       }
 
