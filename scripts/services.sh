@@ -72,7 +72,8 @@ PG_SOCKET_DIR=/var/run/postgresql
 
 PACKAGES=(pdns-server pdns-backend-sqlite3 nginx pebble dovecot-imapd dovecot-lmtpd postfix opendkim
           opendkim-tools bind9-dnsutils sqlite3 openssl curl openssh-server iproute2
-          chromium)  # chromium: the console's browser tests (playwright-core drives /usr/bin/chromium)
+          chromium poppler-utils)  # chromium: the console's browser tests (playwright-core drives /usr/bin/chromium);
+                                    # poppler-utils: pdftotext reads the invoice PDFs back in tests
 
 T0=$(date +%s%N)
 say() { echo "services: $*"; }

@@ -4,6 +4,7 @@ import { auditLogs, type CustomerLogin } from '../src/db/schema/index.js';
 import { withTenant } from '../src/db/tenant-tx.js';
 import type { CrossCustomerContext, CrossCustomerFixture } from './cross-customer/fixture.js';
 import { buildOrder, buildTenant } from './factories.js';
+import { takeMailStackTurn } from './helpers/mail.js';
 import { buildCustomerLogin, customerAuthHeader } from './helpers/portal.js';
 import { createTestAppWithRoutes, expectProblem, fillPath, hasBody } from './helpers/routes.js';
 
@@ -31,6 +32,9 @@ const loaded = Object.entries(import.meta.glob('./cross-customer/*.fixture.ts', 
     return fixture;
   });
 });
+
+// The portal mail fixtures change the real mail stack: this file takes its turn (test/helpers/mail.ts).
+takeMailStackTurn();
 
 const { t, routes } = await createTestAppWithRoutes();
 afterAll(() => t.close());

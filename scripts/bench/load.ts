@@ -12,6 +12,7 @@ import {
   startWorker,
   stopAll,
   subscriptionCounts,
+  type BenchTenant,
 } from './provisioning.js';
 
 /**
@@ -32,6 +33,9 @@ const SAMPLE_EVERY_MS = 5_000;
 const DRAIN_TIMEOUT_MS = 60_000;
 const TARGET_API_MB = 200;
 const TARGET_WORKER_MB = 250;
+/** The load runs this many times in the same processes; resident memory after the last must not exceed the first's by more than TARGET_GROWTH_MB. */
+const ROUNDS = Number(process.env.BENCH_LOAD_ROUNDS ?? 2);
+const TARGET_GROWTH_MB = 10;
 
 /** Requests per second of each kind (and connections carrying them). */
 const RATES = {
@@ -75,91 +79,122 @@ export async function benchLoad(): Promise<Figure[]> {
     }
     for (const path of ['/api/orders', '/api/subscriptions', '/api/jobs']) await (await fetch(`${api.url}${path}`, { headers: auth })).arrayBuffer();
 
-    const samples: Sample[] = [];
-    const sample = async () => samples.push({ at: performance.now(), api: await rssMb(apiPid), worker: await rssMb(workerPid) });
-    await sample();
-    // A failed sample (a process that died) shows in the last one, taken after the load.
-    const sampler = setInterval(() => void sample().catch(() => undefined), SAMPLE_EVERY_MS);
-    process.stderr.write(`bench: load for ${SECONDS} s...\n`);
-
-    const started = performance.now();
-    let results: Record<string, LoadResult>;
-    try {
-      const kinds = {
-        'GET /api/public/plans': load(`${api.url}/api/public/plans?tenant=${tenant.slug}`, { duration: SECONDS, overallRate: RATES.catalog.rate, connections: RATES.catalog.connections }),
-        'POST /api/auth/login': load(`${api.url}/api/auth/login`, {
-          duration: SECONDS,
-          overallRate: RATES.login.rate,
-          connections: RATES.login.connections,
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          requests: tenant.admins.map((email) => ({ method: 'POST', body: loginBody(email) })),
-        }),
-        'GET /api/orders': load(`${api.url}/api/orders`, { duration: SECONDS, overallRate: RATES.list.rate, connections: RATES.list.connections, headers: auth }),
-        'GET /api/subscriptions': load(`${api.url}/api/subscriptions`, { duration: SECONDS, overallRate: RATES.list.rate, connections: RATES.list.connections, headers: auth }),
-        'GET /api/jobs': load(`${api.url}/api/jobs`, { duration: SECONDS, overallRate: RATES.list.rate, connections: RATES.list.connections, headers: auth }),
-        'POST /api/orders (signed)': load(`${api.url}/api/orders`, {
-          duration: SECONDS,
-          overallRate: RATES.order.rate,
-          connections: RATES.order.connections,
-          method: 'POST',
-          requests: [
-            {
-              method: 'POST',
-              // Built per send: a new domain and payment reference, signed with the current time.
-              setupRequest: (request) => {
-                const order = signedOrder(tenant, benchDomain('l'));
-                return { ...request, body: order.body, headers: { ...request.headers, ...order.headers } };
-              },
-            },
-          ],
-        }),
-      };
-      const settled = await Promise.all(Object.entries(kinds).map(async ([kind, result]) => [kind, await result] as const));
-      results = Object.fromEntries(settled);
-    } finally {
-      clearInterval(sampler);
+    const rounds: RoundResult[] = [];
+    for (let round = 0; round < ROUNDS; round++) rounds.push(await loadRound(api, tenant, auth, { api: apiPid, worker: workerPid }, loginBody));
+    const figures: Figure[] = [];
+    for (const [index, result] of rounds.entries()) figures.push(...roundFigures(result, ROUNDS === 1 ? '' : `run ${index + 1}: `));
+    const [first, last] = [rounds[0]?.samples.at(-1), rounds.at(-1)?.samples.at(-1)];
+    if (ROUNDS > 1 && first && last) {
+      const growth = (a: number, b: number) => round(b - a, 1);
+      figures.push(
+        { section: SECTION, name: `API RSS growth after the load, run ${ROUNDS} − run 1`, value: growth(first.api, last.api), unit: 'MB', target: `<= ${TARGET_GROWTH_MB} MB`, met: last.api - first.api <= TARGET_GROWTH_MB },
+        { section: SECTION, name: `worker RSS growth after the load, run ${ROUNDS} − run 1`, value: growth(first.worker, last.worker), unit: 'MB', target: `<= ${TARGET_GROWTH_MB} MB`, met: last.worker - first.worker <= TARGET_GROWTH_MB },
+      );
     }
-    await sample();
-    const loadEnded = performance.now();
-
-    // The orders accepted during the load, provisioned afterwards if the worker is still busy.
-    let counts = await subscriptionCounts(tenant);
-    while ((counts.PENDING ?? 0) + (counts.PROVISIONING ?? 0) > 0 && performance.now() - loadEnded < DRAIN_TIMEOUT_MS) {
-      await sleep(250);
-      counts = await subscriptionCounts(tenant);
-    }
-    const drainSeconds = (performance.now() - loadEnded) / 1000;
-    const ordersAccepted = Object.values(counts).reduce((sum, n) => sum + n, 0) - 3;
-    const ordersActive = (counts.ACTIVE ?? 0) - 3;
-
-    const before = samples[0];
-    const after = samples.at(-1);
-    const middle = samples.reduce((best, s) => (Math.abs(s.at - (started + loadEnded) / 2) < Math.abs(best.at - (started + loadEnded) / 2) ? s : best), samples[0] ?? { at: 0, api: 0, worker: 0 });
-    if (!before || !after) throw new Error('no memory samples');
-    const peakApi = Math.max(...samples.map((s) => s.api));
-    const peakWorker = Math.max(...samples.map((s) => s.worker));
-    const all = Object.values(results);
-    const status5xx = all.reduce((sum, r) => sum + r.status5xx, 0);
-    const otherFailures = all.reduce((sum, r) => sum + r.non2xx - r.status5xx + r.errors, 0);
-
-    return [
-      { section: SECTION, name: `duration (rates/s: plans ${RATES.catalog.rate}, login ${RATES.login.rate}, each list ${RATES.list.rate}, orders ${RATES.order.rate})`, value: SECONDS, unit: 's' },
-      ...Object.entries(results).map(([kind, r]): Figure => ({ section: SECTION, name: `${kind} p99 (${r.total} requests)`, value: r.p99Ms, unit: 'ms' })),
-      { section: SECTION, name: '5xx responses (all kinds)', value: status5xx, unit: 'responses', target: '0', met: status5xx === 0 },
-      { section: SECTION, name: 'other non-2xx + connection errors', value: otherFailures, unit: 'responses', target: '0', met: otherFailures === 0 },
-      { section: SECTION, name: `orders ACTIVE / accepted (drained ${round(drainSeconds, 1)} s after the load)`, value: ordersActive, unit: `/ ${ordersAccepted}`, target: 'all', met: ordersActive === ordersAccepted && ordersAccepted > 0 },
-      { section: SECTION, name: 'API RSS before the load', value: before.api, unit: 'MB' },
-      { section: SECTION, name: 'API RSS mid-run', value: middle.api, unit: 'MB' },
-      { section: SECTION, name: 'API RSS after the load', value: after.api, unit: 'MB', target: `<= ${TARGET_API_MB} MB`, met: after.api <= TARGET_API_MB },
-      { section: SECTION, name: `API RSS peak (sampled every ${SAMPLE_EVERY_MS / 1000} s)`, value: peakApi, unit: 'MB' },
-      { section: SECTION, name: 'worker RSS before the load', value: before.worker, unit: 'MB' },
-      { section: SECTION, name: 'worker RSS mid-run', value: middle.worker, unit: 'MB' },
-      { section: SECTION, name: 'worker RSS after the load', value: after.worker, unit: 'MB', target: `<= ${TARGET_WORKER_MB} MB`, met: after.worker <= TARGET_WORKER_MB },
-      { section: SECTION, name: `worker RSS peak (sampled every ${SAMPLE_EVERY_MS / 1000} s)`, value: peakWorker, unit: 'MB' },
-    ];
+    return figures;
   } finally {
     await stopAll(children);
     await cleanUp(TENANT);
   }
+}
+
+interface RoundResult {
+  readonly results: Record<string, LoadResult>;
+  readonly samples: Sample[];
+  readonly started: number;
+  readonly loadEnded: number;
+  readonly drainSeconds: number;
+  readonly ordersAccepted: number;
+  readonly ordersActive: number;
+}
+
+/** One load period of SECONDS, then the drain of the orders it placed; RSS sampled throughout. */
+async function loadRound(api: { url: string }, tenant: BenchTenant, auth: Record<string, string>, pids: { api: number; worker: number }, loginBody: (email: string) => string): Promise<RoundResult> {
+  const countsBefore = await subscriptionCounts(tenant);
+  const total = (counts: Record<string, number>) => Object.values(counts).reduce((sum, n) => sum + n, 0);
+  const samples: Sample[] = [];
+  const sample = async () => samples.push({ at: performance.now(), api: await rssMb(pids.api), worker: await rssMb(pids.worker) });
+  await sample();
+  // A failed sample (a process that died) shows in the last one, taken after the load.
+  const sampler = setInterval(() => void sample().catch(() => undefined), SAMPLE_EVERY_MS);
+  process.stderr.write(`bench: load for ${SECONDS} s...\n`);
+  const started = performance.now();
+  let results: Record<string, LoadResult>;
+  try {
+    const kinds = {
+      'GET /api/public/plans': load(`${api.url}/api/public/plans?tenant=${tenant.slug}`, { duration: SECONDS, overallRate: RATES.catalog.rate, connections: RATES.catalog.connections }),
+      'POST /api/auth/login': load(`${api.url}/api/auth/login`, {
+        duration: SECONDS,
+        overallRate: RATES.login.rate,
+        connections: RATES.login.connections,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        requests: tenant.admins.map((email) => ({ method: 'POST', body: loginBody(email) })),
+      }),
+      'GET /api/orders': load(`${api.url}/api/orders`, { duration: SECONDS, overallRate: RATES.list.rate, connections: RATES.list.connections, headers: auth }),
+      'GET /api/subscriptions': load(`${api.url}/api/subscriptions`, { duration: SECONDS, overallRate: RATES.list.rate, connections: RATES.list.connections, headers: auth }),
+      'GET /api/jobs': load(`${api.url}/api/jobs`, { duration: SECONDS, overallRate: RATES.list.rate, connections: RATES.list.connections, headers: auth }),
+      'POST /api/orders (signed)': load(`${api.url}/api/orders`, {
+        duration: SECONDS,
+        overallRate: RATES.order.rate,
+        connections: RATES.order.connections,
+        method: 'POST',
+        requests: [
+          {
+            method: 'POST',
+            // Built per send: a new domain and payment reference, signed with the current time.
+            setupRequest: (request) => {
+              const order = signedOrder(tenant, benchDomain('l'));
+              return { ...request, body: order.body, headers: { ...request.headers, ...order.headers } };
+            },
+          },
+        ],
+      }),
+    };
+    const settled = await Promise.all(Object.entries(kinds).map(async ([kind, result]) => [kind, await result] as const));
+    results = Object.fromEntries(settled);
+  } finally {
+    clearInterval(sampler);
+  }
+  await sample();
+  const loadEnded = performance.now();
+
+  // The orders accepted during the load, provisioned afterwards if the worker is still busy.
+  let counts = await subscriptionCounts(tenant);
+  while ((counts.PENDING ?? 0) + (counts.PROVISIONING ?? 0) > 0 && performance.now() - loadEnded < DRAIN_TIMEOUT_MS) {
+    await sleep(250);
+    counts = await subscriptionCounts(tenant);
+  }
+  const drainSeconds = (performance.now() - loadEnded) / 1000;
+  return { results, samples, started, loadEnded, drainSeconds, ordersAccepted: total(counts) - total(countsBefore), ordersActive: (counts.ACTIVE ?? 0) - (countsBefore.ACTIVE ?? 0) };
+
+}
+
+function roundFigures(run: RoundResult, prefix: string): Figure[] {
+  const { results, samples, started, loadEnded, drainSeconds, ordersAccepted, ordersActive } = run;
+  const before = samples[0];
+  const after = samples.at(-1);
+  const middle = samples.reduce((best, s) => (Math.abs(s.at - (started + loadEnded) / 2) < Math.abs(best.at - (started + loadEnded) / 2) ? s : best), samples[0] ?? { at: 0, api: 0, worker: 0 });
+  if (!before || !after) throw new Error('no memory samples');
+  const peakApi = Math.max(...samples.map((s) => s.api));
+  const peakWorker = Math.max(...samples.map((s) => s.worker));
+  const all = Object.values(results);
+  const status5xx = all.reduce((sum, r) => sum + r.status5xx, 0);
+  const otherFailures = all.reduce((sum, r) => sum + r.non2xx - r.status5xx + r.errors, 0);
+
+  return [
+    { section: SECTION, name: `${prefix}duration (rates/s: plans ${RATES.catalog.rate}, login ${RATES.login.rate}, each list ${RATES.list.rate}, orders ${RATES.order.rate})`, value: SECONDS, unit: 's' },
+    ...Object.entries(results).map(([kind, r]): Figure => ({ section: SECTION, name: `${prefix}${kind} p99 (${r.total} requests)`, value: r.p99Ms, unit: 'ms' })),
+    { section: SECTION, name: `${prefix}5xx responses (all kinds)`, value: status5xx, unit: 'responses', target: '0', met: status5xx === 0 },
+    { section: SECTION, name: `${prefix}other non-2xx + connection errors`, value: otherFailures, unit: 'responses', target: '0', met: otherFailures === 0 },
+    { section: SECTION, name: `${prefix}orders ACTIVE / accepted (drained ${round(drainSeconds, 1)} s after the load)`, value: ordersActive, unit: `/ ${ordersAccepted}`, target: 'all', met: ordersActive === ordersAccepted && ordersAccepted > 0 },
+    { section: SECTION, name: `${prefix}API RSS before the load`, value: before.api, unit: 'MB' },
+    { section: SECTION, name: `${prefix}API RSS mid-run`, value: middle.api, unit: 'MB' },
+    { section: SECTION, name: `${prefix}API RSS after the load`, value: after.api, unit: 'MB', target: `<= ${TARGET_API_MB} MB`, met: after.api <= TARGET_API_MB },
+    { section: SECTION, name: `${prefix}API RSS peak (sampled every ${SAMPLE_EVERY_MS / 1000} s)`, value: peakApi, unit: 'MB' },
+    { section: SECTION, name: `${prefix}worker RSS before the load`, value: before.worker, unit: 'MB' },
+    { section: SECTION, name: `${prefix}worker RSS mid-run`, value: middle.worker, unit: 'MB' },
+    { section: SECTION, name: `${prefix}worker RSS after the load`, value: after.worker, unit: 'MB', target: `<= ${TARGET_WORKER_MB} MB`, met: after.worker <= TARGET_WORKER_MB },
+    { section: SECTION, name: `${prefix}worker RSS peak (sampled every ${SAMPLE_EVERY_MS / 1000} s)`, value: peakWorker, unit: 'MB' },
+  ];
 }

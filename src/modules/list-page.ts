@@ -1,7 +1,7 @@
 import { and, eq, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import type { Database } from '../config/database.js';
-import { withTenant, type Tx } from '../db/tenant-tx.js';
+import { withCustomer, withTenant, type Tx } from '../db/tenant-tx.js';
 import { keyset, page } from '../shared/http/pagination.js';
 
 /** The WHERE, ORDER BY and LIMIT of one page: `rows` applies them to its own select. */
@@ -18,6 +18,8 @@ export interface ListPageOptions<Row, View> {
   /** The select, e.g. `(tx, q) => tx.select().from(jobs).where(q.where).orderBy(...q.orderBy).limit(q.limit)`. */
   readonly rows: (tx: Tx, query: PageQuery) => Promise<Row[]>;
   readonly view: (row: Row) => View;
+  /** The client portal: the page is read under the customer policy too (withCustomer); the filters still name the customer. */
+  readonly customerId?: string | undefined;
 }
 
 /**
@@ -34,7 +36,8 @@ export async function listPage<Row extends { createdAt: Date; id: string }, View
   const { table } = options;
   const { where: after, orderBy } = keyset(table.createdAt, table.id, query.cursor);
   const where = and(eq(table.tenantId, tenantId), ...options.filters, after);
-  const rows = await withTenant(db, tenantId, (tx) => options.rows(tx, { where, orderBy, limit: query.limit + 1 }));
+  const select = (tx: Tx) => options.rows(tx, { where, orderBy, limit: query.limit + 1 });
+  const rows = await (options.customerId ? withCustomer(db, tenantId, options.customerId, select) : withTenant(db, tenantId, select));
   const { items, nextCursor } = page(rows, query.limit);
   return { items: items.map(options.view), nextCursor };
 }

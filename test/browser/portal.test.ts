@@ -8,7 +8,9 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDatabase, type DatabaseHandle } from '../../src/config/database.js';
 import { loadEnv } from '../../src/config/env.js';
-import { subscriptions, type Tenant } from '../../src/db/schema/index.js';
+import { subscriptions, type Server, type Tenant } from '../../src/db/schema/index.js';
+import { systemActor } from '../../src/modules/audit/audit.service.js';
+import { createDraftInvoice, issueInvoice } from '../../src/modules/billing/invoices.service.js';
 import { withTenant } from '../../src/db/tenant-tx.js';
 import { consoleBuilt, DEFAULT_CONSOLE_DIR } from '../../src/modules/console/console.router.js';
 import { signMarketingPayload } from '../../src/modules/orders/marketing-signature.js';
@@ -16,6 +18,7 @@ import { base32Decode, stepAt, totpCode } from '../../src/modules/two-factor/tot
 import { buildServer, buildTenant } from '../factories.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { resolverFor } from '../helpers/dns.js';
+import { buildMailDomain, loginRefused, takeMailStackTurn } from '../helpers/mail.js';
 import { buildOffer, eventually } from '../helpers/orders.js';
 import { CapturingMailer, containerWithMailer } from '../helpers/portal.js';
 import { spawnTs, type Spawned } from '../helpers/process.js';
@@ -33,6 +36,9 @@ const env = loadEnv();
 const resolver = resolverFor(env);
 const workerEnv = { LOG_LEVEL: 'info', WORKER_METRICS_PORT: '0', JOB_BACKOFF_BASE_MS: '200', OUTBOX_SWEEP_INTERVAL_MS: '500' };
 
+// The journey adds mailboxes on the real mail stack: this file takes its turn (test/helpers/mail.ts).
+takeMailStackTurn();
+
 const mailer = new CapturingMailer();
 let database: DatabaseHandle;
 let testApp: TestApp | undefined;
@@ -42,6 +48,7 @@ let page: Page;
 let base = '';
 let tenant: Tenant;
 const zones: string[] = [];
+const mailDomainsMade: { server: Server; domain: string }[] = [];
 const a11y: Record<string, string[]> = {};
 
 beforeAll(async () => {
@@ -68,6 +75,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  for (const made of mailDomainsMade) await testApp?.container.providers.mail.forServer(made.server).removeDomain(made.domain, null);
   worker?.child.kill('SIGTERM');
   await worker?.exited;
   await testApp?.close();
@@ -178,6 +186,90 @@ it('a customer journey in Chromium: invitation, sign-in, the service, a DNS reco
     await form.getByRole('button', { name: 'Add record' }).click();
     await page.getByRole('cell', { name: '192.0.2.77', exact: true }).waitFor();
     await eventually(async () => (await resolver.resolve4(`portal.${domain}`).catch((): string[] => [])).includes('192.0.2.77'), 30_000, 'PowerDNS answers the new record');
+  });
+
+  const [service] = await withTenant(database.db, tenant.id, (tx) => tx.select().from(subscriptions));
+  if (!service) throw new Error('no subscription');
+
+  await step('invoices', async () => {
+    const invoice = await withTenant(database.db, tenant.id, async (tx) => {
+      const draft = await createDraftInvoice(tx, tenant.id, { customerId: service.customerId, subscriptionId: service.id, currency: 'EUR', lines: [{ description: 'Web hosting', quantity: 1, unitAmount: 1299 }] }, systemActor);
+      return issueInvoice(tx, tenant.id, draft.id, systemActor);
+    });
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Invoices' }).click();
+    await heading('Invoices').waitFor();
+    await page.getByRole('cell', { name: invoice.number!, exact: true }).waitFor();
+    await checkA11y('invoices');
+    // The PDF is fetched with the in-memory token and opened from a blob URL in a new tab.
+    const opened = page.context().waitForEvent('page');
+    const fetched = page.waitForResponse((response) => response.url().endsWith(`/api/portal/invoices/${invoice.id}/pdf`));
+    await page.getByRole('button', { name: `PDF of invoice ${invoice.number}` }).click();
+    const pdf = await fetched;
+    expect(pdf.status()).toBe(200);
+    expect(pdf.headers()['content-type']).toBe('application/pdf');
+    expect(pdf.headers()['content-disposition']).toBe(`inline; filename="${invoice.number}.pdf"`);
+    const tab = await opened;
+    expect(tab.url()).toMatch(/^blob:/);
+    await tab.close();
+  });
+
+  await step('cancel at period end', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Services' }).click();
+    await page.getByRole('link', { name: domain }).click();
+    await heading(domain).waitFor();
+    await page.getByRole('button', { name: 'Cancel at period end' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Cancel this service?' });
+    await dialog.getByText('the service and its data').waitFor();
+    await checkA11y('cancel confirmation');
+    await dialog.getByRole('button', { name: 'Cancel at period end' }).click();
+    await page.getByText('This service is cancelled').waitFor();
+    await eventually(async () => (await withTenant(database.db, tenant.id, (tx) => tx.select().from(subscriptions))).find((s) => s.id === service.id)?.cancelAtPeriodEnd === true, 10_000, 'cancelAtPeriodEnd stored');
+    await page.getByRole('button', { name: 'Keep this service' }).click();
+    await page.getByRole('dialog', { name: 'Keep this service?' }).getByRole('button', { name: 'Keep the service' }).click();
+    await page.getByRole('button', { name: 'Cancel at period end' }).waitFor();
+  });
+
+  await step('mail', async () => {
+    const hosted = await buildMailDomain(database.db, env, testApp!.container.providers.mail, tenant, { customer: { id: service.customerId }, features: { mailboxes: 1, mailboxQuotaMb: 100 } });
+    mailDomainsMade.push({ server: hosted.server, domain: hosted.domain });
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Mail' }).click();
+    await heading('Mail').waitFor();
+    await page.getByText('No mailbox yet.').waitFor();
+    await checkA11y('mail');
+    const form = page.getByRole('form', { name: 'Add a mailbox' });
+    await form.getByLabel('Name (before the @)').fill('bad local');
+    await form.getByRole('button', { name: 'Add mailbox' }).click();
+    await form.locator('.field-error').first().waitFor();
+    expect(await form.getByLabel('Name (before the @)').getAttribute('aria-invalid')).toBe('true');
+    await form.getByLabel('Name (before the @)').fill('info');
+    await form.getByRole('button', { name: 'Add mailbox' }).click();
+    const address = `info@${hosted.domain}`;
+    await page.getByRole('cell', { name: address, exact: true }).waitFor();
+    const first = (await page.getByTestId('generated-password').textContent()) ?? '';
+    expect(first.length).toBeGreaterThan(12);
+    expect(await loginRefused(env, address, first)).toBe(false);
+    await page.getByRole('button', { name: 'Done' }).click();
+    // The plan's one mailbox is in use: the API's 409 names the limit.
+    await form.getByLabel('Name (before the @)').fill('second');
+    await form.getByRole('button', { name: 'Add mailbox' }).click();
+    await form.getByText('The plan allows 1 mailboxes').waitFor();
+
+    await page.getByRole('button', { name: 'Reset password' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Reset password' }).click();
+    await eventually(async () => ((await page.getByTestId('generated-password').textContent()) ?? first) !== first, 15_000, 'a new password shown');
+    const fresh = (await page.getByTestId('generated-password').textContent()) ?? '';
+    expect(await loginRefused(env, address, fresh)).toBe(false);
+    await page.getByRole('button', { name: 'Done' }).click();
+
+    const alias = page.getByRole('form', { name: 'Add an alias' });
+    await alias.getByLabel('Alias (before the @)').fill('sales');
+    await alias.getByLabel('Delivers to (addresses, comma separated)').fill(address);
+    await alias.getByRole('button', { name: 'Add alias' }).click();
+    await page.getByRole('cell', { name: `sales@${hosted.domain}`, exact: true }).waitFor();
+    await checkA11y('mail with an alias');
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete alias' }).click();
+    await page.getByText('No alias yet.').waitFor();
   });
 
   const { secret, recovery } = await step('enrol totp', async () => {

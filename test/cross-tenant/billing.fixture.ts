@@ -36,6 +36,7 @@ const customerSnapshot: CrossTenantFixture['snapshot'] = ({ db, tenant }, { id }
 
 export const fixtures: CrossTenantFixture[] = [
   { route: 'GET /api/invoices/:id', create: invoice(true), snapshot: invoiceSnapshot },
+  { route: 'GET /api/invoices/:id/pdf', create: invoice(true), snapshot: invoiceSnapshot },
   { route: 'DELETE /api/invoices/:id', create: invoice(false), snapshot: invoiceSnapshot },
   { route: 'POST /api/invoices/:id/issue', create: invoice(false), snapshot: invoiceSnapshot },
   { route: 'POST /api/invoices/:id/void', create: invoice(true), body: { reason: 'wrong' }, snapshot: invoiceSnapshot },
@@ -43,6 +44,15 @@ export const fixtures: CrossTenantFixture[] = [
   { route: 'POST /api/invoices/:id/credit-notes', create: invoice(true), body: { amount: 100, reason: 'goodwill' }, snapshot: invoiceSnapshot },
   {
     route: 'GET /api/credit-notes/:id',
+    create: async (context) => {
+      const { id } = await invoice(true)(context);
+      const note = await withTenant(context.db, context.tenant.id, (tx) => issueCreditNote(tx, context.tenant.id, id, { reason: 'x' }, systemActor));
+      return { id: note.id };
+    },
+    snapshot: ({ db, tenant }, { id }) => withTenant(db, tenant.id, (tx) => tx.select().from(creditNotes).where(eq(creditNotes.id, id!))),
+  },
+  {
+    route: 'GET /api/credit-notes/:id/pdf',
     create: async (context) => {
       const { id } = await invoice(true)(context);
       const note = await withTenant(context.db, context.tenant.id, (tx) => issueCreditNote(tx, context.tenant.id, id, { reason: 'x' }, systemActor));

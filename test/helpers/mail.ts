@@ -10,7 +10,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import type { Database } from '../../src/config/database.js';
 import type { Env } from '../../src/config/env.js';
-import { mailDomains, products, type MailboxStatus, type MailDomain, type Server, type Tenant } from '../../src/db/schema/index.js';
+import { mailDomains, products, type Customer, type MailboxStatus, type MailDomain, type Server, type Tenant } from '../../src/db/schema/index.js';
 import { withTenant } from '../../src/db/tenant-tx.js';
 import { dkimKeyAad, domainSpec, lockMailDomain, secretBoxOf } from '../../src/modules/mail/mail-state.js';
 import type { MailProvider } from '../../src/providers/mailserver.port.js';
@@ -118,7 +118,7 @@ export async function smtpRefusal(send: Promise<unknown>): Promise<{ code: numbe
 /**
  * A hosted mail domain of `tenant`, as PROVISION_MAIL leaves it but without mailboxes: an order
  * (subscription + domain) whose product has these mail `features`, a MAIL server row for the
- * loopback stack, the mail_domains row (a new DKIM key, sealed) in `status`, and the domain
+ * loopback stack (for `customer` when given, else a new one), the mail_domains row (a new DKIM key, sealed) in `status`, and the domain
  * applied to the real Postfix/Dovecot/OpenDKIM files. Remove it with `mail.forServer(server).removeDomain`.
  */
 export async function buildMailDomain(
@@ -126,9 +126,9 @@ export async function buildMailDomain(
   env: Env,
   mail: MailProvider,
   tenant: Pick<Tenant, 'id'>,
-  options: { features?: Record<string, unknown>; status?: MailboxStatus } = {},
+  options: { features?: Record<string, unknown>; status?: MailboxStatus; customer?: Pick<Customer, 'id'> } = {},
 ): Promise<{ mailDomain: MailDomain; domain: string; server: Server; subscriptionId: string; productId: string }> {
-  const order = await buildOrder(db, tenant, { subscriptionStatus: 'ACTIVE' });
+  const order = await buildOrder(db, tenant, { subscriptionStatus: 'ACTIVE', ...(options.customer ? { customer: options.customer } : {}) });
   const server = await buildServer(db, tenant, { hostname: `mail-${randomBytes(4).toString('hex')}.example.test`, role: 'MAIL' });
   const key = mail.generateDkimKey();
   const id = randomUUID();

@@ -37,6 +37,8 @@ import {
   staffPaymentBody,
   voidInvoiceBody,
 } from './billing.types.js';
+import { creditNotePdf, invoicePdf } from './invoice-documents.service.js';
+import { pdfFile, sendPdf } from '../../shared/http/send-pdf.js';
 import { receivePaymentWebhook, recordStaffPayment } from './payments.service.js';
 import { getBillingSchedule, updateSubscriptionBilling } from './subscription-billing.service.js';
 import { marketingSignedRoute } from '../orders/marketing-signature.js';
@@ -206,6 +208,23 @@ export const billingRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db
     { schema: { tags, summary: 'An invoice with its lines', params: idParams, response: { 200: invoiceResponse, ...authProblems } }, config: read },
     async (request) => getInvoice(db, authOf(request), request.params.id),
   );
+  app.get(
+    '/invoices/:id/pdf',
+    {
+      schema: {
+        tags,
+        summary: 'The invoice as a PDF',
+        description:
+          "Branded with the tenant's name and colours; the seller and customer as at issue; amounts from the stored minor units in the tenant's locale. " +
+          'A draft says DRAFT across the page. The same invoice always gives the same bytes (its issue date is the PDF creation date).',
+        params: idParams,
+        produces: ['application/pdf'],
+        response: { 200: pdfFile, ...authProblems },
+      },
+      config: read,
+    },
+    async (request, reply) => sendPdf(reply, await invoicePdf(db, authOf(request), request.params.id)),
+  );
   app.delete(
     '/invoices/:id',
     {
@@ -277,6 +296,21 @@ export const billingRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db
     '/credit-notes',
     { schema: { tags, summary: 'Credit notes, newest first', querystring: listCreditNotesQuery, response: { 200: creditNotesPage, ...authProblems } }, config: read },
     async (request) => listCreditNotes(db, authOf(request), request.query),
+  );
+  app.get(
+    '/credit-notes/:id/pdf',
+    {
+      schema: {
+        tags,
+        summary: 'The credit note as a PDF',
+        description: 'Branded like the invoice PDF; names the invoice it credits, with the credited tax.',
+        params: idParams,
+        produces: ['application/pdf'],
+        response: { 200: pdfFile, ...authProblems },
+      },
+      config: read,
+    },
+    async (request, reply) => sendPdf(reply, await creditNotePdf(db, authOf(request), request.params.id)),
   );
   app.get(
     '/credit-notes/:id',

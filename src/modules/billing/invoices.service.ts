@@ -139,12 +139,12 @@ export async function createDraftInvoice(tx: Tx, tenantId: string, input: DraftI
   return invoice;
 }
 
-async function sellerOf(tx: Tx, tenantId: string, settings: Awaited<ReturnType<typeof settingsOf>>): Promise<SellerSnapshot> {
+export async function sellerOf(tx: Tx, tenantId: string, settings: Awaited<ReturnType<typeof settingsOf>>): Promise<SellerSnapshot> {
   const [tenant] = await tx.select({ name: tenants.name }).from(tenants).where(eq(tenants.id, tenantId));
   return { name: settings.sellerName ?? tenant?.name ?? '', address: settings.sellerAddress, taxId: settings.sellerTaxId };
 }
 
-async function customerSnapshotOf(tx: Tx, customerId: string): Promise<CustomerSnapshot> {
+export async function customerSnapshotOf(tx: Tx, customerId: string): Promise<CustomerSnapshot> {
   const [customer] = await tx.select().from(customers).where(eq(customers.id, customerId));
   if (!customer) throw new Error(`customer ${customerId} vanished`);
   return { name: customer.name, email: customer.email, company: customer.company, taxId: customer.taxId, country: customer.country, address: customer.billingAddress };

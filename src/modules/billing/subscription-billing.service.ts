@@ -1,7 +1,7 @@
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import type { Database } from '../../config/database.js';
 import { subscriptions, type DunningOverride, type Subscription } from '../../db/schema/index.js';
-import { withTenant, type Tx } from '../../db/tenant-tx.js';
+import { withCustomer, withTenant, type Tx } from '../../db/tenant-tx.js';
 import { conflict, notFound, validationFailed } from '../../shared/errors/app-error.js';
 import type { AuthContext } from '../auth/auth-context.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
@@ -10,6 +10,8 @@ import type { BillingScheduleView, SubscriptionBillingBody } from './billing.typ
 import { dunningProblems, timeline } from './dunning-policy.js';
 
 type Auth = Pick<AuthContext, 'tenantId'>;
+/** The client portal's door: the signed-in customer, whose subscriptions only are found (under the customer RLS policy too). */
+type Scope = Auth & { readonly customerId?: string | undefined };
 
 /** What the billing run will do to the subscription from `now` on (the same policy, not a copy of it). */
 async function scheduleOf(tx: Tx, tenantId: string, subscription: Subscription, now: Date): Promise<BillingScheduleView> {
@@ -54,9 +56,15 @@ export async function getBillingSchedule(db: Database, auth: Auth, subscriptionI
  * PATCH /api/subscriptions/:id/billing: a staff hold, a dunning override, cancellation at period
  * end (or taking it back). Audited with before and after; answers the new schedule.
  */
-export async function updateSubscriptionBilling(db: Database, auth: Auth, subscriptionId: string, body: SubscriptionBillingBody, actor: AuditActor, now = new Date()): Promise<BillingScheduleView> {
-  return withTenant(db, auth.tenantId, async (tx) => {
-    const [before] = await tx.select().from(subscriptions).where(eq(subscriptions.id, subscriptionId)).for('update');
+export async function updateSubscriptionBilling(db: Database, auth: Scope, subscriptionId: string, body: SubscriptionBillingBody, actor: AuditActor, now = new Date()): Promise<BillingScheduleView> {
+  const { customerId } = auth;
+  const inScope = (fn: (tx: Tx) => Promise<BillingScheduleView>) => (customerId ? withCustomer(db, auth.tenantId, customerId, fn) : withTenant(db, auth.tenantId, fn));
+  return inScope(async (tx) => {
+    const [before] = await tx
+      .select()
+      .from(subscriptions)
+      .where(and(eq(subscriptions.id, subscriptionId), customerId ? eq(subscriptions.customerId, customerId) : undefined))
+      .for('update');
     if (!before) throw notFound('Subscription');
     if (before.status === 'TERMINATED' || before.status === 'FAILED') throw conflict(`A ${before.status} subscription has no billing to change`);
     if (before.billingMode !== 'MPANEL' && body.cancelAtPeriodEnd !== undefined) throw conflict('A Stripe-billed subscription is cancelled in Stripe');

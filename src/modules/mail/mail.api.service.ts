@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
 import type { Env } from '../../config/env.js';
 import { backups, dnsRecords, dnsZones, domains, mailAliases, mailboxes, mailDomains, products, servers, subscriptions, type MailAlias, type Mailbox } from '../../db/schema/index.js';
-import { withTenant, type Tx } from '../../db/tenant-tx.js';
+import { withCustomer, withTenant, type Tx } from '../../db/tenant-tx.js';
 import { MailServerError, type MailDomainSpec, type MailProvider, type MailServerPort } from '../../providers/mailserver.port.js';
 import { AppError, conflict, notFound, validationFailed } from '../../shared/errors/app-error.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
@@ -56,8 +56,22 @@ export interface MailApiDeps {
 
 export interface MailCaller {
   readonly tenantId: string;
+  /**
+   * Set by the client portal (modules/portal/portal-mail.router.ts): only this customer's mail
+   * domains exist for the call. Scoped twice: the transaction runs under the customer RLS policy
+   * (withCustomer) and every lookup checks the domain's customer.
+   */
+  readonly customerId?: string | undefined;
   readonly actor: AuditActor;
 }
+
+type MailScope = Pick<MailCaller, 'tenantId' | 'customerId'>;
+
+const inScope = <T>(db: Database, scope: MailScope, fn: (tx: Tx) => Promise<T>): Promise<T> =>
+  scope.customerId ? withCustomer(db, scope.tenantId, scope.customerId, fn) : withTenant(db, scope.tenantId, fn);
+
+/** The customer's filter on a query joined with `domains` (none for staff). */
+const ownedBy = (scope: MailScope) => (scope.customerId ? eq(domains.customerId, scope.customerId) : undefined);
 
 // ---------------------------------------------------------------------------------------------
 // Views
@@ -136,25 +150,35 @@ async function oneAtATime<T>(mailDomainId: string, work: () => Promise<T>): Prom
 }
 
 /** The mail domain an object belongs to (a short read, before queueing on that domain); undefined when the caller cannot see it. */
-async function mailDomainOf(deps: MailApiDeps, tenantId: string, object: { mailboxId: string } | { aliasId: string }): Promise<string | undefined> {
-  return withTenant(deps.db, tenantId, async (tx) => {
+async function mailDomainOf(deps: MailApiDeps, scope: MailScope, object: { mailboxId: string } | { aliasId: string }): Promise<string | undefined> {
+  const { tenantId } = scope;
+  return inScope(deps.db, scope, async (tx) => {
     if ('aliasId' in object) {
-      const [row] = await tx.select({ id: mailAliases.mailDomainId }).from(mailAliases).where(and(eq(mailAliases.tenantId, tenantId), eq(mailAliases.id, object.aliasId)));
+      const [row] = await tx
+        .select({ id: mailAliases.mailDomainId })
+        .from(mailAliases)
+        .innerJoin(mailDomains, eq(mailDomains.id, mailAliases.mailDomainId))
+        .innerJoin(domains, eq(domains.id, mailDomains.domainId))
+        .where(and(eq(mailAliases.tenantId, tenantId), eq(mailAliases.id, object.aliasId), ownedBy(scope)));
       return row?.id;
     }
     const [row] = await tx
       .select({ id: mailDomains.id })
       .from(mailboxes)
       .innerJoin(mailDomains, eq(mailDomains.domainId, mailboxes.domainId))
-      .where(and(eq(mailboxes.tenantId, tenantId), eq(mailboxes.id, object.mailboxId)));
+      .innerJoin(domains, eq(domains.id, mailboxes.domainId))
+      .where(and(eq(mailboxes.tenantId, tenantId), eq(mailboxes.id, object.mailboxId), ownedBy(scope)));
     return row?.id;
   });
 }
 
 /** The mail domain, locked, in a state mailboxes and aliases may change in (ACTIVE or SUSPENDED). */
-async function lockChangeable(tx: Tx, mailDomainId: string, field?: string): Promise<LoadedMailDomain> {
+async function lockChangeable(tx: Tx, scope: MailScope, mailDomainId: string, field?: string): Promise<LoadedMailDomain> {
   const loaded = await lockMailDomain(tx, mailDomainId);
-  if (!loaded) {
+  const owned =
+    loaded !== undefined &&
+    (!scope.customerId || (await tx.select({ id: domains.id }).from(domains).where(and(eq(domains.id, loaded.mailDomain.domainId), ownedBy(scope)))).length > 0);
+  if (!loaded || !owned) {
     if (field) throw validationFailed([{ field, message: 'no such mail domain' }]);
     throw notFound('Mail domain');
   }
@@ -238,10 +262,12 @@ async function domainViews(tx: Tx, env: Env, rows: { mailDomain: typeof mailDoma
   return views;
 }
 
-export async function listMailDomains(deps: MailApiDeps, tenantId: string, query: ListMailDomainsQuery) {
+export async function listMailDomains(deps: MailApiDeps, tenantId: string, query: ListMailDomainsQuery, customerId?: string) {
+  const scope = { tenantId, customerId };
   const page = await listPage(deps.db, tenantId, query, {
+    customerId,
     table: mailDomains,
-    filters: [query.status ? eq(mailDomains.status, query.status) : undefined],
+    filters: [query.status ? eq(mailDomains.status, query.status) : undefined, ownedBy(scope)],
     rows: (tx, q) =>
       tx
         .select({ mailDomain: mailDomains, domain: domains.name, createdAt: mailDomains.createdAt, id: mailDomains.id })
@@ -252,7 +278,7 @@ export async function listMailDomains(deps: MailApiDeps, tenantId: string, query
         .limit(q.limit),
     view: (row) => row,
   });
-  const items = await withTenant(deps.db, tenantId, (tx) => domainViews(tx, deps.env, page.items));
+  const items = await inScope(deps.db, scope, (tx) => domainViews(tx, deps.env, page.items));
   return { items, nextCursor: page.nextCursor };
 }
 
@@ -333,10 +359,10 @@ async function findMailbox(tx: Tx, tenantId: string, id: string) {
 }
 
 /** The mailbox to change: its mail domain locked first (the lock order of every change), then the row. */
-async function lockMailbox(tx: Tx, tenantId: string, id: string): Promise<{ loaded: LoadedMailDomain; mailbox: Mailbox }> {
-  const found = await findMailbox(tx, tenantId, id);
+async function lockMailbox(tx: Tx, scope: MailScope, id: string): Promise<{ loaded: LoadedMailDomain; mailbox: Mailbox }> {
+  const found = await findMailbox(tx, scope.tenantId, id);
   if (!found.mailDomainId || found.mailbox.status === 'DELETED') throw notFound('Mailbox');
-  const loaded = await lockChangeable(tx, found.mailDomainId);
+  const loaded = await lockChangeable(tx, scope, found.mailDomainId);
   const [mailbox] = await tx.select().from(mailboxes).where(eq(mailboxes.id, id)).for('update');
   if (!mailbox || mailbox.status === 'DELETED') throw notFound('Mailbox');
   return { loaded, mailbox };
@@ -383,10 +409,12 @@ async function checkNewPassword(port: MailServerPort, address: string, password:
   if (!(await settled(() => port.checkLogin(address, password), Boolean))) throw new MailServerError(`the mailbox ${address} refused its new password over IMAP`, false);
 }
 
-export async function listMailboxes(deps: MailApiDeps, tenantId: string, query: ListMailboxesQuery) {
+export async function listMailboxes(deps: MailApiDeps, tenantId: string, query: ListMailboxesQuery, customerId?: string) {
   return listPage(deps.db, tenantId, query, {
+    customerId,
     table: mailboxes,
     filters: [
+      ownedBy({ tenantId, customerId }),
       query.status ? eq(mailboxes.status, query.status) : undefined,
       query.mailDomainId ? eq(mailDomains.id, query.mailDomainId) : undefined,
     ],
@@ -429,8 +457,8 @@ export async function getMailbox(deps: MailApiDeps, tenantId: string, id: string
 export async function createMailbox(deps: MailApiDeps, caller: MailCaller, body: CreateMailboxBody): Promise<MailboxWithPassword> {
   const { tenantId } = caller;
   return oneAtATime(body.mailDomainId, () =>
-    withTenant(deps.db, tenantId, async (tx) => {
-      const loaded = await lockChangeable(tx, body.mailDomainId);
+    inScope(deps.db, caller, async (tx) => {
+      const loaded = await lockChangeable(tx, caller, body.mailDomainId);
       const { mailDomain, domain } = loaded;
       const limits = await limitsOf(tx, deps.env, mailDomain.subscriptionId);
       const quotaMb = body.quotaMb ?? limits.mailboxQuotaMb;
@@ -481,11 +509,11 @@ export async function createMailbox(deps: MailApiDeps, caller: MailCaller, body:
 /** Quota (within the plan), enabled/disabled, a chosen or a generated password: one change, applied at once. */
 export async function updateMailbox(deps: MailApiDeps, caller: MailCaller, id: string, body: UpdateMailboxBody): Promise<MailboxWithPassword> {
   const { tenantId } = caller;
-  const mailDomainId = await mailDomainOf(deps, tenantId, { mailboxId: id });
+  const mailDomainId = await mailDomainOf(deps, caller, { mailboxId: id });
   if (!mailDomainId) throw notFound('Mailbox');
   return oneAtATime(mailDomainId, () =>
-    withTenant(deps.db, tenantId, async (tx) => {
-      const { loaded, mailbox } = await lockMailbox(tx, tenantId, id);
+    inScope(deps.db, caller, async (tx) => {
+      const { loaded, mailbox } = await lockMailbox(tx, caller, id);
       const { mailDomain, domain } = loaded;
       const address = `${mailbox.localPart}@${domain}`;
       if (body.quotaMb !== undefined) {
@@ -535,11 +563,11 @@ export async function updateMailbox(deps: MailApiDeps, caller: MailCaller, id: s
  */
 export async function deleteMailbox(deps: MailApiDeps, caller: MailCaller, id: string): Promise<MailboxDeletedView> {
   const { tenantId } = caller;
-  const mailDomainId = await mailDomainOf(deps, tenantId, { mailboxId: id });
+  const mailDomainId = await mailDomainOf(deps, caller, { mailboxId: id });
   if (!mailDomainId) throw notFound('Mailbox');
   return oneAtATime(mailDomainId, () =>
-    withTenant(deps.db, tenantId, async (tx) => {
-      const { loaded, mailbox } = await lockMailbox(tx, tenantId, id);
+    inScope(deps.db, caller, async (tx) => {
+      const { loaded, mailbox } = await lockMailbox(tx, caller, id);
       const { mailDomain, domain } = loaded;
       const address = `${mailbox.localPart}@${domain}`;
       const referring = await aliasesTargeting(tx, tenantId, address);
@@ -575,10 +603,11 @@ export async function deleteMailbox(deps: MailApiDeps, caller: MailCaller, id: s
 // ---------------------------------------------------------------------------------------------
 // Aliases
 
-export async function listAliases(deps: MailApiDeps, tenantId: string, query: ListAliasesQuery) {
+export async function listAliases(deps: MailApiDeps, tenantId: string, query: ListAliasesQuery, customerId?: string) {
   return listPage(deps.db, tenantId, query, {
+    customerId,
     table: mailAliases,
-    filters: [query.mailDomainId ? eq(mailAliases.mailDomainId, query.mailDomainId) : undefined],
+    filters: [query.mailDomainId ? eq(mailAliases.mailDomainId, query.mailDomainId) : undefined, ownedBy({ tenantId, customerId })],
     rows: (tx, q) =>
       tx
         .select({ alias: mailAliases, domain: domains.name, createdAt: mailAliases.createdAt, id: mailAliases.id })
@@ -637,8 +666,8 @@ export function leadsBackTo(address: string, targets: readonly string[], routes:
 export async function createAlias(deps: MailApiDeps, caller: MailCaller, body: CreateAliasBody): Promise<AliasView> {
   const { tenantId } = caller;
   return oneAtATime(body.mailDomainId, () =>
-    withTenant(deps.db, tenantId, async (tx) => {
-      const loaded = await lockChangeable(tx, body.mailDomainId);
+    inScope(deps.db, caller, async (tx) => {
+      const loaded = await lockChangeable(tx, caller, body.mailDomainId);
       const { mailDomain, domain } = loaded;
       const address = `${body.localPart}@${domain}`;
       const targets = [...new Set(body.targets)];
@@ -671,13 +700,13 @@ export async function createAlias(deps: MailApiDeps, caller: MailCaller, body: C
 
 export async function deleteAlias(deps: MailApiDeps, caller: MailCaller, id: string): Promise<AliasView> {
   const { tenantId } = caller;
-  const mailDomainId = await mailDomainOf(deps, tenantId, { aliasId: id });
+  const mailDomainId = await mailDomainOf(deps, caller, { aliasId: id });
   if (!mailDomainId) throw notFound('Mail alias');
   return oneAtATime(mailDomainId, () =>
-    withTenant(deps.db, tenantId, async (tx) => {
+    inScope(deps.db, caller, async (tx) => {
       const [found] = await tx.select({ mailDomainId: mailAliases.mailDomainId }).from(mailAliases).where(and(eq(mailAliases.tenantId, tenantId), eq(mailAliases.id, id)));
       if (!found) throw notFound('Mail alias');
-      const loaded = await lockChangeable(tx, found.mailDomainId);
+      const loaded = await lockChangeable(tx, caller, found.mailDomainId);
       const [alias] = await tx.select().from(mailAliases).where(eq(mailAliases.id, id)).for('update');
       if (!alias) throw notFound('Mail alias');
       const address = `${alias.localPart}@${loaded.domain}`;

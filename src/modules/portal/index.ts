@@ -3,6 +3,8 @@ import { customerAuthDeps, customerAuthRouter } from '../customer-auth/customer-
 import { assertPortalRouteDeclaresAccess, createCustomerAuthenticate } from '../customer-auth/customer-authenticate.js';
 import type { RouterDeps } from '../router-deps.js';
 import { portalRouter } from './portal.router.js';
+import { portalBillingRouter } from './portal-billing.router.js';
+import { portalMailRouter } from './portal-mail.router.js';
 import { portalTwoFactorRouter, customerSecondFactor } from '../two-factor/portal-two-factor.router.js';
 import type { TwoFactorDeps } from '../two-factor/two-factor.service.js';
 import { LoginThrottle } from '../auth/login-throttle.js';
@@ -26,4 +28,6 @@ export const portalApi: FastifyPluginAsyncZod<RouterDeps> = async (app, deps) =>
   await app.register(customerAuthRouter, { ...deps, authDeps });
   await app.register(portalTwoFactorRouter, { ...deps, authDeps, twoFactor });
   await app.register(portalRouter, { ...deps, authDeps });
+  await app.register(portalBillingRouter, deps);
+  await app.register(portalMailRouter, deps);
 };

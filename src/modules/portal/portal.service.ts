@@ -198,6 +198,8 @@ async function servicesOf(tx: Tx, auth: CustomerAuthContext, id?: string): Promi
       statusReason: reason ? { event: reason.event, reason: reason.reason, at: reason.at } : null,
       currentPeriodStart: subscription.currentPeriodStart,
       currentPeriodEnd: subscription.currentPeriodEnd,
+      paidThrough: subscription.paidThrough,
+      cancelAtPeriodEnd: subscription.cancelAtPeriodEnd,
       domain: domain?.name ?? null,
       siteUrl: domain ? `${certificate?.status === 'ISSUED' ? 'https' : 'http'}://${domain.name}/` : null,
       certificateStatus: certificate?.status ?? null,

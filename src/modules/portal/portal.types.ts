@@ -59,6 +59,8 @@ export const service = z
     statusReason: z.object({ event: z.string(), reason: z.string(), at: z.string() }).nullable(),
     currentPeriodStart: z.date(),
     currentPeriodEnd: z.date().nullable(),
+    paidThrough: z.date().nullable().meta({ description: 'Paid up to this instant' }),
+    cancelAtPeriodEnd: z.boolean().meta({ description: 'Cancelled: not renewed, stops when the paid period ends (POST /api/portal/services/{id}/cancel)' }),
     domain: z.string().nullable(),
     siteUrl: z.string().nullable(),
     certificateStatus: z.enum(certificateStatuses).nullable(),

@@ -9,6 +9,8 @@ import { defined, str } from '../search';
  */
 const screens = () => import('./screens');
 const account = () => import('./account');
+const billing = () => import('./billing');
+const mail = () => import('./mail');
 
 export const portalRoute = createRoute({
   getParentRoute: () => rootRoute,
@@ -60,6 +62,8 @@ const servicesRoute = createRoute({ getParentRoute: () => portalAppRoute, path: 
 const serviceRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/services/$id', component: lazyRouteComponent(screens, 'ServiceDetail') });
 const zonesRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/dns', component: lazyRouteComponent(screens, 'Zones') });
 const zoneRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/dns/$id', component: lazyRouteComponent(screens, 'Zone') });
+const invoicesRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/invoices', component: lazyRouteComponent(billing, 'Invoices') });
+const mailRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/mail', component: lazyRouteComponent(mail, 'Mail') });
 const accountRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/account', component: lazyRouteComponent(account, 'Account') });
 const contactsRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/contacts', component: lazyRouteComponent(account, 'Contacts') });
 const securityRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/security', component: lazyRouteComponent(account, 'Security') });
@@ -69,5 +73,5 @@ export const portalTree = portalRoute.addChildren([
   portalForgotRoute,
   portalResetRoute,
   portalInvitationRoute,
-  portalAppRoute.addChildren([servicesRoute, serviceRoute, zonesRoute, zoneRoute, accountRoute, contactsRoute, securityRoute]),
+  portalAppRoute.addChildren([servicesRoute, serviceRoute, zonesRoute, zoneRoute, invoicesRoute, mailRoute, accountRoute, contactsRoute, securityRoute]),
 ]);

@@ -9,6 +9,7 @@ import { dateTime, money } from '../ui/format';
 import { RecordEditor, type RecordCalls } from '../ui/record-editor';
 import { Empty, QueryState } from '../ui/states';
 import { Status } from '../ui/status';
+import { CancelService } from './billing';
 import { portalMust } from './client';
 import {
   onSessionEnded,
@@ -239,6 +240,8 @@ export const ResetPassword = () => <SetPassword kind="reset" title="Choose a new
 const NAV = [
   { to: '/portal', label: 'Services' },
   { to: '/portal/dns', label: 'DNS' },
+  { to: '/portal/mail', label: 'Mail' },
+  { to: '/portal/invoices', label: 'Invoices' },
   { to: '/portal/account', label: 'Account' },
   { to: '/portal/contacts', label: 'Contacts' },
   { to: '/portal/security', label: 'Security' },
@@ -386,6 +389,10 @@ export function ServiceDetail() {
               </dd>
             </div>
             <div>
+              <dt>Paid through</dt>
+              <dd>{dateTime(service.paidThrough)}</dd>
+            </div>
+            <div>
               <dt>Since</dt>
               <dd>{dateTime(service.createdAt)}</dd>
             </div>
@@ -393,6 +400,7 @@ export function ServiceDetail() {
           <p>
             <Link to="/portal/dns">Manage DNS records</Link> · <Link to="/portal">All services</Link>
           </p>
+          <CancelService service={service} />
         </>
       )}
     </QueryState>
