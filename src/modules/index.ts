@@ -8,6 +8,7 @@ import { billingRouter } from './billing/billing.router.js';
 import { planChangeRouter } from './billing/plan-change.router.js';
 import { catalogRouter } from './catalog/catalog.router.js';
 import { certificatesRouter } from './certificates/certificates.router.js';
+import { dashboardRouter } from './dashboard/dashboard.router.js';
 import { customersRouter } from './customers/customers.router.js';
 import { dnsRouter } from './dns/dns.router.js';
 import { jobsRouter } from './provisioning/jobs.router.js';
@@ -42,6 +43,7 @@ export const apiRouters: readonly FastifyPluginAsyncZod<RouterDeps>[] = [
   dnsRouter,
   serversRouter,
   certificatesRouter,
+  dashboardRouter,
   mailRouter,
   paymentEventsRouter,
   billingRouter,

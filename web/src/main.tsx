@@ -5,7 +5,9 @@ import { createRoot } from 'react-dom/client';
 import { portalTree } from './portal/routes';
 import { appRoute, queryClient, rootRoute } from './routes';
 import { invoiceRoute, invoicesRoute } from './screens/billing';
+import { billingSettingsRoute } from './screens/billing-settings';
 import { catalogRoute, productRoute } from './screens/catalog';
+import { certificatesRoute } from './screens/certificates';
 import { dashboardRoute } from './screens/dashboard';
 import { zoneRoute, zonesRoute } from './screens/dns';
 import { auditRoute, jobsRoute, serversRoute } from './screens/operations';
@@ -14,6 +16,7 @@ import { customerRoute, customersRoute, usersRoute } from './screens/people';
 import { settingsRoute, templateRoute } from './screens/settings';
 import { acceptInvitationRoute, signInRoute } from './screens/sign-in';
 import { subscriptionRoute, subscriptionsRoute } from './screens/subscriptions';
+import { webhookRoute, webhooksRoute } from './screens/webhooks';
 import './styles.css';
 
 const routeTree = rootRoute.addChildren([
@@ -40,6 +43,10 @@ const routeTree = rootRoute.addChildren([
     invoiceRoute,
     settingsRoute,
     templateRoute,
+    certificatesRoute,
+    billingSettingsRoute,
+    webhooksRoute,
+    webhookRoute,
   ]),
 ]);
 

@@ -43,6 +43,7 @@ const NAV = [
   { to: '/orders', label: 'Orders' },
   { to: '/jobs', label: 'Jobs' },
   { to: '/dns', label: 'DNS' },
+  { to: '/certificates', label: 'Certificates' },
   { to: '/catalog', label: 'Catalog' },
   { to: '/customers', label: 'Customers' },
   { to: '/invoices', label: 'Invoices' },

@@ -11,6 +11,8 @@ const ADMINS: readonly UserRole[] = ['SUPER_ADMIN', 'ADMIN'];
 export const permissionMatrix = {
   /** Own session: GET /auth/me, POST /auth/logout. */
   'session:self': ALL,
+  /** The dashboard's figures (GET /api/dashboard): counts and timings, no customer data. */
+  'dashboard:read': ALL,
 
   'users:read': ADMINS,
   /** Invite, change, disable and delete staff of the tenant. */

@@ -48,6 +48,7 @@ export const TAGS: readonly { name: string; description: string }[] = [
       "the tenant's billing settings. Money is integer minor units.",
   },
   { name: 'jobs', description: 'Provisioning jobs: their state, errors and retries.' },
+  { name: 'dashboard', description: "The staff dashboard's figures no list gives: order-to-live p50/p95 over the last day, certificates expiring soon, the last billing run (every role)." },
   { name: 'dns', description: 'DNS zones and records, served by PowerDNS: every change is written to PowerDNS and the database together.' },
   { name: 'servers', description: 'The machines workers act on: web servers (sites, nginx), mail servers and DNS servers, driven locally or over SSH with a pinned host key (SUPER_ADMIN, ADMIN).' },
   { name: 'ssl-certificates', description: "The sites' certificates (ACME): names, status, expiry, issuer and last error, never the key; renew or retry one (SUPER_ADMIN, ADMIN, SUPPORT)." },

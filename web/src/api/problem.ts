@@ -23,7 +23,9 @@ export class ApiError extends Error {
    * (`content`, `prices.0.amount`); the API names it `body/content`, `body/prices/0/amount`.
    */
   fieldError(field: string): string | undefined {
-    return this.problem.errors?.find((error) => bodyField(error.field) === field)?.message;
+    const errors = this.problem.errors ?? [];
+    // An item of a list field (`reminderDays.0`) is shown beside the list's one input.
+    return (errors.find((error) => bodyField(error.field) === field) ?? errors.find((error) => bodyField(error.field).startsWith(`${field}.`)))?.message;
   }
 }
 

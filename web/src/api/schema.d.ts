@@ -453,6 +453,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's operational figures for the staff dashboard
+         * @description Order-to-live p50/p95 over the last 24 hours (total and per hour), ISSUED certificates expiring within `expiringWithinDays` (and the FAILED count), and the last finished billing run. Orders, subscriptions and failed jobs come from their own lists.
+         */
+        get: operations["getDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/dns/records/{id}": {
         parameters: {
             query?: never;
@@ -3182,6 +3202,81 @@ export interface components {
             refreshToken: string;
             /** @description JWT access token for /api/portal routes (its own audience: refused by staff routes) */
             token: string;
+        };
+        Dashboard: {
+            certificates: {
+                /** @description The 10 that expire first */
+                expiring: {
+                    commonName: string;
+                    /** Format: uuid */
+                    id: string;
+                    lastError: string | null;
+                    notAfter: string | null;
+                    renewAfter: string | null;
+                    /** @enum {string} */
+                    status: "PENDING" | "ISSUED" | "FAILED" | "EXPIRED" | "REVOKED";
+                }[];
+                /** @description ISSUED certificates that expire within the window (or already have) */
+                expiringCount: number;
+                expiringWithinDays: number;
+                failedCount: number;
+            };
+            /** @description The last finished, not dry, billing run over every tenant or this one (null: none yet) */
+            lastBillingRun: {
+                /**
+                 * Format: date-time
+                 * @description RFC 3339 date-time
+                 */
+                asOf: string;
+                /** @description Actions taken, by kind (across every tenant the run covered) */
+                counts: {
+                    [key: string]: number;
+                };
+                error: string | null;
+                finishedAt: string | null;
+                /** Format: uuid */
+                id: string;
+                /**
+                 * Format: date-time
+                 * @description RFC 3339 date-time
+                 */
+                startedAt: string;
+                /** @enum {string} */
+                status: "SUCCEEDED" | "FAILED";
+                /** @description scheduler | cli */
+                trigger: string;
+            } | null;
+            /** @description Order placed (createdAt) to live (fulfilledAt), over the last 24 hours */
+            orderToLive: {
+                /** @description Orders that went live in the window */
+                count: number;
+                /**
+                 * Format: date-time
+                 * @description RFC 3339 date-time
+                 */
+                from: string;
+                /** @description Hours with at least one order gone live, oldest first */
+                hours: {
+                    /** @description Orders that went live in the window */
+                    count: number;
+                    /**
+                     * Format: date-time
+                     * @description Start of the hour (UTC)
+                     */
+                    hour: string;
+                    /** @description Median seconds from order to live (null: no order went live) */
+                    p50Seconds: number | null;
+                    p95Seconds: number | null;
+                }[];
+                /** @description Median seconds from order to live (null: no order went live) */
+                p50Seconds: number | null;
+                p95Seconds: number | null;
+                /**
+                 * Format: date-time
+                 * @description RFC 3339 date-time
+                 */
+                to: string;
+            };
         };
         DependencyCheck: {
             error?: string;
@@ -6246,6 +6341,68 @@ export interface operations {
             };
             /** @description Conflicts with the current state */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDashboard: {
+        parameters: {
+            query?: {
+                /** @description Certificates whose notAfter falls within this many days count as expiring (default 30) */
+                expiringWithinDays?: number;
+            };
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dashboard"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,12 +1,12 @@
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, Outlet, useNavigate, useParams, useSearch } from '@tanstack/react-router';
 import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import type { components } from '../api/schema';
 import { queryClient } from '../routes';
 import { text } from '../search';
-import { ConfirmButton } from '../ui/confirm';
-import { Field, FormError, SelectField } from '../ui/form';
+import { Field, FormError } from '../ui/form';
 import { dateTime, money } from '../ui/format';
+import { RecordEditor, type RecordCalls } from '../ui/record-editor';
 import { Empty, QueryState } from '../ui/states';
 import { Status } from '../ui/status';
 import { CancelService } from './billing';
@@ -410,18 +410,6 @@ export function ServiceDetail() {
 // ---------------------------------------------------------------------------------------------
 // DNS: the customer's own zones, the same validation as the staff editor (PowerDNS behind it)
 
-type DnsRecord = components['schemas']['DnsRecord'];
-type RecordType = DnsRecord['type'];
-const TYPES: readonly RecordType[] = ['A', 'AAAA', 'CNAME', 'MX', 'TXT', 'SRV', 'CAA', 'NS'];
-const isType = (value: string): value is RecordType => TYPES.some((type) => type === value);
-const RECORD_FIELDS = ['name', 'type', 'content', 'ttl', 'priority'] as const;
-const hasPriority = (type: RecordType) => type === 'MX' || type === 'SRV';
-
-const numberOrUndefined = (value: FormDataEntryValue | null): number | undefined => {
-  const trimmed = typeof value === 'string' ? value.trim() : '';
-  return trimmed === '' ? undefined : Number(trimmed);
-};
-
 export function Zones() {
   const list = useQuery({ queryKey: ['portal', 'zones'], queryFn: () => portalMust(portalApi.GET('/api/portal/dns/zones')) });
   return (
@@ -463,16 +451,16 @@ export function Zones() {
   );
 }
 
-/** The record's name relative to the zone, as the API accepts it back. */
-const relativeName = (name: string, zone: string): string => {
-  const bare = name.replace(/\.$/, '');
-  const apex = zone.replace(/\.$/, '');
-  return bare === apex ? '@' : bare.endsWith(`.${apex}`) ? bare.slice(0, -apex.length - 1) : bare;
-};
-
 export function Zone() {
   const { id = '' } = useParams({ strict: false });
+  const client = useQueryClient();
   const zone = useQuery({ queryKey: ['portal', 'zone', id], queryFn: () => portalMust(portalApi.GET('/api/portal/dns/zones/{id}', { params: { path: { id } } })) });
+  const calls: RecordCalls = {
+    create: (body) => portalMust(portalApi.POST('/api/portal/dns/zones/{id}/records', { params: { path: { id } }, body })),
+    update: (recordId, body) => portalMust(portalApi.PATCH('/api/portal/dns/records/{id}', { params: { path: { id: recordId } }, body })),
+    remove: (recordId) => portalMust(portalApi.DELETE('/api/portal/dns/records/{id}', { params: { path: { id: recordId } } })),
+    refresh: () => client.invalidateQueries({ queryKey: ['portal', 'zone', id] }),
+  };
   return (
     <QueryState query={zone} what="the zone">
       {(detail) => (
@@ -481,136 +469,9 @@ export function Zone() {
           <p>
             <Status value={detail.status} /> · nameservers {detail.nameservers.join(', ') || '—'}
           </p>
-          <table className="records">
-            <caption>Records (names relative to the zone; @ is the zone itself)</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Type</th>
-                <th scope="col">TTL</th>
-                <th scope="col">Priority</th>
-                <th scope="col">Content</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {detail.records.map((record) => (
-                <RecordRow key={record.id} zoneId={id} zoneName={detail.name} record={record} />
-              ))}
-            </tbody>
-          </table>
-          {detail.records.length === 0 && <Empty>No record.</Empty>}
-          <NewRecord zoneId={id} />
+          <RecordEditor zoneName={detail.name} records={detail.records} calls={calls} />
         </>
       )}
     </QueryState>
-  );
-}
-
-function RecordRow({ zoneId, zoneName, record }: { zoneId: string; zoneName: string; record: DnsRecord }) {
-  const client = useQueryClient();
-  const [editing, setEditing] = useState(false);
-  const refresh = () => client.invalidateQueries({ queryKey: ['portal', 'zone', zoneId] });
-  const save = useMutation({
-    mutationFn: (body: { name?: string; content?: string; ttl?: number; priority?: number | null }) => portalMust(portalApi.PATCH('/api/portal/dns/records/{id}', { params: { path: { id: record.id } }, body })),
-    onSuccess: async () => {
-      setEditing(false);
-      await refresh();
-    },
-  });
-  const remove = () => portalMust(portalApi.DELETE('/api/portal/dns/records/{id}', { params: { path: { id: record.id } } })).then(refresh);
-  const name = relativeName(record.name, zoneName);
-
-  if (!editing) {
-    return (
-      <tr>
-        <td>{name}</td>
-        <td>{record.type}</td>
-        <td>{record.ttl}</td>
-        <td>{record.priority ?? ''}</td>
-        <td className="wrap">{record.content}</td>
-        <td className="actions">
-          <button type="button" onClick={() => setEditing(true)} aria-label={`Edit ${record.type} ${name}`}>
-            Edit
-          </button>
-          <ConfirmButton
-            label={`Delete ${record.type} ${name}`}
-            title={`Delete the ${record.type} record ${name}?`}
-            consequence={<p>It stops resolving at once ({record.content}).</p>}
-            confirmLabel="Delete the record"
-            onConfirm={remove}
-          />
-        </td>
-      </tr>
-    );
-  }
-  const submit = (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    const priority = numberOrUndefined(form.get('priority'));
-    save.mutate({
-      name: text(form, 'name'),
-      content: text(form, 'content'),
-      ttl: numberOrUndefined(form.get('ttl')),
-      ...(hasPriority(record.type) ? { priority: priority ?? null } : {}),
-    });
-  };
-  return (
-    <tr>
-      <td colSpan={6}>
-        <form className="inline-form" onSubmit={submit} aria-label={`Edit ${record.type} ${name}`} noValidate>
-          <Field label="Name" field="name" defaultValue={name} error={save.error} />
-          <Field label="TTL" field="ttl" type="number" defaultValue={record.ttl} error={save.error} />
-          {hasPriority(record.type) && <Field label="Priority" field="priority" type="number" defaultValue={record.priority ?? ''} error={save.error} />}
-          <Field label="Content" field="content" defaultValue={record.content} error={save.error} />
-          <FormError error={save.error} fields={RECORD_FIELDS} />
-          <div className="actions">
-            <button type="submit" className="primary" disabled={save.isPending}>
-              Save
-            </button>
-            <button type="button" onClick={() => setEditing(false)}>
-              Cancel
-            </button>
-          </div>
-        </form>
-      </td>
-    </tr>
-  );
-}
-
-function NewRecord({ zoneId }: { zoneId: string }) {
-  const client = useQueryClient();
-  const [type, setType] = useState<RecordType>('A');
-  const create = useMutation({
-    mutationFn: (body: { name: string; type: RecordType; content: string; ttl?: number; priority?: number }) =>
-      portalMust(portalApi.POST('/api/portal/dns/zones/{id}/records', { params: { path: { id: zoneId } }, body })),
-    onSuccess: () => client.invalidateQueries({ queryKey: ['portal', 'zone', zoneId] }),
-  });
-  const submit = (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const target = event.currentTarget;
-    const form = new FormData(target);
-    const ttl = numberOrUndefined(form.get('ttl'));
-    const priority = numberOrUndefined(form.get('priority'));
-    create.mutate(
-      { name: text(form, 'name'), type, content: text(form, 'content'), ...(ttl === undefined ? {} : { ttl }), ...(priority === undefined ? {} : { priority }) },
-      { onSuccess: () => target.reset() },
-    );
-  };
-  return (
-    <section aria-labelledby="new-record">
-      <h2 id="new-record">Add a record</h2>
-      <form className="inline-form" onSubmit={submit} aria-label="Add a record" noValidate>
-        <Field label="Name" field="name" placeholder="www" error={create.error} />
-        <SelectField label="Type" field="type" options={TYPES} value={type} onChange={(event) => isType(event.target.value) && setType(event.target.value)} error={create.error} />
-        <Field label="TTL" field="ttl" type="number" error={create.error} />
-        {hasPriority(type) && <Field label="Priority" field="priority" type="number" error={create.error} />}
-        <Field label="Content" field="content" error={create.error} />
-        <FormError error={create.error} fields={RECORD_FIELDS} />
-        <button type="submit" className="primary" disabled={create.isPending}>
-          Add record
-        </button>
-      </form>
-    </section>
   );
 }

@@ -5,6 +5,8 @@ import type { components } from '../api/schema';
 import { messageOf } from '../api/problem';
 import { appRoute } from '../routes';
 import { dateTime } from '../ui/format';
+import { duration, LatencyChart } from '../ui/latency-chart';
+import { expiresIn } from './certificates';
 import { Empty, QueryState } from '../ui/states';
 import { Status } from '../ui/status';
 
@@ -71,8 +73,88 @@ function Dashboard() {
           </QueryState>
         </section>
       </div>
+      <Operations />
       <FailedJobs />
     </>
+  );
+}
+
+/** The figures GET /api/dashboard gives: order-to-live, certificates expiring, the last billing run. */
+function Operations() {
+  const figures = useQuery({ queryKey: ['dashboard', 'figures'], queryFn: () => must(api.GET('/api/dashboard')), refetchInterval: 30_000 });
+  return (
+    <QueryState query={figures} what="order-to-live, certificates and billing figures">
+      {({ orderToLive, certificates, lastBillingRun }) => (
+        <div className="cards">
+          <section className="card wide" aria-labelledby="order-to-live">
+            <h2 id="order-to-live">Order to live, last 24 hours</h2>
+            {orderToLive.count === 0 ? (
+              <Empty>No order went live in the last day.</Empty>
+            ) : (
+              <>
+                <p>
+                  <strong>p50 {duration(orderToLive.p50Seconds)}</strong> · p95 {duration(orderToLive.p95Seconds)} · {orderToLive.count} order{orderToLive.count === 1 ? '' : 's'}
+                </p>
+                <LatencyChart from={orderToLive.from} to={orderToLive.to} hours={orderToLive.hours} />
+                <ul className="legend" aria-hidden="true">
+                  <li>
+                    <span className="swatch p50" />
+                    p50
+                  </li>
+                  <li>
+                    <span className="swatch p95" />
+                    p95
+                  </li>
+                </ul>
+              </>
+            )}
+          </section>
+          <section className="card wide" aria-labelledby="certs-expiring">
+            <h2 id="certs-expiring">Certificates expiring within {certificates.expiringWithinDays} days</h2>
+            <p>
+              <span className="figure">{certificates.expiringCount}</span>{' '}
+              {certificates.failedCount > 0 && (
+                <Link to="/certificates" search={{ status: 'FAILED' }}>
+                  {certificates.failedCount} failed
+                </Link>
+              )}
+            </p>
+            {certificates.expiring.length > 0 && (
+              <ul>
+                {certificates.expiring.map((certificate) => (
+                  <li key={certificate.id}>
+                    {certificate.commonName}: {expiresIn(certificate.notAfter)}
+                    {certificate.lastError && <span className="error"> — {certificate.lastError}</span>}
+                  </li>
+                ))}
+              </ul>
+            )}
+            <p>
+              <Link to="/certificates">All certificates</Link>
+            </p>
+          </section>
+          <section className="card" aria-labelledby="last-billing-run">
+            <h2 id="last-billing-run">Last billing run</h2>
+            {lastBillingRun === null ? (
+              <Empty>No billing run yet.</Empty>
+            ) : (
+              <>
+                <p>
+                  <Status value={lastBillingRun.status} /> {dateTime(lastBillingRun.finishedAt ?? lastBillingRun.startedAt)} ({lastBillingRun.trigger})
+                </p>
+                {lastBillingRun.error && <p className="error">{lastBillingRun.error}</p>}
+                <p>
+                  {Object.entries(lastBillingRun.counts)
+                    .filter(([, n]) => n > 0)
+                    .map(([kind, n]) => `${kind} ${n}`)
+                    .join(' · ') || 'Nothing to do.'}
+                </p>
+              </>
+            )}
+          </section>
+        </div>
+      )}
+    </QueryState>
   );
 }
 

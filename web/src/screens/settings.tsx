@@ -20,6 +20,14 @@ function Settings() {
   return (
     <>
       <h1>Settings</h1>
+      <ul className="links">
+        <li>
+          <Link to="/settings/billing">Billing and dunning</Link>: seller, numbering, reminders, suspension and termination for non-payment
+        </li>
+        <li>
+          <Link to="/settings/webhooks">Webhook endpoints</Link>: where mPanel sends its events, with each endpoint&apos;s delivery log
+        </li>
+      </ul>
       <TwoFactorPolicy />
       <TaxRates />
       <Templates />

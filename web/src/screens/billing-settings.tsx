@@ -1,0 +1,129 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { createRoute, Link } from '@tanstack/react-router';
+import { useState, type FormEvent } from 'react';
+import { api, must } from '../api/client';
+import type { components } from '../api/schema';
+import { appRoute } from '../routes';
+import { text } from '../search';
+import { Field, FormError } from '../ui/form';
+import { QueryState } from '../ui/states';
+
+type Settings = components['schemas']['BillingSettings'];
+type Update = components['schemas']['BillingSettingsUpdateInput'];
+
+export const billingSettingsRoute = createRoute({ getParentRoute: () => appRoute, path: '/settings/billing', component: BillingSettings });
+
+const FIELDS = [
+  'sellerName',
+  'sellerTaxId',
+  'invoiceNumberFormat',
+  'creditNoteNumberFormat',
+  'renewalLeadDays',
+  'paymentTermsDays',
+  'reminderDays',
+  'overdueNoticeDays',
+  'suspendAfterDays',
+  'terminationEnabled',
+  'terminationWarningDays',
+  'terminateAfterDays',
+  'cancellationRetentionDays',
+] as const;
+
+/**
+ * "7" → 7. Anything that is not a whole number goes as -1, so the API refuses it and names the
+ * field (the console never second-guesses the API's limits).
+ */
+const whole = (value: string): number => (/^\s*\d{1,4}\s*$/.test(value) ? Number(value) : -1);
+/** "7, 1" → [7, 1]; empty → []. */
+const dayList = (value: string): number[] =>
+  value
+    .split(/[\s,;]+/)
+    .filter((part) => part !== '')
+    .map(whole);
+
+function BillingSettings() {
+  const queryClient = useQueryClient();
+  const settings = useQuery({ queryKey: ['billing-settings'], queryFn: () => must(api.GET('/api/billing/settings')) });
+  const [error, setError] = useState<unknown>(null);
+  const [saved, setSaved] = useState(false);
+  const save = useMutation({
+    mutationFn: (body: Update) => must(api.PATCH('/api/billing/settings', { body })),
+    onSuccess: (updated) => {
+      setSaved(true);
+      queryClient.setQueryData(['billing-settings'], updated);
+    },
+    onError: setError,
+  });
+  const submit = (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    setError(null);
+    setSaved(false);
+    const form = new FormData(event.currentTarget);
+    const optional = (name: string): string | null => text(form, name).trim() || null;
+    save.mutate({
+      sellerName: optional('sellerName'),
+      sellerTaxId: optional('sellerTaxId'),
+      invoiceNumberFormat: text(form, 'invoiceNumberFormat').trim(),
+      creditNoteNumberFormat: text(form, 'creditNoteNumberFormat').trim(),
+      renewalLeadDays: whole(text(form, 'renewalLeadDays')),
+      paymentTermsDays: whole(text(form, 'paymentTermsDays')),
+      reminderDays: dayList(text(form, 'reminderDays')),
+      overdueNoticeDays: dayList(text(form, 'overdueNoticeDays')),
+      suspendAfterDays: whole(text(form, 'suspendAfterDays')),
+      terminationEnabled: form.get('terminationEnabled') === 'on',
+      terminationWarningDays: whole(text(form, 'terminationWarningDays')),
+      terminateAfterDays: whole(text(form, 'terminateAfterDays')),
+      cancellationRetentionDays: whole(text(form, 'cancellationRetentionDays')),
+    });
+  };
+  return (
+    <>
+      <p>
+        <Link to="/settings">All settings</Link>
+      </p>
+      <h1>Billing and dunning</h1>
+      <QueryState query={settings} what="the billing settings">
+        {(current) => <SettingsForm key={JSON.stringify(current)} current={current} error={error} saving={save.isPending} saved={saved} onSubmit={submit} />}
+      </QueryState>
+    </>
+  );
+}
+
+function SettingsForm({ current, error, saving, saved, onSubmit }: { current: Settings; error: unknown; saving: boolean; saved: boolean; onSubmit: (event: FormEvent<HTMLFormElement>) => void }) {
+  const days = (label: string, field: (typeof FIELDS)[number], value: number, hint?: string) => (
+    <Field label={label} field={field} inputMode="numeric" defaultValue={String(value)} error={error} hint={hint} />
+  );
+  return (
+    <form onSubmit={onSubmit} noValidate>
+      <fieldset className="grid-form">
+        <legend>Seller and numbering (invoices issued from now on)</legend>
+        <Field label="Seller name" field="sellerName" defaultValue={current.sellerName ?? ''} error={error} />
+        <Field label="Seller tax id" field="sellerTaxId" defaultValue={current.sellerTaxId ?? ''} error={error} />
+        <Field label="Invoice number format" field="invoiceNumberFormat" defaultValue={current.invoiceNumberFormat} error={error} hint="{YYYY} {YY} {MM} and one counter, e.g. INV-{YYYY}-{000000}" />
+        <Field label="Credit note number format" field="creditNoteNumberFormat" defaultValue={current.creditNoteNumberFormat} error={error} />
+        {days('Invoice this many days before renewal', 'renewalLeadDays', current.renewalLeadDays)}
+        {days('Payment terms (days)', 'paymentTermsDays', current.paymentTermsDays)}
+      </fieldset>
+      <fieldset className="grid-form">
+        <legend>Dunning: days relative to an unpaid invoice&apos;s due date</legend>
+        <Field label="Reminders, days before due" field="reminderDays" defaultValue={current.reminderDays.join(', ')} error={error} hint="e.g. 7, 1 — empty for none" />
+        <Field label="Overdue notices, days after due" field="overdueNoticeDays" defaultValue={current.overdueNoticeDays.join(', ')} error={error} hint="e.g. 1, 3" />
+        {days('Suspend for non-payment, days after due', 'suspendAfterDays', current.suspendAfterDays)}
+        <label className="check">
+          <input type="checkbox" name="terminationEnabled" defaultChecked={current.terminationEnabled} /> Terminate for non-payment (deletes the site, mail and DNS)
+        </label>
+        {days('Final notice, days after due', 'terminationWarningDays', current.terminationWarningDays, 'when termination is on')}
+        {days('Terminate, days after due', 'terminateAfterDays', current.terminateAfterDays, 'when termination is on')}
+        {days('Terminate a cancelled subscription, days after its period', 'cancellationRetentionDays', current.cancellationRetentionDays)}
+      </fieldset>
+      <FormError error={error} fields={FIELDS} />
+      <button type="submit" className="primary" disabled={saving}>
+        {saving ? 'Saving…' : 'Save billing settings'}
+      </button>
+      {saved && <p role="status">Saved: the next billing run uses them.</p>}
+      <p>
+        The seller&apos;s postal address is set through the API: <code>PATCH /api/billing/settings</code> with <code>sellerAddress</code>.
+      </p>
+    </form>
+  );
+}
