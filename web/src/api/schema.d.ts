@@ -1441,6 +1441,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/portal/invoices/{id}/checkout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pay an open invoice: the hosted payment page to send the customer to
+         * @description Only an ISSUED invoice of the signed-in customer (404 for any other, 409 when it is paid, void or nothing is due). An mPanel invoice gets a Stripe Checkout Session for the amount still due (the same one when asked again the same day); its payment arrives as a Stripe event and marks the invoice paid. A STRIPE-mode invoice answers Stripe's own hosted invoice page. 503 when Stripe cannot be reached.
+         */
+        post: operations["postPortalInvoicesByIdCheckout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/portal/invoices/{id}/pdf": {
         parameters: {
             query?: never;
@@ -1643,6 +1663,47 @@ export interface paths {
          * @description The same change as staff PATCH /api/subscriptions/{id}/billing {cancelAtPeriodEnd}: no renewal invoice; when the paid period ends the service is suspended, and after the retention period it is deleted with its data. Taking it back works until the service was suspended (then 409). Audited with the customer as actor. A Stripe-billed service is cancelled in Stripe (409).
          */
         post: operations["postPortalServicesByIdCancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/portal/services/{id}/plan-change": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change the plan of a service (confirm what the preview showed)
+         * @description An upgrade (a higher price per interval) applies now with a prorated invoice: (new − old) × remaining seconds of the paid time / seconds of one period, rounded half away from zero, tax per line. A downgrade applies at paidThrough; the renewal of the period that starts then is billed at it. An unpaid renewal invoice already issued for the next period is voided and issued again at the price in force for that period. The new plan must be of the same product type, interval and currency; a plan with fewer mailboxes than the subscription uses is refused (409 naming the count). Stripe-billed subscriptions: 409 (Stripe owns the schedule).
+         */
+        post: operations["postPortalServicesByIdPlanChange"];
+        /** Cancel the downgrade scheduled for the end of the paid period */
+        delete: operations["deletePortalServicesByIdPlanChange"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/portal/services/{id}/plan-change/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview a plan change: the prorated amount charged now, or the date a downgrade applies
+         * @description An upgrade (a higher price per interval) applies now with a prorated invoice: (new − old) × remaining seconds of the paid time / seconds of one period, rounded half away from zero, tax per line. A downgrade applies at paidThrough; the renewal of the period that starts then is billed at it. An unpaid renewal invoice already issued for the next period is voided and issued again at the price in force for that period. The new plan must be of the same product type, interval and currency; a plan with fewer mailboxes than the subscription uses is refused (409 naming the count). Stripe-billed subscriptions: 409 (Stripe owns the schedule). Nothing is written.
+         */
+        post: operations["postPortalServicesByIdPlanChangePreview"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2002,6 +2063,50 @@ export interface paths {
         get: operations["getSubscriptionsByIdBillingSchedule"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/subscriptions/{id}/plan-change": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change the plan: an upgrade now with a prorated invoice, a downgrade at the end of the paid period
+         * @description An upgrade (a higher price per interval) applies now with a prorated invoice: (new − old) × remaining seconds of the paid time / seconds of one period, rounded half away from zero, tax per line. A downgrade applies at paidThrough; the renewal of the period that starts then is billed at it. An unpaid renewal invoice already issued for the next period is voided and issued again at the price in force for that period. The new plan must be of the same product type, interval and currency; a plan with fewer mailboxes than the subscription uses is refused (409 naming the count). Stripe-billed subscriptions: 409 (Stripe owns the schedule). Audited; subscription.plan_changed is written to the events outbox when the plan takes effect.
+         */
+        post: operations["postSubscriptionsByIdPlanChange"];
+        /**
+         * Cancel the downgrade scheduled for the end of the paid period
+         * @description An unpaid renewal invoice billed at the scheduled plan is voided and issued again at the current price. 409 when nothing is scheduled. Audited.
+         */
+        delete: operations["deleteSubscriptionsByIdPlanChange"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/subscriptions/{id}/plan-change/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What changing the plan would do: upgrade or downgrade, when, and the prorated invoice
+         * @description An upgrade (a higher price per interval) applies now with a prorated invoice: (new − old) × remaining seconds of the paid time / seconds of one period, rounded half away from zero, tax per line. A downgrade applies at paidThrough; the renewal of the period that starts then is billed at it. An unpaid renewal invoice already issued for the next period is voided and issued again at the price in force for that period. The new plan must be of the same product type, interval and currency; a plan with fewer mailboxes than the subscription uses is refused (409 naming the count). Stripe-billed subscriptions: 409 (Stripe owns the schedule). Nothing is written.
+         */
+        post: operations["postSubscriptionsByIdPlanChangePreview"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2384,7 +2489,7 @@ export interface paths {
         put?: never;
         /**
          * Receive a Stripe event (signed webhook)
-         * @description Authenticated only by the Stripe-Signature header (STRIPE_WEBHOOK_SECRET, 300 s tolerance); a missing or wrong signature is 400 and nothing is stored (a missing or malformed header, or a timestamp outside the window, before the body is read). Bodies over 64 KiB are 413. Events are stored and de-duplicated by id. checkout.session.completed (when paid) and checkout.session.async_payment_succeeded create the order described by the session metadata (mpanel_tenant, mpanel_price_id, mpanel_domain, mpanel_mailboxes) through the same path as POST /api/orders. Other types are acknowledged and IGNORED. An event that cannot become an order is answered 200 with status FAILED and the reason, since Stripe would retry any other answer for days.
+         * @description Authenticated only by the Stripe-Signature header (STRIPE_WEBHOOK_SECRET, 300 s tolerance); a missing or wrong signature is 400 and nothing is stored (a missing or malformed header, or a timestamp outside the window, before the body is read). Bodies over 64 KiB are 413. Events are stored and de-duplicated by id. checkout.session.completed (when paid) and checkout.session.async_payment_succeeded create the order described by the session metadata (mpanel_tenant, mpanel_price_id, mpanel_domain, mpanel_mailboxes) through the same path as POST /api/orders; a session whose metadata names mpanel_invoice_id pays that invoice instead. customer.subscription.*, invoice.*, charge.refunded and charge.dispute.* update STRIPE-mode subscriptions and their mirrored invoices (README "Stripe"): an event older than the applied state is IGNORED. Other types are acknowledged and IGNORED. An event that cannot become an order is answered 200 with status FAILED and the reason, since Stripe would retry any other answer for days.
          */
         post: operations["postWebhooksStripe"];
         delete?: never;
@@ -2803,6 +2908,26 @@ export interface webhooks {
          * @description Sent to each enabled endpoint subscribed to subscription.past_due (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
          */
         post: operations["webhookSubscriptionPastDue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "subscription.plan_changed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The subscription.plan_changed event
+         * @description Sent to each enabled endpoint subscribed to subscription.plan_changed (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookSubscriptionPlanChanged"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3889,6 +4014,198 @@ export interface components {
             /** @description Tenant slug; optional when the install has one tenant */
             tenant?: string;
         };
+        PendingPlanChangeCancelled: {
+            /** Format: uuid */
+            cancelledPriceId: string;
+            /** Format: uuid */
+            priceId: string;
+            /** @description The renewal invoice issued again at the current price, if the pending one had been billed */
+            renewalInvoice: {
+                /** Format: uuid */
+                id: string;
+                number: string | null;
+                total: number;
+            } | null;
+            /** Format: uuid */
+            subscriptionId: string;
+        };
+        PlanChangeBodyInput: {
+            /**
+             * Format: uuid
+             * @description An active price of an active product of the same type, billed at the same interval and in the same currency
+             */
+            priceId: string;
+        };
+        PlanChangePreview: {
+            current: components["schemas"]["PlanRef"];
+            /**
+             * @description An upgrade (or the same price) applies now; a downgrade at the end of the paid period (paidThrough)
+             * @enum {string}
+             */
+            effective: "now" | "period_end";
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            effectiveAt: string;
+            /**
+             * @description upgrade: a higher price per interval; downgrade: a lower one
+             * @enum {string}
+             */
+            kind: "upgrade" | "downgrade" | "same_price";
+            /** @description Mailboxes of the subscription, and what the new plan allows (null: no limit) */
+            mailboxes: {
+                allowed: number | null;
+                used: number;
+            };
+            next: components["schemas"]["PlanRef"];
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            paidThrough: string;
+            /** @description The invoice an upgrade issues now: (new − old) × remaining / period, rounded half away from zero, tax per line. null when nothing is charged */
+            proration: {
+                currency: string;
+                lines: {
+                    description: string;
+                    netAmount: number;
+                    taxAmount: number;
+                    totalAmount: number;
+                    unitAmount: number;
+                }[];
+                /**
+                 * Format: date-time
+                 * @description RFC 3339 date-time
+                 */
+                periodEnd: string;
+                periodSeconds: number;
+                /**
+                 * Format: date-time
+                 * @description RFC 3339 date-time
+                 */
+                periodStart: string;
+                remainingSeconds: number;
+                subtotal: number;
+                taxTotal: number;
+                total: number;
+            } | null;
+            /** @description The unpaid renewal invoice of the next period, which the change voids and issues again at the price in force for that period */
+            renewalInvoice: {
+                /** Format: uuid */
+                id: string;
+                number: string | null;
+                /** @description The net price the replacement is billed at */
+                replacementAmount: number;
+                total: number;
+            } | null;
+            /** Format: uuid */
+            subscriptionId: string;
+        };
+        PlanChangeResult: {
+            current: components["schemas"]["PlanRef"];
+            /**
+             * @description An upgrade (or the same price) applies now; a downgrade at the end of the paid period (paidThrough)
+             * @enum {string}
+             */
+            effective: "now" | "period_end";
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            effectiveAt: string;
+            /** @description The proration invoice, issued */
+            invoice: {
+                currency: string;
+                /** Format: uuid */
+                id: string;
+                number: string | null;
+                status: string;
+                total: number;
+            } | null;
+            /** @description Steps run again for the new plan (mail quotas): now for an upgrade, at period end for a downgrade */
+            jobs: {
+                /** Format: uuid */
+                id: string;
+                status: string;
+                type: string;
+            }[];
+            /**
+             * @description upgrade: a higher price per interval; downgrade: a lower one
+             * @enum {string}
+             */
+            kind: "upgrade" | "downgrade" | "same_price";
+            /** @description Mailboxes of the subscription, and what the new plan allows (null: no limit) */
+            mailboxes: {
+                allowed: number | null;
+                used: number;
+            };
+            next: components["schemas"]["PlanRef"];
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            paidThrough: string;
+            /** @description The invoice an upgrade issues now: (new − old) × remaining / period, rounded half away from zero, tax per line. null when nothing is charged */
+            proration: {
+                currency: string;
+                lines: {
+                    description: string;
+                    netAmount: number;
+                    taxAmount: number;
+                    totalAmount: number;
+                    unitAmount: number;
+                }[];
+                /**
+                 * Format: date-time
+                 * @description RFC 3339 date-time
+                 */
+                periodEnd: string;
+                periodSeconds: number;
+                /**
+                 * Format: date-time
+                 * @description RFC 3339 date-time
+                 */
+                periodStart: string;
+                remainingSeconds: number;
+                subtotal: number;
+                taxTotal: number;
+                total: number;
+            } | null;
+            /** @description The unpaid renewal invoice of the next period, which the change voids and issues again at the price in force for that period */
+            renewalInvoice: {
+                /** Format: uuid */
+                id: string;
+                number: string | null;
+                /** @description The net price the replacement is billed at */
+                replacementAmount: number;
+                total: number;
+            } | null;
+            subscription: {
+                /** Format: uuid */
+                id: string;
+                pendingPlanChangeAt: string | null;
+                pendingPriceId: string | null;
+                /** Format: uuid */
+                priceId: string;
+                /** Format: uuid */
+                productId: string;
+            };
+            /** Format: uuid */
+            subscriptionId: string;
+        };
+        PlanRef: {
+            /** @description Per interval, minor units */
+            amount: number;
+            currency: string;
+            /** @enum {string} */
+            interval: "MONTH" | "YEAR" | "ONE_TIME";
+            /** Format: uuid */
+            priceId: string;
+            /** Format: uuid */
+            productId: string;
+            productName: string;
+        };
         PortalContact: {
             /** Format: date-time */
             createdAt: string;
@@ -3968,6 +4285,19 @@ export interface components {
              */
             updatedAt: string;
             voidedAt: string | null;
+        };
+        PortalInvoiceCheckout: {
+            expiresAt: string | null;
+            /** Format: uuid */
+            invoiceId: string;
+            /**
+             * @description stripe_checkout: a Checkout Session for an mPanel invoice; stripe_invoice: Stripe's own page for a STRIPE-mode invoice
+             * @enum {string}
+             */
+            provider: "stripe_checkout" | "stripe_invoice";
+            sessionId: string | null;
+            /** @description Send the customer here to pay */
+            url: string;
         };
         PortalMailboxPasswordInput: {
             /** @description Omitted: a random password is generated and returned ONCE in `generatedPassword` */
@@ -8618,7 +8948,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
             };
             cookie?: never;
         };
@@ -8694,7 +9024,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
             };
             cookie?: never;
         };
@@ -8781,7 +9111,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
             };
             cookie?: never;
         };
@@ -8857,7 +9187,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
             };
             cookie?: never;
         };
@@ -10912,6 +11242,82 @@ export interface operations {
             };
         };
     };
+    postPortalInvoicesByIdCheckout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PortalInvoiceCheckout"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getPortalInvoicesByIdPdf: {
         parameters: {
             query?: never;
@@ -11827,6 +12233,215 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PortalServiceCancellation"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postPortalServicesByIdPlanChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PlanChangeBodyInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanChangeResult"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deletePortalServicesByIdPlanChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PendingPlanChangeCancelled"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postPortalServicesByIdPlanChangePreview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PlanChangeBodyInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanChangePreview"];
                 };
             };
             /** @description The request is not valid; `errors` names each offending field */
@@ -13572,6 +14187,224 @@ export interface operations {
             };
         };
     };
+    postSubscriptionsByIdPlanChange: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PlanChangeBodyInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanChangeResult"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteSubscriptionsByIdPlanChange: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PendingPlanChangeCancelled"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postSubscriptionsByIdPlanChangePreview: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PlanChangeBodyInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanChangePreview"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     postSubscriptionsByIdSuspend: {
         parameters: {
             query?: never;
@@ -15126,7 +15959,7 @@ export interface operations {
                     /** @description Default true */
                     enabled?: boolean;
                     /** @description The domain event types this endpoint receives (see the document's `webhooks` for each payload) */
-                    eventTypes: ("order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled")[];
+                    eventTypes: ("order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled")[];
                     /** @description https:// URL of the receiver. It must resolve to public addresses only (checked at save and again before every delivery); http:// and loopback only in development and tests. */
                     url: string;
                 };
@@ -15367,7 +16200,7 @@ export interface operations {
                     /** @description true re-enables an endpoint that was disabled after failing */
                     enabled?: boolean;
                     /** @description The domain event types this endpoint receives (see the document's `webhooks` for each payload) */
-                    eventTypes?: ("order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled")[];
+                    eventTypes?: ("order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled")[];
                     /** @description https:// URL of the receiver. It must resolve to public addresses only (checked at save and again before every delivery); http:// and loopback only in development and tests. */
                     url?: string;
                 };
@@ -17124,6 +17957,90 @@ export interface operations {
                     timestamp: string;
                     /** @constant */
                     type: "subscription.past_due";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookSubscriptionPlanChanged: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        customerId: string;
+                        /** Format: date-time */
+                        effectiveAt: string;
+                        fromAmount: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** Format: uuid */
+                        fromPriceId: string;
+                        /** Format: uuid */
+                        fromProductId: string;
+                        fromProductName: string;
+                        invoiceId: string | null;
+                        /** @enum {string} */
+                        kind: "upgrade" | "downgrade" | "same_price";
+                        reason: string;
+                        /** Format: uuid */
+                        subscriptionId: string;
+                        toAmount: {
+                            amount: number;
+                            currency: string;
+                        };
+                        /** Format: uuid */
+                        toPriceId: string;
+                        /** Format: uuid */
+                        toProductId: string;
+                        toProductName: string;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "subscription.plan_changed";
                     /**
                      * @description The payload schema version: a change a receiver would notice is a new version
                      * @constant

@@ -27,6 +27,7 @@ const EVENT_TYPES_SET: Record<EventType, true> = {
   'subscription.terminated': true,
   'subscription.past_due': true,
   'subscription.recovered': true,
+  'subscription.plan_changed': true,
   'invoice.issued': true,
   'invoice.paid': true,
   'invoice.reminder': true,
