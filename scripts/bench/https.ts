@@ -11,10 +11,10 @@ import type { HostingLayout, SiteListen } from '../../src/providers/hosting.port
 import { LocalHost } from '../../src/providers/host/local-host.js';
 import { NginxHosting } from '../../src/providers/nginx/nginx-hosting.js';
 import { NginxReloader } from '../../src/providers/nginx/nginx-reloader.js';
-import { placeholderMarker, renderPlaceholder, renderVhost, siteNames, sitePaths } from '../../src/providers/nginx/vhost.js';
+import { placeholderMarker, renderVhost, siteNames, sitePaths } from '../../src/providers/nginx/vhost.js';
 import { freePort, startPrivateNginx, type PrivateNginx } from '../../test/helpers/nginx.js';
 import { round, sleep, summary, type Figure } from './lib.js';
-import { hardOpenFilesLimit } from './nginx.js';
+import { hardOpenFilesLimit, writeSiteFiles } from './nginx.js';
 import { execFileAsync, nginxMasterPid } from './provisioning.js';
 
 /**
@@ -118,9 +118,6 @@ export async function benchHttps(): Promise<Figure[]> {
   /** An HTTPS site as the provider leaves it after ISSUE_SSL, written directly: the fill is not what is measured. */
   async function writeSite(domain: string): Promise<void> {
     const paths = sitePaths(layout, domain);
-    await fs.mkdir(paths.docroot, { recursive: true, mode: 0o755 });
-    await fs.mkdir(paths.logsDir, { mode: 0o755 });
-    await fs.writeFile(paths.index, renderPlaceholder(domain), { mode: 0o644 });
     await fs.mkdir(path.dirname(paths.certDir), { recursive: true, mode: 0o711 });
     await fs.mkdir(paths.certDir, { recursive: true, mode: 0o700 });
     await fs.chown(paths.certDir, owner.uid, owner.gid);
@@ -129,7 +126,8 @@ export async function benchHttps(): Promise<Figure[]> {
       await fs.writeFile(file, pem, { mode: 0o600 });
       await fs.chown(file, owner.uid, owner.gid);
     }
-    await fs.writeFile(paths.vhost, renderVhost(layout, listen, domain, 'active', { siteErrorLog, tls: { hsts: false } }), { mode: 0o644 });
+    // The vhost last, once the key files it names are there.
+    await writeSiteFiles(layout, domain, renderVhost(layout, listen, domain, 'active', { siteErrorLog, tls: { hsts: false } }));
     domains.push(domain);
   }
 

@@ -40,6 +40,15 @@ export async function hardOpenFilesLimit(): Promise<number> {
   return Number(hard);
 }
 
+/** A site's directories, placeholder and vhost as the provider writes them, written directly (bench fills). */
+export async function writeSiteFiles(layout: HostingLayout, domain: string, vhost: string): Promise<void> {
+  const paths = sitePaths(layout, domain);
+  await fs.mkdir(paths.docroot, { recursive: true, mode: 0o755 });
+  await fs.mkdir(paths.logsDir, { mode: 0o755 });
+  await fs.writeFile(paths.index, renderPlaceholder(domain), { mode: 0o644 });
+  await fs.writeFile(paths.vhost, vhost, { mode: 0o644 });
+}
+
 export async function benchNginx(): Promise<Figure[]> {
   const maxOpenFiles = await hardOpenFilesLimit();
   const nginx: PrivateNginx = await startPrivateNginx({ maxOpenFiles });
@@ -50,13 +59,7 @@ export async function benchNginx(): Promise<Figure[]> {
   const nextDomain = () => `s${++sites}.${SUFFIX}`;
 
   /** A site as the provider leaves it (directories, placeholder, vhost), written directly: the fill is not what is measured. */
-  async function writeSite(domain: string): Promise<void> {
-    const paths = sitePaths(layout, domain);
-    await fs.mkdir(paths.docroot, { recursive: true, mode: 0o755 });
-    await fs.mkdir(paths.logsDir, { mode: 0o755 });
-    await fs.writeFile(paths.index, renderPlaceholder(domain), { mode: 0o644 });
-    await fs.writeFile(paths.vhost, renderVhost(layout, listen, domain, 'active', { siteErrorLog }), { mode: 0o644 });
-  }
+  const writeSite = (domain: string) => writeSiteFiles(layout, domain, renderVhost(layout, listen, domain, 'active', { siteErrorLog }));
 
   async function fillTo(count: number): Promise<void> {
     const missing = Array.from({ length: Math.max(0, count - sites) }, nextDomain);
