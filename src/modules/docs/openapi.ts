@@ -76,9 +76,8 @@ export const TAGS: readonly { name: string; description: string }[] = [
   { name: 'portal auth', description: 'Client portal sign-in for customers: invitation and reset links, sessions, second factor. Customer tokens have their own audience.' },
   { name: 'portal account', description: "The signed-in customer's account: profile, billing address, tax id, contacts (logins with roles), own sessions and password." },
   { name: 'portal services', description: "The customer's services: plan, status and its reason, domain, site URL, certificate." },
-  { name: 'portal billing', description: "The customer pays their own open invoices on a hosted payment page (Stripe Checkout, or Stripe's page for a STRIPE-mode invoice)." },
   { name: 'portal dns', description: "The customer's DNS zones, through the same service (validation, conflicts, PowerDNS) as the staff DNS API." },
-  { name: 'portal billing', description: "The customer's invoices and credit notes (PDFs), and cancelling a service at the end of its paid period." },
+  { name: 'portal billing', description: "The customer's invoices and credit notes (PDFs), paying an open invoice on a hosted payment page (Stripe Checkout, or Stripe's page for a STRIPE-mode invoice), and cancelling a service at the end of its paid period." },
   { name: 'portal mail', description: "The customer's mail domains, mailboxes and aliases, through the same service (plan limits, mail server writes) as the staff mail API." },
 ];
 
