@@ -190,6 +190,9 @@ function SecretOnce({ title, secret }: { title: string; secret: string }) {
 function WebhookEndpoint() {
   const { id } = webhookRoute.useParams();
   const detail = useQuery({ queryKey: ['webhook-endpoint', id], queryFn: () => must(api.GET('/api/webhook-endpoints/{id}', { params: { path: { id } } })) });
+  // The version the form saved: the form is remounted for each new version of the endpoint (its
+  // fields start from it), so "saved" lives here, or it would vanish when the refetch lands.
+  const [savedVersion, setSavedVersion] = useState<string | null>(null);
   return (
     <QueryState query={detail} what="the webhook endpoint">
       {(endpoint) => (
@@ -216,7 +219,7 @@ function WebhookEndpoint() {
             </div>
           </dl>
           <EndpointActions endpoint={endpoint} />
-          <EditEndpoint key={endpoint.updatedAt} endpoint={endpoint} />
+          <EditEndpoint key={endpoint.updatedAt} endpoint={endpoint} saved={savedVersion === endpoint.updatedAt} onSaved={setSavedVersion} />
           <Deliveries endpoint={endpoint} />
         </>
       )}
@@ -290,14 +293,13 @@ function EndpointActions({ endpoint }: { endpoint: Endpoint }) {
   );
 }
 
-function EditEndpoint({ endpoint }: { endpoint: Endpoint }) {
+function EditEndpoint({ endpoint, saved, onSaved }: { endpoint: Endpoint; saved: boolean; onSaved: (version: string) => void }) {
   const queryClient = useQueryClient();
   const [error, setError] = useState<unknown>(null);
-  const [saved, setSaved] = useState(false);
   const save = useMutation({
     mutationFn: (body: { url: string; eventTypes: EventType[]; description: string | null }) => must(api.PATCH('/api/webhook-endpoints/{id}', { params: { path: { id: endpoint.id } }, body })),
-    onSuccess: async () => {
-      setSaved(true);
+    onSuccess: async (updated) => {
+      onSaved(updated.updatedAt);
       await Promise.all([queryClient.invalidateQueries({ queryKey: ['webhook-endpoint', endpoint.id] }), queryClient.invalidateQueries({ queryKey: ['webhook-endpoints'] })]);
     },
     onError: setError,
@@ -305,7 +307,6 @@ function EditEndpoint({ endpoint }: { endpoint: Endpoint }) {
   const submit = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     setError(null);
-    setSaved(false);
     const data = new FormData(event.currentTarget);
     const description = text(data, 'description').trim();
     save.mutate({ url: text(data, 'url').trim(), eventTypes: checkedTypes(data), description: description === '' ? null : description });
