@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { auditLogs, subscriptions } from '../../db/schema/index.js';
-import { withTenant } from '../../db/tenant-tx.js';
+import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { systemActor } from '../audit/audit.service.js';
 import { createDraftInvoice, issueCreditNote, issueInvoice } from '../billing/invoices.service.js';
 import { buildOrder, buildTenant, buildUser } from '../../../test/factories.js';
@@ -29,12 +29,17 @@ const headers = await customerAuthHeader(t.env, db, owner);
 const inject = (method: 'GET' | 'POST', url: string, payload?: unknown, h = headers) =>
   t.app.inject({ method, url: `/api/portal${url}`, headers: h, ...(payload === undefined ? {} : { payload: payload as object }) });
 
-/** Three invoices of the customer (two issued, one still a draft) and a credit note. */
+/**
+ * Three invoices of the customer (two issued, one still a draft) and a credit note. Each issued
+ * invoice in a transaction of its own: created_at is the transaction's now(), and "newest first"
+ * needs two different instants.
+ */
+const make = (tx: Tx, description: string) => createDraftInvoice(tx, tenant.id, { customerId: customer.id, subscriptionId: subscription.id, currency: 'EUR', lines: [{ description, quantity: 1, unitAmount: 1200 }] }, systemActor);
+const first = await withTenant(db, tenant.id, async (tx) => issueInvoice(tx, tenant.id, (await make(tx, 'First year')).id, systemActor));
+await new Promise((resolve) => setTimeout(resolve, 5));
 const invoices = await withTenant(db, tenant.id, async (tx) => {
-  const make = (description: string) => createDraftInvoice(tx, tenant.id, { customerId: customer.id, subscriptionId: subscription.id, currency: 'EUR', lines: [{ description, quantity: 1, unitAmount: 1200 }] }, systemActor);
-  const first = await issueInvoice(tx, tenant.id, (await make('First year')).id, systemActor);
-  const second = await issueInvoice(tx, tenant.id, (await make('Second year')).id, systemActor);
-  const draft = await make('Not yet');
+  const second = await issueInvoice(tx, tenant.id, (await make(tx, 'Second year')).id, systemActor);
+  const draft = await make(tx, 'Not yet');
   const note = await issueCreditNote(tx, tenant.id, first.id, { amount: 200, reason: 'Goodwill' }, systemActor);
   return { first, second, draft, note };
 });
