@@ -57,19 +57,29 @@ export interface EmailLinkDeps {
  * in clear. A lost email is re-requested (reset, sign-in link) or resent by staff (invitation).
  */
 export function emailCustomerLinkMailer(deps: EmailLinkDeps): CustomerLinkMailer {
-  return {
-    async send(mail) {
-      const branding = await withTenant(deps.db, mail.tenantId, (tx) => loadBranding(tx, mail.tenantId));
-      const values = { recipientName: mail.name, brandName: branding.brandName, url: mail.url, expiresAt: formatDate(mail.expiresAt.toISOString(), branding) };
-      const rendered = renderBranded(templates[mail.kind], values, branding);
-      await deps.mailer.send({
-        from: { name: branding.senderName, address: deps.from },
-        to: mail.email,
-        ...(branding.replyTo ? { replyTo: branding.replyTo } : {}),
-        ...rendered,
-        messageId: `<link-${randomUUID()}@${deps.from.split('@')[1] ?? 'mpanel'}>`,
-        headers: { 'Auto-Submitted': 'auto-generated' },
-      });
-    },
-  };
+  return { send: (mail) => sendLinkEmail(deps, mail, templates[mail.kind], {}, 'link') };
+}
+
+/**
+ * One link email in the tenant's branding, straight to the relay: `recipientName`, `brandName`,
+ * `url` and `expiresAt` are filled in, and `values` adds the template's own. Staff invitations
+ * (users/staff-invitation-mailer.ts) are sent the same way.
+ */
+export async function sendLinkEmail(
+  deps: EmailLinkDeps,
+  mail: { readonly tenantId: string; readonly email: string; readonly name: string; readonly url: string; readonly expiresAt: Date },
+  template: EmailTemplate,
+  values: Readonly<Record<string, string>>,
+  messageIdPrefix: string,
+): Promise<void> {
+  const branding = await withTenant(deps.db, mail.tenantId, (tx) => loadBranding(tx, mail.tenantId));
+  const filled = { ...values, recipientName: mail.name, brandName: branding.brandName, url: mail.url, expiresAt: formatDate(mail.expiresAt.toISOString(), branding) };
+  await deps.mailer.send({
+    from: { name: branding.senderName, address: deps.from },
+    to: mail.email,
+    ...(branding.replyTo ? { replyTo: branding.replyTo } : {}),
+    ...renderBranded(template, filled, branding),
+    messageId: `<${messageIdPrefix}-${randomUUID()}@${deps.from.split('@')[1] ?? 'mpanel'}>`,
+    headers: { 'Auto-Submitted': 'auto-generated' },
+  });
 }

@@ -1,10 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import type { Database } from '../../config/database.js';
 import type { UserRole } from '../../db/schema/index.js';
-import { withTenant } from '../../db/tenant-tx.js';
-import type { MailerPort } from '../../providers/mailer.port.js';
-import { formatDate, type EmailTemplate } from '../events/email-template.js';
-import { loadBranding, renderBranded } from '../events/notification-email.js';
+import { sendLinkEmail, type EmailLinkDeps } from '../customer-auth/customer-link-mailer.js';
+import type { EmailTemplate } from '../events/email-template.js';
 
 /** A staff invitation, ready to be emailed. `url` carries the secret token. */
 export interface StaffInvitationMail {
@@ -31,19 +27,6 @@ const template: EmailTemplate = {
  * Staff invitations by email, straight to the SMTP relay in the tenant's branding, like customer
  * links (customer-auth/customer-link-mailer.ts) and for the same reason: the link is a credential.
  */
-export function emailStaffInvitationMailer(deps: { readonly db: Database; readonly mailer: MailerPort; readonly from: string }): StaffInvitationMailer {
-  return {
-    async send(mail) {
-      const branding = await withTenant(deps.db, mail.tenantId, (tx) => loadBranding(tx, mail.tenantId));
-      const values = { recipientName: mail.name, brandName: branding.brandName, role: mail.role, url: mail.url, expiresAt: formatDate(mail.expiresAt.toISOString(), branding) };
-      await deps.mailer.send({
-        from: { name: branding.senderName, address: deps.from },
-        to: mail.email,
-        ...(branding.replyTo ? { replyTo: branding.replyTo } : {}),
-        ...renderBranded(template, values, branding),
-        messageId: `<invitation-${randomUUID()}@${deps.from.split('@')[1] ?? 'mpanel'}>`,
-        headers: { 'Auto-Submitted': 'auto-generated' },
-      });
-    },
-  };
+export function emailStaffInvitationMailer(deps: EmailLinkDeps): StaffInvitationMailer {
+  return { send: (mail) => sendLinkEmail(deps, mail, template, { role: mail.role }, 'invitation') };
 }
