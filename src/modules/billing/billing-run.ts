@@ -38,8 +38,9 @@ import { runStripeDunning } from './stripe-dunning.js';
  * overdue notices, NON_PAYMENT suspension, termination, cancellation at period end, and the
  * recovery of a subscription paid again.
  *
- * Safe to run twice at once and to kill at any point: each subscription is handled in its own
- * transaction of its tenant, with its row locked (a second run waits, then finds the work done);
+ * Safe to run twice at once and to kill at any point: a batch of a tenant's subscriptions is
+ * handled in one transaction of its tenant, with their rows locked (a second run waits, then finds
+ * the work done; renewals and notices of the batch are written together, see actOnBatch);
  * a notice and the renewal are written to the `billing_actions` ledger (unique per subscription
  * and key) in the transaction that records their domain event; state changes go through the
  * state machine (subscription-state.ts) or its lifecycle jobs, which refuse what already happened.
@@ -424,7 +425,8 @@ interface Plan {
   readonly actions: PlannedAction[];
 }
 
-const NOTICES: readonly StepAction[] = ['reminder', 'overdue', 'termination_warning'];
+type NoticeStep = Step & { readonly action: keyof typeof noticeEvent };
+const isNotice = (step: Step): step is NoticeStep => step.action in noticeEvent;
 const LIVE_STATUSES: readonly Subscription['status'][] = ['ACTIVE', 'PAST_DUE', 'SUSPENDED'];
 
 /** The prices, open renewal invoices and ledger keys of a batch's subscriptions: three reads for the batch. */
@@ -525,7 +527,7 @@ async function issueDueRenewals(tx: Tx, ctx: Context, plans: readonly Plan[]): P
 }
 
 /** Notices of several subscriptions: their ledger rows in one statement, then their events and audit rows in one each. */
-async function sendNotices(tx: Tx, ctx: Context, due: readonly { plan: Plan; steps: readonly Step[] }[]): Promise<void> {
+async function sendNotices(tx: Tx, ctx: Context, due: readonly { plan: Plan; steps: readonly NoticeStep[] }[]): Promise<void> {
   const claims = due.flatMap(({ plan, steps }) => {
     const invoice = plan.invoice;
     return invoice ? steps.map((step) => ({ plan, step, invoice, subscriptionId: plan.row.id, invoiceId: invoice.id })) : [];
@@ -542,7 +544,7 @@ async function sendNotices(tx: Tx, ctx: Context, due: readonly { plan: Plan; ste
       noteOn(ctx, plan, step, 'SKIPPED', 'a later notice of the same kind was due too');
       continue;
     }
-    events.push(invoiceEvent(noticeEvent[step.action as keyof typeof noticeEvent], invoice));
+    events.push(invoiceEvent(noticeEvent[step.action], invoice));
     audits.push({
       tenantId: ctx.tenantId,
       actor: ctx.actor,
@@ -568,7 +570,7 @@ async function sendNotices(tx: Tx, ctx: Context, due: readonly { plan: Plan; ste
 async function actOnBatch(tx: Tx, ctx: Context, rows: readonly Subscription[], tenantSettings: DunningSettings, alone: boolean): Promise<Outcome[]> {
   const { plans, outcomes } = await readPlans(tx, rows, tenantSettings);
   const ended = await issueDueRenewals(tx, ctx, plans);
-  const notices: { plan: Plan; steps: Step[] }[] = [];
+  const notices: { plan: Plan; steps: NoticeStep[] }[] = [];
   const alonePlans: Plan[] = [];
   const quiet: Plan[] = [];
   for (const plan of plans) {
@@ -577,9 +579,10 @@ async function actOnBatch(tx: Tx, ctx: Context, rows: readonly Subscription[], t
       continue;
     }
     const steps = dueSteps(plan.sub, policyInvoice(plan.invoice), plan.settings, ctx.asOf, plan.done);
-    if (steps.some((step) => !NOTICES.includes(step.action))) alonePlans.push(plan);
+    const noticeSteps = steps.filter(isNotice);
+    if (noticeSteps.length < steps.length) alonePlans.push(plan);
     else {
-      if (steps.length > 0) notices.push({ plan, steps });
+      if (noticeSteps.length > 0) notices.push({ plan, steps: noticeSteps });
       quiet.push(plan);
     }
   }
