@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
 import { domainEvents, eventDeliveries, type EventDeliveryRow } from '../../db/schema/index.js';
 import { EVENT_DISPATCH_SETTING } from '../../db/schema/rls.js';
-import { withTenant } from '../../db/tenant-tx.js';
+import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { MailerError, type MailerPort } from '../../providers/mailer.port.js';
 import { groupByTenant } from './event-dispatcher.js';
 import { isDomainEventType, loadBranding, loadTemplate, renderEmail } from './notification-email.js';
@@ -81,28 +81,49 @@ async function dueDeliveries(db: Database, now: Date, limit: number): Promise<{ 
 }
 
 /**
- * Claims due deliveries: per tenant, one UPDATE of the due rows among those scanned that no other
- * worker is claiming at this moment (FOR UPDATE SKIP LOCKED: two workers take different rows
- * instead of queueing on the same ones), re-checked as due (compare-and-set).
+ * How many due rows a claim looks at per delivery it may take. Workers scan at the same moment and
+ * see the same oldest rows; a worker that finds them claimed (or being claimed) by another takes
+ * the next due ones among those it scanned instead of coming back empty and sleeping a poll
+ * interval while there is work.
  */
-export async function claimDeliveries(db: Database, leaseMs: number, limit: number, now = new Date()): Promise<EventDeliveryRow[]> {
+const CLAIM_SCAN_FACTOR = 4;
+
+/**
+ * Claims due deliveries: per tenant, one UPDATE of at most `limit` due rows among those scanned
+ * that no other worker is claiming at this moment (FOR UPDATE SKIP LOCKED: two workers take
+ * different rows instead of queueing on the same ones), re-checked as due (compare-and-set).
+ * `load` runs in the same transaction with what was claimed (the batch's events and endpoints).
+ */
+export async function claimDeliveries<T = undefined>(
+  db: Database,
+  leaseMs: number,
+  limit: number,
+  now = new Date(),
+  load?: (tx: Tx, claimed: EventDeliveryRow[]) => Promise<T>,
+): Promise<{ rows: EventDeliveryRow[]; loaded: T[] }> {
   const claimed: EventDeliveryRow[] = [];
-  for (const [tenantId, ids] of groupByTenant(await dueDeliveries(db, now, limit))) {
-    const rows = await withTenant(db, tenantId, (tx) => {
+  const loaded: T[] = [];
+  for (const [tenantId, ids] of groupByTenant(await dueDeliveries(db, now, limit * CLAIM_SCAN_FACTOR))) {
+    const remaining = limit - claimed.length;
+    if (remaining <= 0) break;
+    await withTenant(db, tenantId, async (tx) => {
       const free = tx
         .select({ id: eventDeliveries.id })
         .from(eventDeliveries)
         .where(and(inArray(eventDeliveries.id, ids), dueCondition(now)))
+        .orderBy(asc(eventDeliveries.nextAttemptAt))
+        .limit(remaining)
         .for('update', { skipLocked: true });
-      return tx
+      const rows = await tx
         .update(eventDeliveries)
         .set({ status: 'SENDING', attempts: sql`${eventDeliveries.attempts} + 1`, leaseUntil: new Date(now.getTime() + leaseMs), updatedAt: now })
         .where(inArray(eventDeliveries.id, free))
         .returning();
+      claimed.push(...rows);
+      if (load && rows.length > 0) loaded.push(await load(tx, rows));
     });
-    claimed.push(...rows);
   }
-  return claimed;
+  return { rows: claimed, loaded };
 }
 
 function describe(error: unknown): string {
@@ -211,26 +232,20 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Prom
   await Promise.all(lanes);
 }
 
-/** One delivery run: claims a batch of what is due, sends it (at most `concurrency` at a time) and records it per tenant. */
+/**
+ * One delivery run: claims a batch of what is due (each tenant's webhook events and endpoints read
+ * in its claim's transaction), sends it (at most `concurrency` at a time) and records it per tenant.
+ */
 export async function deliverDue(deps: DeliveryDeps, options: { limit?: number } = {}): Promise<DeliveryRun> {
-  const claimed = await claimDeliveries(deps.db, deps.settings.leaseMs, options.limit ?? deps.settings.concurrency * 10);
+  const { rows: claimed, loaded: batches } = await claimDeliveries(deps.db, deps.settings.leaseMs, options.limit ?? deps.settings.concurrency * 10, new Date(), (tx, rows) =>
+    loadWebhooks(tx, rows.filter((delivery) => delivery.channel === 'webhook')),
+  );
   const counts = { claimed: claimed.length, delivered: 0, retrying: 0, failed: 0 };
-  const byTenant = new Map<string, EventDeliveryRow[]>();
-  for (const delivery of claimed) append(byTenant, delivery.tenantId, delivery);
-  const loaded = new Map<string, LoadedWebhook>();
-  for (const [tenantId, deliveries] of byTenant) {
-    try {
-      for (const [id, webhook] of await loadWebhooks(deps.db, tenantId, deliveries.filter((delivery) => delivery.channel === 'webhook'))) loaded.set(id, webhook);
-    } catch (error) {
-      // Not loaded: each of these deliveries fails this attempt as temporary (our own failure).
-      deps.logger.warn({ err: error, tenantId }, 'could not load webhook deliveries; they are retried');
-    }
-  }
+  const loaded = new Map<string, LoadedWebhook>(batches.flatMap((batch) => [...batch]));
   const webhooks: WebhookBatch = { loaded, check: targetChecks(deps.webhooks) };
   const results = new Map<string, { delivery: EventDeliveryRow; result: Attempt | WebhookAttempt }[]>();
   await pool(claimed, deps.settings.concurrency, async (delivery) => {
-    const result = delivery.channel === 'webhook' && !loaded.has(delivery.id) ? notLoaded : await attempt(deps, delivery, webhooks);
-    append(results, delivery.tenantId, { delivery, result });
+    append(results, delivery.tenantId, { delivery, result: await attempt(deps, delivery, webhooks) });
   });
   for (const [tenantId, attempts] of results) {
     let outcomes: Map<string, Outcome>;
@@ -255,5 +270,3 @@ function append<T>(map: Map<string, T[]>, key: string, item: T): void {
   if (list) list.push(item);
   else map.set(key, [item]);
 }
-
-const notLoaded: Attempt = { ok: false, permanent: false, status: null, response: null, error: 'the delivery could not be loaded', latencyMs: 0 };
