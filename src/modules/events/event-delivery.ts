@@ -6,7 +6,9 @@ import { EVENT_DISPATCH_SETTING } from '../../db/schema/rls.js';
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { MailerError, type MailerPort } from '../../providers/mailer.port.js';
 import { groupByTenant } from './event-dispatcher.js';
-import { isDomainEventType, loadBranding, loadTemplate, renderEmail } from './notification-email.js';
+import type { DomainEventType } from './domain-events.js';
+import type { EmailTemplate } from './email-template.js';
+import { isDomainEventType, loadBranding, loadTemplate, renderEmail, type Branding, type RenderedEmail } from './notification-email.js';
 import { loadWebhooks, recordWebhookAttempts, sendLoadedWebhook, targetChecks, type LoadedWebhook, type TargetCheck, type WebhookAttempt, type WebhookSettings } from './webhook-deliveries.js';
 
 /**
@@ -99,7 +101,7 @@ export async function claimDeliveries<T = undefined>(
   leaseMs: number,
   limit: number,
   now = new Date(),
-  load?: (tx: Tx, claimed: EventDeliveryRow[]) => Promise<T>,
+  load?: (tx: Tx, tenantId: string, claimed: EventDeliveryRow[]) => Promise<T>,
 ): Promise<{ rows: EventDeliveryRow[]; loaded: T[] }> {
   const claimed: EventDeliveryRow[] = [];
   const loaded: T[] = [];
@@ -120,7 +122,7 @@ export async function claimDeliveries<T = undefined>(
         .where(inArray(eventDeliveries.id, free))
         .returning();
       claimed.push(...rows);
-      if (load && rows.length > 0) loaded.push(await load(tx, rows));
+      if (load && rows.length > 0) loaded.push(await load(tx, tenantId, rows));
     });
   }
   return { rows: claimed, loaded };
@@ -130,16 +132,45 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function sendEmail(deps: DeliveryDeps, delivery: EventDeliveryRow): Promise<Attempt> {
-  const prepared = await withTenant(deps.db, delivery.tenantId, async (tx) => {
-    const [event] = await tx.select().from(domainEvents).where(eq(domainEvents.id, delivery.eventId));
-    if (!event || !isDomainEventType(event.type)) return null;
-    const branding = await loadBranding(tx, delivery.tenantId);
-    const template = await loadTemplate(tx, delivery.tenantId, event.type);
+/** An email delivery's message, rendered from what its batch read (null: the event or its type is gone; error: it could not be rendered). */
+type PreparedEmail = { readonly branding: Branding; readonly rendered: RenderedEmail } | { readonly error: string } | null;
+
+/**
+ * The messages of one tenant's email deliveries, in that tenant's transaction: the events in one
+ * query, the branding once, each event type's template once, whatever the batch's size.
+ */
+async function prepareEmails(tx: Tx, tenantId: string, deliveries: readonly EventDeliveryRow[]): Promise<Map<string, PreparedEmail>> {
+  const prepared = new Map<string, PreparedEmail>();
+  if (deliveries.length === 0) return prepared;
+  const events = await tx.select().from(domainEvents).where(inArray(domainEvents.id, [...new Set(deliveries.map((delivery) => delivery.eventId))]));
+  const eventById = new Map(events.map((event) => [event.id, event]));
+  const branding = await loadBranding(tx, tenantId);
+  const templates = new Map<DomainEventType, EmailTemplate>();
+  for (const delivery of deliveries) {
+    const event = eventById.get(delivery.eventId);
+    if (!event || !isDomainEventType(event.type)) {
+      prepared.set(delivery.id, null);
+      continue;
+    }
+    let template = templates.get(event.type);
+    if (!template) {
+      template = await loadTemplate(tx, tenantId, event.type);
+      templates.set(event.type, template);
+    }
     const facts = { id: event.id, type: event.type, occurredAt: event.occurredAt, payload: event.payload };
-    return { branding, rendered: renderEmail(template, facts, branding, delivery.recipientName ?? delivery.recipient) };
-  });
+    try {
+      prepared.set(delivery.id, { branding, rendered: renderEmail(template, facts, branding, delivery.recipientName ?? delivery.recipient) });
+    } catch (error) {
+      prepared.set(delivery.id, { error: describe(error) });
+    }
+  }
+  return prepared;
+}
+
+async function sendEmail(deps: DeliveryDeps, delivery: EventDeliveryRow, prepared: PreparedEmail): Promise<Attempt> {
   if (!prepared) return { ok: false, permanent: true, status: null, response: null, error: 'the event or its type no longer exists', latencyMs: 0 };
+  // Our own failure: temporary, the next attempt may pass.
+  if ('error' in prepared) return { ok: false, permanent: false, status: null, response: null, error: prepared.error.slice(0, EXCERPT_CHARS), latencyMs: 0 };
   const { branding, rendered } = prepared;
   const started = performance.now();
   try {
@@ -160,18 +191,19 @@ async function sendEmail(deps: DeliveryDeps, delivery: EventDeliveryRow): Promis
   }
 }
 
-/** What a webhook delivery needs, read once for its batch: the event and endpoint, and the endpoint's address check. */
-interface WebhookBatch {
-  readonly loaded: ReadonlyMap<string, LoadedWebhook>;
+/** What a batch's deliveries need, read in their claims' transactions: webhooks' events, endpoints and address check; emails' messages. */
+interface Batch {
+  readonly webhooks: ReadonlyMap<string, LoadedWebhook>;
+  readonly emails: ReadonlyMap<string, PreparedEmail>;
   readonly check: TargetCheck;
 }
 
-async function attempt(deps: DeliveryDeps, delivery: EventDeliveryRow, webhooks: WebhookBatch): Promise<Attempt | WebhookAttempt> {
+async function attempt(deps: DeliveryDeps, delivery: EventDeliveryRow, batch: Batch): Promise<Attempt | WebhookAttempt> {
   try {
     // The channel column's check constraint allows these two only.
-    if (delivery.channel === 'email') return await sendEmail(deps, delivery);
-    const loaded = webhooks.loaded.get(delivery.id) ?? { event: undefined, endpoint: undefined };
-    return await sendLoadedWebhook(deps.webhooks, delivery, loaded, webhooks.check);
+    if (delivery.channel === 'email') return await sendEmail(deps, delivery, batch.emails.get(delivery.id) ?? null);
+    const loaded = batch.webhooks.get(delivery.id) ?? { event: undefined, endpoint: undefined };
+    return await sendLoadedWebhook(deps.webhooks, delivery, loaded, batch.check);
   } catch (error) {
     // Our own failure (database, rendering): temporary, the next attempt may pass.
     return { ok: false, permanent: false, status: null, response: null, error: describe(error).slice(0, EXCERPT_CHARS), latencyMs: 0 };
@@ -237,15 +269,19 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Prom
  * in its claim's transaction), sends it (at most `concurrency` at a time) and records it per tenant.
  */
 export async function deliverDue(deps: DeliveryDeps, options: { limit?: number } = {}): Promise<DeliveryRun> {
-  const { rows: claimed, loaded: batches } = await claimDeliveries(deps.db, deps.settings.leaseMs, options.limit ?? deps.settings.concurrency * 10, new Date(), (tx, rows) =>
-    loadWebhooks(tx, rows.filter((delivery) => delivery.channel === 'webhook')),
-  );
+  const { rows: claimed, loaded } = await claimDeliveries(deps.db, deps.settings.leaseMs, options.limit ?? deps.settings.concurrency * 10, new Date(), async (tx, tenantId, rows) => ({
+    webhooks: await loadWebhooks(tx, rows.filter((delivery) => delivery.channel === 'webhook')),
+    emails: await prepareEmails(tx, tenantId, rows.filter((delivery) => delivery.channel === 'email')),
+  }));
   const counts = { claimed: claimed.length, delivered: 0, retrying: 0, failed: 0 };
-  const loaded = new Map<string, LoadedWebhook>(batches.flatMap((batch) => [...batch]));
-  const webhooks: WebhookBatch = { loaded, check: targetChecks(deps.webhooks) };
+  const batch: Batch = {
+    webhooks: new Map(loaded.flatMap(({ webhooks }) => [...webhooks])),
+    emails: new Map(loaded.flatMap(({ emails }) => [...emails])),
+    check: targetChecks(deps.webhooks),
+  };
   const results = new Map<string, { delivery: EventDeliveryRow; result: Attempt | WebhookAttempt }[]>();
   await pool(claimed, deps.settings.concurrency, async (delivery) => {
-    append(results, delivery.tenantId, { delivery, result: await attempt(deps, delivery, webhooks) });
+    append(results, delivery.tenantId, { delivery, result: await attempt(deps, delivery, batch) });
   });
   for (const [tenantId, attempts] of results) {
     let outcomes: Map<string, Outcome>;

@@ -66,12 +66,24 @@ export async function enabledEndpoints(tx: Tx): Promise<{ id: string; eventTypes
   return tx.select({ id: webhookEndpoints.id, eventTypes: webhookEndpoints.eventTypes }).from(webhookEndpoints).where(eq(webhookEndpoints.enabled, true));
 }
 
+/**
+ * The endpoint rows' secrets, opened once per row: a batch's deliveries to one endpoint share the
+ * row read with the batch, so the secret is decrypted once per batch, not once per delivery.
+ */
+const openedSecrets = new WeakMap<WebhookEndpointRow, { current: string; previous: string | null }>();
+
 /** The secrets that sign a message now: the current one, and the previous one until it expires. */
 function signingSecrets(settings: WebhookSettings, endpoint: WebhookEndpointRow, now: Date): string[] {
-  const secrets = [settings.secrets.openText(endpoint.secretSealed, secretAad(endpoint.id))];
-  if (endpoint.previousSecretSealed && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > now) {
-    secrets.push(settings.secrets.openText(endpoint.previousSecretSealed, previousSecretAad(endpoint.id)));
+  let opened = openedSecrets.get(endpoint);
+  if (!opened) {
+    opened = {
+      current: settings.secrets.openText(endpoint.secretSealed, secretAad(endpoint.id)),
+      previous: endpoint.previousSecretSealed ? settings.secrets.openText(endpoint.previousSecretSealed, previousSecretAad(endpoint.id)) : null,
+    };
+    openedSecrets.set(endpoint, opened);
   }
+  const secrets = [opened.current];
+  if (opened.previous !== null && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > now) secrets.push(opened.previous);
   return secrets;
 }
 
