@@ -13,8 +13,9 @@ import { loadWebhooks, recordWebhookAttempts, sendLoadedWebhook, targetChecks, t
 
 /**
  * The delivery workers. Deliveries are claimed in batches, in a committed transaction per tenant
- * (SENDING, attempts + 1, a lease; rows another worker is claiming are skipped, not waited for),
- * sent outside any transaction, and their outcomes recorded in one transaction per tenant, each
+ * (SENDING, attempts + 1, a lease; rows another worker is claiming are skipped, not waited for;
+ * what the batch needs is read in the same transaction, so a failed read claims nothing and the
+ * rows stay due), sent outside any transaction, and their outcomes recorded in one transaction per tenant, each
  * only if its claim is still this worker's (same attempt). A worker that dies mid-send leaves the claim to expire: the
  * delivery is sent again with the same Message-ID / webhook-id, so the rare resend after a
  * message was accepted but before it was recorded is recognisable downstream; a message the
