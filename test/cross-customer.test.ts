@@ -1,7 +1,9 @@
 import { count } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { InjectOptions } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { auditLogs, type CustomerLogin } from '../src/db/schema/index.js';
 import { withTenant } from '../src/db/tenant-tx.js';
+import type * as TenantTx from '../src/db/tenant-tx.js';
 import type { CrossCustomerContext, CrossCustomerFixture } from './cross-customer/fixture.js';
 import { buildOrder, buildTenant } from './factories.js';
 import { isSchema } from './helpers/hostile.js';
@@ -19,6 +21,26 @@ import { bodyOf, createTestAppWithRoutes, expectProblem, fillPath, hasBody } fro
  * none of these fails the suite. The database layer (the customer RLS policy) is tested on its
  * own in src/db/migrate.test.ts.
  */
+/**
+ * A portal route runs its queries in withCustomer (tenant AND customer set, so the customer policy
+ * applies), never in withTenant alone: every call of withTenant made while a portal request runs
+ * is recorded (the module's export, wrapped) and must be one of the two that come after the
+ * customer's own transaction and read nothing of another customer: the outbox marking the jobs
+ * that transaction wrote as queued, and the invitation mailer reading the tenant's branding.
+ */
+const tenantOnly = vi.hoisted(() => ({ recording: false, stacks: new Array<string>() }));
+vi.mock('../src/db/tenant-tx.js', async (importOriginal) => {
+  const original = await importOriginal<typeof TenantTx>();
+  return {
+    ...original,
+    withTenant: (...args: Parameters<typeof original.withTenant>) => {
+      if (tenantOnly.recording) tenantOnly.stacks.push(new Error('withTenant during a portal request').stack ?? '');
+      return original.withTenant(...args);
+    },
+  };
+});
+const TENANT_ONLY_ALLOWED = [/src\/jobs\/outbox\.ts/, /src\/modules\/customer-auth\/customer-link-mailer\.ts/];
+
 declare global {
   interface ImportMeta {
     glob(pattern: string, options: { eager: true }): Record<string, unknown>;
@@ -91,12 +113,34 @@ const SELF_ROUTES: Readonly<Record<string, string>> = {
   'POST /api/portal/auth/2fa/disable': "the caller's own login's second factor",
 };
 
+/** app.inject for a portal request, failing the test when the route ran a query in withTenant alone. */
+async function injectPortal(options: InjectOptions & { url: string }) {
+  tenantOnly.recording = true;
+  tenantOnly.stacks = [];
+  try {
+    return await t.app.inject(options);
+  } finally {
+    tenantOnly.recording = false;
+    const stray = tenantOnly.stacks.filter((stack) => !TENANT_ONLY_ALLOWED.some((allowed) => allowed.test(stack)));
+    expect(stray, `${options.method ?? 'GET'} ${options.url} ran a query in withTenant, not withCustomer`).toEqual([]);
+  }
+}
+
 const auditRows = async (): Promise<number> => {
   const [row] = await withTenant(db, tenant.id, (tx) => tx.select({ n: count() }).from(auditLogs));
   return row?.n ?? Number.NaN;
 };
 
 describe('coverage', () => {
+  it('control: withTenant is recorded while a portal request runs', async () => {
+    tenantOnly.recording = true;
+    tenantOnly.stacks = [];
+    await withTenant(db, tenant.id, async () => undefined);
+    tenantOnly.recording = false;
+    expect(tenantOnly.stacks).toHaveLength(1);
+    expect(TENANT_ONLY_ALLOWED.some((allowed) => allowed.test(tenantOnly.stacks[0] ?? ''))).toBe(false);
+  });
+
   it('every portal route that names an object (path parameter or body id) has a fixture', () => {
     expect(idRoutes.length).toBeGreaterThan(0);
     expect([...bodyIdRoutes].filter((key) => key.startsWith('POST /api/portal/'))).toEqual(expect.arrayContaining(['POST /api/portal/mailboxes', 'POST /api/portal/mail-aliases']));
@@ -124,7 +168,7 @@ describe.each(loaded.filter((fixture) => byKey.has(fixture.route)))('$route', (f
   let before: unknown;
   const request = async (login: CustomerLogin) => {
     const headers = await customerAuthHeader(t.env, db, login);
-    return t.app.inject(
+    return injectPortal(
       hasBody(route.method)
         ? { method: route.method, url: fillPath(route, params), headers: { ...headers, 'content-type': 'application/json' }, payload: JSON.stringify(bodyOf(fixture.body, params)) }
         : { method: route.method, url: fillPath(route, params), headers },
@@ -164,7 +208,7 @@ describe.each(loaded.filter((fixture) => byKey.has(fixture.route)))('$route', (f
 
 describe('reads without a parameter (lists, the account)', () => {
   const read = async (route: (typeof readRoutes)[number], headers: Record<string, string>): Promise<string> => {
-    const res = await t.app.inject({ method: 'GET', url: route.url, headers });
+    const res = await injectPortal({ method: 'GET', url: route.url, headers });
     expect(res.statusCode, `${route.key}: ${res.body}`).toBe(200);
     return res.body;
   };
