@@ -80,6 +80,7 @@ export function nginxSettings(env: Env): NginxSettings {
     siteErrorLogs: env.NGINX_SITE_ERROR_LOGS,
     httpsPort: env.NGINX_HTTPS_PORT,
     tlsKeyOwner: uidGid(env.NGINX_TLS_KEY_OWNER),
+    siteLayout: env.NGINX_SITE_LAYOUT,
   };
 }
 

@@ -11,6 +11,7 @@ import { PROVISIONING_QUEUE, serverQueue } from '../src/jobs/queue.js';
 import { createRegistry } from '../src/jobs/registry.js';
 import { cliActor } from '../src/modules/audit/audit.service.js';
 import { runRenewalTask, type RenewalDeps } from '../src/modules/certificates/certificate-renewal.js';
+import { certificateView } from '../src/modules/certificates/certificates.api.service.js';
 import { privateKeyAssociatedData } from '../src/modules/certificates/certificates.service.js';
 import { renewalProgress, runSslRenew } from '../src/modules/certificates/ssl-renew-cli.js';
 import { issueSsl } from '../src/modules/certificates/steps/issue-ssl.js';
@@ -277,6 +278,8 @@ describe('the renewal task', () => {
     await finishedJob(tenantB, retry!.id);
     const twice = await certificateOf(tenantB, domainB);
     expect(twice.renewalFailures).toBe(2);
+    // What staff see (GET /api/ssl-certificates[/:id]): the failures in a row and the alert.
+    expect(certificateView(twice)).toMatchObject({ status: 'ISSUED', renewalFailures: 2, expiryAlertedAt: alertAt, lastError: twice.lastError });
     expect(twice.renewAfter!.getTime()).toBe(later.getTime() + 2 * HOUR);
 
     expect((await eventsOf(tenantB, before.id)).slice(eventsBefore)).toEqual(['certificate.failed', 'certificate.expiring', 'certificate.failed']);

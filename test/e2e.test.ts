@@ -169,7 +169,7 @@ it('signed order → DNS + hosting → ACTIVE → the site answers; suspend, uns
       resolve({ status: res.statusCode ?? 0 });
     }).on('error', reject);
   });
-  expect(gone.status).toBe(404); // the default server: no vhost for this name any more
+  expect(gone.status).toBe(404); // nothing serves this name any more (no index link, no vhost)
   await eventually(
     async () => {
       try {

@@ -14,28 +14,30 @@ import { NginxReloader } from '../../src/providers/nginx/nginx-reloader.js';
 import { placeholderMarker, renderVhost, siteNames, sitePaths } from '../../src/providers/nginx/vhost.js';
 import { freePort, startPrivateNginx, type PrivateNginx } from '../../test/helpers/nginx.js';
 import { round, sleep, summary, type Figure } from './lib.js';
-import { hardOpenFilesLimit, writeSiteFiles } from './nginx.js';
+import { hardOpenFilesLimit, workerUser, writeSharedEntries, writeSiteFiles } from './nginx.js';
 import { execFileAsync, nginxMasterPid } from './provisioning.js';
 
 /**
  * HTTPS sites at scale (issue 14), on a PRIVATE nginx (temp prefix, free HTTP and HTTPS ports; the
- * shared one is left alone), vhosts rendered by the provider's renderer with TLS on, certificate
- * files where the provider puts them (one key + chain file per SNI name, named through
- * `$ssl_server_name`, so nginx reads them at the handshake, not at `-t` or reload):
- *  - `nginx -t` + reload until a new HTTPS site answers over TLS, with 1, 1,000 and 5,000 HTTPS sites;
- *  - with 5,000 HTTPS sites, the web-server half of ISSUE_SSL through the provider
- *    (NginxHosting.installCertificate on a site served over HTTP) until the site answers over
- *    HTTPS with its certificate: target ≤ 1 s, as for a new HTTP site;
+ * shared one is left alone), certificate files where the provider puts them (one key + chain file
+ * per SNI name, named through `$ssl_server_name`, so nginx reads them at the handshake):
+ *  - the per-site layout (a TLS server block per site): `nginx -t` + reload until a new HTTPS site
+ *    answers over TLS, with 1 and 1,000 HTTPS sites (why the shared layout is the default);
+ *  - then every site moves to the configured layout (NGINX_SITE_LAYOUT, shared unless set) and the
+ *    server fills to 5,000 HTTPS sites: `nginx -t` there; the web-server half of ISSUE_SSL through
+ *    the provider (NginxHosting.installCertificate on a site served over HTTP) until the site
+ *    answers over TLS with its certificate: target ≤ 1 s, as for a new HTTP site;
  *  - the renewal of 1,000 certificates in one batch through the provider (the same key, a new
- *    chain, as the renewal job installs it): time and nginx reloads (none expected), then a sample
- *    of sites checked to serve the new certificate.
+ *    chain, as the renewal job installs it): time and nginx reloads, by a just-started worker and
+ *    by a running one, then a sample of sites checked to serve the new certificate.
  * The certificates are self-signed here (openssl, one wildcard for the bench's names): what is
  * measured is the web server's side. The ACME side (Pebble) is the `acme` section's, per
  * certificate; the renewal task runs one job per certificate through the worker.
  */
 
 const SECTION = 'https';
-const SITE_COUNTS = [1, 1_000, Number(process.env.BENCH_HTTPS_SITES ?? 5_000)];
+const PER_SITE_COUNTS = [1, 1_000];
+const SITES = Number(process.env.BENCH_HTTPS_SITES ?? 5_000);
 const RENEWALS = Number(process.env.BENCH_HTTPS_RENEWALS ?? 1_000);
 const REPS = 5;
 const SAMPLE = 20;
@@ -105,8 +107,8 @@ export async function benchHttps(): Promise<Figure[]> {
   const httpsPort = listen.httpsPort ?? 0;
   const siteErrorLog = env.NGINX_SITE_ERROR_LOGS;
   // nginx's workers read the key files at the handshake: they are theirs (nobody), 0600.
-  const [uid = 65534, gid = 65534] = env.NGINX_TLS_KEY_OWNER.split(':').map(Number);
-  const owner = { uid, gid };
+  const owner = workerUser();
+  const siteLayout = env.NGINX_SITE_LAYOUT;
   const first = await selfSigned(scratch, null, 'first');
   const renewedCold = await selfSigned(scratch, first.keyFile, 'renewed-cold');
   const renewed = await selfSigned(scratch, first.keyFile, 'renewed');
@@ -115,8 +117,8 @@ export async function benchHttps(): Promise<Figure[]> {
   const domains: string[] = [];
   const nextDomain = () => `s${++sites}.${SUFFIX}`;
 
-  /** An HTTPS site as the provider leaves it after ISSUE_SSL, written directly: the fill is not what is measured. */
-  async function writeSite(domain: string): Promise<void> {
+  /** An HTTPS site as the provider leaves it after ISSUE_SSL in `layoutNow`, written directly: the fill is not what is measured. */
+  async function writeSite(domain: string, layoutNow: 'shared' | 'per-site' = 'per-site'): Promise<void> {
     const paths = sitePaths(layout, domain);
     await fs.mkdir(path.dirname(paths.certDir), { recursive: true, mode: 0o711 });
     await fs.mkdir(paths.certDir, { recursive: true, mode: 0o700 });
@@ -126,33 +128,42 @@ export async function benchHttps(): Promise<Figure[]> {
       await fs.writeFile(file, pem, { mode: 0o600 });
       await fs.chown(file, owner.uid, owner.gid);
     }
-    // The vhost last, once the key files it names are there.
+    // The vhost (or the links) last, once the key files are there.
     await writeSiteFiles(layout, domain, renderVhost(layout, listen, domain, 'active', { siteErrorLog, tls: { hsts: false } }));
+    if (layoutNow === 'shared') {
+      await writeSharedEntries(layout, domain, owner);
+      await fs.rm(sitePaths(layout, domain).vhost);
+    }
     domains.push(domain);
   }
 
-  async function fillTo(count: number): Promise<void> {
-    await inBatches(Array.from({ length: Math.max(0, count - sites) }, nextDomain), 64, writeSite);
+  async function fillTo(count: number, layoutNow: 'shared' | 'per-site' = 'per-site'): Promise<void> {
+    await inBatches(Array.from({ length: Math.max(0, count - sites) }, nextDomain), 64, (domain) => writeSite(domain, layoutNow));
+  }
+
+  async function nginxTest(): Promise<number> {
+    const started = performance.now();
+    await execFileAsync('nginx', ['-p', path.dirname(nginx.conf), '-c', nginx.conf, '-t', '-q']);
+    return performance.now() - started;
   }
 
   async function reloadOnce(): Promise<{ total: number; test: number }> {
     const domain = nextDomain();
     await writeSite(domain);
     const started = performance.now();
-    await execFileAsync('nginx', ['-p', path.dirname(nginx.conf), '-c', nginx.conf, '-t', '-q']);
-    const tested = performance.now();
+    const test = await nginxTest();
     process.kill(await nginxMasterPid(nginx.conf), 'SIGHUP');
-    return { total: (await waitTls(httpsPort, domain, first.chainPem)) - started, test: tested - started };
+    return { total: (await waitTls(httpsPort, domain, first.chainPem)) - started, test };
   }
 
   const figures: Figure[] = [];
   try {
-    for (const count of SITE_COUNTS) {
+    for (const count of PER_SITE_COUNTS) {
       await fillTo(count - 1);
       const runs: { total: number; test: number }[] = [];
       for (let i = 0; i < REPS; i++) runs.push(await reloadOnce());
       const total = summary(runs.map((run) => run.total));
-      const label = `${count.toLocaleString('en-US')} HTTPS site${count === 1 ? '' : 's'}`;
+      const label = `per-site layout, ${count.toLocaleString('en-US')} HTTPS site${count === 1 ? '' : 's'}`;
       figures.push(
         { section: SECTION, name: `${label}: nginx -t + reload → served over TLS p50`, value: round(total.p50, 0), unit: 'ms' },
         { section: SECTION, name: `${label}: of which nginx -t p50`, value: round(summary(runs.map((run) => run.test)).p50, 0), unit: 'ms' },
@@ -160,9 +171,21 @@ export async function benchHttps(): Promise<Figure[]> {
       process.stderr.write(`bench: https reload with ${label}: p50 ${round(total.p50, 0)} ms\n`);
     }
 
+    if (siteLayout === 'shared') {
+      await inBatches([...domains], 64, async (domain) => {
+        await writeSharedEntries(layout, domain, owner);
+        await fs.rm(sitePaths(layout, domain).vhost);
+      });
+    }
+    await fillTo(SITES, siteLayout);
     const host = new LocalHost();
     const reloader = new NginxReloader(host, layout, env.NGINX_RELOAD_BATCH_MS);
-    const hosting = new NginxHosting({ host, layout, listen, reloader, siteErrorLog, tlsKeyOwner: owner });
+    const hosting = new NginxHosting({ host, layout, listen, reloader, siteErrorLog, tlsKeyOwner: owner, siteLayout });
+    // A just-started worker's first change loads the configuration as it stands (the shared file).
+    await hosting.ensureSite(nextDomain());
+    const tests: number[] = [];
+    for (let i = 0; i < REPS; i++) tests.push(await nginxTest());
+    figures.push({ section: SECTION, name: `${siteLayout} layout, ${sites.toLocaleString('en-US')} HTTPS sites: nginx -t p50`, value: round(summary(tests).p50, 0), unit: 'ms' });
     const certificate = { chainPem: first.chainPem, privateKeyPem: first.keyPem };
 
     // The web server's half of ISSUE_SSL on a site already live over HTTP.
@@ -176,12 +199,12 @@ export async function benchHttps(): Promise<Figure[]> {
       domains.push(domain);
     }
     const switchTimes = summary(switched);
-    const label = sites.toLocaleString('en-US');
+    const label = `${siteLayout} layout, HTTP site → HTTPS with ${sites.toLocaleString('en-US')} HTTPS sites`;
     figures.push(
-      { section: SECTION, name: `HTTP site → HTTPS with ${label} HTTPS sites: installCertificate → served over TLS p50`, value: round(switchTimes.p50, 0), unit: 'ms' },
+      { section: SECTION, name: `${label}: installCertificate → served over TLS p50`, value: round(switchTimes.p50, 0), unit: 'ms' },
       {
         section: SECTION,
-        name: `HTTP site → HTTPS with ${label} HTTPS sites: installCertificate → served over TLS max (${REPS} runs)`,
+        name: `${label}: installCertificate → served over TLS max (${REPS} runs)`,
         value: round(switchTimes.max, 0),
         unit: 'ms',
         target: `<= ${TARGET_NEW_SITE_MS} ms`,
@@ -189,18 +212,20 @@ export async function benchHttps(): Promise<Figure[]> {
       },
     );
 
-    // Renewal: the same key, a new chain, for RENEWALS sites at once. Twice: first by a worker that
-    // has not seen nginx load these vhosts (it reloads once per batch: a process that died between
-    // writing a vhost and reloading would otherwise leave it unloaded), then as a running worker does.
-    const batch = domains.slice(0, RENEWALS);
-    const renewAll = async (next: SelfSigned): Promise<{ ms: number; reloads: number }> => {
-      const reloadsBefore = reloader.stats.reloads;
+    // Renewal: the same key, a new chain, for RENEWALS sites at once. Twice: first by a worker just
+    // started (per-site: it has not seen nginx load these vhosts, so it reloads once per batch, as a
+    // process that died between writing a vhost and reloading would otherwise leave it unloaded;
+    // shared: it loads the shared file once), then as a running worker does.
+    const batch = domains.slice(domains.length - RENEWALS);
+    const renewAll = async (by: NginxHosting, next: SelfSigned): Promise<{ ms: number; reloads: number }> => {
+      const reloadsBefore = by.stats.reloads;
       const started = performance.now();
-      await inBatches(batch, CONCURRENCY, (domain) => hosting.installCertificate(domain, { chainPem: next.chainPem, privateKeyPem: next.keyPem }, { hsts: false }));
-      return { ms: performance.now() - started, reloads: reloader.stats.reloads - reloadsBefore };
+      await inBatches(batch, CONCURRENCY, (domain) => by.installCertificate(domain, { chainPem: next.chainPem, privateKeyPem: next.keyPem }, { hsts: false }));
+      return { ms: performance.now() - started, reloads: by.stats.reloads - reloadsBefore };
     };
-    const cold = await renewAll(renewedCold);
-    const { ms: renewMs, reloads } = await renewAll(renewed);
+    const justStarted = new NginxHosting({ host, layout, listen, reloader: new NginxReloader(host, layout, env.NGINX_RELOAD_BATCH_MS), siteErrorLog, tlsKeyOwner: owner, siteLayout });
+    const cold = await renewAll(justStarted, renewedCold);
+    const { ms: renewMs, reloads } = await renewAll(justStarted, renewed);
     const step = Math.max(1, Math.floor(batch.length / SAMPLE));
     const sample = batch.filter((_, index) => index % step === 0).slice(0, SAMPLE);
     const stale: string[] = [];
@@ -210,10 +235,10 @@ export async function benchHttps(): Promise<Figure[]> {
     }
     const count = batch.length.toLocaleString('en-US');
     figures.push(
-      { section: SECTION, name: `renewal of ${count} certificates, worker just started: time`, value: round(cold.ms / 1000, 1), unit: 's' },
-      { section: SECTION, name: `renewal of ${count} certificates, worker just started: nginx reloads`, value: cold.reloads, unit: 'reloads' },
-      { section: SECTION, name: `renewal of ${count} certificates in one batch (installCertificate, ${CONCURRENCY} at a time)`, value: round(renewMs / 1000, 1), unit: 's' },
-      { section: SECTION, name: `renewal of ${count} certificates: nginx reloads`, value: reloads, unit: 'reloads', target: '= 0', met: reloads === 0 },
+      { section: SECTION, name: `${siteLayout} layout, renewal of ${count} certificates, worker just started: time`, value: round(cold.ms / 1000, 1), unit: 's' },
+      { section: SECTION, name: `${siteLayout} layout, renewal of ${count} certificates, worker just started: nginx reloads`, value: cold.reloads, unit: 'reloads' },
+      { section: SECTION, name: `${siteLayout} layout, renewal of ${count} certificates in one batch (installCertificate, ${CONCURRENCY} at a time)`, value: round(renewMs / 1000, 1), unit: 's' },
+      { section: SECTION, name: `${siteLayout} layout, renewal of ${count} certificates: nginx reloads`, value: reloads, unit: 'reloads', target: '= 0', met: reloads === 0 },
       { section: SECTION, name: `renewal: sampled sites serving the new certificate (of ${sample.length})`, value: sample.length - stale.length, unit: 'sites', target: `= ${sample.length}`, met: stale.length === 0 },
     );
     return figures;

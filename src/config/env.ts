@@ -242,6 +242,12 @@ const envSchema = z
      * site of RLIMIT_NOFILE (20,000 for 5,000 sites); false keeps errors in nginx's main log.
      */
     NGINX_SITE_ERROR_LOGS: bool.default(true),
+    /**
+     * How sites reach nginx (README "Hosting" → Layouts): `shared` (two generic server blocks, a
+     * site is files and links: no reload to add, suspend or switch one to HTTPS; errors in nginx's
+     * main log) or `per-site` (a vhost per site, each change tested and reloaded; per-site error logs).
+     */
+    NGINX_SITE_LAYOUT: z.enum(['shared', 'per-site']).default('shared'),
     /** Vhost changes arriving within this window share one `nginx -t` + reload. */
     NGINX_RELOAD_BATCH_MS: z.coerce.number().int().min(0).max(5_000).default(50),
     /** uid:gid given to each site's directory and placeholder (unset: the worker's own user). */

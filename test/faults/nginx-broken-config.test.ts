@@ -30,7 +30,9 @@ let world: FaultWorld;
 let worker: InProcessWorker | undefined;
 
 beforeAll(async () => {
-  world = await createFaultWorld({ env: { JOB_MAX_ATTEMPTS: '2' } });
+  // The per-site layout: a new site is a vhost, tested and reloaded (the shared layout tests only
+  // its one file, once per worker, and adds sites without nginx).
+  world = await createFaultWorld({ env: { JOB_MAX_ATTEMPTS: '2', NGINX_SITE_LAYOUT: 'per-site' } });
   worker = await startWorker(world);
 });
 afterAll(async () => {
@@ -71,7 +73,7 @@ it('nginx -t fails because of another file: the step fails with the message, the
 
   // Nothing half-written: the sites directory holds exactly what it held, no websites row.
   expect((await fs.readdir(world.nginx.sitesDir)).sort()).toEqual([`${existing.domain}.conf`, 'zz-operator.conf'].sort());
-  expect(await footprint(world, fresh.domain)).toMatchObject({ vhostFiles: [], websites: 0, powerDnsZones: 1 });
+  expect(await footprint(world, fresh.domain)).toMatchObject({ siteConfig: [], websites: 0, powerDnsZones: 1 });
   // The live site is untouched and still served by the same nginx master.
   expect(await fs.readFile(existingVhost, 'utf8')).toBe(existingContent);
   // Seen once in CI: a single 404 right after the failed step (a reload of the private nginx

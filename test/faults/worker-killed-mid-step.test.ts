@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { auditLogs, type JobType } from '../../src/db/schema/index.js';
@@ -29,7 +31,8 @@ import { TcpProxy } from '../helpers/tcp-proxy.js';
  *    killed once PowerDNS has ANSWERED the zone creation (the zone exists) but before the worker
  *    heard it: its database transaction dies, PowerDNS keeps the zone.
  *  - PROVISION_HOSTING: NGINX_COMMAND is a wrapper that holds `nginx -t`. The worker is killed with
- *    the site directory, placeholder and vhost written, before the test and reload.
+ *    the site directory and placeholder written, while it loads the shared layout's file (a
+ *    worker's first site; the site's links come after it), before the test and reload.
  *  - VERIFY_AND_ACTIVATE: DNS_RESOLVER is a UDP gate that drops queries. The worker is killed while
  *    it keeps asking for the domain.
  * Then: each step SUCCEEDED exactly once, on the next worker (attempts 1 and 2), and exactly one
@@ -95,7 +98,8 @@ it('each step killed mid-way completes once on the next worker, with no duplicat
   const second = await startNext();
   await eventually(async () => nginx.heldWorkers().includes(second.child.pid ?? -1), 30_000, 'the second worker to reach nginx -t');
   await killHard(second);
-  expect(await footprint(world, order.domain)).toMatchObject({ vhostFiles: [`${order.domain}.conf`], websites: 0 });
+  expect(await footprint(world, order.domain)).toMatchObject({ siteConfig: [], websites: 0 });
+  expect(existsSync(path.join(world.nginx.webRoot, order.domain, 'public', 'index.html'))).toBe(true);
   nginx.release();
 
   // 3. VERIFY_AND_ACTIVATE: the third worker takes hosting over, then keeps asking DNS for the site.

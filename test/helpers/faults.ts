@@ -323,6 +323,10 @@ export async function createFaultWorld(options: { env?: Record<string, string>; 
     NGINX_CONF: nginx.conf,
     NGINX_SITES_DIR: nginx.sitesDir,
     WEB_ROOT: nginx.webRoot,
+    // Its own TLS port and site state: the shared layout's server blocks listen on the HTTPS port
+    // whether or not a site has a certificate, and the shared nginx holds 8443.
+    NGINX_HTTPS_PORT: String(await freePort()),
+    NGINX_CERTS_DIR: path.join(path.dirname(nginx.conf), 'certs'),
     ...(options.nginxCommand ? { NGINX_COMMAND: options.nginxCommand } : {}),
     ...options.env,
   };
@@ -428,8 +432,11 @@ export interface Footprint {
   dnsZoneRows: number;
   /** Zones of that name in PowerDNS (GET /zones?zone=<name>.). */
   powerDnsZones: number;
-  /** Files in the private nginx's sites directory named after the domain or mentioning it. */
-  vhostFiles: string[];
+  /**
+   * What makes nginx serve the domain: files in the private nginx's sites directory named after it
+   * or mentioning it (per-site layout), and `_names/<name>` index links of its names (shared layout).
+   */
+  siteConfig: string[];
   websites: number;
   /** `order.created` audit entries for the domain. */
   orderAudits: number;
@@ -455,11 +462,13 @@ export async function footprint(world: FaultWorld, domain: string): Promise<Foot
     return { orderRows, domainRows, subscriptionRows, jobRows, zoneRows, websiteRows, audits };
   });
   const files = await fs.readdir(world.nginx.sitesDir);
-  const vhostFiles: string[] = [];
+  const siteConfig: string[] = [];
   for (const file of files) {
     const content = await fs.readFile(path.join(world.nginx.sitesDir, file), 'utf8').catch(() => '');
-    if (file.includes(domain) || content.includes(domain)) vhostFiles.push(file);
+    if (file.includes(domain) || content.includes(domain)) siteConfig.push(file);
   }
+  const names = await fs.readdir(path.join(world.env.NGINX_CERTS_DIR, '_names')).catch(() => []);
+  siteConfig.push(...names.filter((name) => name === domain || name === `www.${domain}`).map((name) => `_names/${name}`));
   return {
     orders: rows.orderRows.length,
     subscriptions: rows.subscriptionRows,
@@ -467,13 +476,13 @@ export async function footprint(world: FaultWorld, domain: string): Promise<Foot
     jobs: rows.jobRows.sort((a, b) => a.type.localeCompare(b.type)),
     dnsZoneRows: rows.zoneRows.length,
     powerDnsZones: (await powerDns(world.env).listZones({ name: domain })).length,
-    vhostFiles: vhostFiles.sort(),
+    siteConfig: siteConfig.sort(),
     websites: rows.websiteRows.length,
     orderAudits: rows.audits.length,
   };
 }
 
-/** Exactly one order, subscription (ACTIVE), domain, zone (rows and PowerDNS), vhost, website; three SUCCEEDED jobs; and the site answers. */
+/** Exactly one order, subscription (ACTIVE), domain, zone (rows and PowerDNS), vhost (or index links), website; three SUCCEEDED jobs; and the site answers. */
 export async function expectProvisionedOnce(world: FaultWorld, domain: string): Promise<void> {
   const found = await footprint(world, domain);
   expect(found, domain).toEqual({
@@ -487,7 +496,7 @@ export async function expectProvisionedOnce(world: FaultWorld, domain: string): 
     ],
     dnsZoneRows: 1,
     powerDnsZones: 1,
-    vhostFiles: [`${domain}.conf`],
+    siteConfig: world.env.NGINX_SITE_LAYOUT === 'shared' ? [`_names/${domain}`, `_names/www.${domain}`] : [`${domain}.conf`],
     websites: 1,
     orderAudits: 1,
   });

@@ -30,6 +30,8 @@ export function certificateView(row: SslCertificate): CertificateView {
     notAfter: row.notAfter,
     renewAfter: row.renewAfter,
     lastError: row.lastError,
+    renewalFailures: row.renewalFailures,
+    expiryAlertedAt: row.expiryAlertedAt,
     failedAt: row.failedAt,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,

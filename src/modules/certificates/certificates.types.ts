@@ -28,6 +28,8 @@ export const certificateResponse = z
     notAfter: timestamp.nullable(),
     renewAfter: timestamp.nullable().meta({ description: 'When the renewal task takes it' }),
     lastError: z.string().nullable().meta({ description: "The last failure, in the CA's words when it gave some" }),
+    renewalFailures: z.number().int().meta({ description: 'Renewals that gave up in a row (0 after an issuance); the old certificate keeps serving meanwhile' }),
+    expiryAlertedAt: timestamp.nullable().meta({ description: 'When `certificate.expiring` was raised for this failing renewal (cleared by the next issuance)' }),
     failedAt: timestamp.nullable(),
     createdAt: timestamp,
     updatedAt: timestamp,

@@ -64,6 +64,10 @@ export async function inviteUser(
       .where(and(eq(users.tenantId, auth.tenantId), sql`lower(${users.email}) = ${body.email}`, isNull(users.deletedAt)));
     if (own) throw conflict('A user of this tenant already has this email', [{ field: 'body/email', message: 'is already a user of this tenant' }]);
 
+    // Two invitations of one address at once take turns: the later replaces the earlier, as one
+    // after the other would (without this, both see no open invitation and one insert hits the
+    // open-invitation unique index).
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`staff-invitation:${auth.tenantId}:${body.email}`}, 0))`);
     const now = new Date();
     await tx
       .update(staffInvitations)

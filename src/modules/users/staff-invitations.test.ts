@@ -135,6 +135,13 @@ describe('inviting staff', () => {
       [first.json().id, 'REVOKED'],
     ]);
     expect((await usersOf(tenant)).find((user) => user.email === email)?.role).toBe('SUPPORT');
+
+    // Eight invitations of one address at once: each answered 201, one left open.
+    const racing = address('race');
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => `Name ${i}`).map((name) => call('POST', '/api/users/invitations', admin, { email: racing, name, role: 'SUPPORT' })));
+    expect(answers.map((answer) => answer.statusCode)).toEqual(Array(8).fill(201));
+    const open = (await call('GET', '/api/users/invitations', admin)).json().items.filter((i: { email: string; status: string }) => i.email === racing && i.status === 'PENDING');
+    expect(open).toHaveLength(1);
   });
 
   it('a revoked or expired link does not work; an accepted invitation cannot be revoked; another tenant sees none of it', async () => {

@@ -47,7 +47,12 @@ export interface HostTransport {
   removeFile(path: string): Promise<void>;
   /** Removes a directory tree; absent is fine. */
   removeTree(path: string): Promise<void>;
+  /** True when the path exists (a link counts, whatever it points to). */
   exists(path: string): Promise<boolean>;
+  /** Where the symbolic link points, or null when there is no such path (a file that is not a link throws). */
+  readLink(path: string): Promise<string | null>;
+  /** Makes `path` a symbolic link to `target`, replacing what was there in one rename. */
+  symlink(target: string, path: string): Promise<void>;
   chown(path: string, uid: number, gid: number): Promise<void>;
   /** Sends a signal to a process of the host; false when it may not (or the process is gone). */
   signal(pid: number, signal: 'SIGHUP' | 'SIGUSR1'): Promise<boolean>;

@@ -102,6 +102,26 @@ export class LocalHost implements HostTransport {
     }
   }
 
+  async readLink(link: string): Promise<string | null> {
+    try {
+      return await fs.readlink(link);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return null;
+      throw error;
+    }
+  }
+
+  async symlink(target: string, link: string): Promise<void> {
+    const temp = path.join(path.dirname(link), `.${path.basename(link)}.${randomBytes(6).toString('hex')}.tmp`);
+    await fs.symlink(target, temp);
+    try {
+      await fs.rename(temp, link);
+    } catch (error) {
+      await fs.rm(temp, { force: true });
+      throw error;
+    }
+  }
+
   async chown(file: string, uid: number, gid: number): Promise<void> {
     await fs.chown(file, uid, gid);
   }

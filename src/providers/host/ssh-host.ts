@@ -243,6 +243,23 @@ export class SshHost implements HostTransport {
     });
   }
 
+  readLink(link: string): Promise<string | null> {
+    return this.use(async ({ sftp }) => {
+      try {
+        return await call<string>((done) => sftp.readlink(link, done));
+      } catch (error) {
+        if (sftpCode(error) === SFTP_NO_SUCH_FILE) return null;
+        throw error;
+      }
+    });
+  }
+
+  /** `ln -sfn` over exec: SFTP's symlink has its two paths swapped by OpenSSH, and it cannot replace a link. */
+  async symlink(target: string, link: string): Promise<void> {
+    const result = await this.run(['ln', '-sfn', '--', target, link], 30_000);
+    if (result.code !== 0) throw new HostError(`ln -s ${target} ${link} on ${this.target.host} failed: ${result.stderr.trim()}`, false);
+  }
+
   chown(file: string, uid: number, gid: number): Promise<void> {
     return this.use(({ sftp }) => call((done) => sftp.chown(file, uid, gid, done)));
   }

@@ -13,7 +13,7 @@ import { LocalHost } from '../host/local-host.js';
 import { NginxHosting } from './nginx-hosting.js';
 import { NginxReloader } from './nginx-reloader.js';
 import { renderPlaceholder } from './vhost.js';
-import type { HostTransport } from '../host/host.port.js';
+import { recordingHost } from '../../../test/helpers/recording-host.js';
 
 /**
  * The local driver against the shared nginx of scripts/services.sh (127.0.0.1:NGINX_HTTP_PORT).
@@ -242,20 +242,7 @@ describe('the provider boundary refuses hostile domain names before touching any
     expect(hostile.find((name) => name.length === 254)).toBeDefined();
     const calls: string[] = [];
     // Records every operation, then fails it: nothing may reach the host.
-    const recording: HostTransport = {
-      description: 'recording',
-      ensureDir: async (p) => (calls.push(`ensureDir ${p}`), false),
-      readFile: async (p) => (calls.push(`readFile ${p}`), null),
-      writeFileAtomic: async (p) => void calls.push(`write ${p}`),
-      withLock: async (p, work) => (calls.push(`lock ${p}`), work()),
-      removeFile: async (p) => void calls.push(`removeFile ${p}`),
-      removeTree: async (p) => void calls.push(`removeTree ${p}`),
-      exists: async (p) => (calls.push(`exists ${p}`), false),
-      chown: async (p) => void calls.push(`chown ${p}`),
-      signal: async (pid) => (calls.push(`signal ${pid}`), false),
-      run: async (argv) => (calls.push(`run ${argv.join(' ')}`), { code: 1, stdout: '', stderr: '' }),
-      close: async () => undefined,
-    };
+    const recording = recordingHost(calls);
     const sandbox = mkdtempSync(path.join(tmpdir(), 'mpanel-hostile-'));
     const sandboxLayout: HostingLayout = { ...layout, webRoot: path.join(sandbox, 'www'), sitesDir: path.join(sandbox, 'sites') };
     const guarded = new NginxHosting({ host: recording, layout: sandboxLayout, listen, reloader: new NginxReloader(recording, sandboxLayout, 0) });

@@ -1,7 +1,22 @@
 import path from 'node:path';
 import { HostingError, type EnsureSiteResult, type HostingLayout, type HostingPort, type RemoveSiteResult, type SiteCertificate, type SiteListen, type SiteTlsOptions } from '../hosting.port.js';
 import type { NginxReloader, ReloaderStats } from './nginx-reloader.js';
-import { assertSafeLayout, assertSafeListen, assertSafePath, assertSiteDomain, placeholderMarker, renderPlaceholder, renderVhost, siteNames, sitePaths, type SitePaths, type VhostState } from './vhost.js';
+import {
+  assertSafeLayout,
+  assertSafeListen,
+  assertSafePath,
+  assertSiteDomain,
+  namesDir,
+  placeholderMarker,
+  renderPlaceholder,
+  renderSharedSites,
+  renderVhost,
+  sharedConfPath,
+  siteNames,
+  sitePaths,
+  type SitePaths,
+  type VhostState,
+} from './vhost.js';
 import type { HostTransport } from '../host/host.port.js';
 
 export interface NginxHostingOptions {
@@ -14,14 +29,26 @@ export interface NginxHostingOptions {
   readonly reloader: NginxReloader;
   /** Each site's own error.log (default true); see NGINX_SITE_ERROR_LOGS. */
   readonly siteErrorLog?: boolean;
-  /** uid:gid of nginx's worker user: it reads the certificate files at handshake time (they are 0600). */
+  /** uid:gid of nginx's worker user: it reads the certificate files at handshake time (they are 0600), and writes the access logs in the shared layout. */
   readonly tlsKeyOwner?: { readonly uid: number; readonly gid: number } | null;
+  /** NGINX_SITE_LAYOUT (README "Hosting" → Layouts); 'per-site' unless given. */
+  readonly siteLayout?: SiteLayout;
 }
+
+/**
+ * 'shared': two generic `server {}` blocks for every site, which find a site's root, certificate
+ * and state per request through links and markers (renderSharedSites): a new site, a suspension
+ * or an HTTPS switch is a few files, never a reload. 'per-site': one vhost file per site, each
+ * change tested and reloaded (renderVhost).
+ */
+export type SiteLayout = 'shared' | 'per-site';
 
 /** base64url, as ACME tokens are (checked again here: the token becomes a file name). */
 const ACME_TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 const KEY_MODE = 0o600;
 const HSTS_MARKER = 'hsts';
+/** In the site's state directory (shared layout): present while the site is suspended. */
+const SUSPENDED_MARKER = 'suspended';
 
 /** World-readable: nginx's workers run as `nobody`. */
 const DIR_MODE = 0o755;
@@ -39,6 +66,9 @@ export class NginxHosting implements HostingPort {
   private readonly reloader: NginxReloader;
   private readonly siteErrorLog: boolean;
   private readonly tlsKeyOwner: { readonly uid: number; readonly gid: number } | null;
+  private readonly siteLayout: SiteLayout;
+  /** The shared layout's configuration file, loaded once by this process (null until asked, and after a failure). */
+  private sharedConf: Promise<void> | null = null;
 
   constructor(options: NginxHostingOptions) {
     this.host = options.host;
@@ -48,6 +78,7 @@ export class NginxHosting implements HostingPort {
     this.reloader = options.reloader;
     this.siteErrorLog = options.siteErrorLog ?? true;
     this.tlsKeyOwner = options.tlsKeyOwner ?? null;
+    this.siteLayout = options.siteLayout ?? 'per-site';
   }
 
   get httpsPort(): number | null {
@@ -83,12 +114,88 @@ export class NginxHosting implements HostingPort {
     return { hsts: await this.host.exists(`${paths.certDir}/${HSTS_MARKER}`) };
   }
 
+  /** Puts the site in `state` in this server's layout; true when its serving configuration changed. */
+  private async apply(domain: string, paths: SitePaths, state: VhostState): Promise<boolean> {
+    return this.siteLayout === 'shared' ? this.applyShared(domain, paths, state) : this.applyVhost(domain, paths, state);
+  }
+
   private async applyVhost(domain: string, paths: SitePaths, state: VhostState): Promise<boolean> {
     const tls = await this.tlsState(domain, paths);
     const content = renderVhost(this.layout, this.listen, domain, state, { siteErrorLog: this.siteErrorLog, tls });
     const previous = await this.host.readFile(paths.vhost);
     await this.reloader.apply(paths.vhost, content);
     return previous !== content;
+  }
+
+  /**
+   * The shared configuration file, written and loaded once per process: the reloader skips the
+   * reload when this process saw nginx load the same content, so it costs one reload per process
+   * start (a process cannot tell whether the file on disk was ever loaded).
+   */
+  private ensureSharedConf(): Promise<void> {
+    this.sharedConf ??= (async () => {
+      await this.host.ensureDir(path.posix.dirname(namesDir(this.layout)), 0o711);
+      await this.host.ensureDir(namesDir(this.layout), 0o711);
+      await this.reloader.apply(sharedConfPath(this.layout), renderSharedSites(this.layout, this.listen));
+    })().catch((error: unknown) => {
+      this.sharedConf = null;
+      throw error;
+    });
+    return this.sharedConf;
+  }
+
+  /** The site's state directory: nginx's worker user's, 0700 (it reads the key files there). */
+  private async ensureStateDir(paths: SitePaths): Promise<void> {
+    await this.host.ensureDir(path.posix.dirname(paths.certDir), 0o711);
+    if (await this.host.ensureDir(paths.certDir, 0o700)) await this.ownKey(paths.certDir);
+  }
+
+  /**
+   * Shared layout: the state directory's `site` link, each name's index link to the state
+   * directory, the suspended marker, and no per-site vhost left from the per-site layout (its
+   * server_names would win over the shared block's regex). A name another live site already
+   * answers to is refused (permanent), as nginx would ignore the second of two equal names.
+   */
+  private async applyShared(domain: string, paths: SitePaths, state: VhostState): Promise<boolean> {
+    await this.ensureSharedConf();
+    await this.ensureStateDir(paths);
+    // The worker opens the access log (its path has variables); one the master made under the
+    // per-site layout becomes the worker's too.
+    await this.ownKey(paths.logsDir);
+    if (await this.host.exists(`${paths.logsDir}/access.log`)) await this.ownKey(`${paths.logsDir}/access.log`);
+    let changed = false;
+    const siteLink = `${paths.certDir}/site`;
+    if ((await this.host.readLink(siteLink)) !== paths.siteDir) {
+      await this.host.symlink(paths.siteDir, siteLink);
+      changed = true;
+    }
+    for (const name of siteNames(domain)) {
+      const entry = `${namesDir(this.layout)}/${name}`;
+      const current = await this.host.readLink(entry);
+      if (current === paths.certDir) continue;
+      if (current !== null && (await this.host.exists(current))) {
+        throw new HostingError(`${name} is already served by the site ${path.posix.basename(current)} on this server`, true);
+      }
+      await this.host.symlink(paths.certDir, entry);
+      changed = true;
+    }
+    const marker = `${paths.certDir}/${SUSPENDED_MARKER}`;
+    const suspended = await this.host.exists(marker);
+    if (state === 'suspended' && !suspended) await this.host.writeFileAtomic(marker, 'suspended by mPanel\n', FILE_MODE);
+    if (state === 'active' && suspended) await this.host.removeFile(marker);
+    if (await this.host.exists(paths.vhost)) {
+      await this.reloader.apply(paths.vhost, null);
+      changed = true;
+    }
+    return changed || suspended !== (state === 'suspended');
+  }
+
+  /** Removes the site's names from the index (only the links that are this site's). */
+  private async unlinkNames(domain: string, paths: SitePaths): Promise<void> {
+    for (const name of siteNames(domain)) {
+      const entry = `${namesDir(this.layout)}/${name}`;
+      if ((await this.host.readLink(entry)) === paths.certDir) await this.host.removeFile(entry);
+    }
   }
 
   async ensureSite(domain: string): Promise<EnsureSiteResult> {
@@ -100,14 +207,15 @@ export class NginxHosting implements HostingPort {
       await this.host.writeFileAtomic(paths.index, placeholder, FILE_MODE);
       await this.own(paths.index);
     }
-    const vhostChanged = await this.applyVhost(domain, paths, 'active');
-    return { domain, docroot: paths.docroot, vhostPath: paths.vhost, placeholder: index === null || index === placeholder, vhostChanged };
+    const vhostChanged = await this.apply(domain, paths, 'active');
+    const vhostPath = this.siteLayout === 'shared' ? sharedConfPath(this.layout) : paths.vhost;
+    return { domain, docroot: paths.docroot, vhostPath, placeholder: index === null || index === placeholder, vhostChanged };
   }
 
   async suspendSite(domain: string): Promise<void> {
     const paths = sitePaths(this.layout, assertSiteDomain(domain));
     await this.ensureDirectories(paths);
-    await this.applyVhost(domain, paths, 'suspended');
+    await this.apply(domain, paths, 'suspended');
   }
 
   placeholderMarker(domain: string): string {
@@ -117,7 +225,7 @@ export class NginxHosting implements HostingPort {
   async unsuspendSite(domain: string): Promise<void> {
     const paths = sitePaths(this.layout, assertSiteDomain(domain));
     await this.ensureDirectories(paths);
-    await this.applyVhost(domain, paths, 'active');
+    await this.apply(domain, paths, 'active');
   }
 
   async putAcmeChallenge(domain: string, token: string, keyAuthorization: string): Promise<void> {
@@ -147,8 +255,7 @@ export class NginxHosting implements HostingPort {
     const previous = await Promise.all(files.map((file) => this.host.readFile(file)));
     const hadHsts = await this.host.exists(hstsFile);
 
-    await this.host.ensureDir(path.posix.dirname(paths.certDir), 0o711);
-    if (await this.host.ensureDir(paths.certDir, 0o700)) await this.ownKey(paths.certDir);
+    await this.ensureStateDir(paths);
     const write = async (file: string, content: string | null) => {
       if (content === null) return this.host.removeFile(file);
       // The owner is set before the rename: nginx's workers read the file at the next handshake,
@@ -160,8 +267,9 @@ export class NginxHosting implements HostingPort {
       if (options.hsts) await write(hstsFile, 'on\n');
       else await this.host.removeFile(hstsFile);
       await this.ensureDirectories(paths);
-      const vhostChanged = await this.applyVhost(domain, paths, (await this.currentState(paths)) ?? 'active');
-      return { vhostChanged };
+      const vhostChanged = await this.apply(domain, paths, (await this.currentState(paths)) ?? 'active');
+      // Shared layout: the files are the switch to HTTPS (HTTP redirects once the first is there).
+      return { vhostChanged: vhostChanged || (this.siteLayout === 'shared' && previous[0] === null) };
     } catch (error) {
       // The vhost was put back by the reloader; the files go back to what it serves.
       await Promise.allSettled([...files.map((file, index) => write(file, previous[index] ?? null)), hadHsts ? write(hstsFile, 'on\n') : this.host.removeFile(hstsFile)]);
@@ -172,13 +280,23 @@ export class NginxHosting implements HostingPort {
   async removeCertificate(domain: string): Promise<void> {
     const paths = sitePaths(this.layout, assertSiteDomain(domain));
     if (!(await this.host.exists(paths.certDir))) return;
+    if (this.siteLayout === 'shared') {
+      // The rest of the state directory (links, suspension) stays with the site.
+      for (const name of siteNames(domain)) await this.host.removeFile(`${paths.certDir}/${name}.pem`);
+      await this.host.removeFile(`${paths.certDir}/${HSTS_MARKER}`);
+      return;
+    }
     const state = await this.currentState(paths);
     await this.host.removeTree(paths.certDir);
     if (state !== null) await this.applyVhost(domain, paths, state);
   }
 
-  /** The state the site's vhost is in (from its header line), or null without a vhost. */
+  /** The state the site is in (its vhost's header line, or the shared layout's marker), or null when it is not set up. */
   private async currentState(paths: SitePaths): Promise<VhostState | null> {
+    if (this.siteLayout === 'shared') {
+      if (!(await this.host.exists(`${paths.certDir}/site`))) return null;
+      return (await this.host.exists(`${paths.certDir}/${SUSPENDED_MARKER}`)) ? 'suspended' : 'active';
+    }
     const vhost = await this.host.readFile(paths.vhost);
     if (vhost === null) return null;
     return /^# mPanel site \S+ \(suspended/.test(vhost) ? 'suspended' : 'active';
@@ -192,7 +310,9 @@ export class NginxHosting implements HostingPort {
     const paths = sitePaths(this.layout, assertSiteDomain(domain));
     const archiveDir = archiveTo === null ? null : assertSafePath(archiveTo, 'the archive directory');
     // The vhost goes first: its log files live in the site's directory, which nginx -t opens.
-    await this.reloader.apply(paths.vhost, null);
+    // (The shared layout's names go first for the same reason: nothing points at the site after.)
+    if (this.siteLayout === 'shared') await this.unlinkNames(domain, paths);
+    if (this.siteLayout === 'per-site' || (await this.host.exists(paths.vhost))) await this.reloader.apply(paths.vhost, null);
     // The certificate's key leaves the server with the site (nothing is revoked).
     await this.host.removeTree(paths.certDir);
     if (!(await this.host.exists(paths.siteDir))) return { archive: null };

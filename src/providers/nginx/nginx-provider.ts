@@ -1,6 +1,6 @@
 import type { HostDirectory } from '../host/host-directory.js';
 import type { HostingLayout, HostingPort, HostingProvider, WebServerTarget } from '../hosting.port.js';
-import { NginxHosting } from './nginx-hosting.js';
+import { NginxHosting, type SiteLayout } from './nginx-hosting.js';
 import { NginxReloader } from './nginx-reloader.js';
 
 export interface NginxSettings {
@@ -13,6 +13,8 @@ export interface NginxSettings {
   readonly httpsPort?: number;
   /** nginx's worker user, which reads certificate files at handshake time. */
   readonly tlsKeyOwner?: { readonly uid: number; readonly gid: number } | null;
+  /** NGINX_SITE_LAYOUT. */
+  readonly siteLayout: SiteLayout;
 }
 
 /**
@@ -54,6 +56,7 @@ export class NginxProvider implements HostingProvider {
       reloader: this.reloaderFor(server),
       siteErrorLog: this.settings.siteErrorLogs,
       tlsKeyOwner: this.settings.tlsKeyOwner ?? null,
+      siteLayout: this.settings.siteLayout,
     });
     this.hostings.set(server.id, { fingerprint, hosting });
     return hosting;

@@ -185,7 +185,8 @@ describe('SSH driver (real sshd on 127.0.0.1, key auth, pinned host key)', () =>
       sshUser: AGENT,
       sshHostKey: target.hostKey,
     };
-    const settings: NginxSettings = { layout, batchWindowMs: 20, fileOwner: null, siteErrorLogs: false };
+    // The shipped layout (shared): links and markers over SFTP and exec, one reload for the shared file.
+    const settings: NginxSettings = { layout, batchWindowMs: 20, fileOwner: null, siteErrorLogs: false, siteLayout: 'shared' };
     const hosts = new HostDirectory({ sshPrivateKeyPath: target.privateKeyPath });
     const provider = new NginxProvider(hosts, settings);
     const hosting = provider.forServer(server);
@@ -193,12 +194,17 @@ describe('SSH driver (real sshd on 127.0.0.1, key auth, pinned host key)', () =>
     expect(provider.forServer(server)).toBe(hosting);
     try {
       const domain = domainFor('row');
-      await hosting.ensureSite(domain);
+      const site = await hosting.ensureSite(domain);
+      expect(site.vhostPath).toBe(path.join(layout.sitesDir, '_mpanel-sites.conf'));
       await waitForAnswer(nginx.port, domain, (a) => a.status === 200);
-      // NGINX_SITE_ERROR_LOGS=false: the access log only.
-      const vhost = await fs.readFile(path.join(layout.sitesDir, `${domain}.conf`), 'utf8');
-      expect(vhost).toContain('access_log ');
-      expect(vhost).not.toContain('error_log ');
+      await waitForAnswer(nginx.port, `www.${domain}`, (a) => a.status === 200);
+      expect(existsSync(path.join(layout.sitesDir, `${domain}.conf`))).toBe(false);
+      await hosting.suspendSite(domain);
+      expect((await waitForAnswer(nginx.port, domain, (a) => a.status === 503)).body).toContain('suspended');
+      await hosting.unsuspendSite(domain);
+      await waitForAnswer(nginx.port, domain, (a) => a.status === 200);
+      // The worker (the agent's user here) writes the site's access log.
+      expect(await fs.readFile(path.join(layout.webRoot, domain, 'logs', 'access.log'), 'utf8')).toContain('GET / ');
     } finally {
       await hosts.close();
     }

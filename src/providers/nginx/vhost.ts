@@ -54,7 +54,11 @@ export interface SitePaths {
   readonly logsDir: string;
   readonly index: string;
   readonly vhost: string;
-  /** `${certsDir}/<domain>`: one `<name>.pem` (key + chain) per name the site answers to. */
+  /**
+   * `${certsDir}/<domain>`: the site's state directory, nginx's worker user's (0700): one
+   * `<name>.pem` (key + chain) per name the site answers to, the `hsts` marker, and in the shared
+   * layout the `suspended` marker and the `site` link to siteDir.
+   */
   readonly certDir: string;
   readonly challengeDir: string;
 }
@@ -63,6 +67,23 @@ export interface SitePaths {
 export function siteNames(domain: string): [string, string] {
   const name = assertSiteDomain(domain);
   return [name, `www.${name}`];
+}
+
+function certsDir(layout: HostingLayout): string {
+  return layout.certsDir ?? path.posix.join(path.posix.dirname(layout.nginxConf), 'certs');
+}
+
+/**
+ * The shared layout's name index: `<namesDir>/<name>` is a link to the state directory of the
+ * site answering to that name (`_` cannot start a domain's directory, so it is never a site's).
+ */
+export function namesDir(layout: HostingLayout): string {
+  return path.posix.join(certsDir(layout), '_names');
+}
+
+/** The shared layout's one configuration file (no domain has a `_`, so no site's vhost has this name). */
+export function sharedConfPath(layout: HostingLayout): string {
+  return path.posix.join(layout.sitesDir, '_mpanel-sites.conf');
 }
 
 export function sitePaths(layout: HostingLayout, domain: string): SitePaths {
@@ -74,7 +95,7 @@ export function sitePaths(layout: HostingLayout, domain: string): SitePaths {
     logsDir: path.posix.join(siteDir, 'logs'),
     index: path.posix.join(siteDir, 'public', 'index.html'),
     vhost: path.posix.join(layout.sitesDir, `${name}.conf`),
-    certDir: path.posix.join(layout.certsDir ?? path.posix.join(path.posix.dirname(layout.nginxConf), 'certs'), name),
+    certDir: path.posix.join(certsDir(layout), name),
     challengeDir: path.posix.join(siteDir, '.well-known', 'acme-challenge'),
   };
 }
@@ -204,4 +225,66 @@ export function renderVhost(layout: HostingLayout, listen: SiteListen, domain: s
     ...serve,
   ];
   return [header, ...block(redirect), ...block(secure), ''].join('\n');
+}
+
+/** A Host or SNI name as isNormalizedDomain passes it (letters TLD or xn--), for nginx's regexes. */
+const NAME_REGEX = String.raw`(?:[a-z0-9-]+\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]+)`;
+
+/**
+ * The shared layout: every site on this nginx is served by the same two `server {}` blocks, which
+ * find everything per request through the name index (namesDir): `<names>/<host>` links to the
+ * site's state directory, which holds the `site` link (root, logs, ACME challenges), the
+ * certificate files, and the `suspended` and `hsts` markers. Adding, suspending, switching to
+ * HTTPS or renewing a site is a few files and links, never a reload: nginx sees them at the next
+ * request or handshake. The file is written once (and again only when the listen addresses or the
+ * layout change).
+ *
+ * What reaches a path here: the Host header through the server_name regex (nginx has already
+ * refused `..`, `/` and NUL in it and lower-cased it), and the SNI name only through the
+ * `$mpanel_sni` map, which turns anything but a plain domain into `_` (no such entry). A name
+ * with no entry gets 404 over HTTP and no certificate over TLS. Customers own their site
+ * directory, never the state directory or the index, so they cannot unsuspend a site or plant a
+ * certificate. Per-site error logs do not exist here (error_log takes no variables): a site's
+ * errors go to nginx's main log, which names the host.
+ */
+export function renderSharedSites(layout: HostingLayout, listen: SiteListen): string {
+  const names = namesDir(layout);
+  const entry = `${names}/$mpanel_name`;
+  const site = [
+    `server_name "~^(?<mpanel_name>${NAME_REGEX})$";`,
+    `root ${entry}/site/public;`,
+    'index index.html;',
+    // A log path with variables is opened by the worker (the logs directory is its user's) and
+    // only when the request's root exists; the cache keeps busy sites' logs open.
+    `access_log ${entry}/site/logs/access.log;`,
+    'open_log_file_cache max=1000 inactive=20s valid=1m min_uses=2;',
+    ...SECURITY_HEADERS,
+  ];
+  const challenges = ['location ^~ /.well-known/acme-challenge/ {', `  root ${entry}/site;`, '  default_type text/plain;', '  try_files $uri =404;', '}'];
+  const suspended = ['location = /.mpanel-suspended {', '  internal;', '  default_type text/html;', `  return 503 '${SUSPENDED_PAGE}';`, '}'];
+  // `if` holding only `return` or `rewrite … last` is the safe use of if inside a location.
+  const serve = (redirect: string[]) => ['location / {', ...redirect, `  if (-f ${entry}/suspended) {`, '    rewrite ^ /.mpanel-suspended last;', '  }', '  try_files $uri $uri/ =404;', '}'];
+  const header = '# mPanel sites (shared layout, NGINX_SITE_LAYOUT=shared): written by mPanel; edits here are lost.';
+  const http = [...listenLines(listen, listen.port), ...site, '', ...challenges, ...suspended];
+  const httpsPort = listen.httpsPort;
+  if (httpsPort === undefined) return [header, ...block([...http, ...serve([])]), ''].join('\n');
+  const toHttps = [`  if (-f ${entry}/$mpanel_name.pem) {`, `    return 301 https://$host${httpsPort === 443 ? '' : `:${httpsPort}`}$request_uri;`, '  }'];
+  const sni = [`map $ssl_server_name $mpanel_sni {`, `  "~^${NAME_REGEX}$" $ssl_server_name;`, '  default _;', '}'];
+  const https = [
+    ...listenLines(listen, httpsPort, ' ssl'),
+    ...site,
+    `ssl_certificate ${names}/$mpanel_sni/$mpanel_sni.pem;`,
+    `ssl_certificate_key ${names}/$mpanel_sni/$mpanel_sni.pem;`,
+    'set $mpanel_hsts "";',
+    `if (-f ${entry}/hsts) {`,
+    `  set $mpanel_hsts "max-age=31536000";`,
+    '}',
+    // An empty value sends no header.
+    'add_header Strict-Transport-Security $mpanel_hsts always;',
+    '',
+    ...challenges,
+    ...suspended,
+    ...serve([]),
+  ];
+  return [header, ...sni, ...block([...http, ...serve(toHttps)]), ...block(https), ''].join('\n');
 }

@@ -9,7 +9,7 @@ import { quoteTxt } from '../../modules/dns/dns-records.js';
 import { powerDns, randomLabel, resolverFor } from '../../../test/helpers/dns.js';
 import { takeMailStackTurn, imapClient, inboundSmtp, loginRefused, receive, smtpRefusal, submissionSmtp } from '../../../test/helpers/mail.js';
 import { HostDirectory } from '../host/host-directory.js';
-import type { HostTransport } from '../host/host.port.js';
+import { recordingHost } from '../../../test/helpers/recording-host.js';
 import { InvalidMailInputError, type MailboxSpec, type MailDomainSpec } from '../mailserver.port.js';
 import { PostfixDovecotMail, PostfixDovecotProvider } from './postfix-dovecot.js';
 
@@ -182,20 +182,7 @@ it('20 mailboxes created at once, from two adapters (two processes), all log in'
 
 describe('hostile input', () => {
   const calls: string[] = [];
-  const recording: HostTransport = {
-    description: 'recording',
-    ensureDir: async (p) => (calls.push(`ensureDir ${p}`), false),
-    readFile: async (p) => (calls.push(`readFile ${p}`), null),
-    writeFileAtomic: async (p) => void calls.push(`write ${p}`),
-    withLock: async (p, work) => (calls.push(`lock ${p}`), work()),
-    removeFile: async (p) => void calls.push(`removeFile ${p}`),
-    removeTree: async (p) => void calls.push(`removeTree ${p}`),
-    exists: async (p) => (calls.push(`exists ${p}`), false),
-    chown: async (p) => void calls.push(`chown ${p}`),
-    signal: async (pid) => (calls.push(`signal ${pid}`), false),
-    run: async (argv) => (calls.push(`run ${argv.join(' ')}`), { code: 1, stdout: '', stderr: '' }),
-    close: async () => undefined,
-  };
+  const recording = recordingHost(calls);
   const guarded = new PostfixDovecotMail(recording, mailSettings(env).layout, (work) => work(), { host: '127.0.0.1', imapPort: 1, smtpInPort: 1 });
   const hash = provider.hashPassword('a-password-123');
   const good = 'example.test';

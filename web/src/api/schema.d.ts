@@ -4600,6 +4600,8 @@ export interface components {
             createdAt: string;
             /** Format: uuid */
             domainId: string;
+            /** @description When `certificate.expiring` was raised for this failing renewal (cleared by the next issuance) */
+            expiryAlertedAt: string | null;
             failedAt: string | null;
             fingerprintSha256: string | null;
             /** Format: uuid */
@@ -4613,6 +4615,8 @@ export interface components {
             notBefore: string | null;
             /** @description When the renewal task takes it */
             renewAfter: string | null;
+            /** @description Renewals that gave up in a row (0 after an issuance); the old certificate keeps serving meanwhile */
+            renewalFailures: number;
             serialNumber: string | null;
             /**
              * @description PENDING until issued; FAILED when every attempt failed (the site stays on HTTP); ISSUED

@@ -115,6 +115,12 @@ function CertificateRow({ certificate }: { certificate: Certificate }) {
           <>
             {certificate.lastError}
             <small className="block">{dateTime(certificate.failedAt)}</small>
+            {certificate.renewalFailures > 0 && (
+              <small className="block">
+                {certificate.renewalFailures} renewal{certificate.renewalFailures === 1 ? '' : 's'} failed in a row; the current certificate still serves
+                {certificate.expiryAlertedAt ? ' (expiry alert sent)' : ''}
+              </small>
+            )}
           </>
         ) : (
           '—'
@@ -129,7 +135,7 @@ function CertificateRow({ certificate }: { certificate: Certificate }) {
             title={failed ? 'Retry this certificate?' : 'Renew this certificate now?'}
             consequence={
               <p>
-                The CA is asked for a new certificate for {certificate.names.join(', ')}; once issued it replaces the current one on the web server (nginx reloads). The CA
+                The CA is asked for a new certificate for {certificate.names.join(', ')}; once issued it replaces the current one on the web server (served from the next connection, no reload). The CA
                 rate-limits renewals: do not repeat this for the same names many times a week.
               </p>
             }
