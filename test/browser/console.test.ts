@@ -13,6 +13,8 @@ import { createDatabase, type DatabaseHandle } from '../../src/config/database.j
 import { loadEnv } from '../../src/config/env.js';
 import { eq } from 'drizzle-orm';
 import { billingRuns, jobs, orders, sslCertificates, type Tenant } from '../../src/db/schema/index.js';
+import { systemActor } from '../../src/modules/audit/audit.service.js';
+import { createDraftInvoice, issueInvoice } from '../../src/modules/billing/invoices.service.js';
 import { recordEvent } from '../../src/modules/events/domain-events.js';
 import { withTenant } from '../../src/db/tenant-tx.js';
 import { consoleBuilt, DEFAULT_CONSOLE_DIR } from '../../src/modules/console/console.router.js';
@@ -411,20 +413,45 @@ it('the operations screens in Chromium: dashboard figures, certificates, webhook
     await checkA11y('billing settings');
     await page.getByLabel('Reminders, days before due').fill('7, 100');
     await page.getByLabel('Suspend for non-payment, days after due').fill('abc');
+    // Half an address: the API names the parts it misses.
+    await page.getByLabel('Address line 1').fill('1 Rue de la Paix');
     await page.getByRole('button', { name: 'Save billing settings' }).click();
     // Each field carries the API's own message (reminderDays.1 is shown beside the list).
     await page.locator('.field', { has: page.getByLabel('Reminders, days before due') }).locator('.field-error').waitFor();
     await page.locator('.field', { has: page.getByLabel('Suspend for non-payment, days after due') }).locator('.field-error').waitFor();
     expect(await page.getByLabel('Reminders, days before due').getAttribute('aria-invalid')).toBe('true');
+    for (const label of ['City', 'Country (ISO code)']) expect(await page.getByLabel(label).getAttribute('aria-invalid'), label).toBe('true');
     await checkA11y('billing settings with field errors');
     await page.getByLabel('Reminders, days before due').fill('10, 2');
     await page.getByLabel('Suspend for non-payment, days after due').fill('21');
+    await page.getByLabel('City').fill('Paris');
+    await page.getByLabel('Postal code').fill('75002');
+    await page.getByLabel('Country (ISO code)').fill('fr');
     await page.getByRole('button', { name: 'Save billing settings' }).click();
     await page.getByText('Saved: the next billing run uses them.').waitFor();
     const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: staff.user.email, password: staff.password }) });
     const { token } = (await login.json()) as { token: string };
     const saved = (await (await fetch(`${base}/api/billing/settings`, { headers: { authorization: `Bearer ${token}` } })).json()) as { reminderDays: number[]; suspendAfterDays: number };
-    expect(saved).toMatchObject({ reminderDays: [10, 2], suspendAfterDays: 21 });
+    expect(saved).toMatchObject({ reminderDays: [10, 2], suspendAfterDays: 21, sellerAddress: { line1: '1 Rue de la Paix', postalCode: '75002', city: 'Paris', country: 'FR' } });
+  });
+
+  await step('an invoice and its PDF', async () => {
+    const invoice = await withTenant(database.db, tenant.id, async (tx) => {
+      const draft = await createDraftInvoice(tx, tenant.id, { customerId: live.subscription.customerId, subscriptionId: live.subscription.id, currency: 'EUR', lines: [{ description: 'Web hosting', quantity: 1, unitAmount: 1299 }] }, systemActor);
+      return issueInvoice(tx, tenant.id, draft.id, systemActor);
+    });
+    await page.goto(`${base}/invoices/${invoice.id}`);
+    await heading(`Invoice ${invoice.number}`).waitFor();
+    // Fetched with the in-memory token, opened from a blob URL in a new tab.
+    const opened = page.context().waitForEvent('page');
+    const fetched = page.waitForResponse((response) => response.url().endsWith(`/api/invoices/${invoice.id}/pdf`));
+    await page.getByRole('button', { name: `PDF of invoice ${invoice.number}` }).click();
+    const pdf = await fetched;
+    expect([pdf.status(), pdf.headers()['content-type']]).toEqual([200, 'application/pdf']);
+    const tab = await opened;
+    expect(tab.url()).toMatch(/^blob:/);
+    await tab.close();
+    await checkA11y('invoice');
   });
 
   await step('readable at 360 px', async () => {

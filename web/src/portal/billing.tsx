@@ -1,9 +1,8 @@
 import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
 import type { components } from '../api/schema';
-import { ApiError, messageOf } from '../api/problem';
 import { ConfirmButton } from '../ui/confirm';
 import { dateTime, money } from '../ui/format';
+import { PdfButton } from '../ui/pdf-button';
 import { Empty, ErrorState, Loading } from '../ui/states';
 import { Status } from '../ui/status';
 import { portalMust } from './client';
@@ -13,53 +12,6 @@ import { portalApi, portalSession } from './session';
 // Invoices: the account's issued invoices, a page at a time, each with its PDF
 
 type InvoiceSummary = components['schemas']['InvoiceSummary'];
-
-/**
- * Opens a PDF of the API in a new tab. The token lives in memory only (portal/session.ts), so a
- * plain link cannot carry it: the PDF is fetched with it and shown from a blob URL.
- */
-async function openPdf(path: string): Promise<void> {
-  const token = portalSession.token();
-  const response = await fetch(path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
-  const url = URL.createObjectURL(await response.blob());
-  const link = document.createElement('a');
-  link.href = url;
-  link.target = '_blank';
-  link.rel = 'noopener';
-  link.click();
-  // The new tab has loaded it by then; the blob is released with the URL.
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
-}
-
-function PdfButton({ path, label }: { path: string; label: string }) {
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const open = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await openPdf(path);
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <>
-      <button type="button" onClick={() => void open()} disabled={busy} aria-label={label}>
-        {busy ? 'Opening…' : 'PDF'}
-      </button>
-      {error !== null && (
-        <span role="alert" className="error">
-          {' '}
-          {messageOf(error)}
-        </span>
-      )}
-    </>
-  );
-}
 
 export function Invoices() {
   const list = useInfiniteQuery({
@@ -101,7 +53,7 @@ export function Invoices() {
                 <td>{money(invoice.total, invoice.currency)}</td>
                 <td>{money(invoice.amountDue, invoice.currency)}</td>
                 <td>
-                  <PdfButton path={`/api/portal/invoices/${invoice.id}/pdf`} label={`PDF of invoice ${invoice.number ?? ''}`} />
+                  <PdfButton path={`/api/portal/invoices/${invoice.id}/pdf`} token={portalSession.token} label={`PDF of invoice ${invoice.number ?? ''}`} />
                 </td>
               </tr>
             ))}

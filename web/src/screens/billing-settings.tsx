@@ -13,9 +13,12 @@ type Update = components['schemas']['BillingSettingsUpdateInput'];
 
 export const billingSettingsRoute = createRoute({ getParentRoute: () => appRoute, path: '/settings/billing', component: BillingSettings });
 
+const ADDRESS_FIELDS = ['line1', 'line2', 'postalCode', 'city', 'region', 'country'] as const;
+
 const FIELDS = [
   'sellerName',
   'sellerTaxId',
+  ...ADDRESS_FIELDS.map((part) => `sellerAddress.${part}` as const),
   'invoiceNumberFormat',
   'creditNoteNumberFormat',
   'renewalLeadDays',
@@ -60,8 +63,21 @@ function BillingSettings() {
     setSaved(false);
     const form = new FormData(event.currentTarget);
     const optional = (name: string): string | null => text(form, name).trim() || null;
+    // All parts empty: no address. Otherwise what was typed (an empty required part is the API's to name).
+    const part = (name: (typeof ADDRESS_FIELDS)[number]) => text(form, `sellerAddress.${name}`).trim();
+    const sellerAddress = ADDRESS_FIELDS.every((name) => part(name) === '')
+      ? null
+      : {
+          line1: part('line1'),
+          ...(part('line2') ? { line2: part('line2') } : {}),
+          city: part('city'),
+          ...(part('postalCode') ? { postalCode: part('postalCode') } : {}),
+          ...(part('region') ? { region: part('region') } : {}),
+          country: part('country').toUpperCase(),
+        };
     save.mutate({
       sellerName: optional('sellerName'),
+      sellerAddress,
       sellerTaxId: optional('sellerTaxId'),
       invoiceNumberFormat: text(form, 'invoiceNumberFormat').trim(),
       creditNoteNumberFormat: text(form, 'creditNoteNumberFormat').trim(),
@@ -99,6 +115,12 @@ function SettingsForm({ current, error, saving, saved, onSubmit }: { current: Se
         <legend>Seller and numbering (invoices issued from now on)</legend>
         <Field label="Seller name" field="sellerName" defaultValue={current.sellerName ?? ''} error={error} />
         <Field label="Seller tax id" field="sellerTaxId" defaultValue={current.sellerTaxId ?? ''} error={error} />
+        <Field label="Address line 1" field="sellerAddress.line1" defaultValue={current.sellerAddress?.line1 ?? ''} error={error} hint="printed on invoices and credit notes; all address fields empty for none" />
+        <Field label="Address line 2" field="sellerAddress.line2" defaultValue={current.sellerAddress?.line2 ?? ''} error={error} />
+        <Field label="Postal code" field="sellerAddress.postalCode" defaultValue={current.sellerAddress?.postalCode ?? ''} error={error} />
+        <Field label="City" field="sellerAddress.city" defaultValue={current.sellerAddress?.city ?? ''} error={error} />
+        <Field label="Region" field="sellerAddress.region" defaultValue={current.sellerAddress?.region ?? ''} error={error} />
+        <Field label="Country (ISO code)" field="sellerAddress.country" defaultValue={current.sellerAddress?.country ?? ''} error={error} hint="e.g. DE, FR, US" maxLength={2} />
         <Field label="Invoice number format" field="invoiceNumberFormat" defaultValue={current.invoiceNumberFormat} error={error} hint="{YYYY} {YY} {MM} and one counter, e.g. INV-{YYYY}-{000000}" />
         <Field label="Credit note number format" field="creditNoteNumberFormat" defaultValue={current.creditNoteNumberFormat} error={error} />
         {days('Invoice this many days before renewal', 'renewalLeadDays', current.renewalLeadDays)}
@@ -121,9 +143,6 @@ function SettingsForm({ current, error, saving, saved, onSubmit }: { current: Se
         {saving ? 'Saving…' : 'Save billing settings'}
       </button>
       {saved && <p role="status">Saved: the next billing run uses them.</p>}
-      <p>
-        The seller&apos;s postal address is set through the API: <code>PATCH /api/billing/settings</code> with <code>sellerAddress</code>.
-      </p>
     </form>
   );
 }

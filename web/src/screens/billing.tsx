@@ -2,6 +2,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { createRoute, Link, useNavigate } from '@tanstack/react-router';
 import { useState, type FormEvent, type ReactNode } from 'react';
 import { api, must } from '../api/client';
+import { session } from '../api/session';
 import type { components } from '../api/schema';
 import { appRoute } from '../routes';
 import { defined, str, text } from '../search';
@@ -10,6 +11,7 @@ import { Field, FormError, SelectField } from '../ui/form';
 import { dateTime, money, shortId } from '../ui/format';
 import { toMinorUnits } from '../ui/money-input';
 import { Pager } from '../ui/pager';
+import { PdfButton } from '../ui/pdf-button';
 import { Empty, QueryState } from '../ui/states';
 import { Status } from '../ui/status';
 
@@ -100,6 +102,11 @@ function InvoiceScreen() {
       {(invoice) => (
         <>
           <h1>{invoice.number ? `Invoice ${invoice.number}` : 'Draft invoice'}</h1>
+          {invoice.number && (
+            <p>
+              <PdfButton path={`/api/invoices/${invoice.id}/pdf`} token={session.token} label={`PDF of invoice ${invoice.number}`} />
+            </p>
+          )}
           <dl className="facts">
             <Fact term="Status">
               <Status value={invoice.status} />
