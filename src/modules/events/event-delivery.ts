@@ -6,7 +6,7 @@ import { EVENT_DISPATCH_SETTING } from '../../db/schema/rls.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { MailerError, type MailerPort } from '../../providers/mailer.port.js';
 import { groupByTenant } from './event-dispatcher.js';
-import { isDomainEventType, loadBranding, loadTemplate, renderEmail } from './notification-email.js';
+import { emailAudience, isDomainEventType, loadBranding, loadTemplate, renderEmail } from './notification-email.js';
 import { loadWebhooks, recordWebhookAttempts, sendLoadedWebhook, targetChecks, type LoadedWebhook, type TargetCheck, type WebhookAttempt, type WebhookSettings } from './webhook-deliveries.js';
 
 /**
@@ -113,7 +113,8 @@ async function sendEmail(deps: DeliveryDeps, delivery: EventDeliveryRow): Promis
   const prepared = await withTenant(deps.db, delivery.tenantId, async (tx) => {
     const [event] = await tx.select().from(domainEvents).where(eq(domainEvents.id, delivery.eventId));
     if (!event || !isDomainEventType(event.type)) return null;
-    const branding = await loadBranding(tx, delivery.tenantId);
+    const reader = emailAudience[event.type] === 'customer' ? { customerEmail: delivery.recipient } : undefined;
+    const branding = await loadBranding(tx, delivery.tenantId, reader);
     const template = await loadTemplate(tx, delivery.tenantId, event.type);
     const facts = { id: event.id, type: event.type, occurredAt: event.occurredAt, payload: event.payload };
     return { branding, rendered: renderEmail(template, facts, branding, delivery.recipientName ?? delivery.recipient) };

@@ -3261,6 +3261,8 @@ export interface components {
             email: string;
             /** Format: uuid */
             id: string;
+            /** @description The customer's language for emails and invoices (BCP 47); null: the tenant's */
+            locale: string | null;
             name: string;
             phone: string | null;
             stripeCustomerId: string | null;
@@ -3292,6 +3294,8 @@ export interface components {
             email: string;
             /** Format: uuid */
             id: string;
+            /** @description The customer's language for emails and invoices (BCP 47); null: the tenant's */
+            locale: string | null;
             name: string;
             phone: string | null;
             stripeCustomerId: string | null;
@@ -4346,6 +4350,8 @@ export interface components {
                 email: string;
                 /** Format: uuid */
                 id: string;
+                /** @description The language emails and invoices are written in; null: the provider's default */
+                locale: string | null;
                 name: string;
                 phone: string | null;
                 taxId: string | null;
@@ -8802,6 +8808,7 @@ export interface operations {
                 "application/json": {
                     brandName?: string | null;
                     footerAddress?: string | null;
+                    /** @description BCP 47 language tag, e.g. en-GB */
                     locale?: string;
                     logoUrl?: string | null;
                     primaryColor?: string | null;
@@ -9373,6 +9380,8 @@ export interface operations {
                         company?: string;
                         /** Format: email */
                         email: string;
+                        /** @description The customer's language for emails and invoices (BCP 47, e.g. de-DE); default the tenant's */
+                        locale?: string;
                         name: string;
                         phone?: string;
                     };
@@ -12046,6 +12055,7 @@ export interface operations {
             content: {
                 "application/json": {
                     company?: string | null;
+                    locale?: string | null;
                     name?: string;
                     phone?: string | null;
                 };
