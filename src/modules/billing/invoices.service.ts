@@ -78,11 +78,6 @@ export interface DraftInput {
 }
 
 /**
- * A draft invoice with its lines, taxed per line (rounded half away from zero) and totals that are
- * the exact sums. Each line's rate: the one named, none (null), or the tenant's for the customer's
- * country (omitted).
- */
-/**
  * Amounts a column cannot hold (money.ts throws a RangeError past 2^31 - 1 minor units, e.g.
  * quantity 807 × unitAmount -1,000,000,000) are the request's error: 400 naming the line.
  */
@@ -95,6 +90,11 @@ function inRange<T>(field: string, compute: () => T): T {
   }
 }
 
+/**
+ * A draft invoice with its lines, taxed per line (rounded half away from zero) and totals that are
+ * the exact sums. Each line's rate: the one named, none (null), or the tenant's for the customer's
+ * country (omitted).
+ */
 export async function createDraftInvoice(tx: Tx, tenantId: string, input: DraftInput, actor: AuditActor): Promise<Invoice> {
   const [customer] = await tx.select().from(customers).where(and(eq(customers.id, input.customerId), isNull(customers.deletedAt)));
   if (!customer) throw validationFailed([{ field: 'body/customerId', message: 'is not a customer of this tenant' }]);
