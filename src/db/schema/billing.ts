@@ -23,6 +23,8 @@ export const customers = pgTable(
     /** ISO 3166-1 alpha-2, upper case: picks the tax rate. */
     country: text('country'),
     billingAddress: jsonb('billing_address').$type<BillingAddress>(),
+    /** BCP 47 tag the customer's emails and documents are written in; null: the tenant's (notification settings). */
+    locale: text('locale'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     deletedAt: deletedAt(),

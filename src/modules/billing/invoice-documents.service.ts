@@ -61,7 +61,7 @@ export async function invoicePdf(db: Database, scope: DocumentScope, invoiceId: 
       amountPaid: invoice.amountPaid,
       amountDue: summary.amountDue,
       note: invoice.memo,
-      branding: await loadBranding(tx, scope.tenantId),
+      branding: await loadBranding(tx, scope.tenantId, { customerId: invoice.customerId }),
     };
   });
   return { fileName: fileNameOf(data.number, invoiceId, 'invoice'), pdf: await renderDocumentPdf(data) };
@@ -107,7 +107,7 @@ export async function creditNotePdf(db: Database, scope: DocumentScope, creditNo
       amountPaid: null,
       amountDue: null,
       note: null,
-      branding: await loadBranding(tx, scope.tenantId),
+      branding: await loadBranding(tx, scope.tenantId, { customerId: note.customerId }),
     };
   });
   return { fileName: fileNameOf(data.number, creditNoteId, 'credit-note'), pdf: await renderDocumentPdf(data) };

@@ -78,6 +78,19 @@ export interface DraftInput {
 }
 
 /**
+ * Amounts a column cannot hold (money.ts throws a RangeError past 2^31 - 1 minor units, e.g.
+ * quantity 807 × unitAmount -1,000,000,000) are the request's error: 400 naming the line.
+ */
+function inRange<T>(field: string, compute: () => T): T {
+  try {
+    return compute();
+  } catch (error) {
+    if (error instanceof RangeError) throw validationFailed([{ field, message: `${error.message}: the amounts must fit in 2,147,483,647 minor units` }]);
+    throw error;
+  }
+}
+
+/**
  * A draft invoice with its lines, taxed per line (rounded half away from zero) and totals that are
  * the exact sums. Each line's rate: the one named, none (null), or the tenant's for the customer's
  * country (omitted).
@@ -98,10 +111,11 @@ export async function createDraftInvoice(tx: Tx, tenantId: string, input: DraftI
       [rate] = await tx.select().from(taxRates).where(and(eq(taxRates.id, line.taxRateId), eq(taxRates.active, true)));
       if (!rate) throw validationFailed([{ field: `body/lines/${index}/taxRateId`, message: 'is not an active tax rate of this tenant' }]);
     }
-    const amounts = lineAmounts({ quantity: line.quantity, unitAmount: line.unitAmount, rateBps: rate?.rateBps ?? 0, inclusive: rate?.inclusive ?? false });
+    const amounts = inRange(`body/lines/${index}`, () => lineAmounts({ quantity: line.quantity, unitAmount: line.unitAmount, rateBps: rate?.rateBps ?? 0, inclusive: rate?.inclusive ?? false }));
     priced.push({ line, rate, amounts });
   }
-  const totals = invoiceTotals(priced.map((p) => p.amounts));
+  const lineTotals = priced.map((p) => p.amounts);
+  const totals = inRange('body/lines', () => invoiceTotals(lineTotals));
   if (totals.total < 0) throw validationFailed([{ field: 'body/lines', message: 'the invoice total cannot be negative (use a credit note)' }]);
 
   const [invoice] = await tx

@@ -67,12 +67,13 @@ export function emailCustomerLinkMailer(deps: EmailLinkDeps): CustomerLinkMailer
  */
 export async function sendLinkEmail(
   deps: EmailLinkDeps,
-  mail: { readonly tenantId: string; readonly email: string; readonly name: string; readonly url: string; readonly expiresAt: Date },
+  mail: { readonly tenantId: string; readonly customerId?: string; readonly email: string; readonly name: string; readonly url: string; readonly expiresAt: Date },
   template: EmailTemplate,
   values: Readonly<Record<string, string>>,
   messageIdPrefix: string,
 ): Promise<void> {
-  const branding = await withTenant(deps.db, mail.tenantId, (tx) => loadBranding(tx, mail.tenantId));
+  // A customer's links in the customer's language; staff invitations in the tenant's.
+  const branding = await withTenant(deps.db, mail.tenantId, (tx) => loadBranding(tx, mail.tenantId, mail.customerId ? { customerId: mail.customerId } : undefined));
   const filled = { ...values, recipientName: mail.name, brandName: branding.brandName, url: mail.url, expiresAt: formatDate(mail.expiresAt.toISOString(), branding) };
   await deps.mailer.send({
     from: { name: branding.senderName, address: deps.from },

@@ -17,6 +17,7 @@ export function customerView(customer: Customer): CustomerView {
     company: customer.company,
     phone: customer.phone,
     stripeCustomerId: customer.stripeCustomerId,
+    locale: customer.locale,
     createdAt: customer.createdAt,
     updatedAt: customer.updatedAt,
   };

@@ -17,6 +17,7 @@ export const customerResponse = z
     company: z.string().nullable(),
     phone: z.string().nullable(),
     stripeCustomerId: z.string().nullable(),
+    locale: z.string().nullable().meta({ description: "The customer's language for emails and invoices (BCP 47); null: the tenant's" }),
     createdAt: timestamp,
     updatedAt: timestamp,
   })

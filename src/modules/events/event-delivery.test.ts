@@ -92,6 +92,20 @@ describe('event emails through a real SMTP listener', () => {
     expect(mail?.parsed.messageId).toBe(`<${delivery?.id}@mpanel>`);
   });
 
+  it("a customer who chose a language reads money and dates in it; staff and other customers keep the tenant's", async () => {
+    const tenant = await buildTenant(db());
+    await withTenant(db(), tenant.id, (tx) => tx.insert(notificationSettings).values({ tenantId: tenant.id, locale: 'de-DE', timeZone: 'Europe/Berlin' }));
+    const french = await invoiceEvent(tenant, 'invoice.issued');
+    await withTenant(db(), tenant.id, (tx) => tx.update(customers).set({ locale: 'fr-FR' }).where(eq(customers.id, french.customer.id)));
+    const german = await invoiceEvent(tenant, 'invoice.issued');
+    await drain();
+    const [toFrench] = mailTo(french.customer.email.toLowerCase());
+    expect(toFrench?.parsed.subject).toBe('Invoice INV-0042: 1\u202f234,56\u00a0€');
+    expect(toFrench?.parsed.text).toContain('31 décembre 2026');
+    expect(String(toFrench?.parsed.html)).toContain('<html lang="fr-FR">');
+    expect(mailTo(german.customer.email.toLowerCase())[0]?.parsed.subject).toBe('Invoice INV-0042: 1.234,56\u00a0€');
+  });
+
   it('a staff alert goes to the tenant\'s ADMIN and BILLING users only', async () => {
     const tenant = await buildTenant(db());
     const admin = await buildUser(db(), tenant, { role: 'ADMIN' });

@@ -8,7 +8,7 @@ import { MailerError, type MailerPort } from '../../providers/mailer.port.js';
 import { groupByTenant } from './event-dispatcher.js';
 import type { DomainEventType } from './domain-events.js';
 import type { EmailTemplate } from './email-template.js';
-import { isDomainEventType, loadBranding, loadTemplate, renderEmail, type Branding, type RenderedEmail } from './notification-email.js';
+import { customerLocales, emailAudience, isDomainEventType, loadBranding, loadTemplate, renderEmail, type Branding, type RenderedEmail } from './notification-email.js';
 import { loadWebhooks, recordWebhookAttempts, sendLoadedWebhook, targetChecks, type LoadedWebhook, type TargetCheck, type WebhookAttempt, type WebhookSettings } from './webhook-deliveries.js';
 
 /**
@@ -138,14 +138,20 @@ type PreparedEmail = { readonly branding: Branding; readonly rendered: RenderedE
 
 /**
  * The messages of one tenant's email deliveries, in that tenant's transaction: the events in one
- * query, the branding once, each event type's template once, whatever the batch's size.
+ * query, the branding once, each event type's template once, the customer recipients' own
+ * languages in one query, whatever the batch's size.
  */
 async function prepareEmails(tx: Tx, tenantId: string, deliveries: readonly EventDeliveryRow[]): Promise<Map<string, PreparedEmail>> {
   const prepared = new Map<string, PreparedEmail>();
   if (deliveries.length === 0) return prepared;
   const events = await tx.select().from(domainEvents).where(inArray(domainEvents.id, [...new Set(deliveries.map((delivery) => delivery.eventId))]));
   const eventById = new Map(events.map((event) => [event.id, event]));
-  const branding = await loadBranding(tx, tenantId);
+  const tenantBranding = await loadBranding(tx, tenantId);
+  const customerAddresses = deliveries.filter((delivery) => {
+    const type = eventById.get(delivery.eventId)?.type;
+    return type !== undefined && isDomainEventType(type) && emailAudience[type] === 'customer';
+  });
+  const locales = await customerLocales(tx, tenantId, customerAddresses.map((delivery) => delivery.recipient));
   const templates = new Map<DomainEventType, EmailTemplate>();
   for (const delivery of deliveries) {
     const event = eventById.get(delivery.eventId);
@@ -153,6 +159,8 @@ async function prepareEmails(tx: Tx, tenantId: string, deliveries: readonly Even
       prepared.set(delivery.id, null);
       continue;
     }
+    const locale = emailAudience[event.type] === 'customer' ? locales.get(delivery.recipient.toLowerCase()) : undefined;
+    const branding = locale ? { ...tenantBranding, locale } : tenantBranding;
     let template = templates.get(event.type);
     if (!template) {
       template = await loadTemplate(tx, tenantId, event.type);

@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNull } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
 import { customers, notificationSettings, notificationTemplates, subscriptions, tenants, users, type DomainEventRow } from '../../db/schema/index.js';
 import type { Tx } from '../../db/tenant-tx.js';
 import { domainEventTypes, type DomainEventType } from './domain-events.js';
@@ -116,9 +116,39 @@ export interface Branding extends Formats {
   readonly footerAddress: string | null;
 }
 
-export async function loadBranding(tx: Tx, tenantId: string): Promise<Branding> {
+/** A customer who reads the email or document. */
+export interface Reader {
+  readonly customerId: string;
+}
+
+/** The customer's own language (customers.locale), or null for the tenant's. */
+async function readerLocale(tx: Tx, tenantId: string, reader: Reader): Promise<string | null> {
+  const [row] = await tx
+    .select({ locale: customers.locale })
+    .from(customers)
+    .where(and(eq(customers.tenantId, tenantId), eq(customers.id, reader.customerId), isNull(customers.deletedAt)));
+  return row?.locale ?? null;
+}
+
+/** The customers' own languages by address (lower case), for those of `addresses` who chose one. */
+export async function customerLocales(tx: Tx, tenantId: string, addresses: readonly string[]): Promise<Map<string, string>> {
+  const wanted = [...new Set(addresses.map((address) => address.toLowerCase()))];
+  if (wanted.length === 0) return new Map();
+  const rows = await tx
+    .select({ email: sql<string>`lower(${customers.email})`, locale: customers.locale })
+    .from(customers)
+    .where(and(eq(customers.tenantId, tenantId), inArray(sql`lower(${customers.email})`, wanted), isNull(customers.deletedAt), isNotNull(customers.locale)));
+  return new Map(rows.flatMap((row) => (row.locale ? [[row.email, row.locale] as const] : [])));
+}
+
+/**
+ * The tenant's branding; with a reader who is a customer, dates and money in that customer's
+ * locale when they chose one (the time zone stays the tenant's).
+ */
+export async function loadBranding(tx: Tx, tenantId: string, reader?: Reader): Promise<Branding> {
   const [tenant] = await tx.select({ name: tenants.name }).from(tenants).where(eq(tenants.id, tenantId));
   const [settings] = await tx.select().from(notificationSettings).where(eq(notificationSettings.tenantId, tenantId));
+  const ownLocale = reader ? await readerLocale(tx, tenantId, reader) : null;
   const brandName = settings?.brandName ?? tenant?.name ?? 'mPanel';
   return {
     senderName: settings?.senderName ?? brandName,
@@ -127,7 +157,7 @@ export async function loadBranding(tx: Tx, tenantId: string): Promise<Branding> 
     logoUrl: settings?.logoUrl ?? null,
     primaryColor: settings?.primaryColor ?? '#1f6feb',
     footerAddress: settings?.footerAddress ?? null,
-    locale: settings?.locale ?? 'en-US',
+    locale: ownLocale ?? settings?.locale ?? 'en-US',
     timeZone: settings?.timeZone ?? 'UTC',
   };
 }

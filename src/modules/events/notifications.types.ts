@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { timestamp } from '../../shared/http/schemas.js';
+import { localeTag } from '../../shared/locale.js';
 import { domainEventTypes } from './domain-events.js';
 
 export const eventTypeParams = z.strictObject({
@@ -51,17 +52,7 @@ export const notificationSettingsBody = z.strictObject({
   logoUrl: httpUrl.nullable().optional(),
   primaryColor: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #1f6feb').nullable().optional(),
   footerAddress: z.string().min(1).max(500).nullable().optional(),
-  locale: z
-    .string()
-    .max(35)
-    .refine((value) => {
-      try {
-        return Intl.getCanonicalLocales(value).length === 1;
-      } catch {
-        return false;
-      }
-    }, 'must be a BCP 47 language tag like en-GB')
-    .optional(),
+  locale: localeTag.optional(),
   timeZone: z
     .string()
     .max(64)

@@ -191,10 +191,12 @@ async function createOrder(tx: Tx, deps: OrderIntakeDeps, tenantId: string, body
   // Reuse the customer by email; ON CONFLICT waits for a concurrent insert of the same email.
   await tx
     .insert(customers)
-    .values({ tenantId, email: body.customer.email, name: body.customer.name, company: body.customer.company, phone: body.customer.phone, stripeCustomerId: body.payment.stripeCustomerId })
+    .values({ tenantId, email: body.customer.email, name: body.customer.name, company: body.customer.company, phone: body.customer.phone, stripeCustomerId: body.payment.stripeCustomerId, locale: body.customer.locale })
     .onConflictDoNothing();
   const [customer] = await tx.select().from(customers).where(eq(sql`lower(${customers.email})`, body.customer.email));
   if (!customer) throw new Error('customer upsert returned no row');
+  // A returning customer keeps the language they chose; one without a choice takes this order's.
+  if (body.customer.locale && customer.locale === null) await tx.update(customers).set({ locale: body.customer.locale }).where(eq(customers.id, customer.id));
 
   const [order] = await tx
     .insert(orders)

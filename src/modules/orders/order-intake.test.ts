@@ -258,4 +258,19 @@ describe('acceptance', () => {
     expect((await send(orderPayload(own, offer.price, { customer: { ...customer, email: 'repeat@example.test' } }))).statusCode).toBe(201);
     expect((await counts(own.id)).customers).toBe(1);
   });
+
+  it("keeps the customer's language: set by the first order that names one, never changed by a later order", async () => {
+    const own = await buildTenant(db());
+    const offer = await buildOffer(db(), own);
+    const localeOf = async () => (await withTenant(db(), own.id, (tx) => tx.select({ locale: customers.locale }).from(customers)))[0]?.locale;
+    const customer = { email: 'lang@example.test', name: 'Lang Buyer' };
+    expect((await send(orderPayload(own, offer.price, { customer }))).statusCode).toBe(201);
+    expect(await localeOf()).toBeNull();
+    expect((await send(orderPayload(own, offer.price, { customer: { ...customer, locale: 'de-de' } }))).statusCode).toBe(201);
+    expect(await localeOf()).toBe('de-DE');
+    expect((await send(orderPayload(own, offer.price, { customer: { ...customer, locale: 'fr-FR' } }))).statusCode).toBe(201);
+    expect(await localeOf()).toBe('de-DE');
+    const bad = await send(orderPayload(own, offer.price, { customer: { ...customer, locale: 'x'.repeat(40) } }));
+    expect([bad.statusCode, bad.json().errors[0].field]).toEqual([400, 'body/customer/locale']);
+  });
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { localeTag } from '../../shared/locale.js';
 import { jobStatuses } from '../../db/schema/index.js';
 import { domainName } from '../../shared/domain-name.js';
 import { tenantSlug } from '../tenants/tenants.types.js';
@@ -24,6 +25,7 @@ export const orderBody = z
         .string()
         .regex(/^\+?[0-9 ()-]{3,32}$/, 'digits, spaces, ( ) - and an optional leading +')
         .optional(),
+      locale: localeTag.optional().meta({ description: "The customer's language for emails and invoices (BCP 47, e.g. de-DE); default the tenant's" }),
     }),
     priceId: z.uuid(),
     domain: domainName.meta({ description: 'Fully qualified; IDN accepted and stored as punycode' }),

@@ -47,7 +47,7 @@ async function twoFactorEnabled(tx: Tx, auth: CustomerAuthContext): Promise<bool
 
 async function profileOf(tx: Tx, customer: Customer, auth: CustomerAuthContext): Promise<Profile> {
   return {
-    customer: { id: customer.id, email: customer.email, name: customer.name, company: customer.company, phone: customer.phone, billingAddress: customer.billingAddress, taxId: customer.taxId },
+    customer: { id: customer.id, email: customer.email, name: customer.name, company: customer.company, phone: customer.phone, billingAddress: customer.billingAddress, taxId: customer.taxId, locale: customer.locale },
     login: sessionLogin({ id: auth.loginId, customerId: auth.customerId, tenantId: auth.tenantId, email: auth.email, name: auth.name, role: auth.role }),
     twoFactorEnabled: await twoFactorEnabled(tx, auth),
   };

@@ -29,7 +29,13 @@ describe('portal routes', () => {
     expect(bad.statusCode).toBe(400);
     expect(bad.body).toContain('country');
     expect((await inject('PUT', '/tax-id', { taxId: 'DE123456789' })).json()).toMatchObject({ customer: { taxId: 'DE123456789' } });
-    expect((await inject('GET', '/profile')).json()).toMatchObject({ customer: { company: 'Ada Ltd', taxId: 'DE123456789' }, login: { id: owner.id, role: 'OWNER' } });
+    expect((await inject('GET', '/profile')).json()).toMatchObject({ customer: { company: 'Ada Ltd', taxId: 'DE123456789', locale: null }, login: { id: owner.id, role: 'OWNER' } });
+    // The language of the customer's emails and invoices: a BCP 47 tag, stored canonical; null for the provider's.
+    expect((await inject('PATCH', '/profile', { locale: 'fr-fr' })).json()).toMatchObject({ customer: { locale: 'fr-FR' } });
+    const badLocale = await inject('PATCH', '/profile', { locale: 'not a locale!' });
+    expect([badLocale.statusCode, badLocale.json().errors]).toEqual([400, [{ field: 'body/locale', message: 'must be a BCP 47 language tag like en-GB' }]]);
+    expect((await inject('GET', '/profile')).json().customer.locale).toBe('fr-FR');
+    expect((await inject('PATCH', '/profile', { locale: null })).json()).toMatchObject({ customer: { locale: null } });
   });
 
   it('services: plan, status, domain, site URL', async () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { customerRoles, subscriptionStatuses, certificateStatuses } from '../../db/schema/index.js';
+import { localeTag } from '../../shared/locale.js';
 import { passwordSchema } from '../auth/password.js';
 import { customerSessionLogin } from '../customer-auth/customer-auth.types.js';
 
@@ -17,6 +18,7 @@ export const profile = z
       phone: z.string().nullable(),
       billingAddress: billingAddress.nullable(),
       taxId: z.string().nullable(),
+      locale: z.string().nullable().meta({ description: "The language emails and invoices are written in; null: the provider's default" }),
     }),
     login: customerSessionLogin,
     twoFactorEnabled: z.boolean().meta({ description: 'Whether the signed-in login has two-factor sign-in on' }),
@@ -25,7 +27,12 @@ export const profile = z
 export type Profile = z.infer<typeof profile>;
 
 export const updateProfileBody = z
-  .strictObject({ name: z.string().trim().min(1).max(200).optional(), company: z.string().trim().max(200).nullable().optional(), phone: z.string().trim().max(50).nullable().optional() })
+  .strictObject({
+    name: z.string().trim().min(1).max(200).optional(),
+    company: z.string().trim().max(200).nullable().optional(),
+    phone: z.string().trim().max(50).nullable().optional(),
+    locale: localeTag.nullable().optional(),
+  })
   .refine((body) => Object.keys(body).length > 0, 'name at least one field');
 export type UpdateProfileBody = z.infer<typeof updateProfileBody>;
 

@@ -3301,6 +3301,8 @@ export interface components {
             email: string;
             /** Format: uuid */
             id: string;
+            /** @description The customer's language for emails and invoices (BCP 47); null: the tenant's */
+            locale: string | null;
             name: string;
             phone: string | null;
             stripeCustomerId: string | null;
@@ -3332,6 +3334,8 @@ export interface components {
             email: string;
             /** Format: uuid */
             id: string;
+            /** @description The customer's language for emails and invoices (BCP 47); null: the tenant's */
+            locale: string | null;
             name: string;
             phone: string | null;
             stripeCustomerId: string | null;
@@ -4386,6 +4390,8 @@ export interface components {
                 email: string;
                 /** Format: uuid */
                 id: string;
+                /** @description The language emails and invoices are written in; null: the provider's default */
+                locale: string | null;
                 name: string;
                 phone: string | null;
                 taxId: string | null;
@@ -8842,6 +8848,7 @@ export interface operations {
                 "application/json": {
                     brandName?: string | null;
                     footerAddress?: string | null;
+                    /** @description BCP 47 language tag, e.g. en-GB */
                     locale?: string;
                     logoUrl?: string | null;
                     primaryColor?: string | null;
@@ -9413,6 +9420,8 @@ export interface operations {
                         company?: string;
                         /** Format: email */
                         email: string;
+                        /** @description The customer's language for emails and invoices (BCP 47, e.g. de-DE); default the tenant's */
+                        locale?: string;
                         name: string;
                         phone?: string;
                     };
@@ -12086,6 +12095,7 @@ export interface operations {
             content: {
                 "application/json": {
                     company?: string | null;
+                    locale?: string | null;
                     name?: string;
                     phone?: string | null;
                 };
