@@ -168,6 +168,15 @@ const envSchema = z
     DNS_SPF: txtText.default('v=spf1 mx -all'),
     DNS_DMARC: bool.default(true),
     DNS_DMARC_RECORD: txtText.default('v=DMARC1; p=quarantine'),
+    /**
+     * Mail client autoconfiguration in every new zone: `autoconfig` and `autodiscover` CNAME to
+     * this host (the API's public name, which answers them: README "Mail hosting" → Autoconfig),
+     * and `_autodiscover._tcp` SRV to it on 443. Unset: no such records.
+     */
+    DNS_AUTOCONFIG_HOST: z
+      .string()
+      .refine(isNormalizedDomain, 'must be a lower-case host name like panel.example.com')
+      .optional(),
 
     MARKETING_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
     STRIPE_WEBHOOK_SECRET: z.string().startsWith('whsec_', 'must start with whsec_').optional(),

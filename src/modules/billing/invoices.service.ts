@@ -87,6 +87,19 @@ interface PricedLine {
 }
 
 /**
+ * Amounts a column cannot hold (money.ts throws a RangeError past 2^31 - 1 minor units, e.g.
+ * quantity 807 × unitAmount -1,000,000,000) are the request's error: 400 naming the line.
+ */
+function inRange<T>(field: string, compute: () => T): T {
+  try {
+    return compute();
+  } catch (error) {
+    if (error instanceof RangeError) throw validationFailed([{ field, message: `${error.message}: the amounts must fit in 2,147,483,647 minor units` }]);
+    throw error;
+  }
+}
+
+/**
  * Each line taxed (rounded half away from zero) and the totals as the exact sums. A line's rate:
  * the one named (`namedRate` answers the tenant's active rate of that id), none (null), or
  * `fallbackRate` (omitted). Throws the validation problem of the first line or total that is wrong.
@@ -99,9 +112,11 @@ function priceLines(lines: readonly InvoiceLineInput[], fallbackRate: TaxRate | 
       rate = namedRate(line.taxRateId);
       if (!rate) throw validationFailed([{ field: `body/lines/${index}/taxRateId`, message: 'is not an active tax rate of this tenant' }]);
     }
-    return { line, rate, amounts: lineAmounts({ quantity: line.quantity, unitAmount: line.unitAmount, rateBps: rate?.rateBps ?? 0, inclusive: rate?.inclusive ?? false }) };
+    const amounts = inRange(`body/lines/${index}`, () => lineAmounts({ quantity: line.quantity, unitAmount: line.unitAmount, rateBps: rate?.rateBps ?? 0, inclusive: rate?.inclusive ?? false }));
+    return { line, rate, amounts };
   });
-  const totals = invoiceTotals(priced.map((p) => p.amounts));
+  const lineTotals = priced.map((p) => p.amounts);
+  const totals = inRange('body/lines', () => invoiceTotals(lineTotals));
   if (totals.total < 0) throw validationFailed([{ field: 'body/lines', message: 'the invoice total cannot be negative (use a credit note)' }]);
   return { priced, totals };
 }

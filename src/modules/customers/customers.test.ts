@@ -59,6 +59,7 @@ describe('GET /api/customers', () => {
       company: 'Analytical Engines',
       phone: null,
       stripeCustomerId: null,
+      locale: null,
       createdAt: ada.createdAt.toISOString(),
       updatedAt: ada.updatedAt.toISOString(),
     });

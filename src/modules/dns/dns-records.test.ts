@@ -204,6 +204,18 @@ describe('the default template', () => {
     expect(broken).toEqual({ ok: false, problems: [expect.stringMatching(/@ A not-an-ip: content must be an IPv4 address/), expect.stringMatching(/www A not-an-ip/)] });
   });
 
+  it('with DNS_AUTOCONFIG_HOST: autoconfig and autodiscover CNAMEs and the autodiscover SRV at that host; a bad host is refused at start-up', () => {
+    const withAutoconfig = dnsSettings(loadEnv({ NODE_ENV: 'test', DNS_AUTOCONFIG_HOST: 'panel.hoster.example' }));
+    const result = defaultRecords('shop.test', { web: null, mail: null }, withAutoconfig);
+    expect(result.ok && result.records.filter((r) => r.type === 'CNAME' || r.type === 'SRV').map((r) => `${r.name} ${r.type} ${r.priority ?? '-'} ${r.content}`)).toEqual([
+      'autoconfig.shop.test CNAME - panel.hoster.example',
+      'autodiscover.shop.test CNAME - panel.hoster.example',
+      '_autodiscover._tcp.shop.test SRV 0 0 443 panel.hoster.example',
+    ]);
+    expect(settings.template.autoconfigHost).toBeNull();
+    expect(() => loadEnv({ NODE_ENV: 'test', DNS_AUTOCONFIG_HOST: 'Panel Host' })).toThrow(/DNS_AUTOCONFIG_HOST/);
+  });
+
   it('writes the SOA contact in domain form', () => {
     expect(hostmasterName('Hostmaster@Example.Test')).toBe('hostmaster.example.test');
     expect(hostmasterName('dns.admin@example.test')).toBe('dns\\.admin.example.test');

@@ -17,6 +17,8 @@ export interface DnsSettings {
     readonly spf: string;
     /** null when DMARC is turned off. */
     readonly dmarc: string | null;
+    /** The host autoconfig/autodiscover point at (DNS_AUTOCONFIG_HOST), or null for none. */
+    readonly autoconfigHost: string | null;
   };
 }
 
@@ -42,6 +44,7 @@ type DnsEnv = Pick<
   | 'DNS_SPF'
   | 'DNS_DMARC'
   | 'DNS_DMARC_RECORD'
+  | 'DNS_AUTOCONFIG_HOST'
 >;
 
 export function dnsSettings(env: DnsEnv): DnsSettings {
@@ -58,6 +61,7 @@ export function dnsSettings(env: DnsEnv): DnsSettings {
       mailIpv6: env.DNS_DEFAULT_MAIL_IPV6 ?? null,
       spf: env.DNS_SPF,
       dmarc: env.DNS_DMARC ? env.DNS_DMARC_RECORD : null,
+      autoconfigHost: env.DNS_AUTOCONFIG_HOST ?? null,
     },
   };
 }
@@ -78,7 +82,8 @@ export const MX_PRIORITY = 10;
 
 /**
  * The default records of a new zone: `@` and `www` A (and AAAA) at the web server, MX to the
- * mail host (with its own A/AAAA when it is inside the zone), SPF, and DMARC when enabled. Every
+ * mail host (with its own A/AAAA when it is inside the zone), SPF, DMARC when enabled, and the
+ * mail clients' autoconfig/autodiscover names when DNS_AUTOCONFIG_HOST is set. Every
  * record goes through the same validation and conflict rules as one written through the API; a
  * template that breaks them (a misconfiguration) is reported with the offending record.
  */
@@ -105,6 +110,11 @@ export function defaultRecords(domain: string, addresses: TemplateAddresses, set
   }
   inputs.push({ name: '@', type: 'TXT', content: fill(t.spf) });
   if (t.dmarc) inputs.push({ name: '_dmarc', type: 'TXT', content: fill(t.dmarc) });
+  if (t.autoconfigHost) {
+    const target = `${t.autoconfigHost}.`;
+    inputs.push({ name: 'autoconfig', type: 'CNAME', content: target }, { name: 'autodiscover', type: 'CNAME', content: target });
+    inputs.push({ name: `_autodiscover._tcp.${domain}.`, type: 'SRV', content: `0 443 ${target}`, priority: 0 });
+  }
 
   const records: DnsRecordData[] = [];
   const problems: string[] = [];
