@@ -3,8 +3,12 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Price, Server, Tenant, User } from '../src/db/schema/index.js';
+import type { CustomerLogin, Price, Server, Tenant, User } from '../src/db/schema/index.js';
+import { systemActor } from '../src/modules/audit/audit.service.js';
 import { signAccessToken } from '../src/modules/auth/tokens.js';
+import { createDraftInvoice, issueCreditNote, issueInvoice } from '../src/modules/billing/invoices.service.js';
+import { signCustomerToken } from '../src/modules/customer-auth/customer-tokens.js';
+import { withTenant } from '../src/db/tenant-tx.js';
 import { ORDER_BODY_LIMIT_BYTES, signMarketingPayload } from '../src/modules/orders/marketing-signature.js';
 import { STRIPE_EVENT_BODY_LIMIT_BYTES } from '../src/modules/payment-events/payment-events.router.js';
 import { STRIPE_SIGNATURE_HEADER, stripeTestSignatureHeader } from '../src/providers/stripe/stripe-webhooks.js';
@@ -15,6 +19,7 @@ import { authHeader } from './helpers/auth.js';
 import { powerDns, provisionTestZone, ZoneCleanup } from './helpers/dns.js';
 import { takeMailStackTurn, buildMailDomain } from './helpers/mail.js';
 import { buildOffer } from './helpers/orders.js';
+import { buildCustomerLogin, customerAuthHeader } from './helpers/portal.js';
 import {
   applyMutation,
   BROKEN_JSON_TEXTS,
@@ -60,7 +65,11 @@ takeMailStackTurn();
  *
  * Operations come from the document at run time, so new modules are covered without editing
  * this file. Each generated batch runs as the SUPER_ADMIN of a tenant that has data (so that
- * handlers reach the database), anonymously on public routes, and signed on signed webhooks.
+ * handlers reach the database), on client portal routes as the owner of one of its customers
+ * (who has a DNS zone, a hosted mail domain with a mailbox and an alias, an invoice and a credit
+ * note), anonymously on public routes, and signed on signed webhooks.
+ *
+ * A 400 VALIDATION_FAILED problem must name the field(s) it refuses (`errors[].field`).
  *
  * BAD_INPUT_SEED and BAD_INPUT_RUNS (batches per operation) override the defaults; a failure
  * prints the seed and path fast-check needs to replay it.
@@ -127,6 +136,8 @@ interface Operation {
   /** JSON Schema of the request body, when the operation declares one. */
   body: Schema | undefined;
   bearer: boolean;
+  /** A client portal route (/api/portal): sent with the token of the portal caller, a customer's owner. */
+  customer: boolean;
   signer: 'marketing' | 'stripe' | undefined;
 }
 
@@ -168,17 +179,12 @@ function operationsOf(document: Schema): { covered: Operation[]; excluded: { key
         query: paramsIn('query'),
         body: content ? (schemaAt(content, 'schema') ?? {}) : undefined,
         bearer: security.some((requirement) => 'bearerAuth' in requirement),
+        customer: security.some((requirement) => 'customerBearerAuth' in requirement),
         signer: SIGNED[key],
       };
       // The console's refresh cookie route reads no input (no body, no parameter): nothing to send it badly.
       const schemes = security.flatMap((requirement) => Object.keys(requirement));
-      // Portal routes take a customer's token, which this suite does not mint yet: their input
-      // validation is covered by test/portal and test/cross-customer, not by the hostile cases here.
-      if (schemes.includes('customerBearerAuth')) {
-        excluded.push({ key, reason: 'portal route (customer token): not fuzzed here yet' });
-        continue;
-      }
-      const otherSchemes = schemes.filter((scheme) => scheme !== 'bearerAuth' && scheme !== 'refreshCookie');
+      const otherSchemes = schemes.filter((scheme) => scheme !== 'bearerAuth' && scheme !== 'customerBearerAuth' && scheme !== 'refreshCookie');
       if (otherSchemes.length > 0 && !operation.signer) throw new Error(`${key} uses ${otherSchemes.join(', ')}: teach this suite to sign it (SIGNED)`);
 
       const takesInput = operation.body !== undefined || parameters.length > 0;
@@ -200,6 +206,9 @@ let caller: User;
 /** The price orders and Stripe events name; kept out of the pools so that no case deactivates it. */
 let offer: Price;
 let callerHeaders: Record<string, string>;
+/** The client portal's caller: the owner login of the customer whose zone, mail and invoices the seed made. */
+let portalCaller: CustomerLogin;
+let customerHeaders: Record<string, string>;
 const pools = new Map<string, Set<string>>();
 const protectedIds = new Set<string>();
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -256,7 +265,9 @@ async function seedData(covered: readonly Operation[]): Promise<void> {
   const provisioned = await provisionTestZone(t.env, db, tenant, zones);
   dnsZones.push(provisioned.order.domain.name);
   // A hosted mail domain with a mailbox and an alias: the mail routes then reach real rows (and the real mail server).
-  const hosted = await buildMailDomain(db, t.env, t.container.providers.mail, tenant);
+  // ...owned by the customer of the DNS zone, whose owner is the portal caller: the portal's routes reach real rows too.
+  const portalCustomer = provisioned.order.customer;
+  const hosted = await buildMailDomain(db, t.env, t.container.providers.mail, tenant, { customer: portalCustomer });
   mailCleanup.push({ server: hosted.server, domain: hosted.domain });
   for (const [url, payload] of [
     ['/api/mailboxes', { mailDomainId: hosted.mailDomain.id, localPart: 'info' }],
@@ -265,6 +276,20 @@ async function seedData(covered: readonly Operation[]): Promise<void> {
     const made = await t.app.inject({ method: 'POST', url, headers: callerHeaders, payload });
     expect(made.statusCode, made.body).toBe(201);
   }
+  // An issued invoice with a credit note, for the portal's billing routes.
+  await withTenant(db, tenant.id, async (tx) => {
+    const draft = await createDraftInvoice(tx, tenant.id, { customerId: portalCustomer.id, subscriptionId: provisioned.order.subscription.id, currency: 'EUR', lines: [{ description: 'Hosting', quantity: 1, unitAmount: 900 }] }, systemActor);
+    const invoice = await issueInvoice(tx, tenant.id, draft.id, systemActor);
+    await issueCreditNote(tx, tenant.id, invoice.id, { amount: 100, reason: 'goodwill' }, systemActor);
+  });
+  portalCaller = await buildCustomerLogin(db, tenant, portalCustomer);
+  customerHeaders = await customerAuthHeader(t.env, db, portalCaller);
+  protectedIds.add(portalCaller.id).add(portalCustomer.id);
+  // The caller's own session is never a target either: ending it would turn every later portal case into a 401.
+  const sessions = await t.app.inject({ method: 'GET', url: '/api/portal/sessions', headers: customerHeaders });
+  expect(sessions.statusCode, sessions.body).toBe(200);
+  for (const session of sessions.json().items) protectedIds.add(session.id);
+
   // One change through the API, so that the audit log has a row to read.
   const product = await buildProduct(db, tenant);
   const patched = await t.app.inject({ method: 'PATCH', url: `/api/products/${product.id}`, headers: callerHeaders, payload: { name: 'Renamed by bad-input' } });
@@ -279,6 +304,18 @@ async function seedData(covered: readonly Operation[]): Promise<void> {
     const collection = segmentsOf(op.path).at(-2) ?? '';
     for (const id of [...(pools.get(collection) ?? [])].slice(0, 3)) {
       const res = await t.app.inject({ method: 'GET', url: op.path.replace('{id}', id), headers: callerHeaders });
+      if (res.statusCode === 200) harvest(res.json(), collection);
+    }
+  }
+  // The same for the portal, as its caller (the portal's lists also take no parameter or only optional ones).
+  for (const op of covered.filter((o) => o.method === 'GET' && o.customer && o.pathParams.length === 0)) {
+    const res = await t.app.inject({ method: 'GET', url: op.path, headers: customerHeaders });
+    if (res.statusCode === 200) harvest(res.json().items ?? res.json(), segmentsOf(op.path).at(-1));
+  }
+  for (const op of covered.filter((o) => o.method === 'GET' && o.customer && o.pathParams.length === 1 && o.path.endsWith('/{id}'))) {
+    const collection = segmentsOf(op.path).at(-2) ?? '';
+    for (const id of [...(pools.get(collection) ?? [])].slice(0, 3)) {
+      const res = await t.app.inject({ method: 'GET', url: op.path.replace('{id}', id), headers: customerHeaders });
       if (res.statusCode === 200) harvest(res.json(), collection);
     }
   }
@@ -330,7 +367,7 @@ function changes(before: Snapshot, after: Snapshot): string[] {
 // Requests
 
 type Signing = 'valid' | 'none' | 'stale' | 'other-body' | 'wrong-mac' | 'no-mac';
-type Credentials = 'super-admin' | 'none' | { authorization: string };
+type Credentials = 'super-admin' | 'customer' | 'none' | { authorization: string };
 
 interface HostileRequest {
   family: string;
@@ -369,6 +406,7 @@ async function send(r: HostileRequest): Promise<LightMyRequestResponse> {
   const payload = r.body === undefined ? undefined : Buffer.from(r.body, r.encoding);
   const headers: Record<string, string> = { ...r.headers };
   if (r.credentials === 'super-admin') Object.assign(headers, callerHeaders);
+  else if (r.credentials === 'customer') Object.assign(headers, customerHeaders);
   else if (typeof r.credentials === 'object') headers.authorization = r.credentials.authorization;
   const signer = SIGNED[`${r.method} ${templateOf(r.url)}`];
   if (signer && payload && r.signing !== 'none') {
@@ -407,6 +445,10 @@ function verdict(r: HostileRequest, res: LightMyRequestResponse): string | undef
   }
   if (!isSchema(problem) || problem.status !== status || typeof problem.code !== 'string' || typeof problem.title !== 'string' || typeof problem.type !== 'string') {
     return `${status} whose body is not a problem with status ${status}`;
+  }
+  if (problem.code === 'VALIDATION_FAILED') {
+    const fields = Array.isArray(problem.errors) ? problem.errors.map((e: unknown) => (isSchema(e) ? e.field : undefined)) : [];
+    if (fields.length === 0 || fields.some((field: unknown) => typeof field !== 'string' || field === '')) return `${status} VALIDATION_FAILED that names no field`;
   }
   return undefined;
 }
@@ -665,7 +707,7 @@ function bodyMustReject(op: Operation, text: string): string | undefined {
 }
 
 function credentialsOf(op: Operation): Credentials {
-  return op.bearer ? 'super-admin' : 'none';
+  return op.bearer ? 'super-admin' : op.customer ? 'customer' : 'none';
 }
 const signingOf = (op: Operation): Signing => (op.signer ? 'valid' : 'none');
 const hasBodyMethod = (op: Operation): boolean => op.method === 'POST' || op.method === 'PATCH' || op.method === 'PUT';
@@ -885,7 +927,7 @@ function hostileHeaders(op: Operation): fc.Arbitrary<HostileRequest> {
       const { authorization, ...others } = extra;
       const headers: Record<string, string> = { ...others, ...(text === undefined ? {} : { 'content-type': type.value }) };
       if (acting !== null && op.bearer) headers['x-mpanel-tenant'] = acting;
-      if (authorization !== undefined && !op.bearer) headers.authorization = authorization;
+      if (authorization !== undefined && !op.bearer && !op.customer) headers.authorization = authorization;
       const reasons = [
         text !== undefined && type.notJson && op.body !== undefined ? `body sent as ${type.value}` : undefined,
         acting !== null && op.bearer ? 'X-Mpanel-Tenant names no tenant' : undefined,
@@ -910,7 +952,7 @@ function hostileToken(op: Operation): fc.Arbitrary<HostileRequest> {
   const authorization = fc.oneof(
     fc.constantFrom('', 'Bearer', 'Bearer ', 'bearer x', 'Basic YWRtaW46YWRtaW4=', `Bearer ${'a'.repeat(10_000)}`, 'Bearer a.b.c', 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.'),
     hostileString.map((s) => headerValue(`Bearer ${s}`)),
-    pick(tokenVariants),
+    pick(op.customer ? customerTokenVariants : tokenVariants),
   );
   return fc.tuple(authorization, fc.oneof(hostileBody(op), nearValid(op), hostileQuery(op))).map(([value, base]) =>
     request({ ...base, family: 'hostile token', credentials: value === '' ? 'none' : { authorization: value }, only: [401], mustReject: 'no valid token' }),
@@ -947,7 +989,21 @@ async function prepareTokens(): Promise<void> {
     await bearer(t.env, '00000000-0000-4000-8000-000000000001', tenant.id),
     await bearer(t.env, caller.id, '00000000-0000-4000-8000-000000000002'),
   ];
+  const portal = { loginId: portalCaller.id, tenantId: tenant.id, customerId: portalCaller.customerId, sessionId: '00000000-0000-4000-8000-000000000000', role: portalCaller.role };
+  const customerBearer = async (env: typeof t.env, claims: Partial<typeof portal>) => `Bearer ${await signCustomerToken(env, { ...portal, ...claims })}`;
+  customerTokenVariants = [
+    // A valid staff token (another audience) is refused by every portal route, a SUPER_ADMIN's too.
+    callerHeaders.authorization ?? '',
+    await customerBearer({ ...t.env, JWT_SECRET: 'another-secret-that-is-long-enough-for-hs256' }, {}),
+    await customerBearer({ ...t.env, JWT_ACCESS_EXPIRES_IN: -60 }, {}),
+    await customerBearer(t.env, {}),
+    await customerBearer(t.env, { loginId: '00000000-0000-4000-8000-000000000001' }),
+    await customerBearer(t.env, { customerId: '00000000-0000-4000-8000-000000000003' }),
+    await customerBearer(t.env, { tenantId: '00000000-0000-4000-8000-000000000002' }),
+  ];
 }
+/** The same for portal routes: a staff token, customer tokens of another secret, expired, of no open session, login, customer or tenant. */
+let customerTokenVariants: string[] = [];
 
 function requestsFor(op: Operation): fc.Arbitrary<HostileRequest> {
   const families: { weight: number; arbitrary: fc.Arbitrary<HostileRequest> }[] = [];
@@ -958,7 +1014,7 @@ function requestsFor(op: Operation): fc.Arbitrary<HostileRequest> {
   if (op.query.length > 0) families.push({ weight: 4, arbitrary: nearValidQuery(op) });
   if (op.query.length > 0 || op.method === 'GET') families.push({ weight: 2, arbitrary: hostileQuery(op) });
   families.push({ weight: 2, arbitrary: hostileHeaders(op) });
-  if (op.bearer) families.push({ weight: 1, arbitrary: hostileToken(op) });
+  if (op.bearer || op.customer) families.push({ weight: 1, arbitrary: hostileToken(op) });
   if (op.signer) families.push({ weight: 2, arbitrary: badSignature(op) });
   return fc.oneof(...families);
 }
@@ -995,7 +1051,13 @@ describe('the operations under test', () => {
     expect(covered.map((op) => op.key)).toEqual(expect.arrayContaining(Object.keys(SIGNED)));
     // What is left out takes no input at all (the document itself, the operations endpoints).
     expect(excluded.map((e) => e.key).sort()).toEqual(expect.arrayContaining(['GET /api/openapi.json']));
-    expect(excluded.filter((e) => !e.reason.includes('takes no input') && !e.reason.startsWith('portal route'))).toEqual([]);
+    expect(excluded.filter((e) => !e.reason.includes('takes no input'))).toEqual([]);
+  });
+
+  it('include every client portal operation that takes input (a customer token, not a staff one)', () => {
+    const portal = covered.filter((op) => op.path.startsWith('/api/portal/') && !op.path.startsWith('/api/portal/auth/'));
+    expect(portal.length).toBeGreaterThan(20);
+    expect(portal.filter((op) => !op.customer || op.bearer).map((op) => op.key)).toEqual([]);
   });
 });
 
@@ -1051,6 +1113,19 @@ describe('regressions found by this suite', () => {
     {
       name: 'a NUL character in a search (pg 22021, pg-errors.ts)',
       build: () => request({ family: 'regression', method: 'GET', url: '/api/users?q=%00', credentials: 'super-admin', only: [400] }),
+    },
+    {
+      name: 'an invoice line whose amount does not fit in 32 bits (RangeError in money.ts, invoices.service.ts inRange)',
+      build: () =>
+        request({
+          family: 'regression',
+          method: 'POST',
+          url: '/api/invoices',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ customerId: portalCaller.customerId, currency: 'EUR', lines: [{ description: 'x', quantity: 807, unitAmount: -1_000_000_000 }] }),
+          credentials: 'super-admin',
+          only: [400],
+        }),
     },
     {
       name: 'a NUL character in a login e-mail (pg 22021, pg-errors.ts)',

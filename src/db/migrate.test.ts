@@ -476,15 +476,25 @@ describe('row-level security', () => {
 
   it('customer_isolation: with a customer set, only that customer\'s rows of customer-owned tables, staff-only tables unchanged', async () => {
     const CUSTOMER_TABLES = [
+      'backups',
+      'billing_actions',
+      'credit_notes',
       'customer_link_tokens',
       'customer_logins',
       'customer_refresh_tokens',
       'customers',
+      'deployments',
       'dns_records',
       'dns_zones',
       'domains',
+      'invoice_lines',
+      'invoices',
+      'jobs',
+      'mail_aliases',
+      'mail_domains',
       'mailboxes',
       'orders',
+      'payments',
       'ssl_certificates',
       'subscriptions',
       'websites',
@@ -511,6 +521,76 @@ describe('row-level security', () => {
         c.query(`update customers set name = 'x' where true returning id`).then((r) => r.rowCount),
       ),
     ).resolves.toBe(0);
+  });
+
+  it('customer_isolation between two customers of one tenant: B\'s invoices, lines, credit notes, payments and mail rows are invisible to A and not writable', async () => {
+    const db = drizzle({ client: app() });
+    // Customer A: the seeded customer of tenant A; customer B: a second one of the same tenant, with the same chain of rows.
+    const customerA = await inTransaction(app(), { 'app.tenant_id': tenantA.id }, async (c) => (await c.query<{ id: string }>('select id from customers')).rows[0]?.id);
+    if (!customerA) throw new Error('no customer in tenant A');
+    const b = { customer: randomUUID(), subscription: randomUUID(), domain: randomUUID(), mailDomain: randomUUID(), alias: randomUUID(), invoice: randomUUID(), draft: randomUUID(), line: randomUUID(), creditNote: randomUUID(), payment: randomUUID() };
+    const tenantId = tenantA.id;
+    const domainName = 'customer-b.example.test';
+    await db.transaction(async (tx) => {
+      await tx.execute(sql`select set_config('app.tenant_id', ${tenantId}, true)`);
+      const [price] = await tx.select().from(s.prices);
+      const [server] = await tx.select().from(s.servers);
+      if (!price || !server) throw new Error('tenant A has no price or server');
+      await tx.insert(s.customers).values({ id: b.customer, tenantId, email: `c@${domainName}`, name: 'Customer B' });
+      await tx.insert(s.subscriptions).values({ id: b.subscription, tenantId, customerId: b.customer, productId: price.productId, priceId: price.id });
+      await tx.insert(s.domains).values({ id: b.domain, tenantId, customerId: b.customer, subscriptionId: b.subscription, name: domainName });
+      await tx.insert(s.mailDomains).values({ id: b.mailDomain, tenantId, domainId: b.domain, subscriptionId: b.subscription, serverId: server.id, dkimSelector: 'mp1', dkimPrivateKeyEncrypted: 'sealed', dkimPublicKey: 'pub' });
+      await tx.insert(s.mailAliases).values({ id: b.alias, tenantId, mailDomainId: b.mailDomain, localPart: 'sales', targets: [`info@${domainName}`] });
+      await tx.insert(s.invoices).values({ id: b.invoice, tenantId, customerId: b.customer, subscriptionId: b.subscription, currency: 'EUR', subtotal: 500, total: 500 });
+      await tx.insert(s.invoiceLines).values({ id: b.line, tenantId, invoiceId: b.invoice, position: 0, description: 'B', unitAmount: 500, netAmount: 500, taxAmount: 0, totalAmount: 500 });
+      await tx.update(s.invoices).set({ status: 'ISSUED', number: 'INV-B-1' }).where(sql`id = ${b.invoice}`);
+      await tx.insert(s.invoices).values({ id: b.draft, tenantId, customerId: b.customer, currency: 'EUR' });
+      const snapshot = { name: 'Customer B', email: `c@${domainName}`, company: null, taxId: null, country: null, address: null };
+      const seller = { name: tenantA.slug, address: null, taxId: null };
+      await tx.insert(s.creditNotes).values({ id: b.creditNote, tenantId, invoiceId: b.invoice, customerId: b.customer, number: 'CN-B-1', currency: 'EUR', subtotal: 100, taxTotal: 0, total: 100, reason: 'b', customerSnapshot: snapshot, sellerSnapshot: seller });
+      await tx.insert(s.payments).values({ id: b.payment, tenantId, invoiceId: b.invoice, source: 'STAFF', reference: 'b', amount: 500, currency: 'EUR', requestHash: 'x', receivedAt: new Date() });
+    });
+    const ownRows: Record<string, string> = { invoices: b.invoice, invoice_lines: b.line, credit_notes: b.creditNote, payments: b.payment, mail_domains: b.mailDomain, mail_aliases: b.alias };
+    const asCustomer = (customerId: string) => ({ 'app.tenant_id': tenantId, 'app.customer_id': customerId });
+
+    // Control: B sees its own rows, staff (no customer) sees both customers'.
+    for (const [table, id] of Object.entries(ownRows)) {
+      expect(await inTransaction(app(), asCustomer(b.customer), async (c) => (await c.query(`select 1 from "${table}" where id = $1`, [id])).rowCount), `${table} as B`).toBe(1);
+      expect(await inTransaction(app(), { 'app.tenant_id': tenantId }, (c) => countRows(c, table)), `${table} as staff`).toBe(table === 'invoices' ? 3 : 2);
+    }
+    // As A: none of B's rows, by id or by count, and updates and deletes reach nothing.
+    for (const [table, id] of Object.entries(ownRows)) {
+      const seen = await inTransaction(app(), asCustomer(customerA), async (c) => ({
+        byId: (await c.query(`select 1 from "${table}" where id = $1`, [id])).rowCount,
+        all: await countRows(c, table),
+        updated: (await c.query(`update "${table}" set tenant_id = tenant_id where id = $1`, [id])).rowCount,
+        deleted: (await c.query(`delete from "${table}" where id = $1`, [id])).rowCount,
+      }));
+      expect(seen, `${table} as A`).toEqual({ byId: 0, all: 1, updated: 0, deleted: 0 });
+    }
+    // Writing a row under B's objects, or for B, is refused (WITH CHECK), as is moving A's draft invoice to B.
+    const refused: [string, string, unknown[]][] = [
+      ['invoices', `insert into invoices (tenant_id, customer_id, currency) values ($1, $2, 'EUR')`, [tenantId, b.customer]],
+      ['invoice_lines', `insert into invoice_lines (tenant_id, invoice_id, position, description, unit_amount, net_amount, tax_amount, total_amount) values ($1, $2, 1, 'x', 1, 1, 0, 1)`, [tenantId, b.draft]],
+      ['credit_notes', `insert into credit_notes (tenant_id, invoice_id, customer_id, number, currency, subtotal, tax_total, total, reason, customer_snapshot, seller_snapshot) values ($1, $2, $3, 'CN-X', 'EUR', 1, 0, 1, 'x', '{}', '{}')`, [tenantId, b.invoice, b.customer]],
+      ['payments', `insert into payments (tenant_id, invoice_id, source, reference, amount, currency, request_hash, received_at) values ($1, $2, 'STAFF', 'x', 1, 'EUR', 'x', now())`, [tenantId, b.invoice]],
+      ['mail_domains', `insert into mail_domains (tenant_id, domain_id, server_id, dkim_selector, dkim_private_key_encrypted, dkim_public_key) select $1, $2, id, 'mp2', 's', 'p' from servers limit 1`, [tenantId, b.domain]],
+      ['mail_aliases', `insert into mail_aliases (tenant_id, mail_domain_id, local_part, targets) values ($1, $2, 'x', '{a@b.test}')`, [tenantId, b.mailDomain]],
+    ];
+    for (const [table, statement, values] of refused) {
+      await expect(inTransaction(app(), asCustomer(customerA), (c) => c.query(statement, values)), table).rejects.toThrow(`new row violates row-level security policy "customer_isolation" for table "${table}"`);
+    }
+    await expect(
+      inTransaction(app(), asCustomer(customerA), async (c) => {
+        await c.query(`insert into invoices (id, tenant_id, customer_id, currency) values ($1, $2, $3, 'EUR')`, [randomUUID(), tenantId, customerA]);
+        return c.query(`update invoices set customer_id = $1 where status = 'DRAFT'`, [b.customer]);
+      }),
+    ).rejects.toThrow('new row violates row-level security policy "customer_isolation" for table "invoices"');
+    // Nothing of B's changed (read as staff).
+    const after = await inTransaction(app(), { 'app.tenant_id': tenantId }, async (c) =>
+      Promise.all(Object.entries(ownRows).map(async ([table, id]) => (await c.query(`select 1 from "${table}" where id = $1`, [id])).rowCount)),
+    );
+    expect(after).toEqual(Object.values(ownRows).map(() => 1));
   });
 
   it('login_lookup and refresh_lookup expose exactly the one declared user / token, read-only', async () => {

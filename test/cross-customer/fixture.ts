@@ -4,7 +4,8 @@ import type { CustomerLogin, Tenant } from '../../src/db/schema/index.js';
 
 /**
  * One entry of the cross-customer suite (test/cross-customer.test.ts): for a portal route that
- * takes an id, how to make the object it acts on, owned by a new customer of `tenant` (customer
+ * takes an id (in its path, or in its body: `POST /api/portal/mailboxes {mailDomainId}`), how to
+ * make the object it acts on, owned by a new customer of `tenant` (customer
  * A). The suite calls the route as another customer of the same tenant and as a customer of
  * another tenant, expects 404 with `snapshot` unchanged and no audit row written, then makes the
  * same call as A's owner, which must succeed (and, for a method other than GET, change the

@@ -49,4 +49,17 @@ const snapshot: CrossCustomerFixture['snapshot'] = ({ db, tenant }, { mailDomain
 export const fixtures: CrossCustomerFixture[] = [
   { route: 'POST /api/portal/mailboxes/:id/password', create: (context) => mailOfCustomer(context, 'mailboxId'), body: {}, snapshot },
   { route: 'DELETE /api/portal/mail-aliases/:id', create: (context) => mailOfCustomer(context, 'aliasId'), snapshot },
+  // The object is named in the body: another customer's mail domain is 404 too.
+  {
+    route: 'POST /api/portal/mailboxes',
+    create: (context) => mailOfCustomer(context, 'mailboxId'),
+    body: ({ mailDomainId }: Record<string, string>) => ({ mailDomainId, localPart: 'cross-customer' }),
+    snapshot,
+  },
+  {
+    route: 'POST /api/portal/mail-aliases',
+    create: (context) => mailOfCustomer(context, 'aliasId'),
+    body: ({ mailDomainId }: Record<string, string>) => ({ mailDomainId, localPart: 'cross-customer', targets: ['someone@elsewhere.test'] }),
+    snapshot,
+  },
 ];

@@ -45,6 +45,7 @@ export const fixtures: CrossTenantFixture[] = [
   { route: 'PATCH /api/webhook-endpoints/:id', create: createEndpoint, body: { description: 'Changed by someone', eventTypes: ['invoice.issued'] }, snapshot: endpointSnapshot },
   { route: 'DELETE /api/webhook-endpoints/:id', create: createEndpoint, snapshot: endpointSnapshot },
   { route: 'POST /api/webhook-endpoints/:id/rotate-secret', create: createEndpoint, snapshot: endpointSnapshot },
+  { route: 'POST /api/webhook-endpoints/:id/test', create: createEndpoint, snapshot: endpointSnapshot },
   { route: 'GET /api/webhook-endpoints/:id/deliveries', create: createEndpoint, snapshot: endpointSnapshot },
   { route: 'GET /api/webhook-endpoints/:id/deliveries/:deliveryId', create: createEndpoint, snapshot: endpointSnapshot },
   { route: 'POST /api/webhook-endpoints/:id/deliveries/:deliveryId/redeliver', create: createEndpoint, snapshot: endpointSnapshot },

@@ -102,6 +102,7 @@ export const deployments = pgTable(
     check('deployments_resources_check', sql`${t.vcpus} > 0 and ${t.memoryMb} > 0 and ${t.diskGb} > 0`),
     index('deployments_subscription_idx').on(t.subscriptionId),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(sql`exists (select 1 from subscriptions where subscriptions.id = ${t.subscriptionId})`),
   ],
 ).enableRLS();
 
@@ -151,6 +152,10 @@ export const backups = pgTable(
     index('backups_subscription_idx').on(t.subscriptionId),
     index('backups_website_idx').on(t.websiteId),
     tenantIsolationPolicy(t.tenantId),
+    // A backup names its subscription, its website, or both; one of them must be the customer's.
+    customerIsolationPolicy(
+      sql`exists (select 1 from subscriptions where subscriptions.id = ${t.subscriptionId}) or exists (select 1 from websites where websites.id = ${t.websiteId})`,
+    ),
   ],
 ).enableRLS();
 

@@ -3,7 +3,7 @@ import { bigint, boolean, check, index, integer, jsonb, pgTable, primaryKey, tex
 import { customers, subscriptions, type BillingAddress } from './billing.js';
 import { createdAt, id, tstz, updatedAt } from './columns.js';
 import { billingModeEnum, invoiceKindEnum, invoiceStatusEnum, paymentSourceEnum } from './enums.js';
-import { billingSettingsScanPolicy, stripeReferenceLookupPolicy, tenantIsolationPolicy } from './rls.js';
+import { billingSettingsScanPolicy, customerIsolationPolicy, ownedByCustomer, stripeReferenceLookupPolicy, tenantIsolationPolicy } from './rls.js';
 import { tenantId, users } from './tenancy.js';
 
 // Invoices, credit notes, tax rates and payments (issue 16). Money is integer minor units.
@@ -175,6 +175,7 @@ export const invoices = pgTable(
     index('invoices_open_due_idx').on(t.dueAt).where(sql`${t.status} = 'ISSUED'`),
     stripeReferenceLookupPolicy(t.stripeInvoiceId, t.stripePaymentIntentId),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(ownedByCustomer(t.customerId)),
   ],
 ).enableRLS();
 
@@ -205,6 +206,7 @@ export const invoiceLines = pgTable(
     check('invoice_lines_sum_check', sql`${t.totalAmount} = ${t.netAmount} + ${t.taxAmount}`),
     unique('invoice_lines_position_unique').on(t.invoiceId, t.position),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(sql`exists (select 1 from invoices where invoices.id = ${t.invoiceId})`),
   ],
 ).enableRLS();
 
@@ -240,6 +242,7 @@ export const creditNotes = pgTable(
     index('credit_notes_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
     index('credit_notes_invoice_idx').on(t.invoiceId),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(ownedByCustomer(t.customerId)),
   ],
 ).enableRLS();
 
@@ -271,6 +274,7 @@ export const payments = pgTable(
     // Only Stripe's payments are found by their reference (a PaymentIntent id).
     stripeReferenceLookupPolicy(sql`(case when ${t.source} = 'STRIPE' then ${t.reference} end)`),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(sql`exists (select 1 from invoices where invoices.id = ${t.invoiceId})`),
   ],
 ).enableRLS();
 
@@ -305,6 +309,7 @@ export const billingActions = pgTable(
     unique('billing_actions_subscription_key_unique').on(t.subscriptionId, t.key),
     index('billing_actions_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(sql`exists (select 1 from subscriptions where subscriptions.id = ${t.subscriptionId})`),
   ],
 ).enableRLS();
 

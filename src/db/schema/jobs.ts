@@ -3,7 +3,7 @@ import { check, index, integer, jsonb, pgTable, text, uuid } from 'drizzle-orm/p
 import { orders, subscriptions } from './billing.js';
 import { createdAt, id, tstz, updatedAt } from './columns.js';
 import { jobStatusEnum, jobTypeEnum, type JobStatus } from './enums.js';
-import { outboxSweepPolicy, tenantIsolationPolicy } from './rls.js';
+import { customerIsolationPolicy, outboxSweepPolicy, tenantIsolationPolicy } from './rls.js';
 import { tenantId } from './tenancy.js';
 
 /** One entry of `jobs.history`: a status transition. `at` is an ISO 8601 timestamp. */
@@ -54,6 +54,8 @@ export const jobs = pgTable(
     index('jobs_subscription_idx').on(t.subscriptionId),
     index('jobs_order_idx').on(t.orderId),
     tenantIsolationPolicy(t.tenantId),
+    // A job of a customer's subscription or order; a tenant-wide job (neither) is staff's only.
+    customerIsolationPolicy(sql`exists (select 1 from subscriptions where subscriptions.id = ${t.subscriptionId}) or exists (select 1 from orders where orders.id = ${t.orderId})`),
     outboxSweepPolicy(t.status),
   ],
 ).enableRLS();

@@ -5,7 +5,7 @@ import { createdAt, id, updatedAt } from './columns.js';
 import { domains } from './dns.js';
 import { mailboxStatusEnum } from './enums.js';
 import { servers } from './hosting.js';
-import { tenantIsolationPolicy } from './rls.js';
+import { customerIsolationPolicy, tenantIsolationPolicy } from './rls.js';
 import { tenantId } from './tenancy.js';
 
 /**
@@ -33,7 +33,12 @@ export const mailDomains = pgTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [unique('mail_domains_tenant_domain_unique').on(t.tenantId, t.domainId), index('mail_domains_server_idx').on(t.serverId), tenantIsolationPolicy(t.tenantId)],
+  (t) => [
+    unique('mail_domains_tenant_domain_unique').on(t.tenantId, t.domainId),
+    index('mail_domains_server_idx').on(t.serverId),
+    tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(sql`exists (select 1 from domains where domains.id = ${t.domainId})`),
+  ],
 ).enableRLS();
 
 /** An alias or forwarder: `local_part@domain` delivered to each target (hosted or outside addresses). */
@@ -54,6 +59,7 @@ export const mailAliases = pgTable(
     check('mail_aliases_targets_check', sql`cardinality(${t.targets}) between 1 and 50`),
     unique('mail_aliases_domain_local_part_unique').on(t.mailDomainId, t.localPart),
     tenantIsolationPolicy(t.tenantId),
+    customerIsolationPolicy(sql`exists (select 1 from mail_domains where mail_domains.id = ${t.mailDomainId})`),
   ],
 ).enableRLS();
 

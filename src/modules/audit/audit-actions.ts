@@ -110,6 +110,7 @@ export const auditActions = [
   'webhook_endpoint.deleted',
   'webhook_endpoint.disabled',
   'webhook_endpoint.secret_rotated',
+  'webhook_endpoint.tested',
   'webhook_endpoint.updated',
   'website.created',
   'website.suspended',

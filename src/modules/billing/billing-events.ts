@@ -1,6 +1,6 @@
 import type { Invoice } from '../../db/schema/index.js';
 import type { Tx } from '../../db/tenant-tx.js';
-import { recordEvent, type DomainEvent } from '../events/domain-events.js';
+import { recordEvent, recordEvents, type DomainEvent } from '../events/domain-events.js';
 
 /**
  * Billing's domain events, written to the outbox (modules/events) in the transaction of the change
@@ -27,4 +27,8 @@ export function invoiceEvent(type: InvoiceEventType, invoice: Invoice): DomainEv
 
 export async function recordBillingEvent(tx: Tx, tenantId: string, event: DomainEvent): Promise<void> {
   await recordEvent(tx, tenantId, event);
+}
+
+export async function recordBillingEvents(tx: Tx, tenantId: string, events: readonly DomainEvent[]): Promise<void> {
+  await recordEvents(tx, tenantId, events);
 }

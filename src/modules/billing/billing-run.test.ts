@@ -5,6 +5,7 @@ import {
   billingActions,
   billingRuns,
   billingSettings,
+  customers,
   domainEvents,
   invoiceLines,
   invoices,
@@ -494,5 +495,36 @@ describe('billing run: the next action (billing_next_at) and batches', () => {
     const numbers = await withTenant(db(), tenant.id, (tx) => tx.select({ number: invoices.number }).from(invoices));
     expect(new Set(numbers.map((row) => row.number)).size).toBe(12);
     expect((await run(tenant, at(paidThrough, -10))).subscriptions).toBe(0);
+  });
+  it('a batch writes its renewals, then its notices, together: each subscription in order; one whose renewal cannot be issued fails alone, leaves no ledger row, and the next run issues it', async () => {
+    const tenant = await buildTenant(db());
+    const paidThrough = periodEnd();
+    const built: Awaited<ReturnType<typeof subscribed>>[] = [];
+    for (let i = 0; i < 6; i += 1) built.push(await subscribed(tenant, paidThrough));
+    const bad = built[4]!;
+    const deleted = (deletedAt: Date | null) => withTenant(db(), tenant.id, (tx) => tx.update(customers).set({ deletedAt }).where(eq(customers.id, bad.customer.id)));
+    await deleted(new Date());
+
+    const first = await run(tenant, at(paidThrough, -10), { batchSize: 6 });
+    expect(first.errors).toBe(1);
+    expect(first.counts.issue_renewal).toBe(5);
+    const after = await Promise.all(built.map(async (b) => read(tenant, b.subscription.id)));
+    expect(after.map((state) => state.invoices.length)).toEqual([1, 1, 1, 1, 0, 1]);
+    expect(after[4]!.ledger).toHaveLength(0);
+    const numbers = after.flatMap((state) => state.invoices.map((invoice) => Number(invoice.number?.slice(-6)))).sort((a, b) => a - b);
+    expect(numbers).toEqual([1, 2, 3, 4, 5]);
+
+    await deleted(null);
+    const second = await run(tenant, at(paidThrough, -7), { batchSize: 6 });
+    expect(second.errors).toBe(0);
+    // The late one's reminder is due the instant it is issued: sent too (it did not fall due before the invoice).
+    expect(second.counts).toEqual({ issue_renewal: 1, reminder: 6 });
+    const audit = await withTenant(db(), tenant.id, (tx) => tx.select({ action: auditLogs.action, targetId: auditLogs.targetId }).from(auditLogs).orderBy(asc(auditLogs.seq)));
+    for (const b of built) {
+      const [invoice] = (await read(tenant, b.subscription.id)).invoices;
+      const mine = audit.filter((row) => row.targetId === invoice!.id).map((row) => row.action);
+      expect(mine).toEqual(['invoice.created', 'invoice.issued', 'invoice.notice_sent']);
+      expect((await read(tenant, b.subscription.id)).events).toEqual(['invoice.issued', 'invoice.reminder']);
+    }
   });
 });

@@ -12,6 +12,7 @@ import {
   type BillingRun,
   type Invoice,
   type Job,
+  type Price,
   type Subscription,
 } from '../../db/schema/index.js';
 import { BILLING_SCAN_SETTING } from '../../db/schema/rls.js';
@@ -19,13 +20,14 @@ import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { enqueue } from '../../jobs/outbox.js';
 import type { JobProducer } from '../../jobs/queue.js';
 import { AppError } from '../../shared/errors/app-error.js';
-import { recordAudit, systemActor, type AuditActor } from '../audit/audit.service.js';
+import { recordAudit, recordAudits, systemActor, type AuditActor, type AuditEntry } from '../audit/audit.service.js';
+import type { DomainEvent } from '../events/domain-events.js';
 import { periodEnd } from '../orders/order-intake.service.js';
 import { createLifecycleJob } from '../subscriptions/lifecycle.service.js';
 import { transition } from '../subscriptions/subscription-state.js';
-import { invoiceEvent, recordBillingEvent } from './billing-events.js';
+import { invoiceEvent, recordBillingEvent, recordBillingEvents } from './billing-events.js';
 import { defaultDunningSettings, dueSteps, effectiveSettings, renewalDueAt, timeline, type DunningSettings, type PolicyInvoice, type PolicySubscription, type Step, type StepAction } from './dunning-policy.js';
-import { createDraftInvoice, issueInvoice, settingsOf } from './invoices.service.js';
+import { issueInvoices, settingsOf, type DraftInput } from './invoices.service.js';
 import { settleSubscription } from './payments.service.js';
 import { applyDuePlanChanges, renewalPriceOf } from './plan-change-schedule.js';
 import { runStripeDunning } from './stripe-dunning.js';
@@ -36,8 +38,9 @@ import { runStripeDunning } from './stripe-dunning.js';
  * overdue notices, NON_PAYMENT suspension, termination, cancellation at period end, and the
  * recovery of a subscription paid again.
  *
- * Safe to run twice at once and to kill at any point: each subscription is handled in its own
- * transaction of its tenant, with its row locked (a second run waits, then finds the work done);
+ * Safe to run twice at once and to kill at any point: a batch of a tenant's subscriptions is
+ * handled in one transaction of its tenant, with their rows locked (a second run waits, then finds
+ * the work done; renewals and notices of the batch are written together, see actOnBatch);
  * a notice and the renewal are written to the `billing_actions` ledger (unique per subscription
  * and key) in the transaction that records their domain event; state changes go through the
  * state machine (subscription-state.ts) or its lifecycle jobs, which refuse what already happened.
@@ -184,15 +187,25 @@ function policyInvoice(invoice: Invoice | undefined): PolicyInvoice | null {
   return invoice ? { id: invoice.id, status: invoice.status, dueAt: invoice.dueAt, issuedAt: invoice.issuedAt } : null;
 }
 
+const priceColumns = { id: prices.id, interval: prices.interval, amount: prices.amount, currency: prices.currency, productName: products.name };
+/** A subscription's price as the run needs it. */
+interface PriceOf {
+  readonly id: string;
+  readonly interval: Price['interval'];
+  readonly amount: number;
+  readonly currency: string;
+  readonly productName: string;
+}
+
 /** The subscription as the policy sees it, and its dunning settings (tenant's, then its own override). */
 export async function policyInputs(tx: Tx, tenantId: string, subscription: Subscription, tenantSettings?: DunningSettings) {
-  const [price] = await tx
-    .select({ interval: prices.interval, amount: prices.amount, currency: prices.currency, productName: products.name })
-    .from(prices)
-    .innerJoin(products, eq(products.id, prices.productId))
-    .where(eq(prices.id, subscription.priceId));
+  const [price] = await tx.select(priceColumns).from(prices).innerJoin(products, eq(products.id, prices.productId)).where(eq(prices.id, subscription.priceId));
   if (!price) throw new Error(`subscription ${subscription.id} has no price`);
-  const settings = effectiveSettings(tenantSettings ?? (await settingsOf(tx, tenantId)), subscription.dunningOverride);
+  return policyOf(subscription, price, tenantSettings ?? (await settingsOf(tx, tenantId)));
+}
+
+function policyOf(subscription: Subscription, price: PriceOf, tenantSettings: DunningSettings) {
+  const settings = effectiveSettings(tenantSettings, subscription.dunningOverride);
   const sub: PolicySubscription | null = subscription.paidThrough
     ? {
         status: subscription.status,
@@ -232,6 +245,20 @@ async function claim(tx: Tx, ctx: Context, subscriptionId: string, step: Step, i
 }
 
 const noticeEvent = { reminder: 'invoice.reminder', overdue: 'invoice.overdue', termination_warning: 'invoice.overdue' } as const;
+
+/** The renewal invoice of the period [start, end), at the price it renews at. */
+function renewalDraft(subscription: Subscription, start: Date, end: Date, billed: { amount: number; currency: string; productName: string }, settings: DunningSettings, asOf: Date): DraftInput {
+  return {
+    customerId: subscription.customerId,
+    subscriptionId: subscription.id,
+    currency: billed.currency,
+    kind: 'RENEWAL',
+    periodStart: start,
+    periodEnd: end,
+    dueAt: renewalDueAt(start, asOf, settings),
+    lines: [{ description: `${billed.productName}: ${start.toISOString().slice(0, 10)} to ${end.toISOString().slice(0, 10)}`, quantity: 1, unitAmount: billed.amount }],
+  };
+}
 
 interface Processed {
   readonly actions: PlannedAction[];
@@ -282,22 +309,8 @@ async function processSubscription(tx: Tx, ctx: Context, subscription: Subscript
       note(renewal, 'DONE', `${billed.productName} ${start.toISOString().slice(0, 10)} – ${end.toISOString().slice(0, 10)}: ${billed.amount} ${billed.currency}`);
       steps = steps.filter((step) => step !== renewal);
     } else if (await claimed(renewal, null)) {
-      const draft = await createDraftInvoice(
-        tx,
-        ctx.tenantId,
-        {
-          customerId: subscription.customerId,
-          subscriptionId: subscription.id,
-          currency: billed.currency,
-          kind: 'RENEWAL',
-          periodStart: start,
-          periodEnd: end,
-          dueAt: renewalDueAt(start, ctx.asOf, settings),
-          lines: [{ description: `${billed.productName}: ${start.toISOString().slice(0, 10)} to ${end.toISOString().slice(0, 10)}`, quantity: 1, unitAmount: billed.amount }],
-        },
-        ctx.actor,
-      );
-      invoice = await issueInvoice(tx, ctx.tenantId, draft.id, ctx.actor, ctx.asOf);
+      [invoice] = await issueInvoices(tx, ctx.tenantId, [renewalDraft(subscription, start, end, billed, settings, ctx.asOf)], ctx.actor, ctx.asOf);
+      if (!invoice) throw new Error(`renewal of subscription ${subscription.id} was not issued`);
       await tx.update(billingActions).set({ invoiceId: invoice.id }).where(and(eq(billingActions.subscriptionId, subscription.id), eq(billingActions.key, renewal.key ?? '')));
       note(renewal, 'DONE', `invoice ${invoice.number ?? invoice.id}`);
       steps = dueSteps(sub, policyInvoice(invoice), settings, ctx.asOf, done);
@@ -394,15 +407,210 @@ function tally(actions: readonly PlannedAction[], counts: Record<string, number>
 
 interface Outcome {
   readonly id: string;
+  /** What was done (with an error too: what committed before the failing step). */
   readonly result?: Processed;
   readonly error?: unknown;
+}
+
+/** A subscription of a batch, with what the policy needs, read for the whole batch at once. */
+interface Plan {
+  readonly row: Subscription;
+  readonly price: PriceOf;
+  readonly settings: DunningSettings;
+  readonly sub: PolicySubscription;
+  /** Its open renewal invoice: the one read, then the one this run issued. */
+  invoice: Invoice | undefined;
+  /** Its ledger keys, with the ones this run claims. */
+  readonly done: Set<string>;
+  readonly actions: PlannedAction[];
+}
+
+type NoticeStep = Step & { readonly action: keyof typeof noticeEvent };
+const isNotice = (step: Step): step is NoticeStep => step.action in noticeEvent;
+const LIVE_STATUSES: readonly Subscription['status'][] = ['ACTIVE', 'PAST_DUE', 'SUSPENDED'];
+
+/** The prices, open renewal invoices and ledger keys of a batch's subscriptions: three reads for the batch. */
+async function readPlans(tx: Tx, rows: readonly Subscription[], tenantSettings: DunningSettings): Promise<{ plans: Plan[]; outcomes: Outcome[] }> {
+  const plans: Plan[] = [];
+  const outcomes: Outcome[] = [];
+  const live = rows.filter((row) => row.billingMode === 'MPANEL' && LIVE_STATUSES.includes(row.status) && row.paidThrough !== null);
+  // Terminated, moved to Stripe or cancelled since the scan: nothing to do (peer failure 5).
+  for (const row of rows) if (!live.includes(row)) outcomes.push({ id: row.id, result: { actions: [], jobs: [] } });
+  if (live.length === 0) return { plans, outcomes };
+  const priceRows = await tx
+    .select(priceColumns)
+    .from(prices)
+    .innerJoin(products, eq(products.id, prices.productId))
+    .where(inArray(prices.id, [...new Set(live.map((row) => row.priceId))]));
+  const periods = live.flatMap((row) => (row.paidThrough ? [sql`(${row.id}::uuid, ${row.paidThrough.toISOString()}::timestamptz)`] : []));
+  const open = await tx
+    .select()
+    .from(invoices)
+    .where(and(inArray(invoices.kind, ['RENEWAL', 'INITIAL']), ne(invoices.status, 'VOID'), sql`(${invoices.subscriptionId}, ${invoices.periodStart}) in (${sql.join(periods, sql`, `)})`))
+    .orderBy(desc(invoices.createdAt));
+  const ledger = await tx
+    .select({ subscriptionId: billingActions.subscriptionId, key: billingActions.key })
+    .from(billingActions)
+    .where(inArray(billingActions.subscriptionId, live.map((row) => row.id)));
+  for (const row of live) {
+    const price = priceRows.find((candidate) => candidate.id === row.priceId);
+    if (!price) {
+      outcomes.push({ id: row.id, error: new Error(`subscription ${row.id} has no price`) });
+      continue;
+    }
+    const { settings, sub } = policyOf(row, price, tenantSettings);
+    if (!sub) {
+      outcomes.push({ id: row.id, result: { actions: [], jobs: [] } });
+      continue;
+    }
+    // The newest first, as openRenewalInvoice.
+    const invoice = open.find((candidate) => candidate.subscriptionId === row.id);
+    const done = new Set(ledger.filter((entry) => entry.subscriptionId === row.id).map((entry) => entry.key));
+    plans.push({ row, price, settings, sub, invoice, done, actions: [] });
+  }
+  return { plans, outcomes };
+}
+
+function noteOn(ctx: Context, plan: Plan, step: Step, outcome: PlannedAction['outcome'], detail?: string): void {
+  plan.actions.push({ tenantId: ctx.tenantId, subscriptionId: plan.row.id, action: step.action, at: step.at, outcome, rule: step.rule, invoiceId: plan.invoice?.id, detail });
+}
+
+/** Ledger rows for several steps in one statement; answers the `subscription key` pairs this run recorded (the others were there first). */
+async function claimAll(tx: Tx, ctx: Context, claims: readonly { subscriptionId: string; step: Step; invoiceId: string | null }[]): Promise<Set<string>> {
+  const keyed = claims.flatMap(({ subscriptionId, step, invoiceId }) =>
+    step.key ? [{ tenantId: ctx.tenantId, subscriptionId, invoiceId, key: step.key, action: step.action, outcome: step.outcome, dueAt: step.at, runId: ctx.runId }] : [],
+  );
+  if (keyed.length === 0) return new Set();
+  const rows = await tx.insert(billingActions).values(keyed).onConflictDoNothing().returning({ subscriptionId: billingActions.subscriptionId, key: billingActions.key });
+  return new Set(rows.map((row) => `${row.subscriptionId} ${row.key}`));
+}
+
+/**
+ * The batch's due renewals: claimed in the ledger (one statement), issued together
+ * (issueInvoices), the ledger rows then pointed at their invoices. Returns the plans that end here
+ * (no period end, or claimed by another run first: the run does nothing more for them, as
+ * processSubscription returns).
+ */
+async function issueDueRenewals(tx: Tx, ctx: Context, plans: readonly Plan[]): Promise<Set<Plan>> {
+  const ended = new Set<Plan>();
+  const wanted: { plan: Plan; step: Step; key: string; draft: DraftInput }[] = [];
+  for (const plan of plans) {
+    const step = dueSteps(plan.sub, policyInvoice(plan.invoice), plan.settings, ctx.asOf, plan.done).find((candidate) => candidate.action === 'issue_renewal');
+    if (!step?.key) continue;
+    const start = plan.sub.paidThrough;
+    const end = periodEnd(start, plan.price.interval);
+    if (!end) {
+      ended.add(plan);
+      continue;
+    }
+    const billed = await renewalPriceOf(tx, plan.row, start, plan.price);
+    wanted.push({ plan, step, key: step.key, draft: renewalDraft(plan.row, start, end, billed, plan.settings, ctx.asOf) });
+  }
+  if (wanted.length === 0) return ended;
+  const claimed = await claimAll(tx, ctx, wanted.map(({ plan, step }) => ({ subscriptionId: plan.row.id, step, invoiceId: null })));
+  const mine = wanted.filter(({ plan, key }) => claimed.has(`${plan.row.id} ${key}`));
+  for (const { plan } of wanted) if (!mine.some((item) => item.plan === plan)) ended.add(plan);
+  if (mine.length === 0) return ended;
+  const issued = await issueInvoices(tx, ctx.tenantId, mine.map(({ draft }) => draft), ctx.actor, ctx.asOf);
+  const links = mine.map(({ plan, key }, index) => sql`(${plan.row.id}::uuid, ${key}, ${issued[index]?.id ?? null}::uuid)`);
+  await tx.execute(
+    sql`update ${billingActions} set invoice_id = v.invoice_id from (values ${sql.join(links, sql`, `)}) as v(subscription_id, key, invoice_id) where ${billingActions.subscriptionId} = v.subscription_id and ${billingActions.key} = v.key`,
+  );
+  for (const [index, { plan, step, key }] of mine.entries()) {
+    const invoice = issued[index];
+    if (!invoice) throw new Error(`renewal of subscription ${plan.row.id} was not issued`);
+    plan.invoice = invoice;
+    plan.done.add(key);
+    noteOn(ctx, plan, step, 'DONE', `invoice ${invoice.number ?? invoice.id}`);
+  }
+  return ended;
+}
+
+/** Notices of several subscriptions: their ledger rows in one statement, then their events and audit rows in one each. */
+async function sendNotices(tx: Tx, ctx: Context, due: readonly { plan: Plan; steps: readonly NoticeStep[] }[]): Promise<void> {
+  const claims = due.flatMap(({ plan, steps }) => {
+    const invoice = plan.invoice;
+    return invoice ? steps.map((step) => ({ plan, step, invoice, subscriptionId: plan.row.id, invoiceId: invoice.id })) : [];
+  });
+  if (claims.length === 0) return;
+  const claimed = await claimAll(tx, ctx, claims);
+  const events: DomainEvent[] = [];
+  const audits: AuditEntry[] = [];
+  for (const { plan, step, invoice } of claims) {
+    // Recorded by another run first: it sent the notice.
+    if (!step.key || !claimed.has(`${plan.row.id} ${step.key}`)) continue;
+    plan.done.add(step.key);
+    if (step.outcome === 'SKIPPED') {
+      noteOn(ctx, plan, step, 'SKIPPED', 'a later notice of the same kind was due too');
+      continue;
+    }
+    events.push(invoiceEvent(noticeEvent[step.action], invoice));
+    audits.push({
+      tenantId: ctx.tenantId,
+      actor: ctx.actor,
+      action: 'invoice.notice_sent',
+      targetType: 'invoice',
+      targetId: invoice.id,
+      metadata: { notice: step.action, rule: step.rule, subscriptionId: plan.row.id, runId: ctx.runId },
+    });
+    noteOn(ctx, plan, step, 'DONE');
+  }
+  await recordBillingEvents(tx, ctx.tenantId, events);
+  await recordAudits(tx, audits);
+}
+
+/**
+ * A batch's due subscriptions (locked), acted on together where that is the same as one after the
+ * other: the policy's inputs read once, the renewals issued together, then the notices sent
+ * together. A subscription with a state change due (PAST_DUE, suspension, recovery, cancellation)
+ * goes on alone through processSubscription, in a savepoint of its own unless it is the batch
+ * (`alone`). A renewal or notice that cannot be written fails the whole batch, which is then
+ * retried one subscription per transaction (processBatchOrEach): a bad one fails alone.
+ */
+async function actOnBatch(tx: Tx, ctx: Context, rows: readonly Subscription[], tenantSettings: DunningSettings, alone: boolean): Promise<Outcome[]> {
+  const { plans, outcomes } = await readPlans(tx, rows, tenantSettings);
+  const ended = await issueDueRenewals(tx, ctx, plans);
+  const notices: { plan: Plan; steps: NoticeStep[] }[] = [];
+  const alonePlans: Plan[] = [];
+  const quiet: Plan[] = [];
+  for (const plan of plans) {
+    if (ended.has(plan)) {
+      outcomes.push({ id: plan.row.id, result: { actions: plan.actions, jobs: [] } });
+      continue;
+    }
+    const steps = dueSteps(plan.sub, policyInvoice(plan.invoice), plan.settings, ctx.asOf, plan.done);
+    const noticeSteps = steps.filter(isNotice);
+    if (noticeSteps.length < steps.length) alonePlans.push(plan);
+    else {
+      if (noticeSteps.length > 0) notices.push({ plan, steps: noticeSteps });
+      quiet.push(plan);
+    }
+  }
+  await sendNotices(tx, ctx, notices);
+  for (const plan of quiet) {
+    outcomes.push({ id: plan.row.id, result: { actions: plan.actions, jobs: [], nextAt: nextActionAt(plan.sub, plan.invoice, plan.settings, ctx.asOf, plan.done) } });
+  }
+  for (const plan of alonePlans) {
+    const withRenewal = (result: Processed): Processed => ({ ...result, actions: [...plan.actions, ...result.actions] });
+    if (alone) {
+      outcomes.push({ id: plan.row.id, result: withRenewal(await processSubscription(tx, ctx, plan.row, tenantSettings)) });
+      continue;
+    }
+    try {
+      outcomes.push({ id: plan.row.id, result: withRenewal(await tx.transaction((savepoint) => processSubscription(savepoint, ctx, plan.row, tenantSettings))) });
+    } catch (error) {
+      // Its renewal (before the savepoint) stays: the failing step is retried by the next run.
+      outcomes.push({ id: plan.row.id, result: { actions: plan.actions, jobs: [] }, error });
+    }
+  }
+  return outcomes;
 }
 
 /**
  * One transaction of the tenant for a batch of its subscriptions: their rows locked first, in id
  * order (a second run waits for the whole batch, then finds the work done; one order, so two runs
- * never deadlock), each subscription's actions in a savepoint of their own (one that fails is
- * rolled back alone and counted; the others commit), their next actions written last.
+ * never deadlock), acted on by actOnBatch (a dry run: one after the other, writing nothing), their
+ * next actions written last.
  */
 async function processBatch(ctx: Context, ids: readonly string[], settingsCache: Map<string, DunningSettings>): Promise<Outcome[]> {
   return withTenant(ctx.deps.db, ctx.tenantId, async (tx) => {
@@ -413,31 +621,25 @@ async function processBatch(ctx: Context, ids: readonly string[], settingsCache:
     }
     const query = tx.select().from(subscriptions).where(inArray(subscriptions.id, [...ids])).orderBy(asc(subscriptions.id));
     const rows = ctx.dryRun ? await query : await query.for('update');
-    const outcomes: Outcome[] = [];
+    const byId = new Map<string, Outcome>();
+    const due: Subscription[] = [];
     for (const row of rows) {
       // Handled by another run while this one waited for the lock: nothing is due any more.
-      if (row.billingNextAt && row.billingNextAt > ctx.asOf) {
-        outcomes.push({ id: row.id, result: { actions: [], jobs: [] } });
-        continue;
-      }
-      if (ids.length === 1 || ctx.dryRun) {
-        outcomes.push({ id: row.id, result: await processSubscription(tx, ctx, row, settings) });
-        continue;
-      }
-      try {
-        outcomes.push({ id: row.id, result: await tx.transaction((savepoint) => processSubscription(savepoint, ctx, row, settings)) });
-      } catch (error) {
-        outcomes.push({ id: row.id, error });
-      }
+      if (row.billingNextAt && row.billingNextAt > ctx.asOf) byId.set(row.id, { id: row.id, result: { actions: [], jobs: [] } });
+      else due.push(row);
     }
-    const next = outcomes.flatMap((outcome) => (outcome.result?.nextAt ? [sql`(${outcome.id}::uuid, ${outcome.result.nextAt.toISOString()}::timestamptz)`] : []));
+    if (ctx.dryRun) {
+      for (const row of due) byId.set(row.id, { id: row.id, result: await processSubscription(tx, ctx, row, settings) });
+    } else {
+      for (const outcome of await actOnBatch(tx, ctx, due, settings, ids.length === 1)) byId.set(outcome.id, outcome);
+    }
+    // In id order, as the rows were locked; gone since the scan: nothing to do.
+    const outcomes = ids.map((id) => byId.get(id) ?? { id, result: { actions: [], jobs: [] } });
+    const next = outcomes.flatMap((outcome) => (outcome.result?.nextAt && !outcome.error ? [sql`(${outcome.id}::uuid, ${outcome.result.nextAt.toISOString()}::timestamptz)`] : []));
     if (!ctx.dryRun && next.length > 0) {
       // Only billing_next_at: the reset trigger keeps what this writes (migration billing_next_at).
       await tx.execute(sql`update ${subscriptions} set billing_next_at = v.at from (values ${sql.join(next, sql`, `)}) as v(id, at) where ${subscriptions.id} = v.id`);
     }
-    const found = new Set(rows.map((row) => row.id));
-    // Gone since the scan: nothing to do.
-    for (const id of ids) if (!found.has(id)) outcomes.push({ id, result: { actions: [], jobs: [] } });
     return outcomes;
   });
 }
@@ -510,7 +712,8 @@ export async function runBilling(deps: BillingRunDeps, options: BillingRunOption
             if (outcome.result) {
               actions.push(...outcome.result.actions);
               tally(outcome.result.actions, counts);
-            } else {
+            }
+            if (outcome.error !== undefined || !outcome.result) {
               errors += 1;
               deps.logger.error({ err: outcome.error, subscription: outcome.id, tenant: tenantId }, 'billing run: a subscription failed; the next run retries it');
             }

@@ -46,15 +46,28 @@ export function renderNumber(format: string, at: Date, counter: number): string 
  * other, and a rollback returns the number (gap-free, never reused).
  */
 export async function nextDocumentNumber(tx: Tx, tenantId: string, kind: DocumentKind, format: string, at: Date): Promise<string> {
+  const [number] = await nextDocumentNumbers(tx, tenantId, kind, format, at, 1);
+  if (number === undefined) throw new Error('document sequence gave no number');
+  return number;
+}
+
+/**
+ * The next `count` numbers of the sequence, in order, taken by one upsert under the same lock:
+ * the caller uses all of them in its transaction (a batch of invoices written together) or rolls
+ * them all back, so the sequence stays gap-free.
+ */
+export async function nextDocumentNumbers(tx: Tx, tenantId: string, kind: DocumentKind, format: string, at: Date, count: number): Promise<string[]> {
+  if (count < 1) return [];
   const period = sequencePeriod(format, at);
   const [row] = await tx
     .insert(documentSequences)
-    .values({ tenantId, kind, period, lastValue: 1 })
+    .values({ tenantId, kind, period, lastValue: count })
     .onConflictDoUpdate({
       target: [documentSequences.tenantId, documentSequences.kind, documentSequences.period],
-      set: { lastValue: sql`${documentSequences.lastValue} + 1` },
+      set: { lastValue: sql`${documentSequences.lastValue} + ${count}` },
     })
     .returning({ value: documentSequences.lastValue });
   if (!row) throw new Error('document sequence upsert returned no row');
-  return renderNumber(format, at, row.value);
+  const first = row.value - count + 1;
+  return Array.from({ length: count }, (_, offset) => renderNumber(format, at, first + offset));
 }

@@ -1,4 +1,5 @@
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { randomUUID } from 'node:crypto';
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Database } from '../../config/database.js';
 import {
   billingSettings,
@@ -11,6 +12,7 @@ import {
   tenants,
   type BillingSettings,
   type CreditNote,
+  type Customer,
   type CustomerSnapshot,
   type Invoice,
   type InvoiceKind,
@@ -21,9 +23,9 @@ import {
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { AppError, conflict, notFound, validationFailed } from '../../shared/errors/app-error.js';
 import type { AuthContext } from '../auth/auth-context.js';
-import { recordAudit, type AuditActor } from '../audit/audit.service.js';
+import { recordAudit, recordAudits, type AuditActor, type AuditEntry } from '../audit/audit.service.js';
 import { listPage } from '../list-page.js';
-import { invoiceEvent, recordBillingEvent } from './billing-events.js';
+import { invoiceEvent, recordBillingEvent, recordBillingEvents } from './billing-events.js';
 import type {
   CreateInvoiceBody,
   CreditNoteBody,
@@ -35,7 +37,7 @@ import type {
   ListCreditNotesQuery,
   ListInvoicesQuery,
 } from './billing.types.js';
-import { nextDocumentNumber } from './document-numbers.js';
+import { nextDocumentNumber, nextDocumentNumbers } from './document-numbers.js';
 import { defaultDunningSettings } from './dunning-policy.js';
 import { invoiceTotals, lineAmounts, prorate } from './money.js';
 
@@ -77,6 +79,69 @@ export interface DraftInput {
   readonly dueAt?: Date | null;
 }
 
+/** A line with its rate and amounts, before it is written. */
+interface PricedLine {
+  readonly line: InvoiceLineInput;
+  readonly rate: TaxRate | undefined;
+  readonly amounts: ReturnType<typeof lineAmounts>;
+}
+
+/**
+ * Amounts a column cannot hold (money.ts throws a RangeError past 2^31 - 1 minor units, e.g.
+ * quantity 807 × unitAmount -1,000,000,000) are the request's error: 400 naming the line.
+ */
+function inRange<T>(field: string, compute: () => T): T {
+  try {
+    return compute();
+  } catch (error) {
+    if (error instanceof RangeError) throw validationFailed([{ field, message: `${error.message}: the amounts must fit in 2,147,483,647 minor units` }]);
+    throw error;
+  }
+}
+
+/**
+ * Each line taxed (rounded half away from zero) and the totals as the exact sums. A line's rate:
+ * the one named (`namedRate` answers the tenant's active rate of that id), none (null), or
+ * `fallbackRate` (omitted). Throws the validation problem of the first line or total that is wrong.
+ */
+function priceLines(lines: readonly InvoiceLineInput[], fallbackRate: TaxRate | undefined, namedRate: (id: string) => TaxRate | undefined) {
+  const priced: PricedLine[] = lines.map((line, index) => {
+    let rate: TaxRate | undefined;
+    if (line.taxRateId === undefined) rate = fallbackRate;
+    else if (line.taxRateId !== null) {
+      rate = namedRate(line.taxRateId);
+      if (!rate) throw validationFailed([{ field: `body/lines/${index}/taxRateId`, message: 'is not an active tax rate of this tenant' }]);
+    }
+    const amounts = inRange(`body/lines/${index}`, () => lineAmounts({ quantity: line.quantity, unitAmount: line.unitAmount, rateBps: rate?.rateBps ?? 0, inclusive: rate?.inclusive ?? false }));
+    return { line, rate, amounts };
+  });
+  const lineTotals = priced.map((p) => p.amounts);
+  const totals = inRange('body/lines', () => invoiceTotals(lineTotals));
+  if (totals.total < 0) throw validationFailed([{ field: 'body/lines', message: 'the invoice total cannot be negative (use a credit note)' }]);
+  return { priced, totals };
+}
+
+function lineRows(tenantId: string, invoiceId: string, priced: readonly PricedLine[]): (typeof invoiceLines.$inferInsert)[] {
+  return priced.map(({ line, rate, amounts }, position) => ({
+    tenantId,
+    invoiceId,
+    position,
+    description: line.description,
+    quantity: line.quantity,
+    unitAmount: line.unitAmount,
+    taxRateId: rate?.id ?? null,
+    taxName: rate?.name ?? null,
+    taxRateBps: rate?.rateBps ?? 0,
+    taxInclusive: rate?.inclusive ?? false,
+    ...amounts,
+  }));
+}
+
+/** The rate of `country` among the tenant's active rates: its own, else the default (country NULL). */
+function rateOfCountry(rates: readonly TaxRate[], country: string | null): TaxRate | undefined {
+  return (country ? rates.find((rate) => rate.country === country) : undefined) ?? rates.find((rate) => rate.country === null);
+}
+
 /**
  * A draft invoice with its lines, taxed per line (rounded half away from zero) and totals that are
  * the exact sums. Each line's rate: the one named, none (null), or the tenant's for the customer's
@@ -90,19 +155,9 @@ export async function createDraftInvoice(tx: Tx, tenantId: string, input: DraftI
     if (subscription?.customerId !== customer.id) throw validationFailed([{ field: 'body/subscriptionId', message: "is not one of this customer's subscriptions" }]);
   }
   const fallbackRate = await taxRateFor(tx, customer.country);
-  const priced = [];
-  for (const [index, line] of input.lines.entries()) {
-    let rate: TaxRate | undefined;
-    if (line.taxRateId === undefined) rate = fallbackRate;
-    else if (line.taxRateId !== null) {
-      [rate] = await tx.select().from(taxRates).where(and(eq(taxRates.id, line.taxRateId), eq(taxRates.active, true)));
-      if (!rate) throw validationFailed([{ field: `body/lines/${index}/taxRateId`, message: 'is not an active tax rate of this tenant' }]);
-    }
-    const amounts = lineAmounts({ quantity: line.quantity, unitAmount: line.unitAmount, rateBps: rate?.rateBps ?? 0, inclusive: rate?.inclusive ?? false });
-    priced.push({ line, rate, amounts });
-  }
-  const totals = invoiceTotals(priced.map((p) => p.amounts));
-  if (totals.total < 0) throw validationFailed([{ field: 'body/lines', message: 'the invoice total cannot be negative (use a credit note)' }]);
+  const named = [...new Set(input.lines.flatMap((line) => (typeof line.taxRateId === 'string' ? [line.taxRateId] : [])))];
+  const namedRates = named.length > 0 ? await tx.select().from(taxRates).where(and(inArray(taxRates.id, named), eq(taxRates.active, true))) : [];
+  const { priced, totals } = priceLines(input.lines, fallbackRate, (id) => namedRates.find((rate) => rate.id === id));
 
   const [invoice] = await tx
     .insert(invoices)
@@ -120,21 +175,7 @@ export async function createDraftInvoice(tx: Tx, tenantId: string, input: DraftI
     })
     .returning();
   if (!invoice) throw new Error('insert into invoices returned no row');
-  await tx.insert(invoiceLines).values(
-    priced.map(({ line, rate, amounts }, position) => ({
-      tenantId,
-      invoiceId: invoice.id,
-      position,
-      description: line.description,
-      quantity: line.quantity,
-      unitAmount: line.unitAmount,
-      taxRateId: rate?.id ?? null,
-      taxName: rate?.name ?? null,
-      taxRateBps: rate?.rateBps ?? 0,
-      taxInclusive: rate?.inclusive ?? false,
-      ...amounts,
-    })),
-  );
+  await tx.insert(invoiceLines).values(lineRows(tenantId, invoice.id, priced));
   await recordAudit(tx, { tenantId, actor, action: 'invoice.created', targetType: 'invoice', targetId: invoice.id, after: { kind: invoice.kind, currency: invoice.currency, total: invoice.total } });
   return invoice;
 }
@@ -147,6 +188,10 @@ export async function sellerOf(tx: Tx, tenantId: string, settings: Awaited<Retur
 export async function customerSnapshotOf(tx: Tx, customerId: string): Promise<CustomerSnapshot> {
   const [customer] = await tx.select().from(customers).where(eq(customers.id, customerId));
   if (!customer) throw new Error(`customer ${customerId} vanished`);
+  return snapshotOf(customer);
+}
+
+function snapshotOf(customer: Customer): CustomerSnapshot {
   return { name: customer.name, email: customer.email, company: customer.company, taxId: customer.taxId, country: customer.country, address: customer.billingAddress };
 }
 
@@ -178,6 +223,90 @@ export async function issueInvoice(tx: Tx, tenantId: string, invoiceId: string, 
   if (!issued) throw new Error(`invoice ${draft.id} vanished while being issued`);
   await recordAudit(tx, { tenantId, actor, action: 'invoice.issued', targetType: 'invoice', targetId: issued.id, before: { status: 'DRAFT' }, after: { status: 'ISSUED', number, total: issued.total } });
   await recordBillingEvent(tx, tenantId, invoiceEvent('invoice.issued', issued));
+  return issued;
+}
+
+/**
+ * Creates and issues several invoices in one go (a batch of the billing run's renewals): for each,
+ * what createDraftInvoice then issueInvoice do — the same checks, taxes, numbers, snapshots, audit
+ * rows and events — with the tenant's settings, seller, tax rates and the customers read once, and
+ * each write one statement for the whole batch. Returns the issued invoices in the order of
+ * `inputs`; throws the validation problem of the first one that is wrong (nothing is written).
+ *
+ * The numbers are one block of the gap-free sequence (nextDocumentNumbers, under its lock), given
+ * in the order of `inputs`: all are used by this transaction or returned by its rollback. Each
+ * invoice is inserted as a draft that already carries what its issue sets, its lines are added
+ * while it is a draft (the database refuses lines on an issued invoice), then one update issues
+ * them all: from there the immutability trigger guards them like any issued invoice. Each
+ * invoice's audit rows (`invoice.created`, then `invoice.issued`) and its `invoice.issued` event
+ * come in the order of `inputs`.
+ */
+export async function issueInvoices(tx: Tx, tenantId: string, inputs: readonly DraftInput[], actor: AuditActor, now = new Date()): Promise<Invoice[]> {
+  if (inputs.length === 0) return [];
+  const settings = await settingsOf(tx, tenantId);
+  const seller = await sellerOf(tx, tenantId, settings);
+  const rates = await tx.select().from(taxRates).where(eq(taxRates.active, true));
+  const customerIds = [...new Set(inputs.map((input) => input.customerId))];
+  const customerRows = await tx.select().from(customers).where(and(inArray(customers.id, customerIds), isNull(customers.deletedAt)));
+  const customerById = new Map(customerRows.map((customer) => [customer.id, customer]));
+  const subscriptionIds = [...new Set(inputs.flatMap((input) => (input.subscriptionId ? [input.subscriptionId] : [])))];
+  const subscriptionRows =
+    subscriptionIds.length > 0 ? await tx.select({ id: subscriptions.id, customerId: subscriptions.customerId }).from(subscriptions).where(inArray(subscriptions.id, subscriptionIds)) : [];
+  const customerOfSubscription = new Map(subscriptionRows.map((row) => [row.id, row.customerId]));
+  const activeRate = (id: string) => rates.find((rate) => rate.id === id);
+
+  const drafts = inputs.map((input) => {
+    const customer = customerById.get(input.customerId);
+    if (!customer) throw validationFailed([{ field: 'body/customerId', message: 'is not a customer of this tenant' }]);
+    if (input.subscriptionId && customerOfSubscription.get(input.subscriptionId) !== customer.id) {
+      throw validationFailed([{ field: 'body/subscriptionId', message: "is not one of this customer's subscriptions" }]);
+    }
+    return { id: randomUUID(), input, customer, ...priceLines(input.lines, rateOfCountry(rates, customer.country), activeRate) };
+  });
+  const numbers = await nextDocumentNumbers(tx, tenantId, 'INVOICE', settings.invoiceNumberFormat, now, drafts.length);
+  await tx.insert(invoices).values(
+    drafts.map(({ id, input, customer, totals }, position) => ({
+      id,
+      tenantId,
+      customerId: customer.id,
+      subscriptionId: input.subscriptionId ?? null,
+      kind: input.kind ?? 'MANUAL',
+      currency: input.currency,
+      ...totals,
+      periodStart: input.periodStart ?? null,
+      periodEnd: input.periodEnd ?? null,
+      memo: input.memo ?? null,
+      number: numbers[position] ?? null,
+      issuedAt: now,
+      dueAt: input.dueAt ?? new Date(now.getTime() + settings.paymentTermsDays * DAY_MS),
+      customerSnapshot: snapshotOf(customer),
+      sellerSnapshot: seller,
+    })),
+  );
+  await tx.insert(invoiceLines).values(drafts.flatMap(({ id, priced }) => lineRows(tenantId, id, priced)));
+  const rows = await tx
+    .update(invoices)
+    .set({ status: 'ISSUED' })
+    .where(and(inArray(invoices.id, drafts.map((draft) => draft.id)), eq(invoices.status, 'DRAFT')))
+    .returning();
+  const issuedById = new Map(rows.map((invoice) => [invoice.id, invoice]));
+  const issued = drafts.map((draft) => {
+    const invoice = issuedById.get(draft.id);
+    if (!invoice) throw new Error(`invoice ${draft.id} vanished while being issued`);
+    return invoice;
+  });
+  await recordAudits(
+    tx,
+    issued.flatMap((invoice): AuditEntry[] => [
+      { tenantId, actor, action: 'invoice.created', targetType: 'invoice', targetId: invoice.id, after: { kind: invoice.kind, currency: invoice.currency, total: invoice.total } },
+      { tenantId, actor, action: 'invoice.issued', targetType: 'invoice', targetId: invoice.id, before: { status: 'DRAFT' }, after: { status: 'ISSUED', number: invoice.number, total: invoice.total } },
+    ]),
+  );
+  await recordBillingEvents(
+    tx,
+    tenantId,
+    issued.map((invoice) => invoiceEvent('invoice.issued', invoice)),
+  );
   return issued;
 }
 

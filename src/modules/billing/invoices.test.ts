@@ -1,13 +1,13 @@
-import { eq, sql } from 'drizzle-orm';
+import { asc, eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { customers, domainEvents, invoiceLines, invoices, auditLogs, type Tenant } from '../../db/schema/index.js';
+import { customers, domainEvents, invoiceLines, invoices, auditLogs, taxRates, type Tenant } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { systemActor } from '../audit/audit.service.js';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
 import { authHeader } from '../../../test/helpers/auth.js';
 import { buildTenant, buildUser } from '../../../test/factories.js';
 import { formatProblem, renderNumber, sequencePeriod } from './document-numbers.js';
-import { createDraftInvoice, issueInvoice } from './invoices.service.js';
+import { createDraftInvoice, issueInvoice, issueInvoices } from './invoices.service.js';
 import { invoiceTotals, lineAmounts } from './money.js';
 
 let t: TestApp;
@@ -186,5 +186,63 @@ describe('immutability, enforced by the database', () => {
     const numbers = rows.flatMap((r) => (r.number ? [Number(r.number.slice(-6))] : [])).sort((a, b) => a - b);
     expect(numbers).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     expect(rows.filter((r) => r.status === 'DRAFT')).toHaveLength(1);
+  });
+
+  it("issueInvoices (the billing run's batch): one block of the same gap-free sequence, each invoice taxed, copied and audited as one issue would; a wrong one writes nothing", async () => {
+    const s = await setup();
+    const [french] = await withTenant(db(), s.tenant.id, async (tx) => {
+      await tx.insert(taxRates).values({ tenantId: s.tenant.id, name: 'VAT FR', country: 'FR', rateBps: 2000 });
+      return tx.insert(customers).values({ tenantId: s.tenant.id, email: `fr-${crypto.randomUUID()}@example.test`, name: 'Marie Curie', country: 'FR', taxId: 'FR1' }).returning();
+    });
+    const line = (description: string) => ({ currency: 'EUR', lines: [{ description, quantity: 1, unitAmount: 1000 }] });
+    const now = new Date('2031-03-01T00:00:00Z');
+    const single = () =>
+      withTenant(db(), s.tenant.id, async (tx) => issueInvoice(tx, s.tenant.id, (await createDraftInvoice(tx, s.tenant.id, { customerId: s.customer.id, ...line('one') }, systemActor)).id, systemActor, now));
+    const first = await single();
+    const batch = await withTenant(db(), s.tenant.id, (tx) =>
+      issueInvoices(tx, s.tenant.id, [{ customerId: french!.id, ...line('a') }, { customerId: s.customer.id, dueAt: new Date('2031-04-01T00:00:00Z'), ...line('b') }, { customerId: french!.id, ...line('c') }], systemActor, now),
+    );
+    // A batch that takes numbers, then rolls back: they come back.
+    await expect(
+      withTenant(db(), s.tenant.id, async (tx) => {
+        await issueInvoices(tx, s.tenant.id, [{ customerId: s.customer.id, ...line('gone') }], systemActor, now);
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    // One customer that is not (any more) the tenant's: nothing of the batch is written, no number taken.
+    await withTenant(db(), s.tenant.id, (tx) => tx.update(customers).set({ deletedAt: new Date() }).where(eq(customers.id, french!.id)));
+    await expect(withTenant(db(), s.tenant.id, (tx) => issueInvoices(tx, s.tenant.id, [{ customerId: s.customer.id, ...line('x') }, { customerId: french!.id, ...line('y') }], systemActor, now))).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+    });
+    const last = await single();
+
+    expect(first.number).toBe('INV-2031-000001');
+    expect(batch.map((invoice) => invoice.number)).toEqual(['INV-2031-000002', 'INV-2031-000003', 'INV-2031-000004']);
+    expect(last.number).toBe('INV-2031-000005');
+    expect(batch.map((invoice) => [invoice.status, invoice.total, invoice.taxTotal, invoice.customerSnapshot?.taxId ?? null])).toEqual([
+      ['ISSUED', 1200, 200, 'FR1'],
+      ['ISSUED', 1000, 0, null],
+      ['ISSUED', 1200, 200, 'FR1'],
+    ]);
+    expect(batch[0]).toMatchObject({ issuedAt: now, dueAt: new Date(now.getTime() + 14 * 86_400_000), sellerSnapshot: { name: s.tenant.name } });
+    expect(batch[1]?.dueAt).toEqual(new Date('2031-04-01T00:00:00Z'));
+    const ids = batch.map((invoice) => invoice.id);
+    const { lines, audit, events, all } = await withTenant(db(), s.tenant.id, async (tx) => ({
+      lines: await tx.select().from(invoiceLines).where(inArray(invoiceLines.invoiceId, ids)),
+      audit: await tx.select({ action: auditLogs.action, targetId: auditLogs.targetId }).from(auditLogs).where(inArray(auditLogs.targetId, ids)).orderBy(asc(auditLogs.seq)),
+      events: await tx.select({ subjectId: domainEvents.subjectId, payload: domainEvents.payload }).from(domainEvents).where(eq(domainEvents.type, 'invoice.issued')).orderBy(asc(domainEvents.seq)),
+      all: await tx.select({ id: invoices.id }).from(invoices),
+    }));
+    expect(all).toHaveLength(5);
+    expect(lines.map((row) => [row.invoiceId, row.taxName, row.taxAmount]).sort()).toEqual([[ids[0], 'VAT FR', 200], [ids[1], null, 0], [ids[2], 'VAT FR', 200]].sort());
+    expect(audit).toEqual(ids.flatMap((id) => [{ action: 'invoice.created', targetId: id }, { action: 'invoice.issued', targetId: id }]));
+    expect(events.map((event) => event.subjectId)).toEqual([first.id, ...ids, last.id]);
+    expect(events[1]?.payload).toMatchObject({ number: 'INV-2031-000002', total: { amount: 1200, currency: 'EUR' } });
+    // Issued like any other: the database refuses a new line.
+    await expect(
+      withTenant(db(), s.tenant.id, (tx) =>
+        tx.execute(sql`insert into invoice_lines (tenant_id, invoice_id, position, description, unit_amount, net_amount, tax_amount, total_amount) values (${s.tenant.id}, ${ids[0]}, 9, 'sneaky', 1, 1, 0, 1)`),
+      ),
+    ).rejects.toThrow();
   });
 });

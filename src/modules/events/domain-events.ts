@@ -151,18 +151,24 @@ export type DomainEvent = {
  * never delivered in a shape its schema does not promise.
  */
 export async function recordEvent(tx: Tx, tenantId: string, event: DomainEvent): Promise<DomainEventRow> {
-  const payload = domainEventCatalogue[event.type].parse(event.payload);
-  const [row] = await tx
-    .insert(domainEvents)
-    .values({
-      tenantId,
-      type: event.type,
-      version: DOMAIN_EVENT_VERSION,
-      subjectType: event.subject.type,
-      subjectId: event.subject.id,
-      payload,
-    })
-    .returning();
+  const [row] = await tx.insert(domainEvents).values(eventRow(tenantId, event)).returning();
   if (!row) throw new Error('insert into domain_events returned no row');
   return row;
+}
+
+/** Several events in one statement, each parsed like recordEvent's; their `seq` (delivery order) is the order given. */
+export async function recordEvents(tx: Tx, tenantId: string, events: readonly DomainEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await tx.insert(domainEvents).values(events.map((event) => eventRow(tenantId, event)));
+}
+
+function eventRow(tenantId: string, event: DomainEvent): typeof domainEvents.$inferInsert {
+  return {
+    tenantId,
+    type: event.type,
+    version: DOMAIN_EVENT_VERSION,
+    subjectType: event.subject.type,
+    subjectId: event.subject.id,
+    payload: domainEventCatalogue[event.type].parse(event.payload),
+  };
 }

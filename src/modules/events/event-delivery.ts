@@ -3,16 +3,19 @@ import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
 import { domainEvents, eventDeliveries, type EventDeliveryRow } from '../../db/schema/index.js';
 import { EVENT_DISPATCH_SETTING } from '../../db/schema/rls.js';
-import { withTenant } from '../../db/tenant-tx.js';
+import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { MailerError, type MailerPort } from '../../providers/mailer.port.js';
 import { groupByTenant } from './event-dispatcher.js';
-import { emailAudience, isDomainEventType, loadBranding, loadTemplate, renderEmail } from './notification-email.js';
+import type { DomainEventType } from './domain-events.js';
+import type { EmailTemplate } from './email-template.js';
+import { customerLocales, emailAudience, isDomainEventType, loadBranding, loadTemplate, renderEmail, type Branding, type RenderedEmail } from './notification-email.js';
 import { loadWebhooks, recordWebhookAttempts, sendLoadedWebhook, targetChecks, type LoadedWebhook, type TargetCheck, type WebhookAttempt, type WebhookSettings } from './webhook-deliveries.js';
 
 /**
  * The delivery workers. Deliveries are claimed in batches, in a committed transaction per tenant
- * (SENDING, attempts + 1, a lease; rows another worker is claiming are skipped, not waited for),
- * sent outside any transaction, and their outcomes recorded in one transaction per tenant, each
+ * (SENDING, attempts + 1, a lease; rows another worker is claiming are skipped, not waited for;
+ * what the batch needs is read in the same transaction, so a failed read claims nothing and the
+ * rows stay due), sent outside any transaction, and their outcomes recorded in one transaction per tenant, each
  * only if its claim is still this worker's (same attempt). A worker that dies mid-send leaves the claim to expire: the
  * delivery is sent again with the same Message-ID / webhook-id, so the rare resend after a
  * message was accepted but before it was recorded is recognisable downstream; a message the
@@ -81,45 +84,102 @@ async function dueDeliveries(db: Database, now: Date, limit: number): Promise<{ 
 }
 
 /**
- * Claims due deliveries: per tenant, one UPDATE of the due rows among those scanned that no other
- * worker is claiming at this moment (FOR UPDATE SKIP LOCKED: two workers take different rows
- * instead of queueing on the same ones), re-checked as due (compare-and-set).
+ * How many due rows a claim looks at per delivery it may take. Workers scan at the same moment and
+ * see the same oldest rows; a worker that finds them claimed (or being claimed) by another takes
+ * the next due ones among those it scanned instead of coming back empty and sleeping a poll
+ * interval while there is work.
  */
-export async function claimDeliveries(db: Database, leaseMs: number, limit: number, now = new Date()): Promise<EventDeliveryRow[]> {
+const CLAIM_SCAN_FACTOR = 4;
+
+/**
+ * Claims due deliveries: per tenant, one UPDATE of at most `limit` due rows among those scanned
+ * that no other worker is claiming at this moment (FOR UPDATE SKIP LOCKED: two workers take
+ * different rows instead of queueing on the same ones), re-checked as due (compare-and-set).
+ * `load` runs in the same transaction with what was claimed (the batch's events and endpoints).
+ */
+export async function claimDeliveries<T = undefined>(
+  db: Database,
+  leaseMs: number,
+  limit: number,
+  now = new Date(),
+  load?: (tx: Tx, tenantId: string, claimed: EventDeliveryRow[]) => Promise<T>,
+): Promise<{ rows: EventDeliveryRow[]; loaded: T[] }> {
   const claimed: EventDeliveryRow[] = [];
-  for (const [tenantId, ids] of groupByTenant(await dueDeliveries(db, now, limit))) {
-    const rows = await withTenant(db, tenantId, (tx) => {
+  const loaded: T[] = [];
+  for (const [tenantId, ids] of groupByTenant(await dueDeliveries(db, now, limit * CLAIM_SCAN_FACTOR))) {
+    const remaining = limit - claimed.length;
+    if (remaining <= 0) break;
+    await withTenant(db, tenantId, async (tx) => {
       const free = tx
         .select({ id: eventDeliveries.id })
         .from(eventDeliveries)
         .where(and(inArray(eventDeliveries.id, ids), dueCondition(now)))
+        .orderBy(asc(eventDeliveries.nextAttemptAt))
+        .limit(remaining)
         .for('update', { skipLocked: true });
-      return tx
+      const rows = await tx
         .update(eventDeliveries)
         .set({ status: 'SENDING', attempts: sql`${eventDeliveries.attempts} + 1`, leaseUntil: new Date(now.getTime() + leaseMs), updatedAt: now })
         .where(inArray(eventDeliveries.id, free))
         .returning();
+      claimed.push(...rows);
+      if (load && rows.length > 0) loaded.push(await load(tx, tenantId, rows));
     });
-    claimed.push(...rows);
   }
-  return claimed;
+  return { rows: claimed, loaded };
 }
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function sendEmail(deps: DeliveryDeps, delivery: EventDeliveryRow): Promise<Attempt> {
-  const prepared = await withTenant(deps.db, delivery.tenantId, async (tx) => {
-    const [event] = await tx.select().from(domainEvents).where(eq(domainEvents.id, delivery.eventId));
-    if (!event || !isDomainEventType(event.type)) return null;
-    const reader = emailAudience[event.type] === 'customer' ? { customerEmail: delivery.recipient } : undefined;
-    const branding = await loadBranding(tx, delivery.tenantId, reader);
-    const template = await loadTemplate(tx, delivery.tenantId, event.type);
-    const facts = { id: event.id, type: event.type, occurredAt: event.occurredAt, payload: event.payload };
-    return { branding, rendered: renderEmail(template, facts, branding, delivery.recipientName ?? delivery.recipient) };
+/** An email delivery's message, rendered from what its batch read (null: the event or its type is gone; error: it could not be rendered). */
+type PreparedEmail = { readonly branding: Branding; readonly rendered: RenderedEmail } | { readonly error: string } | null;
+
+/**
+ * The messages of one tenant's email deliveries, in that tenant's transaction: the events in one
+ * query, the branding once, each event type's template once, the customer recipients' own
+ * languages in one query, whatever the batch's size.
+ */
+async function prepareEmails(tx: Tx, tenantId: string, deliveries: readonly EventDeliveryRow[]): Promise<Map<string, PreparedEmail>> {
+  const prepared = new Map<string, PreparedEmail>();
+  if (deliveries.length === 0) return prepared;
+  const events = await tx.select().from(domainEvents).where(inArray(domainEvents.id, [...new Set(deliveries.map((delivery) => delivery.eventId))]));
+  const eventById = new Map(events.map((event) => [event.id, event]));
+  const tenantBranding = await loadBranding(tx, tenantId);
+  const customerAddresses = deliveries.filter((delivery) => {
+    const type = eventById.get(delivery.eventId)?.type;
+    return type !== undefined && isDomainEventType(type) && emailAudience[type] === 'customer';
   });
+  const locales = await customerLocales(tx, tenantId, customerAddresses.map((delivery) => delivery.recipient));
+  const templates = new Map<DomainEventType, EmailTemplate>();
+  for (const delivery of deliveries) {
+    const event = eventById.get(delivery.eventId);
+    if (!event || !isDomainEventType(event.type)) {
+      prepared.set(delivery.id, null);
+      continue;
+    }
+    const locale = emailAudience[event.type] === 'customer' ? locales.get(delivery.recipient.toLowerCase()) : undefined;
+    const branding = locale ? { ...tenantBranding, locale } : tenantBranding;
+    let template = templates.get(event.type);
+    if (!template) {
+      template = await loadTemplate(tx, tenantId, event.type);
+      templates.set(event.type, template);
+    }
+    const facts = { id: event.id, type: event.type, occurredAt: event.occurredAt, payload: event.payload };
+    try {
+      prepared.set(delivery.id, { branding, rendered: renderEmail(template, facts, branding, delivery.recipientName ?? delivery.recipient) });
+    } catch (error) {
+      prepared.set(delivery.id, { error: describe(error) });
+    }
+  }
+  return prepared;
+}
+
+async function sendEmail(deps: DeliveryDeps, delivery: EventDeliveryRow, prepared: PreparedEmail): Promise<Attempt> {
   if (!prepared) return { ok: false, permanent: true, status: null, response: null, error: 'the event or its type no longer exists', latencyMs: 0 };
+  // Our own failure: temporary, the next attempt may pass.
+  if ('error' in prepared) return { ok: false, permanent: false, status: null, response: null, error: prepared.error.slice(0, EXCERPT_CHARS), latencyMs: 0 };
   const { branding, rendered } = prepared;
   const started = performance.now();
   try {
@@ -140,18 +200,19 @@ async function sendEmail(deps: DeliveryDeps, delivery: EventDeliveryRow): Promis
   }
 }
 
-/** What a webhook delivery needs, read once for its batch: the event and endpoint, and the endpoint's address check. */
-interface WebhookBatch {
-  readonly loaded: ReadonlyMap<string, LoadedWebhook>;
+/** What a batch's deliveries need, read in their claims' transactions: webhooks' events, endpoints and address check; emails' messages. */
+interface Batch {
+  readonly webhooks: ReadonlyMap<string, LoadedWebhook>;
+  readonly emails: ReadonlyMap<string, PreparedEmail>;
   readonly check: TargetCheck;
 }
 
-async function attempt(deps: DeliveryDeps, delivery: EventDeliveryRow, webhooks: WebhookBatch): Promise<Attempt | WebhookAttempt> {
+async function attempt(deps: DeliveryDeps, delivery: EventDeliveryRow, batch: Batch): Promise<Attempt | WebhookAttempt> {
   try {
     // The channel column's check constraint allows these two only.
-    if (delivery.channel === 'email') return await sendEmail(deps, delivery);
-    const loaded = webhooks.loaded.get(delivery.id) ?? { event: undefined, endpoint: undefined };
-    return await sendLoadedWebhook(deps.webhooks, delivery, loaded, webhooks.check);
+    if (delivery.channel === 'email') return await sendEmail(deps, delivery, batch.emails.get(delivery.id) ?? null);
+    const loaded = batch.webhooks.get(delivery.id) ?? { event: undefined, endpoint: undefined };
+    return await sendLoadedWebhook(deps.webhooks, delivery, loaded, batch.check);
   } catch (error) {
     // Our own failure (database, rendering): temporary, the next attempt may pass.
     return { ok: false, permanent: false, status: null, response: null, error: describe(error).slice(0, EXCERPT_CHARS), latencyMs: 0 };
@@ -212,26 +273,24 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Prom
   await Promise.all(lanes);
 }
 
-/** One delivery run: claims a batch of what is due, sends it (at most `concurrency` at a time) and records it per tenant. */
+/**
+ * One delivery run: claims a batch of what is due (each tenant's webhook events and endpoints read
+ * in its claim's transaction), sends it (at most `concurrency` at a time) and records it per tenant.
+ */
 export async function deliverDue(deps: DeliveryDeps, options: { limit?: number } = {}): Promise<DeliveryRun> {
-  const claimed = await claimDeliveries(deps.db, deps.settings.leaseMs, options.limit ?? deps.settings.concurrency * 10);
+  const { rows: claimed, loaded } = await claimDeliveries(deps.db, deps.settings.leaseMs, options.limit ?? deps.settings.concurrency * 10, new Date(), async (tx, tenantId, rows) => ({
+    webhooks: await loadWebhooks(tx, rows.filter((delivery) => delivery.channel === 'webhook')),
+    emails: await prepareEmails(tx, tenantId, rows.filter((delivery) => delivery.channel === 'email')),
+  }));
   const counts = { claimed: claimed.length, delivered: 0, retrying: 0, failed: 0 };
-  const byTenant = new Map<string, EventDeliveryRow[]>();
-  for (const delivery of claimed) append(byTenant, delivery.tenantId, delivery);
-  const loaded = new Map<string, LoadedWebhook>();
-  for (const [tenantId, deliveries] of byTenant) {
-    try {
-      for (const [id, webhook] of await loadWebhooks(deps.db, tenantId, deliveries.filter((delivery) => delivery.channel === 'webhook'))) loaded.set(id, webhook);
-    } catch (error) {
-      // Not loaded: each of these deliveries fails this attempt as temporary (our own failure).
-      deps.logger.warn({ err: error, tenantId }, 'could not load webhook deliveries; they are retried');
-    }
-  }
-  const webhooks: WebhookBatch = { loaded, check: targetChecks(deps.webhooks) };
+  const batch: Batch = {
+    webhooks: new Map(loaded.flatMap(({ webhooks }) => [...webhooks])),
+    emails: new Map(loaded.flatMap(({ emails }) => [...emails])),
+    check: targetChecks(deps.webhooks),
+  };
   const results = new Map<string, { delivery: EventDeliveryRow; result: Attempt | WebhookAttempt }[]>();
   await pool(claimed, deps.settings.concurrency, async (delivery) => {
-    const result = delivery.channel === 'webhook' && !loaded.has(delivery.id) ? notLoaded : await attempt(deps, delivery, webhooks);
-    append(results, delivery.tenantId, { delivery, result });
+    append(results, delivery.tenantId, { delivery, result: await attempt(deps, delivery, batch) });
   });
   for (const [tenantId, attempts] of results) {
     let outcomes: Map<string, Outcome>;
@@ -256,5 +315,3 @@ function append<T>(map: Map<string, T[]>, key: string, item: T): void {
   if (list) list.push(item);
   else map.set(key, [item]);
 }
-
-const notLoaded: Attempt = { ok: false, permanent: false, status: null, response: null, error: 'the delivery could not be loaded', latencyMs: 0 };

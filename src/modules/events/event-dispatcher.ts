@@ -48,8 +48,9 @@ export async function dispatchTenantEvents(db: Database, tenantId: string, event
     // The tenant's enabled endpoints once for the batch (read in this transaction, so an endpoint
     // disabled before it commits gets nothing planned).
     const endpoints = await enabledEndpoints(tx);
+    const recipients = await emailRecipients(tx, events);
     for (const event of events) {
-      for (const recipient of await emailRecipients(tx, event)) {
+      for (const recipient of recipients.get(event.id) ?? []) {
         planned.push({ tenantId, eventId: event.id, channel: 'email', recipient: recipient.address, recipientName: recipient.name, nextAttemptAt: now });
       }
       for (const endpoint of endpoints.filter((candidate) => candidate.eventTypes.includes(event.type))) {

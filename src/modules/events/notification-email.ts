@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
 import { customers, notificationSettings, notificationTemplates, subscriptions, tenants, users, type DomainEventRow } from '../../db/schema/index.js';
 import type { Tx } from '../../db/tenant-tx.js';
 import { domainEventTypes, type DomainEventType } from './domain-events.js';
@@ -55,30 +55,56 @@ function stringField(payload: Record<string, unknown>, key: string): string | nu
   return typeof value === 'string' ? value : null;
 }
 
-/** The people an event's email goes to (none for an unknown type or a customer without an address). */
-export async function emailRecipients(tx: Tx, event: DomainEventRow): Promise<EmailRecipient[]> {
-  if (!isDomainEventType(event.type)) return [];
-  const audience = emailAudience[event.type];
-  if (audience === 'staff') {
+/**
+ * The people each event's email goes to (none for an unknown type or a customer without an
+ * address), for a batch of one tenant's events: the staff read once, the customers (and the
+ * subscriptions that name them) in one query each, whatever the batch's size.
+ */
+export async function emailRecipients(tx: Tx, events: readonly DomainEventRow[]): Promise<Map<string, EmailRecipient[]>> {
+  const recipients = new Map<string, EmailRecipient[]>();
+  const audienceOf = (event: DomainEventRow) => (isDomainEventType(event.type) ? emailAudience[event.type] : null);
+  const staffEvents = events.filter((event) => audienceOf(event) === 'staff');
+  const customerEvents = events.filter((event) => audienceOf(event) === 'customer');
+  if (staffEvents.length > 0) {
     const staff = await tx
-      .select({ email: users.email, name: users.name })
+      .select({ tenantId: users.tenantId, email: users.email, name: users.name })
       .from(users)
-      .where(and(eq(users.tenantId, event.tenantId), inArray(users.role, [...STAFF_ROLES]), eq(users.isActive, true), isNull(users.deletedAt)));
-    return staff.map((user) => ({ address: user.email.toLowerCase(), name: user.name }));
+      .where(and(inArray(users.tenantId, [...new Set(staffEvents.map((event) => event.tenantId))]), inArray(users.role, [...STAFF_ROLES]), eq(users.isActive, true), isNull(users.deletedAt)));
+    for (const event of staffEvents) {
+      recipients.set(event.id, staff.filter((user) => user.tenantId === event.tenantId).map((user) => ({ address: user.email.toLowerCase(), name: user.name })));
+    }
   }
-  if (audience !== 'customer') return [];
-  let customerId = stringField(event.payload, 'customerId');
-  const subscriptionId = stringField(event.payload, 'subscriptionId');
-  if (!customerId && subscriptionId) {
-    const [subscription] = await tx.select({ customerId: subscriptions.customerId }).from(subscriptions).where(eq(subscriptions.id, subscriptionId));
-    customerId = subscription?.customerId ?? null;
+  if (customerEvents.length === 0) return recipients;
+  // A payload without the customer names the subscription: its customer is looked up.
+  const subscriptionIds = new Set<string>();
+  for (const event of customerEvents) {
+    const subscriptionId = stringField(event.payload, 'subscriptionId');
+    if (!stringField(event.payload, 'customerId') && subscriptionId) subscriptionIds.add(subscriptionId);
   }
-  if (!customerId) return [];
-  const [customer] = await tx
-    .select({ email: customers.email, name: customers.name })
-    .from(customers)
-    .where(and(eq(customers.id, customerId), isNull(customers.deletedAt)));
-  return customer ? [{ address: customer.email.toLowerCase(), name: customer.name }] : [];
+  const customerOfSubscription = new Map<string, string>();
+  if (subscriptionIds.size > 0) {
+    const rows = await tx.select({ id: subscriptions.id, customerId: subscriptions.customerId }).from(subscriptions).where(inArray(subscriptions.id, [...subscriptionIds]));
+    for (const row of rows) customerOfSubscription.set(row.id, row.customerId);
+  }
+  const customerIdOf = (event: DomainEventRow): string | null => {
+    const subscriptionId = stringField(event.payload, 'subscriptionId');
+    return stringField(event.payload, 'customerId') ?? (subscriptionId ? (customerOfSubscription.get(subscriptionId) ?? null) : null);
+  };
+  const customerIds = [...new Set(customerEvents.map(customerIdOf).filter((id): id is string => id !== null))];
+  const found =
+    customerIds.length === 0
+      ? []
+      : await tx
+          .select({ id: customers.id, email: customers.email, name: customers.name })
+          .from(customers)
+          .where(and(inArray(customers.id, customerIds), isNull(customers.deletedAt)));
+  const customerById = new Map(found.map((customer) => [customer.id, customer]));
+  for (const event of customerEvents) {
+    const customerId = customerIdOf(event);
+    const customer = customerId ? customerById.get(customerId) : undefined;
+    recipients.set(event.id, customer ? [{ address: customer.email.toLowerCase(), name: customer.name }] : []);
+  }
+  return recipients;
 }
 
 export interface Branding extends Formats {
@@ -90,14 +116,29 @@ export interface Branding extends Formats {
   readonly footerAddress: string | null;
 }
 
-/** A customer who reads the email or document: by id, or by the customer's own address. */
-export type Reader = { readonly customerId: string } | { readonly customerEmail: string };
+/** A customer who reads the email or document. */
+export interface Reader {
+  readonly customerId: string;
+}
 
 /** The customer's own language (customers.locale), or null for the tenant's. */
 async function readerLocale(tx: Tx, tenantId: string, reader: Reader): Promise<string | null> {
-  const match = 'customerId' in reader ? eq(customers.id, reader.customerId) : sql`lower(${customers.email}) = ${reader.customerEmail.toLowerCase()}`;
-  const [row] = await tx.select({ locale: customers.locale }).from(customers).where(and(eq(customers.tenantId, tenantId), match, isNull(customers.deletedAt))).limit(1);
+  const [row] = await tx
+    .select({ locale: customers.locale })
+    .from(customers)
+    .where(and(eq(customers.tenantId, tenantId), eq(customers.id, reader.customerId), isNull(customers.deletedAt)));
   return row?.locale ?? null;
+}
+
+/** The customers' own languages by address (lower case), for those of `addresses` who chose one. */
+export async function customerLocales(tx: Tx, tenantId: string, addresses: readonly string[]): Promise<Map<string, string>> {
+  const wanted = [...new Set(addresses.map((address) => address.toLowerCase()))];
+  if (wanted.length === 0) return new Map();
+  const rows = await tx
+    .select({ email: sql<string>`lower(${customers.email})`, locale: customers.locale })
+    .from(customers)
+    .where(and(eq(customers.tenantId, tenantId), inArray(sql`lower(${customers.email})`, wanted), isNull(customers.deletedAt), isNotNull(customers.locale)));
+  return new Map(rows.flatMap((row) => (row.locale ? [[row.email, row.locale] as const] : [])));
 }
 
 /**

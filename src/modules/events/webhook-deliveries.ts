@@ -66,12 +66,24 @@ export async function enabledEndpoints(tx: Tx): Promise<{ id: string; eventTypes
   return tx.select({ id: webhookEndpoints.id, eventTypes: webhookEndpoints.eventTypes }).from(webhookEndpoints).where(eq(webhookEndpoints.enabled, true));
 }
 
+/**
+ * The endpoint rows' secrets, opened once per row: a batch's deliveries to one endpoint share the
+ * row read with the batch, so the secret is decrypted once per batch, not once per delivery.
+ */
+const openedSecrets = new WeakMap<WebhookEndpointRow, { current: string; previous: string | null }>();
+
 /** The secrets that sign a message now: the current one, and the previous one until it expires. */
 function signingSecrets(settings: WebhookSettings, endpoint: WebhookEndpointRow, now: Date): string[] {
-  const secrets = [settings.secrets.openText(endpoint.secretSealed, secretAad(endpoint.id))];
-  if (endpoint.previousSecretSealed && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > now) {
-    secrets.push(settings.secrets.openText(endpoint.previousSecretSealed, previousSecretAad(endpoint.id)));
+  let opened = openedSecrets.get(endpoint);
+  if (!opened) {
+    opened = {
+      current: settings.secrets.openText(endpoint.secretSealed, secretAad(endpoint.id)),
+      previous: endpoint.previousSecretSealed ? settings.secrets.openText(endpoint.previousSecretSealed, previousSecretAad(endpoint.id)) : null,
+    };
+    openedSecrets.set(endpoint, opened);
   }
+  const secrets = [opened.current];
+  if (opened.previous !== null && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt > now) secrets.push(opened.previous);
   return secrets;
 }
 
@@ -83,14 +95,12 @@ export interface LoadedWebhook {
   readonly endpoint: WebhookEndpointRow | undefined;
 }
 
-/** The events and endpoints of one tenant's webhook deliveries, in one transaction (two queries for the batch). */
-export async function loadWebhooks(db: Database, tenantId: string, deliveries: readonly EventDeliveryRow[]): Promise<Map<string, LoadedWebhook>> {
+/** The events and endpoints of one tenant's webhook deliveries, in that tenant's transaction (two queries for the batch). */
+export async function loadWebhooks(tx: Tx, deliveries: readonly EventDeliveryRow[]): Promise<Map<string, LoadedWebhook>> {
   const loaded = new Map<string, LoadedWebhook>();
   if (deliveries.length === 0) return loaded;
-  const { events, endpoints } = await withTenant(db, tenantId, async (tx) => ({
-    events: await tx.select().from(domainEvents).where(inArray(domainEvents.id, [...new Set(deliveries.map((delivery) => delivery.eventId))])),
-    endpoints: await tx.select().from(webhookEndpoints).where(inArray(webhookEndpoints.id, [...new Set(deliveries.map((delivery) => delivery.recipient))])),
-  }));
+  const events = await tx.select().from(domainEvents).where(inArray(domainEvents.id, [...new Set(deliveries.map((delivery) => delivery.eventId))]));
+  const endpoints = await tx.select().from(webhookEndpoints).where(inArray(webhookEndpoints.id, [...new Set(deliveries.map((delivery) => delivery.recipient))]));
   const eventById = new Map(events.map((event) => [event.id, event]));
   const endpointById = new Map(endpoints.map((endpoint) => [endpoint.id, endpoint]));
   for (const delivery of deliveries) loaded.set(delivery.id, { event: eventById.get(delivery.eventId), endpoint: endpointById.get(delivery.recipient) });
@@ -116,7 +126,7 @@ export function targetChecks(settings: WebhookSettings): TargetCheck {
 
 /** Signs and sends one webhook delivery (outside any transaction). */
 export async function sendWebhook(db: Database, settings: WebhookSettings, delivery: EventDeliveryRow): Promise<WebhookAttempt> {
-  const loaded = (await loadWebhooks(db, delivery.tenantId, [delivery])).get(delivery.id) ?? { event: undefined, endpoint: undefined };
+  const loaded = (await withTenant(db, delivery.tenantId, (tx) => loadWebhooks(tx, [delivery]))).get(delivery.id) ?? { event: undefined, endpoint: undefined };
   return sendLoadedWebhook(settings, delivery, loaded, targetChecks(settings));
 }
 

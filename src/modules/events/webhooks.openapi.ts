@@ -1,6 +1,10 @@
 import { z } from 'zod';
 import { DOMAIN_EVENT_VERSION, domainEventCatalogue, domainEventTypes, type DomainEventType } from './domain-events.js';
 import { emailAudience } from './notification-email.js';
+import { TEST_EVENT_TYPE } from './webhooks.types.js';
+
+/** What `POST /api/webhook-endpoints/:id/test` sends: no endpoint subscribes to it. */
+const testEventPayload = z.strictObject({ endpointId: z.uuid() });
 
 /**
  * The OpenAPI 3.1 `webhooks` section: one entry per domain event type, the request mPanel sends
@@ -34,7 +38,7 @@ const signatureHeaders = [
   },
 ];
 
-function operationIdOf(type: DomainEventType): string {
+function operationIdOf(type: string): string {
   return `webhook${type
     .split(/[._]/)
     .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
@@ -42,8 +46,8 @@ function operationIdOf(type: DomainEventType): string {
 }
 
 /** The body of one event type: the envelope with `data` the catalogue's payload schema. */
-export function webhookPayloadSchema(type: DomainEventType): Record<string, unknown> {
-  const { $schema: _dialect, ...data } = z.toJSONSchema(domainEventCatalogue[type], { unrepresentable: 'any' });
+export function webhookPayloadSchema(type: DomainEventType | typeof TEST_EVENT_TYPE): Record<string, unknown> {
+  const { $schema: _dialect, ...data } = z.toJSONSchema(type === TEST_EVENT_TYPE ? testEventPayload : domainEventCatalogue[type], { unrepresentable: 'any' });
   return {
     type: 'object',
     additionalProperties: false,
@@ -59,8 +63,8 @@ export function webhookPayloadSchema(type: DomainEventType): Record<string, unkn
 }
 
 export function webhooksSection(): Record<string, unknown> {
-  return Object.fromEntries(
-    domainEventTypes.map((type) => {
+  return Object.fromEntries([
+    ...domainEventTypes.map((type): [string, unknown] => {
       const audience = emailAudience[type];
       return [
         type,
@@ -83,5 +87,25 @@ export function webhooksSection(): Record<string, unknown> {
         },
       ];
     }),
-  );
+    [
+      TEST_EVENT_TYPE,
+      {
+        post: {
+          operationId: operationIdOf(TEST_EVENT_TYPE),
+          summary: `The ${TEST_EVENT_TYPE} event`,
+          description:
+            'Sent to one endpoint when a user asks for it (POST /api/webhook-endpoints/{id}/test), signed like every delivery. Not subscribable, not retried: ' +
+            'the answer (status, duration, error) is returned to the user and kept in the delivery log.',
+          tags: ['webhook-endpoints'],
+          security: [],
+          parameters: signatureHeaders,
+          requestBody: { required: true, content: { 'application/json': { schema: webhookPayloadSchema(TEST_EVENT_TYPE) } } },
+          responses: {
+            '200': { description: 'Received (any 2xx)' },
+            default: { description: 'Any answer outside 2xx (or none): the test delivery is FAILED' },
+          },
+        },
+      },
+    ],
+  ]);
 }

@@ -4,7 +4,7 @@ import { authProblems, problems } from '../../shared/http/schemas.js';
 import { actorOf, authOf } from '../auth/authenticate.js';
 import type { RouterDeps } from '../router-deps.js';
 import { webhookSettings } from './webhook-deliveries.js';
-import { createEndpoint, deleteEndpoint, getDelivery, getEndpoint, listDeliveries, listEndpoints, redeliver, rotateSecret, updateEndpoint } from './webhooks.service.js';
+import { createEndpoint, deleteEndpoint, getDelivery, getEndpoint, listDeliveries, listEndpoints, redeliver, rotateSecret, sendTestEvent, updateEndpoint } from './webhooks.service.js';
 import {
   createEndpointBody,
   deliveryDetail,
@@ -17,6 +17,7 @@ import {
   endpointWithSecret,
   listDeliveriesQuery,
   rotatedSecret,
+  testDeliveryView,
   updateEndpointBody,
 } from './webhooks.types.js';
 
@@ -102,6 +103,24 @@ export const webhooksRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { d
       config: { permission: 'webhooks:write' },
     },
     async (request) => rotateSecret(db, settings, authOf(request), request.params.id, actorOf(request)),
+  );
+
+  app.post(
+    '/webhook-endpoints/:id/test',
+    {
+      schema: {
+        tags,
+        summary: 'Send a test event to an endpoint now',
+        description:
+          'A signed webhook.test event (data: { endpointId }) is POSTed to the endpoint at once, its address checked as for every delivery, and the answer ' +
+          'waits for the outcome (up to the 10 s webhook deadline): HTTP status, duration, error. It is recorded in the endpoint\'s delivery log and not ' +
+          'retried. A disabled endpoint: 409.',
+        params: endpointParams,
+        response: { 200: testDeliveryView, ...authProblems, ...problems(409) },
+      },
+      config: { permission: 'webhooks:write' },
+    },
+    async (request) => sendTestEvent(db, settings, env.EVENT_DELIVERY_LEASE_MS, authOf(request), request.params.id, actorOf(request)),
   );
 
   app.get(

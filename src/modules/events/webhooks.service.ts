@@ -7,9 +7,9 @@ import { conflict, notFound, validationFailed } from '../../shared/errors/app-er
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import type { AuthContext } from '../auth/auth-context.js';
 import { listPage } from '../list-page.js';
-import { previousSecretAad, secretAad, type WebhookSettings } from './webhook-deliveries.js';
+import { previousSecretAad, recordWebhookAttempts, secretAad, sendLoadedWebhook, targetChecks, type WebhookSettings } from './webhook-deliveries.js';
 import { generateWebhookSecret, resolveWebhookTarget, WebhookTargetRefused } from './webhook-sender.js';
-import type { CreateEndpointBody, DeliveryView, EndpointView, ListDeliveriesQuery, UpdateEndpointBody } from './webhooks.types.js';
+import { TEST_EVENT_TYPE, type CreateEndpointBody, type DeliveryView, type EndpointView, type ListDeliveriesQuery, type TestDeliveryView, type UpdateEndpointBody } from './webhooks.types.js';
 
 /**
  * The tenant's webhook endpoints (ADMIN): URLs of its own systems that receive the events they
@@ -253,4 +253,55 @@ export async function redeliver(db: Database, auth: AuthContext, endpointId: str
     });
     return deliveryView(await findDelivery(tx, auth.tenantId, endpointId, deliveryId));
   });
+}
+
+/**
+ * Sends a signed `webhook.test` event to the endpoint now, from the request: the event and its
+ * delivery (SENDING, attempt 1, a lease) are written with the audit row in one transaction, the
+ * POST goes out after the commit (address checked, Standard Webhooks signature, 10 s deadline), and
+ * its outcome is recorded like a worker's (delivery, attempt log, endpoint health) and answered.
+ * It is not retried: DELIVERED or FAILED at once (redeliverable by hand like any delivery). A
+ * process that dies mid-send leaves the claim to expire and a worker sends it (at least once).
+ */
+export async function sendTestEvent(db: Database, settings: WebhookSettings, leaseMs: number, auth: AuthContext, endpointId: string, actor: AuditActor): Promise<TestDeliveryView> {
+  const now = new Date();
+  const { endpoint, event, delivery } = await withTenant(db, auth.tenantId, async (tx) => {
+    const endpoint = await lockEndpoint(tx, auth.tenantId, endpointId);
+    if (!endpoint.enabled) throw conflict('The endpoint is disabled: enable it first');
+    const [event] = await tx
+      .insert(domainEvents)
+      .values({ tenantId: auth.tenantId, type: TEST_EVENT_TYPE, subjectType: 'webhook_endpoint', subjectId: endpointId, payload: { endpointId }, occurredAt: now, dispatchedAt: now })
+      .returning();
+    if (!event) throw new Error('insert into domain_events returned no row');
+    const [delivery] = await tx
+      .insert(eventDeliveries)
+      .values({ tenantId: auth.tenantId, eventId: event.id, channel: 'webhook', recipient: endpointId, status: 'SENDING', attempts: 1, leaseUntil: new Date(now.getTime() + leaseMs), nextAttemptAt: now })
+      .returning();
+    if (!delivery) throw new Error('insert into event_deliveries returned no row');
+    await recordAudit(tx, { tenantId: auth.tenantId, actor, action: 'webhook_endpoint.tested', targetType: 'webhook_endpoint', targetId: endpointId, metadata: { deliveryId: delivery.id, url: endpoint.url } });
+    return { endpoint, event, delivery };
+  });
+  // One request: no kept-alive connection is left behind in the API process.
+  const result = await sendLoadedWebhook({ ...settings, agents: undefined }, delivery, { event, endpoint }, targetChecks(settings));
+  const status = result.ok ? 'DELIVERED' : 'FAILED';
+  const recordedAt = new Date();
+  await withTenant(db, auth.tenantId, async (tx) => {
+    const [updated] = await tx
+      .update(eventDeliveries)
+      .set({
+        status,
+        leaseUntil: null,
+        lastStatus: result.status,
+        lastResponse: result.response,
+        lastError: result.error,
+        lastLatencyMs: result.latencyMs,
+        deliveredAt: result.ok ? recordedAt : null,
+        updatedAt: recordedAt,
+      })
+      .where(and(eq(eventDeliveries.id, delivery.id), eq(eventDeliveries.status, 'SENDING'), eq(eventDeliveries.attempts, delivery.attempts)))
+      .returning({ id: eventDeliveries.id });
+    // The claim was taken over (this request outlived its lease): the other sender records its own attempt.
+    if (updated) await recordWebhookAttempts(tx, settings, [{ delivery, result }], recordedAt);
+  });
+  return { deliveryId: delivery.id, eventId: event.id, status, httpStatus: result.status, durationMs: result.latencyMs, response: result.response, error: result.error };
 }

@@ -17,7 +17,7 @@ import { SmtpMailer } from '../../providers/smtp/smtp-mailer.js';
 import { recordEvent } from './domain-events.js';
 import { dispatchEvents } from './event-dispatcher.js';
 import { deliverDue, type DeliveryDeps } from './event-delivery.js';
-import { webhookSettings } from './webhook-deliveries.js';
+import { secretAad, webhookSettings } from './webhook-deliveries.js';
 import { MAX_RESPONSE_BYTES, RESPONSE_EXCERPT_CHARS } from './webhook-sender.js';
 
 /** A real HTTP receiver on loopback: records every request, answers what `answer` says. */
@@ -447,6 +447,64 @@ describe('the endpoint URL guard (SSRF)', () => {
     const moved = await t.app.inject({ method: 'PATCH', url: `/api/webhook-endpoints/${endpoint.id}`, headers, payload: { url: 'https://169.254.169.254/' } });
     expect(moved.statusCode).toBe(400);
     expect((await t.app.inject({ method: 'GET', url: `/api/webhook-endpoints/${endpoint.id}`, headers })).json().url).toBe(endpoint.url);
+  });
+
+  it('POST /:id/test sends a signed webhook.test at once and answers its outcome, kept in the delivery log and audited; not retried; admins only; another tenant gets 404', async () => {
+    const { tenant, headers } = await admin();
+    const endpoint = (await createEndpoint(headers, { url: `http://127.0.0.1:${receiver.port}/test-me`, eventTypes: ['invoice.paid'] })).json();
+    receiver.answer = (request) => (request.path === '/test-me' ? { status: 202, body: 'got it' } : { status: 200 });
+    const tested = await t.app.inject({ method: 'POST', url: `/api/webhook-endpoints/${endpoint.id}/test`, headers });
+    expect(tested.statusCode, tested.body).toBe(200);
+    const outcome = tested.json();
+    expect(outcome).toMatchObject({ status: 'DELIVERED', httpStatus: 202, response: 'got it', error: null });
+    expect(outcome.durationMs).toBeGreaterThanOrEqual(0);
+    // Sent before the answer: the receiver has it, signed with the endpoint's secret.
+    const [request, ...more] = receivedFor('/test-me');
+    expect(more).toHaveLength(0);
+    expect(request?.headers['webhook-id']).toBe(outcome.deliveryId);
+    expect(new Webhook(endpoint.secret).verify(request!.body, headersOf(request!))).toMatchObject({ id: outcome.eventId, type: 'webhook.test', data: { endpointId: endpoint.id } });
+    const detail = (await t.app.inject({ method: 'GET', url: `/api/webhook-endpoints/${endpoint.id}/deliveries/${outcome.deliveryId}`, headers })).json();
+    expect(detail).toMatchObject({ eventType: 'webhook.test', status: 'DELIVERED', attempts: 1, lastStatus: 202, lastResponse: 'got it' });
+    expect(detail.attemptLog.map((a: { status: number }) => a.status)).toEqual([202]);
+
+    // A failing receiver: FAILED at once with what it answered, and nothing is left for the workers.
+    receiver.answer = (got) => (got.path === '/test-me' ? { status: 503, body: 'maintenance' } : { status: 200 });
+    const failed = (await t.app.inject({ method: 'POST', url: `/api/webhook-endpoints/${endpoint.id}/test`, headers })).json();
+    expect(failed).toMatchObject({ status: 'FAILED', httpStatus: 503, response: 'maintenance', error: 'answered 503' });
+    await drain();
+    expect(receivedFor('/test-me')).toHaveLength(2);
+    const failedRow = await withTenant(db(), tenant.id, (tx) => tx.select().from(eventDeliveries).where(eq(eventDeliveries.id, failed.deliveryId)));
+    expect(failedRow[0]).toMatchObject({ status: 'FAILED', attempts: 1, lastStatus: 503 });
+    // The failure counts for the endpoint's health, as any attempt does.
+    expect((await t.app.inject({ method: 'GET', url: `/api/webhook-endpoints/${endpoint.id}`, headers })).json().failingSince).not.toBeNull();
+
+    const audit = await withTenant(db(), tenant.id, (tx) => tx.select().from(auditLogs).where(eq(auditLogs.targetId, endpoint.id)).orderBy(asc(auditLogs.seq)));
+    expect(audit.map((row) => row.action)).toEqual(['webhook_endpoint.created', 'webhook_endpoint.tested', 'webhook_endpoint.tested']);
+    expect(audit[1]?.metadata).toMatchObject({ deliveryId: outcome.deliveryId });
+
+    // Managing endpoints' permission; another tenant's admin: 404; a disabled endpoint: 409. Nothing sent.
+    const { user } = await buildUser(db(), tenant, { role: 'BILLING' });
+    expect((await t.app.inject({ method: 'POST', url: `/api/webhook-endpoints/${endpoint.id}/test`, headers: await authHeader(t.env, user) })).statusCode).toBe(403);
+    const stranger = await admin();
+    expect((await t.app.inject({ method: 'POST', url: `/api/webhook-endpoints/${endpoint.id}/test`, headers: stranger.headers })).statusCode).toBe(404);
+    await t.app.inject({ method: 'PATCH', url: `/api/webhook-endpoints/${endpoint.id}`, headers, payload: { enabled: false } });
+    expect((await t.app.inject({ method: 'POST', url: `/api/webhook-endpoints/${endpoint.id}/test`, headers })).statusCode).toBe(409);
+    expect(receivedFor('/test-me')).toHaveLength(2);
+  });
+
+  it('POST /:id/test to an address refused at send time answers FAILED with the refusal; nothing is sent', async () => {
+    const { tenant, headers } = await admin(strict);
+    // Refused at save on this install: a row written directly stands for an endpoint saved before its name was re-pointed at loopback.
+    expect((await createEndpoint(headers, { url: `http://127.0.0.1:${receiver.port}/refused`, eventTypes: ['invoice.paid'] }, strict)).statusCode).toBe(400);
+    const id = crypto.randomUUID();
+    await withTenant(strict.container.database.db, tenant.id, (tx) =>
+      tx.insert(webhookEndpoints).values({ id, tenantId: tenant.id, url: `http://127.0.0.1:${receiver.port}/refused`, eventTypes: ['invoice.paid'], secretSealed: webhookSettings(strict.env).secrets.seal('whsec_' + Buffer.alloc(32, 1).toString('base64'), secretAad(id)) }),
+    );
+    const tested = await strict.app.inject({ method: 'POST', url: `/api/webhook-endpoints/${id}/test`, headers });
+    expect(tested.statusCode, tested.body).toBe(200);
+    expect(tested.json()).toMatchObject({ status: 'FAILED', httpStatus: null, durationMs: 0 });
+    expect(tested.json().error).toMatch(/^refused: /);
+    expect(receivedFor('/refused')).toHaveLength(0);
   });
 
   it('only admins manage endpoints; update and delete are audited', async () => {

@@ -99,3 +99,17 @@ export type DeliveryView = z.infer<typeof deliveryView>;
 
 export const deliveryPage = pageOf(deliveryView);
 export const deliveryDetail = deliveryView.extend({ attemptLog: z.array(attemptView) });
+
+/** The type of the event `POST /:id/test` sends; no endpoint subscribes to it, it goes only where it is asked for. */
+export const TEST_EVENT_TYPE = 'webhook.test';
+
+export const testDeliveryView = z.object({
+  deliveryId: z.uuid().meta({ description: 'The delivery (also the webhook-id header), in the endpoint\'s delivery log' }),
+  eventId: z.uuid(),
+  status: z.enum(['DELIVERED', 'FAILED']).meta({ description: 'DELIVERED on a 2xx answer; anything else is FAILED (a test is not retried)' }),
+  httpStatus: z.number().int().nullable().meta({ description: 'The HTTP status answered; null when there was no answer (refused address, timeout, connection error)' }),
+  durationMs: z.number().int().meta({ description: 'From the request sent to the answer read (0 when nothing was sent)' }),
+  response: z.string().nullable().meta({ description: 'The first 1,000 characters of the answer' }),
+  error: z.string().nullable(),
+});
+export type TestDeliveryView = z.infer<typeof testDeliveryView>;

@@ -2478,6 +2478,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/webhook-endpoints/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test event to an endpoint now
+         * @description A signed webhook.test event (data: { endpointId }) is POSTed to the endpoint at once, its address checked as for every delivery, and the answer waits for the outcome (up to the 10 s webhook deadline): HTTP status, duration, error. It is recorded in the endpoint's delivery log and not retried. A disabled endpoint: 409.
+         */
+        post: operations["postWebhookEndpointsByIdTest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/webhooks/stripe": {
         parameters: {
             query?: never;
@@ -3028,6 +3048,26 @@ export interface webhooks {
          * @description Sent to each enabled endpoint subscribed to webhook_endpoint.disabled (also emailed to the tenant's ADMIN and BILLING users). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
          */
         post: operations["webhookWebhookEndpointDisabled"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "webhook.test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The webhook.test event
+         * @description Sent to one endpoint when a user asks for it (POST /api/webhook-endpoints/{id}/test), signed like every delivery. Not subscribable, not retried: the answer (status, duration, error) is returned to the user and kept in the delivery log.
+         */
+        post: operations["webhookWebhookTest"];
         delete?: never;
         options?: never;
         head?: never;
@@ -16644,6 +16684,96 @@ export interface operations {
             };
         };
     };
+    postWebhookEndpointsByIdTest: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description The delivery (also the webhook-id header), in the endpoint's delivery log
+                         */
+                        deliveryId: string;
+                        /** @description From the request sent to the answer read (0 when nothing was sent) */
+                        durationMs: number;
+                        error: string | null;
+                        /** Format: uuid */
+                        eventId: string;
+                        /** @description The HTTP status answered; null when there was no answer (refused address, timeout, connection error) */
+                        httpStatus: number | null;
+                        /** @description The first 1,000 characters of the answer */
+                        response: string | null;
+                        /**
+                         * @description DELIVERED on a 2xx answer; anything else is FAILED (a test is not retried)
+                         * @enum {string}
+                         */
+                        status: "DELIVERED" | "FAILED";
+                    };
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     postWebhooksStripe: {
         parameters: {
             query?: never;
@@ -18422,6 +18552,64 @@ export interface operations {
                 content?: never;
             };
             /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookWebhookTest: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        endpointId: string;
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "webhook.test";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none): the test delivery is FAILED */
             default: {
                 headers: {
                     [name: string]: unknown;
