@@ -14,6 +14,7 @@ import { benchHttpShell } from './http-shell.js';
 import { benchHttps } from './https.js';
 import { DURATION_S, CONNECTIONS, printTable, type Figure } from './lib.js';
 import { benchLoad } from './load.js';
+import { benchMail } from './mail.js';
 import { benchNginx } from './nginx.js';
 import { benchOrderToLive } from './order-to-live.js';
 import { benchThroughput } from './throughput.js';
@@ -32,6 +33,7 @@ const sections: Record<string, () => Promise<Figure[]>> = {
   acme: benchAcme,
   billing: benchBilling,
   webhooks: benchWebhooks,
+  mail: benchMail,
 };
 
 const only = process.argv.slice(2);
