@@ -121,6 +121,22 @@ function priceLines(lines: readonly InvoiceLineInput[], fallbackRate: TaxRate | 
   return { priced, totals };
 }
 
+/** An invoice row as a draft of `input` starts (issuing adds its number, dates and snapshots). */
+function draftValues(tenantId: string, customerId: string, input: DraftInput, totals: ReturnType<typeof invoiceTotals>): typeof invoices.$inferInsert {
+  return {
+    tenantId,
+    customerId,
+    subscriptionId: input.subscriptionId ?? null,
+    kind: input.kind ?? 'MANUAL',
+    currency: input.currency,
+    ...totals,
+    periodStart: input.periodStart ?? null,
+    periodEnd: input.periodEnd ?? null,
+    dueAt: input.dueAt ?? null,
+    memo: input.memo ?? null,
+  };
+}
+
 function lineRows(tenantId: string, invoiceId: string, priced: readonly PricedLine[]): (typeof invoiceLines.$inferInsert)[] {
   return priced.map(({ line, rate, amounts }, position) => ({
     tenantId,
@@ -159,21 +175,7 @@ export async function createDraftInvoice(tx: Tx, tenantId: string, input: DraftI
   const namedRates = named.length > 0 ? await tx.select().from(taxRates).where(and(inArray(taxRates.id, named), eq(taxRates.active, true))) : [];
   const { priced, totals } = priceLines(input.lines, fallbackRate, (id) => namedRates.find((rate) => rate.id === id));
 
-  const [invoice] = await tx
-    .insert(invoices)
-    .values({
-      tenantId,
-      customerId: customer.id,
-      subscriptionId: input.subscriptionId ?? null,
-      kind: input.kind ?? 'MANUAL',
-      currency: input.currency,
-      ...totals,
-      periodStart: input.periodStart ?? null,
-      periodEnd: input.periodEnd ?? null,
-      dueAt: input.dueAt ?? null,
-      memo: input.memo ?? null,
-    })
-    .returning();
+  const [invoice] = await tx.insert(invoices).values(draftValues(tenantId, customer.id, input, totals)).returning();
   if (!invoice) throw new Error('insert into invoices returned no row');
   await tx.insert(invoiceLines).values(lineRows(tenantId, invoice.id, priced));
   await recordAudit(tx, { tenantId, actor, action: 'invoice.created', targetType: 'invoice', targetId: invoice.id, after: { kind: invoice.kind, currency: invoice.currency, total: invoice.total } });
@@ -267,15 +269,7 @@ export async function issueInvoices(tx: Tx, tenantId: string, inputs: readonly D
   await tx.insert(invoices).values(
     drafts.map(({ id, input, customer, totals }, position) => ({
       id,
-      tenantId,
-      customerId: customer.id,
-      subscriptionId: input.subscriptionId ?? null,
-      kind: input.kind ?? 'MANUAL',
-      currency: input.currency,
-      ...totals,
-      periodStart: input.periodStart ?? null,
-      periodEnd: input.periodEnd ?? null,
-      memo: input.memo ?? null,
+      ...draftValues(tenantId, customer.id, input, totals),
       number: numbers[position] ?? null,
       issuedAt: now,
       dueAt: input.dueAt ?? new Date(now.getTime() + settings.paymentTermsDays * DAY_MS),
