@@ -14,7 +14,7 @@ import { loadEnv } from '../../src/config/env.js';
 import { eq } from 'drizzle-orm';
 import { billingRuns, jobs, orders, sslCertificates, type Tenant } from '../../src/db/schema/index.js';
 import { systemActor } from '../../src/modules/audit/audit.service.js';
-import { createDraftInvoice, issueInvoice } from '../../src/modules/billing/invoices.service.js';
+import { createDraftInvoice, issueCreditNote, issueInvoice } from '../../src/modules/billing/invoices.service.js';
 import { recordEvent } from '../../src/modules/events/domain-events.js';
 import { withTenant } from '../../src/db/tenant-tx.js';
 import { consoleBuilt, DEFAULT_CONSOLE_DIR } from '../../src/modules/console/console.router.js';
@@ -436,11 +436,14 @@ it('the operations screens in Chromium: dashboard figures, certificates, webhook
   });
 
   await step('an invoice and its PDF', async () => {
-    const invoice = await withTenant(database.db, tenant.id, async (tx) => {
+    const { invoice, note } = await withTenant(database.db, tenant.id, async (tx) => {
       const draft = await createDraftInvoice(tx, tenant.id, { customerId: live.subscription.customerId, subscriptionId: live.subscription.id, currency: 'EUR', lines: [{ description: 'Web hosting', quantity: 1, unitAmount: 1299 }] }, systemActor);
-      return issueInvoice(tx, tenant.id, draft.id, systemActor);
+      const issued = await issueInvoice(tx, tenant.id, draft.id, systemActor);
+      return { invoice: issued, note: await issueCreditNote(tx, tenant.id, issued.id, { amount: 300, reason: 'Goodwill for a slow start' }, systemActor) };
     });
-    await page.goto(`${base}/invoices/${invoice.id}`);
+    // The customer's page lists it.
+    await page.goto(`${base}/customers/${live.subscription.customerId}`);
+    await page.getByRole('link', { name: invoice.number! }).click();
     await heading(`Invoice ${invoice.number}`).waitFor();
     // Fetched with the in-memory token, opened from a blob URL in a new tab.
     const opened = page.context().waitForEvent('page');
@@ -451,6 +454,13 @@ it('the operations screens in Chromium: dashboard figures, certificates, webhook
     const tab = await opened;
     expect(tab.url()).toMatch(/^blob:/);
     await tab.close();
+    // Its credit note, with its own PDF.
+    await page.getByRole('cell', { name: 'Goodwill for a slow start' }).waitFor();
+    const notePdf = page.waitForResponse((response) => response.url().endsWith(`/api/credit-notes/${note.id}/pdf`));
+    const noteTab = page.context().waitForEvent('page');
+    await page.getByRole('button', { name: `PDF of credit note ${note.number}` }).click();
+    expect([(await notePdf).status(), (await notePdf).headers()['content-type']]).toEqual([200, 'application/pdf']);
+    await (await noteTab).close();
     await checkA11y('invoice');
   });
 

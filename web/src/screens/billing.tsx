@@ -148,9 +148,53 @@ function InvoiceScreen() {
               ))}
             </tbody>
           </table>
+          {invoice.number && <CreditNotes invoice={invoice} />}
           <InvoiceActions invoice={invoice} />
         </>
       )}
+    </QueryState>
+  );
+}
+
+/** The credit notes against an issued invoice (refunds, corrections), each with its PDF. */
+function CreditNotes({ invoice }: { invoice: Invoice }) {
+  const notes = useQuery({
+    queryKey: ['credit-notes', invoice.id],
+    queryFn: () => must(api.GET('/api/credit-notes', { params: { query: { invoiceId: invoice.id, limit: 100 } } })),
+  });
+  return (
+    <QueryState query={notes} what="the credit notes">
+      {(page) =>
+        page.items.length === 0 ? (
+          <p>No credit note against this invoice.</p>
+        ) : (
+          <table>
+            <caption>Credit notes</caption>
+            <thead>
+              <tr>
+                <th scope="col">Number</th>
+                <th scope="col">Issued</th>
+                <th scope="col">Reason</th>
+                <th scope="col">Total</th>
+                <th scope="col">PDF</th>
+              </tr>
+            </thead>
+            <tbody>
+              {page.items.map((note) => (
+                <tr key={note.id}>
+                  <td>{note.number}</td>
+                  <td>{dateTime(note.issuedAt)}</td>
+                  <td className="wrap">{note.reason}</td>
+                  <td>{money(note.total, note.currency)}</td>
+                  <td>
+                    <PdfButton path={`/api/credit-notes/${note.id}/pdf`} token={session.token} label={`PDF of credit note ${note.number}`} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )
+      }
     </QueryState>
   );
 }

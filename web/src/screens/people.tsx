@@ -8,7 +8,7 @@ import { appRoute } from '../routes';
 import { defined, str, text } from '../search';
 import { ConfirmButton } from '../ui/confirm';
 import { Field, FormError, SelectField } from '../ui/form';
-import { dateTime, shortId } from '../ui/format';
+import { dateTime, money, shortId } from '../ui/format';
 import { Pager } from '../ui/pager';
 import { Empty, QueryState } from '../ui/states';
 import { Status } from '../ui/status';
@@ -111,6 +111,10 @@ function CustomerScreen() {
               <dt>Phone</dt>
               <dd>{detail.phone ?? '—'}</dd>
             </div>
+            <div>
+              <dt>Language</dt>
+              <dd>{detail.locale ?? "the tenant's"}</dd>
+            </div>
           </dl>
           <h2>Subscriptions</h2>
           {detail.subscriptions.length === 0 ? (
@@ -127,9 +131,54 @@ function CustomerScreen() {
               ))}
             </ul>
           )}
+          <CustomerInvoices customerId={detail.id} />
         </>
       )}
     </QueryState>
+  );
+}
+
+/** The customer's latest invoices, newest first. */
+function CustomerInvoices({ customerId }: { customerId: string }) {
+  const list = useQuery({ queryKey: ['invoices', { customerId }], queryFn: () => must(api.GET('/api/invoices', { params: { query: { customerId, limit: 25 } } })) });
+  return (
+    <>
+      <h2>Invoices</h2>
+      <QueryState query={list} what="the customer's invoices">
+        {(page) =>
+          page.items.length === 0 ? (
+            <Empty>No invoice.</Empty>
+          ) : (
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Number</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Total</th>
+                  <th scope="col">Due</th>
+                </tr>
+              </thead>
+              <tbody>
+                {page.items.map((invoice) => (
+                  <tr key={invoice.id}>
+                    <td>
+                      <Link to="/invoices/$id" params={{ id: invoice.id }}>
+                        {invoice.number ?? `draft ${shortId(invoice.id)}`}
+                      </Link>
+                    </td>
+                    <td>
+                      <Status value={invoice.status} />
+                    </td>
+                    <td>{money(invoice.total, invoice.currency)}</td>
+                    <td>{dateTime(invoice.dueAt)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      </QueryState>
+    </>
   );
 }
 
