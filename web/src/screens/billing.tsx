@@ -16,6 +16,7 @@ import { Empty, QueryState } from '../ui/states';
 import { Status } from '../ui/status';
 
 type Invoice = components['schemas']['Invoice'];
+type InvoiceSummary = components['schemas']['InvoiceSummary'];
 type InvoiceStatus = Invoice['status'];
 const STATUSES: readonly InvoiceStatus[] = ['DRAFT', 'ISSUED', 'PAID', 'VOID'];
 const isStatus = (value: unknown): value is InvoiceStatus => STATUSES.some((status) => status === value);
@@ -53,38 +54,7 @@ function Invoices() {
             <Empty>No invoice{search.status ? ` is ${search.status}` : ' yet'}.</Empty>
           ) : (
             <>
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Number</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Kind</th>
-                    <th scope="col">Total</th>
-                    <th scope="col">Due</th>
-                    <th scope="col">Issued</th>
-                    <th scope="col">Due date</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {page.items.map((invoice) => (
-                    <tr key={invoice.id}>
-                      <td>
-                        <Link to="/invoices/$id" params={{ id: invoice.id }}>
-                          {invoice.number ?? `draft ${shortId(invoice.id)}`}
-                        </Link>
-                      </td>
-                      <td>
-                        <Status value={invoice.status} />
-                      </td>
-                      <td>{invoice.kind}</td>
-                      <td>{money(invoice.total, invoice.currency)}</td>
-                      <td>{money(invoice.amountDue, invoice.currency)}</td>
-                      <td>{dateTime(invoice.issuedAt)}</td>
-                      <td>{dateTime(invoice.dueAt)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+              <InvoiceTable invoices={page.items} />
               <Pager cursor={search.cursor} nextCursor={page.nextCursor} go={(cursor) => void navigate({ search: defined({ ...search, cursor }) })} />
             </>
           )
@@ -196,6 +166,44 @@ function CreditNotes({ invoice }: { invoice: Invoice }) {
         )
       }
     </QueryState>
+  );
+}
+
+/** Invoices as the lists show them: number (to the invoice), status, kind, amounts and dates. */
+export function InvoiceTable({ invoices }: { invoices: readonly InvoiceSummary[] }) {
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th scope="col">Number</th>
+          <th scope="col">Status</th>
+          <th scope="col">Kind</th>
+          <th scope="col">Total</th>
+          <th scope="col">Due</th>
+          <th scope="col">Issued</th>
+          <th scope="col">Due date</th>
+        </tr>
+      </thead>
+      <tbody>
+        {invoices.map((invoice) => (
+          <tr key={invoice.id}>
+            <td>
+              <Link to="/invoices/$id" params={{ id: invoice.id }}>
+                {invoice.number ?? `draft ${shortId(invoice.id)}`}
+              </Link>
+            </td>
+            <td>
+              <Status value={invoice.status} />
+            </td>
+            <td>{invoice.kind}</td>
+            <td>{money(invoice.total, invoice.currency)}</td>
+            <td>{money(invoice.amountDue, invoice.currency)}</td>
+            <td>{dateTime(invoice.issuedAt)}</td>
+            <td>{dateTime(invoice.dueAt)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 

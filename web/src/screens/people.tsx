@@ -8,10 +8,11 @@ import { appRoute } from '../routes';
 import { defined, str, text } from '../search';
 import { ConfirmButton } from '../ui/confirm';
 import { Field, FormError, SelectField } from '../ui/form';
-import { dateTime, money, shortId } from '../ui/format';
+import { dateTime, shortId } from '../ui/format';
 import { Pager } from '../ui/pager';
 import { Empty, QueryState } from '../ui/states';
 import { Status } from '../ui/status';
+import { InvoiceTable } from './billing';
 import { reasonOf } from './subscriptions';
 
 type Role = components['schemas']['User']['role'];
@@ -149,32 +150,7 @@ function CustomerInvoices({ customerId }: { customerId: string }) {
           page.items.length === 0 ? (
             <Empty>No invoice.</Empty>
           ) : (
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Number</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Total</th>
-                  <th scope="col">Due</th>
-                </tr>
-              </thead>
-              <tbody>
-                {page.items.map((invoice) => (
-                  <tr key={invoice.id}>
-                    <td>
-                      <Link to="/invoices/$id" params={{ id: invoice.id }}>
-                        {invoice.number ?? `draft ${shortId(invoice.id)}`}
-                      </Link>
-                    </td>
-                    <td>
-                      <Status value={invoice.status} />
-                    </td>
-                    <td>{money(invoice.total, invoice.currency)}</td>
-                    <td>{dateTime(invoice.dueAt)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <InvoiceTable invoices={page.items} />
           )
         }
       </QueryState>
