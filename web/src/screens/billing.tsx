@@ -7,7 +7,7 @@ import type { components } from '../api/schema';
 import { appRoute } from '../routes';
 import { defined, str, text } from '../search';
 import { ConfirmButton } from '../ui/confirm';
-import { Field, FormError, SelectField } from '../ui/form';
+import { Field, FormError, StatusFilter } from '../ui/form';
 import { dateTime, money, shortId } from '../ui/format';
 import { toMinorUnits } from '../ui/money-input';
 import { Pager } from '../ui/pager';
@@ -38,16 +38,7 @@ function Invoices() {
   return (
     <>
       <h1>Invoices</h1>
-      <form className="filters" role="search" onSubmit={(event) => event.preventDefault()}>
-        <SelectField
-          label="Status"
-          field="status"
-          error={null}
-          options={['', ...STATUSES]}
-          value={search.status ?? ''}
-          onChange={(event) => void navigate({ search: defined({ customerId: search.customerId, status: isStatus(event.target.value) ? event.target.value : undefined }) })}
-        />
-      </form>
+      <StatusFilter statuses={STATUSES} value={search.status} onChange={(status) => void navigate({ search: defined({ customerId: search.customerId, status }) })} />
       <QueryState query={list} what="invoices">
         {(page) =>
           page.items.length === 0 ? (

@@ -6,7 +6,7 @@ import type { components } from '../api/schema';
 import { appRoute } from '../routes';
 import { defined, str } from '../search';
 import { ConfirmButton } from '../ui/confirm';
-import { SelectField } from '../ui/form';
+import { StatusFilter } from '../ui/form';
 import { dateTime } from '../ui/format';
 import { Pager } from '../ui/pager';
 import { Empty, QueryState } from '../ui/states';
@@ -46,16 +46,7 @@ function Certificates() {
     <>
       <h1>Certificates</h1>
       <p>Every hosted site&apos;s certificate. They renew by themselves 30 days before expiry; a FAILED one leaves its site on HTTP until it is renewed.</p>
-      <form className="filters" role="search" onSubmit={(event) => event.preventDefault()}>
-        <SelectField
-          label="Status"
-          field="status"
-          error={null}
-          options={['', ...STATUSES]}
-          value={search.status ?? ''}
-          onChange={(event) => void navigate({ search: defined({ status: isStatus(event.target.value) ? event.target.value : undefined }) })}
-        />
-      </form>
+      <StatusFilter statuses={STATUSES} value={search.status} onChange={(status) => void navigate({ search: defined({ status }) })} />
       <QueryState query={list} what="certificates">
         {(page) =>
           page.items.length === 0 ? (

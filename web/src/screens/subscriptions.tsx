@@ -7,7 +7,7 @@ import { session } from '../api/session';
 import { appRoute } from '../routes';
 import { defined, str } from '../search';
 import { ConfirmButton } from '../ui/confirm';
-import { SelectField } from '../ui/form';
+import { StatusFilter } from '../ui/form';
 import { dateTime, money, shortId } from '../ui/format';
 import { Pager } from '../ui/pager';
 import { Empty, QueryState } from '../ui/states';
@@ -45,16 +45,7 @@ function Subscriptions() {
   return (
     <>
       <h1>Subscriptions</h1>
-      <form className="filters" role="search" onSubmit={(event) => event.preventDefault()}>
-        <SelectField
-          label="Status"
-          field="status"
-          error={null}
-          options={['', ...STATUSES]}
-          value={search.status ?? ''}
-          onChange={(event) => void navigate({ search: defined({ status: isStatus(event.target.value) ? event.target.value : undefined }) })}
-        />
-      </form>
+      <StatusFilter statuses={STATUSES} value={search.status} onChange={(status) => void navigate({ search: defined({ status }) })} />
       <QueryState query={list} what="subscriptions">
         {(page) =>
           page.items.length === 0 ? (

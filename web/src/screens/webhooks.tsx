@@ -7,7 +7,7 @@ import { fieldError, messageOf } from '../api/problem';
 import { appRoute } from '../routes';
 import { defined, str, text } from '../search';
 import { ConfirmButton } from '../ui/confirm';
-import { Field, FormError, SelectField } from '../ui/form';
+import { Field, FormError, StatusFilter } from '../ui/form';
 import { dateTime } from '../ui/format';
 import { Pager } from '../ui/pager';
 import { Empty, QueryState } from '../ui/states';
@@ -344,16 +344,7 @@ function Deliveries({ endpoint }: { endpoint: Endpoint }) {
   return (
     <section aria-labelledby="deliveries-title">
       <h2 id="deliveries-title">Delivery log</h2>
-      <form className="filters" role="search" onSubmit={(event) => event.preventDefault()}>
-        <SelectField
-          label="Status"
-          field="status"
-          error={null}
-          options={['', ...DELIVERY_STATUSES]}
-          value={search.status ?? ''}
-          onChange={(event) => void navigate({ search: defined({ status: isDeliveryStatus(event.target.value) ? event.target.value : undefined }) })}
-        />
-      </form>
+      <StatusFilter statuses={DELIVERY_STATUSES} value={search.status} onChange={(status) => void navigate({ search: defined({ status }) })} />
       {redeliver.error && (
         <p className="error" role="alert">
           {messageOf(redeliver.error)}

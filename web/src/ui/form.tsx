@@ -67,3 +67,12 @@ export function FormError({ error, fields }: { error: unknown; fields: readonly 
     </p>
   );
 }
+
+/** A list's status filter: one select, `onChange` with the status chosen (undefined: any), which the screen keeps in the URL. */
+export function StatusFilter<Status extends string>({ statuses, value, onChange }: { statuses: readonly Status[]; value: Status | undefined; onChange: (status: Status | undefined) => void }) {
+  return (
+    <form className="filters" role="search" onSubmit={(event) => event.preventDefault()}>
+      <SelectField label="Status" field="status" error={null} options={['', ...statuses]} value={value ?? ''} onChange={(event) => onChange(statuses.find((status) => status === event.target.value))} />
+    </form>
+  );
+}
