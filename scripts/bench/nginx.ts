@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { loadEnv } from '../../src/config/env.js';
+import { nginxSettings } from '../../src/container.js';
 import type { HostingLayout } from '../../src/providers/hosting.port.js';
 import { LocalHost } from '../../src/providers/host/local-host.js';
 import { NginxHosting } from '../../src/providers/nginx/nginx-hosting.js';
@@ -70,10 +71,11 @@ export async function writeSharedEntries(layout: HostingLayout, domain: string, 
   }
 }
 
-/** nginx's worker user (NGINX_TLS_KEY_OWNER). */
+/** nginx's worker user (NGINX_TLS_KEY_OWNER, as the provider reads it). */
 export function workerUser(): { uid: number; gid: number } {
-  const [uid = 65534, gid = 65534] = env.NGINX_TLS_KEY_OWNER.split(':').map(Number);
-  return { uid, gid };
+  const owner = nginxSettings(env).tlsKeyOwner;
+  if (!owner) throw new Error('NGINX_TLS_KEY_OWNER names no uid:gid');
+  return owner;
 }
 
 export async function benchNginx(): Promise<Figure[]> {
