@@ -14,7 +14,14 @@ const db = t.container.database.db;
 const post = (url: string, payload?: unknown, headers: Record<string, string> = {}) =>
   t.app.inject({ method: 'POST', url: `/api${url}`, headers, ...(payload === undefined ? {} : { payload: payload as object }) });
 const login = (built: BuiltUser) => post('/auth/login', { email: built.user.email, password: built.password });
-const codeFor = (secret: string) => (offset = 0) => totpCode(base32Decode(secret), stepAt(Date.now()) + offset);
+/**
+ * Codes by step, relative to the step when the factor was enrolled (not to each call's clock): a
+ * 30 s boundary falling between two requests must not turn a replayed step into a fresh one.
+ */
+const codeFor = (secret: string) => {
+  const enrolled = stepAt(Date.now());
+  return (offset = 0) => totpCode(base32Decode(secret), enrolled + offset);
+};
 
 interface Challenge {
   twoFactorRequired: true;

@@ -31,7 +31,9 @@ it('invitation → set password → login → 2FA enrol → logout → login wit
   const { secret, otpauthUri } = enrol.json<{ secret: string; otpauthUri: string }>();
   expect(otpauthUri).toMatch(/^otpauth:\/\/totp\/mPanel:.*secret=/);
   expect(await twoFactorOn()).toBe(false);
-  const code = (offset = 0) => totpCode(base32Decode(secret), stepAt(Date.now()) + offset);
+  // Steps pinned at enrolment: a 30 s boundary between two requests must not make the replayed step a fresh one.
+  const enrolled = stepAt(Date.now());
+  const code = (offset = 0) => totpCode(base32Decode(secret), enrolled + offset);
   expect((await post('/auth/2fa/confirm', { code: '000000' }, auth)).statusCode).toBe(401);
   const confirmed = await post('/auth/2fa/confirm', { code: code(-1) }, auth);
   expect(confirmed.statusCode, confirmed.body).toBe(200);
