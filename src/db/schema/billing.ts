@@ -25,6 +25,8 @@ export const customers = pgTable(
     billingAddress: jsonb('billing_address').$type<BillingAddress>(),
     /** BCP 47 tag the customer's emails and documents are written in; null: the tenant's (notification settings). */
     locale: text('locale'),
+    /** Dunning settings for this customer's subscriptions, over the tenant's and the product's; a subscription's override wins over it. */
+    dunningOverride: jsonb('dunning_override').$type<DunningOverride>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     deletedAt: deletedAt(),

@@ -4,6 +4,7 @@ import { amount, createdAt, currency, deletedAt, id, moneyChecks, updatedAt } fr
 import { billingIntervalEnum, productTypeEnum } from './enums.js';
 import { tenantIsolationPolicy } from './rls.js';
 import { tenantId } from './tenancy.js';
+import type { DunningOverride } from './billing.js';
 
 export const products = pgTable(
   'products',
@@ -16,6 +17,8 @@ export const products = pgTable(
     features: jsonb('features').$type<Record<string, unknown>>().notNull().default({}),
     isActive: boolean('is_active').notNull().default(true),
     isPublic: boolean('is_public').notNull().default(true),
+    /** Dunning settings for subscriptions of this product, over the tenant's (modules/billing/dunning-policy.ts); a customer's or subscription's override wins over it. */
+    dunningOverride: jsonb('dunning_override').$type<DunningOverride>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     deletedAt: deletedAt(),

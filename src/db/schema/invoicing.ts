@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, check, index, integer, jsonb, pgTable, primaryKey, text, unique, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, check, customType, index, integer, jsonb, pgTable, primaryKey, text, unique, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { customers, subscriptions, type BillingAddress } from './billing.js';
 import { createdAt, id, tstz, updatedAt } from './columns.js';
 import { billingModeEnum, invoiceKindEnum, invoiceStatusEnum, paymentSourceEnum } from './enums.js';
@@ -47,6 +47,33 @@ export const billingSettings = pgTable(
     check('billing_settings_terms_check', sql`${t.paymentTermsDays} between 0 and 120`),
     billingSettingsScanPolicy(),
     check('billing_settings_dunning_check', sql`${t.suspendAfterDays} between 0 and 365 and ${t.terminationWarningDays} between 0 and ${t.terminateAfterDays} and ${t.terminateAfterDays} between ${t.suspendAfterDays} and 730 and ${t.cancellationRetentionDays} between 0 and 365`),
+    tenantIsolationPolicy(t.tenantId),
+  ],
+).enableRLS();
+
+const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
+
+/**
+ * The tenant's logo on its invoice and credit note PDFs (modules/billing/billing-logo.ts): the
+ * image itself, uploaded by staff and checked there (PNG or JPEG, at most 256 KB). Kept in the
+ * database, never fetched from a URL; a table of its own so the settings read by every invoice and
+ * billing run do not carry it (and writing it does not reset the run's billing_next_at).
+ */
+export const billingLogos = pgTable(
+  'billing_logos',
+  {
+    tenantId: tenantId().primaryKey(),
+    /** image/png | image/jpeg, from the bytes' signature. */
+    contentType: text('content_type').notNull(),
+    image: bytea('image').notNull(),
+    /** Hex SHA-256 of the image: the ETag, and what the audit log records. */
+    sha256: text('sha256').notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    check('billing_logos_type_check', sql`${t.contentType} in ('image/png', 'image/jpeg')`),
+    check('billing_logos_size_check', sql`octet_length(${t.image}) between 1 and 262144`),
     tenantIsolationPolicy(t.tenantId),
   ],
 ).enableRLS();

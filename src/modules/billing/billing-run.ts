@@ -5,6 +5,7 @@ import {
   billingActions,
   billingRuns,
   billingSettings,
+  customers,
   invoices,
   prices,
   products,
@@ -26,7 +27,8 @@ import { periodEnd } from '../orders/order-intake.service.js';
 import { createLifecycleJob } from '../subscriptions/lifecycle.service.js';
 import { transition } from '../subscriptions/subscription-state.js';
 import { invoiceEvent, recordBillingEvent, recordBillingEvents } from './billing-events.js';
-import { defaultDunningSettings, dueSteps, effectiveSettings, renewalDueAt, timeline, type DunningSettings, type PolicyInvoice, type PolicySubscription, type Step, type StepAction } from './dunning-policy.js';
+import { layerColumns, layersOf, type LayerRow } from './dunning-overrides.js';
+import { defaultDunningSettings, dueSteps, renewalDueAt, resolveDunning, timeline, type DunningSettings, type PolicyInvoice, type PolicySubscription, type Step, type StepAction } from './dunning-policy.js';
 import { issueInvoices, settingsOf, type DraftInput } from './invoices.service.js';
 import { settleSubscription } from './payments.service.js';
 import { applyDuePlanChanges, renewalPriceOf } from './plan-change-schedule.js';
@@ -188,24 +190,31 @@ function policyInvoice(invoice: Invoice | undefined): PolicyInvoice | null {
 }
 
 const priceColumns = { id: prices.id, interval: prices.interval, amount: prices.amount, currency: prices.currency, productName: products.name };
-/** A subscription's price as the run needs it. */
-interface PriceOf {
+/** A subscription's price as the run needs it, with its product's and customer's dunning overrides. */
+interface PriceOf extends LayerRow {
   readonly id: string;
   readonly interval: Price['interval'];
   readonly amount: number;
   readonly currency: string;
   readonly productName: string;
 }
+/** Selected from prices joined to products and customers (the subscription's). */
+const policyColumns = { ...priceColumns, ...layerColumns };
 
-/** The subscription as the policy sees it, and its dunning settings (tenant's, then its own override). */
+/** The subscription as the policy sees it, and its dunning settings (tenant < product < customer < subscription). */
 export async function policyInputs(tx: Tx, tenantId: string, subscription: Subscription, tenantSettings?: DunningSettings) {
-  const [price] = await tx.select(priceColumns).from(prices).innerJoin(products, eq(products.id, prices.productId)).where(eq(prices.id, subscription.priceId));
+  const [price] = await tx
+    .select(policyColumns)
+    .from(prices)
+    .innerJoin(products, eq(products.id, prices.productId))
+    .innerJoin(customers, eq(customers.id, subscription.customerId))
+    .where(eq(prices.id, subscription.priceId));
   if (!price) throw new Error(`subscription ${subscription.id} has no price`);
   return policyOf(subscription, price, tenantSettings ?? (await settingsOf(tx, tenantId)));
 }
 
 function policyOf(subscription: Subscription, price: PriceOf, tenantSettings: DunningSettings) {
-  const settings = effectiveSettings(tenantSettings, subscription.dunningOverride);
+  const { settings, sources } = resolveDunning(tenantSettings, layersOf(price, subscription));
   const sub: PolicySubscription | null = subscription.paidThrough
     ? {
         status: subscription.status,
@@ -216,7 +225,7 @@ function policyOf(subscription: Subscription, price: PriceOf, tenantSettings: Du
         interval: price.interval,
       }
     : null;
-  return { price, settings, sub };
+  return { price, settings, sources, sub };
 }
 
 export async function ledgerKeys(tx: Tx, subscriptionId: string): Promise<Set<string>> {
@@ -429,7 +438,7 @@ type NoticeStep = Step & { readonly action: keyof typeof noticeEvent };
 const isNotice = (step: Step): step is NoticeStep => step.action in noticeEvent;
 const LIVE_STATUSES: readonly Subscription['status'][] = ['ACTIVE', 'PAST_DUE', 'SUSPENDED'];
 
-/** The prices, open renewal invoices and ledger keys of a batch's subscriptions: three reads for the batch. */
+/** The prices (with the product and customer dunning overrides), open renewal invoices and ledger keys of a batch's subscriptions: three reads for the batch. */
 async function readPlans(tx: Tx, rows: readonly Subscription[], tenantSettings: DunningSettings): Promise<{ plans: Plan[]; outcomes: Outcome[] }> {
   const plans: Plan[] = [];
   const outcomes: Outcome[] = [];
@@ -437,11 +446,14 @@ async function readPlans(tx: Tx, rows: readonly Subscription[], tenantSettings: 
   // Terminated, moved to Stripe or cancelled since the scan: nothing to do (peer failure 5).
   for (const row of rows) if (!live.includes(row)) outcomes.push({ id: row.id, result: { actions: [], jobs: [] } });
   if (live.length === 0) return { plans, outcomes };
+  // Each subscription's price with its product's and customer's dunning overrides: one query for the batch.
   const priceRows = await tx
-    .select(priceColumns)
-    .from(prices)
+    .select({ subscriptionId: subscriptions.id, ...policyColumns })
+    .from(subscriptions)
+    .innerJoin(prices, eq(prices.id, subscriptions.priceId))
     .innerJoin(products, eq(products.id, prices.productId))
-    .where(inArray(prices.id, [...new Set(live.map((row) => row.priceId))]));
+    .innerJoin(customers, eq(customers.id, subscriptions.customerId))
+    .where(inArray(subscriptions.id, live.map((row) => row.id)));
   const periods = live.flatMap((row) => (row.paidThrough ? [sql`(${row.id}::uuid, ${row.paidThrough.toISOString()}::timestamptz)`] : []));
   const open = await tx
     .select()
@@ -453,7 +465,7 @@ async function readPlans(tx: Tx, rows: readonly Subscription[], tenantSettings: 
     .from(billingActions)
     .where(inArray(billingActions.subscriptionId, live.map((row) => row.id)));
   for (const row of live) {
-    const price = priceRows.find((candidate) => candidate.id === row.priceId);
+    const price = priceRows.find((candidate) => candidate.subscriptionId === row.id);
     if (!price) {
       outcomes.push({ id: row.id, error: new Error(`subscription ${row.id} has no price`) });
       continue;

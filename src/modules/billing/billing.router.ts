@@ -13,6 +13,8 @@ import {
   updateTaxRate,
 } from './billing-settings.service.js';
 import {
+  billingLogoBody,
+  billingLogoResponse,
   billingScheduleResponse,
   billingSettingsBody,
   billingSettingsResponse,
@@ -23,6 +25,8 @@ import {
   creditNotesPage,
   customerBillingBody,
   customerBillingResponse,
+  dunningOverrideBody,
+  dunningOverrideResponse,
   invoiceResponse,
   invoicesPage,
   listCreditNotesQuery,
@@ -41,6 +45,8 @@ import { creditNotePdf, invoicePdf } from './invoice-documents.service.js';
 import { pdfFile, sendPdf } from '../../shared/http/send-pdf.js';
 import { receivePaymentWebhook, recordStaffPayment } from './payments.service.js';
 import { getBillingSchedule, updateSubscriptionBilling } from './subscription-billing.service.js';
+import { deleteBillingLogo, getBillingLogo, LOGO_MAX_BYTES, putBillingLogo } from './billing-logo.js';
+import { getDunningOverride, setDunningOverride, type OverrideTarget } from './dunning-overrides.js';
 import { marketingSignedRoute } from '../orders/marketing-signature.js';
 import {
   createInvoice,
@@ -58,6 +64,10 @@ const tags = ['billing'];
 const read = { permission: 'billing:read' } as const;
 const write = { permission: 'billing:write' } as const;
 const deleted = z.null().meta({ description: 'Deleted' });
+/** The logo as stored: a Buffer skips the serializer. */
+const imageFile = z.custom<Buffer>((value) => Buffer.isBuffer(value)).meta({ type: 'string', format: 'binary', description: 'The image (image/png or image/jpeg)' });
+/** Room for a base64 logo a little over the limit, so it gets the 413 that names the field (beyond: the server's own 413). */
+const LOGO_BODY_LIMIT = Math.ceil((LOGO_MAX_BYTES * 4) / 3) * 2;
 
 /** Invoices, credit notes, tax rates and billing settings: BILLING and ADMIN write, everyone reads. */
 export const billingRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db, env, producer, logger }) => {
@@ -108,6 +118,56 @@ export const billingRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db
   );
 
   app.get(
+    '/billing/settings/logo',
+    {
+      schema: {
+        tags,
+        summary: "The tenant's logo on invoice and credit note PDFs",
+        description: 'The image as uploaded, with its type (image/png or image/jpeg). 404 when there is none.',
+        produces: ['image/png', 'image/jpeg'],
+        response: { 200: imageFile, ...authProblems },
+      },
+      config: read,
+    },
+    async (request, reply) => {
+      const logo = await getBillingLogo(db, authOf(request));
+      return reply
+        .type(logo.contentType)
+        .header('cache-control', 'private, no-cache')
+        .header('etag', `"${logo.sha256}"`)
+        .header('x-content-type-options', 'nosniff')
+        .header('content-disposition', 'inline')
+        .send(logo.image);
+    },
+  );
+  app.put(
+    '/billing/settings/logo',
+    {
+      schema: {
+        tags,
+        summary: 'Set the logo printed on invoice and credit note PDFs',
+        description:
+          'JSON with the PNG or JPEG file base64-encoded in `image`. Checked by its bytes (signature, readable by the PDF renderer, at most 2048 pixels a side); ' +
+          'SVG and other formats are refused (400, field body/image); more than 262144 bytes is 413. Stored in the database, never fetched from a URL. ' +
+          'Drawn at the top of every PDF rendered from now on, scaled to fit a fixed box. Audited.',
+        body: billingLogoBody,
+        response: { 200: billingLogoResponse, ...authProblems, ...problems(413) },
+      },
+      config: write,
+      bodyLimit: LOGO_BODY_LIMIT,
+    },
+    async (request) => putBillingLogo(db, authOf(request), request.body, actorOf(request)),
+  );
+  app.delete(
+    '/billing/settings/logo',
+    { schema: { tags, summary: 'Remove the logo from invoice and credit note PDFs', description: 'Audited. 404 when there is none.', response: { 204: deleted, ...authProblems } }, config: write },
+    async (request, reply) => {
+      await deleteBillingLogo(db, authOf(request), actorOf(request));
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
     '/subscriptions/:id/billing-schedule',
     {
       schema: {
@@ -140,6 +200,43 @@ export const billingRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db
     },
     async (request) => updateSubscriptionBilling(db, authOf(request), request.params.id, request.body, actorOf(request)),
   );
+
+  // A product's or a customer's dunning override: between the tenant's settings and a subscription's own.
+  const overrideRoutes = (target: OverrideTarget, path: string, noun: string) => {
+    app.get(
+      `${path}/:id/dunning-override`,
+      { schema: { tags, summary: `A ${noun}'s dunning override`, params: idParams, response: { 200: dunningOverrideResponse, ...authProblems, ...problems(404) } }, config: read },
+      async (request) => getDunningOverride(db, authOf(request), target, request.params.id),
+    );
+    app.put(
+      `${path}/:id/dunning-override`,
+      {
+        schema: {
+          tags,
+          summary: `Set a ${noun}'s dunning override`,
+          description:
+            `Dunning settings for the ${noun}'s subscriptions, merged field by field: tenant < product < customer < subscription (the most specific wins). ` +
+            "Replaces the whole override; the days must keep their order over the tenant's settings (terminateAfterDays >= suspendAfterDays >= 0, terminationWarningDays <= terminateAfterDays). " +
+            'The next billing run looks at the subscriptions concerned again. Audited.',
+          params: idParams,
+          body: dunningOverrideBody,
+          response: { 200: dunningOverrideResponse, ...authProblems, ...problems(404) },
+        },
+        config: write,
+      },
+      async (request) => setDunningOverride(db, authOf(request), target, request.params.id, request.body, actorOf(request)),
+    );
+    app.delete(
+      `${path}/:id/dunning-override`,
+      {
+        schema: { tags, summary: `Remove a ${noun}'s dunning override (the layer below applies again)`, description: 'Audited.', params: idParams, response: { 200: dunningOverrideResponse, ...authProblems, ...problems(404) } },
+        config: write,
+      },
+      async (request) => setDunningOverride(db, authOf(request), target, request.params.id, null, actorOf(request)),
+    );
+  };
+  overrideRoutes('product', '/products', 'product');
+  overrideRoutes('customer', '/customers', 'customer');
 
   app.get(
     '/tax-rates',

@@ -86,6 +86,29 @@ export const billingSettingsResponse = z
   .meta({ id: 'BillingSettings' });
 export type BillingSettingsView = z.output<typeof billingSettingsResponse>;
 
+// ---- the tenant's logo on invoice PDFs ----
+
+export const billingLogoBody = z
+  .strictObject({
+    image: z.base64().min(1).meta({
+      description: 'The PNG or JPEG file, base64-encoded (standard alphabet, padded). At most 262144 bytes decoded (413 above), 2048 pixels a side; SVG, interlaced PNG and other formats are refused (400).',
+    }),
+  })
+  .meta({ id: 'BillingLogoUpload' });
+export type BillingLogoBody = z.output<typeof billingLogoBody>;
+
+export const billingLogoResponse = z
+  .object({
+    contentType: z.enum(['image/png', 'image/jpeg']),
+    bytes: z.number().int(),
+    width: z.number().int(),
+    height: z.number().int(),
+    sha256: z.string().meta({ description: 'Hex SHA-256 of the image' }),
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'BillingLogo' });
+export type BillingLogoView = z.output<typeof billingLogoResponse>;
+
 // ---- customer billing details ----
 
 export const customerBillingBody = z
@@ -330,6 +353,27 @@ export const subscriptionBillingBody = z
   .meta({ id: 'SubscriptionBillingUpdate' });
 export type SubscriptionBillingBody = z.output<typeof subscriptionBillingBody>;
 
+// ---- product and customer dunning overrides ----
+
+export const dunningOverrideBody = z
+  .strictObject(dunningFields)
+  .refine((body) => Object.values(body).some((value) => value !== undefined), 'name at least one setting (DELETE removes the override)')
+  .meta({
+    id: 'DunningOverrideUpdate',
+    description:
+      "Replaces the override (fields left out: the layer below's). Merged field by field: tenant < product < customer < subscription, the most specific wins. Same bounds as a subscription's override.",
+  });
+export type DunningOverrideBody = z.output<typeof dunningOverrideBody>;
+
+const dunningOverrideView = z.object(dunningFields).nullable();
+
+export const dunningOverrideResponse = z
+  .object({ id: z.uuid().meta({ description: 'The product or customer' }), dunningOverride: dunningOverrideView.meta({ description: 'null: none (the layer below applies)' }) })
+  .meta({ id: 'DunningOverride' });
+export type DunningOverrideView = z.output<typeof dunningOverrideResponse>;
+
+const dunningSource = z.enum(['tenant', 'product', 'customer', 'subscription']);
+
 export const billingScheduleResponse = z
   .object({
     subscriptionId: z.uuid(),
@@ -338,8 +382,21 @@ export const billingScheduleResponse = z
     paidThrough: timestamp.nullable(),
     billingHoldUntil: timestamp.nullable(),
     cancelAtPeriodEnd: z.boolean(),
-    dunningOverride: z.object(dunningFields).nullable(),
+    dunningOverride: dunningOverrideView.meta({ description: "The subscription's own override" }),
+    dunningOverrides: z
+      .object({ product: dunningOverrideView, customer: dunningOverrideView })
+      .meta({ description: "The overrides of the subscription's product and customer, under its own (tenant < product < customer < subscription)" }),
     settings: z.object({ renewalLeadDays: z.number().int(), paymentTermsDays: z.number().int(), cancellationRetentionDays: z.number().int(), ...dunningView }),
+    settingSources: z
+      .object({
+        reminderDays: dunningSource,
+        overdueNoticeDays: dunningSource,
+        suspendAfterDays: dunningSource,
+        terminationEnabled: dunningSource,
+        terminateAfterDays: dunningSource,
+        terminationWarningDays: dunningSource,
+      })
+      .meta({ description: 'Where each effective dunning setting comes from: the most specific layer that sets it' }),
     openInvoice: z.object({ id: z.uuid(), number: z.string().nullable(), status: z.enum(invoiceStatuses), dueAt: timestamp.nullable() }).nullable(),
     steps: z.array(
       z.object({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultDunningSettings, dueSteps, dunningProblems, effectiveSettings, renewalDueAt, timeline, type PolicySubscription } from './dunning-policy.js';
+import { defaultDunningSettings, dueSteps, dunningProblems, effectiveSettings, renewalDueAt, resolveDunning, timeline, type PolicySubscription } from './dunning-policy.js';
 
 // Pure unit tests of the policy; the run that acts on it is tested against PostgreSQL in billing-run.test.ts.
 const DAY = 86_400_000;
@@ -57,10 +57,42 @@ describe('dunning policy', () => {
   });
 
   it('overrides merge over the tenant; settings that break the order are named', () => {
-    expect(effectiveSettings(defaultDunningSettings, { suspendAfterDays: 10, reminderDays: undefined })).toMatchObject({ suspendAfterDays: 10, reminderDays: [7, 1] });
+    expect(effectiveSettings(defaultDunningSettings, { subscription: { suspendAfterDays: 10, reminderDays: undefined } })).toMatchObject({ suspendAfterDays: 10, reminderDays: [7, 1] });
     expect(dunningProblems({ suspendAfterDays: 10, terminateAfterDays: 5, terminationWarningDays: 6 }, 'body')).toEqual([
       { field: 'body/terminateAfterDays', message: 'must be at least suspendAfterDays (10)' },
       { field: 'body/terminationWarningDays', message: 'must be at most terminateAfterDays (5)' },
     ]);
+  });
+
+  it('layers merge field by field: tenant < product < customer < subscription, each field from the most specific layer that sets it', () => {
+    const tenant = { ...defaultDunningSettings, suspendAfterDays: 5 };
+    // Nothing overridden: everything is the tenant's.
+    const plain = resolveDunning(tenant, {});
+    expect(plain.settings).toEqual(tenant);
+    expect(new Set(Object.values(plain.sources))).toEqual(new Set(['tenant']));
+
+    const { settings, sources } = resolveDunning(tenant, {
+      product: { suspendAfterDays: 10, reminderDays: [14], terminationEnabled: true, terminateAfterDays: 60 },
+      customer: { suspendAfterDays: 20, overdueNoticeDays: [2] },
+      subscription: { suspendAfterDays: 30, terminationEnabled: undefined },
+    });
+    expect(settings).toEqual({ ...tenant, suspendAfterDays: 30, reminderDays: [14], overdueNoticeDays: [2], terminationEnabled: true, terminateAfterDays: 60 });
+    expect(sources).toEqual({
+      reminderDays: 'product',
+      overdueNoticeDays: 'customer',
+      suspendAfterDays: 'subscription',
+      terminationEnabled: 'product',
+      terminateAfterDays: 'product',
+      terminationWarningDays: 'tenant',
+    });
+    // The customer's wins over the product's whatever the order the layers are given in; null or undefined fields fall through.
+    const customerWins = resolveDunning(tenant, { customer: { suspendAfterDays: 20 }, product: { suspendAfterDays: 10 }, subscription: null });
+    expect([customerWins.settings.suspendAfterDays, customerWins.sources.suspendAfterDays]).toEqual([20, 'customer']);
+    // A false override is a value, not an absence: the customer turns the product's termination off.
+    const off = resolveDunning(tenant, { product: { terminationEnabled: true }, customer: { terminationEnabled: false } });
+    expect([off.settings.terminationEnabled, off.sources.terminationEnabled]).toEqual([false, 'customer']);
+    // The timeline follows the merged settings: suspension at the customer's +20.
+    const steps = timeline(sub(), null, effectiveSettings(tenant, { product: { suspendAfterDays: 10 }, customer: { suspendAfterDays: 20 } }), at(-30));
+    expect(summary(steps).filter((step) => step.startsWith('suspend'))).toEqual(['suspend@20:DONE']);
   });
 });

@@ -46,11 +46,45 @@ export const defaultDunningSettings: DunningSettings = {
   cancellationRetentionDays: 30,
 };
 
-/** The tenant's settings with the subscription's override on top (undefined fields: the tenant's). */
-export function effectiveSettings(tenant: DunningSettings, override: DunningOverride | null | undefined): DunningSettings {
-  if (!override) return tenant;
-  const defined = Object.fromEntries(Object.entries(override).filter(([, value]) => value !== undefined && value !== null));
-  return { ...tenant, ...defined };
+/** Where an effective dunning setting comes from: the most specific layer that sets it. */
+export type DunningSource = 'tenant' | 'product' | 'customer' | 'subscription';
+export type DunningField = keyof DunningOverride;
+
+/** The overrides that apply to one subscription: its product's, its customer's, its own (null: none). */
+export interface DunningLayers {
+  readonly product?: DunningOverride | null | undefined;
+  readonly customer?: DunningOverride | null | undefined;
+  readonly subscription?: DunningOverride | null | undefined;
+}
+
+/** Least to most specific: a later layer's field wins. */
+const LAYERS = ['product', 'customer', 'subscription'] as const;
+const OVERRIDABLE: readonly DunningField[] = ['reminderDays', 'overdueNoticeDays', 'suspendAfterDays', 'terminationEnabled', 'terminateAfterDays', 'terminationWarningDays'];
+
+/**
+ * The tenant's settings with the overrides on top, field by field, in the order tenant < product
+ * < customer < subscription (a field a layer leaves out, or sets to null: the layer below's), and
+ * where each overridable field came from.
+ */
+export function resolveDunning(tenant: DunningSettings, layers: DunningLayers): { settings: DunningSettings; sources: Record<DunningField, DunningSource> } {
+  const merged: Record<string, unknown> = { ...tenant };
+  const sources = Object.fromEntries(OVERRIDABLE.map((field) => [field, 'tenant'])) as Record<DunningField, DunningSource>;
+  for (const layer of LAYERS) {
+    const override = layers[layer];
+    if (!override) continue;
+    for (const field of OVERRIDABLE) {
+      const value = override[field];
+      if (value === undefined || value === null) continue;
+      merged[field] = value;
+      sources[field] = layer;
+    }
+  }
+  return { settings: merged as unknown as DunningSettings, sources };
+}
+
+/** The effective settings of a subscription (resolveDunning without the sources). */
+export function effectiveSettings(tenant: DunningSettings, layers: DunningLayers): DunningSettings {
+  return resolveDunning(tenant, layers).settings;
 }
 
 export interface PolicySubscription {

@@ -6,6 +6,7 @@ import { notFound } from '../../shared/errors/app-error.js';
 import { loadBranding } from '../events/notification-email.js';
 import { invoiceSummaryView, customerSnapshotOf, sellerOf, settingsOf } from './invoices.service.js';
 import { renderDocumentPdf, type PdfDocumentData } from './invoice-pdf.js';
+import { logoOf } from './billing-logo.js';
 
 /**
  * The PDFs of invoices and credit notes, for the staff API (`GET /api/invoices/:id/pdf`) and the
@@ -62,6 +63,7 @@ export async function invoicePdf(db: Database, scope: DocumentScope, invoiceId: 
       amountDue: summary.amountDue,
       note: invoice.memo,
       branding: await loadBranding(tx, scope.tenantId, { customerId: invoice.customerId }),
+      logo: await logoOf(tx, scope.tenantId),
     };
   });
   return { fileName: fileNameOf(data.number, invoiceId, 'invoice'), pdf: await renderDocumentPdf(data) };
@@ -108,6 +110,7 @@ export async function creditNotePdf(db: Database, scope: DocumentScope, creditNo
       amountDue: null,
       note: null,
       branding: await loadBranding(tx, scope.tenantId, { customerId: note.customerId }),
+      logo: await logoOf(tx, scope.tenantId),
     };
   });
   return { fileName: fileNameOf(data.number, creditNoteId, 'credit-note'), pdf: await renderDocumentPdf(data) };

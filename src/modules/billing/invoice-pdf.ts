@@ -3,8 +3,8 @@ import type { BillingAddress, CustomerSnapshot, SellerSnapshot } from '../../db/
 import { formatMoney, type Formats } from '../events/email-template.js';
 
 /**
- * An invoice or credit note as a PDF (pdfkit, A4, the standard Helvetica fonts: nothing embedded,
- * so nothing varies between runs). Everything printed comes from the stored document: integer
+ * An invoice or credit note as a PDF (pdfkit, A4, the standard Helvetica fonts: no font embedded,
+ * so nothing varies between runs; the tenant's logo, when it has one, is the only image). Everything printed comes from the stored document: integer
  * minor units written in the tenant's locale, the seller and customer as they were at issue. The
  * PDF's creation date is the document's date, so one document always gives the same bytes.
  */
@@ -49,11 +49,15 @@ export interface PdfDocumentData {
   readonly amountDue: number | null;
   readonly note: string | null;
   readonly branding: PdfBranding;
+  /** The tenant's logo (PNG or JPEG, checked at upload: billing-logo.ts), drawn in place of the brand name; null: the name. */
+  readonly logo: Buffer | null;
 }
 
 const MARGIN = 50;
 const PAGE_BOTTOM = 842 - MARGIN - 40;
 const GREY = '#555555';
+/** The box the logo is scaled to fit, top left (its aspect ratio kept). */
+const LOGO_BOX: [number, number] = [200, 40];
 /** Helvetica is WinAnsi: the narrow no-break space some locales put in numbers has no glyph there. */
 const printable = (text: string): string => text.replace(/[\u202f\u2009]/g, '\u00a0');
 
@@ -101,7 +105,8 @@ export function renderDocumentPdf(data: PdfDocumentData): Promise<Buffer> {
   }
 
   // Header: the brand, and what this is.
-  doc.font('Helvetica-Bold').fontSize(20).fillColor(branding.primaryColor).text(printable(branding.brandName), MARGIN, MARGIN, { width: width * 0.6 });
+  if (data.logo) doc.image(data.logo, MARGIN, MARGIN, { fit: LOGO_BOX });
+  else doc.font('Helvetica-Bold').fontSize(20).fillColor(branding.primaryColor).text(printable(branding.brandName), MARGIN, MARGIN, { width: width * 0.6 });
   const title = data.kind === 'INVOICE' ? 'INVOICE' : 'CREDIT NOTE';
   doc.font('Helvetica-Bold').fontSize(18).fillColor('#000000').text(draft ? `${title} - DRAFT` : title, MARGIN + width * 0.5, MARGIN, { width: width * 0.5, align: 'right' });
   if (draft) doc.font('Helvetica').fontSize(9).fillColor('#b00020').text('DRAFT - not a valid invoice: not numbered, not payable', MARGIN + width * 0.4, doc.y + 2, { width: width * 0.6, align: 'right' });

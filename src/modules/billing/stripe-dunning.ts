@@ -9,6 +9,7 @@ import { systemActor } from '../audit/audit.service.js';
 import { createLifecycleJob } from '../subscriptions/lifecycle.service.js';
 import type { Logger } from 'pino';
 import type { JobProducer } from '../../jobs/queue.js';
+import { dunningLayersOf } from './dunning-overrides.js';
 import { effectiveSettings, type StepAction } from './dunning-policy.js';
 import { settingsOf } from './invoices.service.js';
 
@@ -17,7 +18,7 @@ import { settingsOf } from './invoices.service.js';
  * retries and notices; mPanel acts only on what it mirrored from Stripe's events
  * (payment-events/stripe-billing.ts):
  * - PAST_DUE (set by invoice.payment_failed) → NON_PAYMENT suspension once `suspendAfterDays`
- *   (the tenant's, or the subscription's override) have passed since paidThrough, and never while
+ *   (the tenant's, under the product's, customer's and subscription's overrides) have passed since paidThrough, and never while
  *   a mirrored open invoice still has Stripe's `next_payment_attempt` (a retry) scheduled;
  * - a subscription Stripe cancelled (customer.subscription.deleted) → CANCELLED suspension at paidThrough.
  * Both go through the lifecycle jobs (SUSPEND_SITE, then the state machine), as for MPANEL mode; a
@@ -77,7 +78,7 @@ async function processOne(tx: Tx, deps: StripeDunningDeps, tenantId: string, sub
   if (subscription.stripeStatus === 'canceled' && subscription.paidThrough <= asOf && (subscription.status === 'ACTIVE' || subscription.status === 'PAST_DUE')) {
     suspension = { reason: 'CANCELLED', rule: 'stripe.cancelled', at: subscription.paidThrough, why: 'the Stripe subscription was cancelled; the paid period is over' };
   } else if (subscription.status === 'PAST_DUE') {
-    const settings = effectiveSettings(await settingsOf(tx, tenantId), subscription.dunningOverride);
+    const settings = effectiveSettings(await settingsOf(tx, tenantId), await dunningLayersOf(tx, subscription));
     const at = new Date(subscription.paidThrough.getTime() + settings.suspendAfterDays * DAY_MS);
     if (at > asOf) return { action: null, jobs: [] };
     const [retry] = await tx

@@ -15,7 +15,7 @@ type Scope = Auth & { readonly customerId?: string | undefined };
 
 /** What the billing run will do to the subscription from `now` on (the same policy, not a copy of it). */
 async function scheduleOf(tx: Tx, tenantId: string, subscription: Subscription, now: Date): Promise<BillingScheduleView> {
-  const { settings, sub } = await policyInputs(tx, tenantId, subscription);
+  const { settings, sources, sub, price } = await policyInputs(tx, tenantId, subscription);
   const invoice = await openRenewalInvoice(tx, subscription);
   const live = subscription.billingMode === 'MPANEL' && ['ACTIVE', 'PAST_DUE', 'SUSPENDED'].includes(subscription.status);
   const steps = live && sub ? timeline(sub, invoice ? { id: invoice.id, status: invoice.status, dueAt: invoice.dueAt, issuedAt: invoice.issuedAt } : null, settings, now, await ledgerKeys(tx, subscription.id)) : [];
@@ -27,6 +27,7 @@ async function scheduleOf(tx: Tx, tenantId: string, subscription: Subscription, 
     billingHoldUntil: subscription.billingHoldUntil,
     cancelAtPeriodEnd: subscription.cancelAtPeriodEnd,
     dunningOverride: subscription.dunningOverride,
+    dunningOverrides: { product: price.productDunningOverride, customer: price.customerDunningOverride },
     settings: {
       renewalLeadDays: settings.renewalLeadDays,
       paymentTermsDays: settings.paymentTermsDays,
@@ -38,6 +39,7 @@ async function scheduleOf(tx: Tx, tenantId: string, subscription: Subscription, 
       terminateAfterDays: settings.terminateAfterDays,
       terminationWarningDays: settings.terminationWarningDays,
     },
+    settingSources: sources,
     openInvoice: invoice ? { id: invoice.id, number: invoice.number, status: invoice.status, dueAt: invoice.dueAt } : null,
     steps: steps.map((step) => ({ action: step.action, at: step.at, outcome: step.outcome, rule: step.rule })),
   };

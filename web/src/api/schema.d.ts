@@ -324,6 +324,34 @@ export interface paths {
         patch: operations["patchBillingSettings"];
         trace?: never;
     };
+    "/api/billing/settings/logo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's logo on invoice and credit note PDFs
+         * @description The image as uploaded, with its type (image/png or image/jpeg). 404 when there is none.
+         */
+        get: operations["getBillingSettingsLogo"];
+        /**
+         * Set the logo printed on invoice and credit note PDFs
+         * @description JSON with the PNG or JPEG file base64-encoded in `image`. Checked by its bytes (signature, readable by the PDF renderer, at most 2048 pixels a side); SVG and other formats are refused (400, field body/image); more than 262144 bytes is 413. Stored in the database, never fetched from a URL. Drawn at the top of every PDF rendered from now on, scaled to fit a fixed box. Audited.
+         */
+        put: operations["putBillingSettingsLogo"];
+        post?: never;
+        /**
+         * Remove the logo from invoice and credit note PDFs
+         * @description Audited. 404 when there is none.
+         */
+        delete: operations["deleteBillingSettingsLogo"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/credit-notes": {
         parameters: {
             query?: never;
@@ -431,6 +459,31 @@ export interface paths {
          * @description Copied onto each invoice when it is issued: invoices already issued keep what they had.
          */
         patch: operations["patchCustomersByIdBilling"];
+        trace?: never;
+    };
+    "/api/customers/{id}/dunning-override": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A customer's dunning override */
+        get: operations["getCustomersByIdDunningOverride"];
+        /**
+         * Set a customer's dunning override
+         * @description Dunning settings for the customer's subscriptions, merged field by field: tenant < product < customer < subscription (the most specific wins). Replaces the whole override; the days must keep their order over the tenant's settings (terminateAfterDays >= suspendAfterDays >= 0, terminationWarningDays <= terminateAfterDays). The next billing run looks at the subscriptions concerned again. Audited.
+         */
+        put: operations["putCustomersByIdDunningOverride"];
+        post?: never;
+        /**
+         * Remove a customer's dunning override (the layer below applies again)
+         * @description Audited.
+         */
+        delete: operations["deleteCustomersByIdDunningOverride"];
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/customers/{id}/invitation": {
@@ -1833,6 +1886,31 @@ export interface paths {
         patch: operations["patchProductsById"];
         trace?: never;
     };
+    "/api/products/{id}/dunning-override": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A product's dunning override */
+        get: operations["getProductsByIdDunningOverride"];
+        /**
+         * Set a product's dunning override
+         * @description Dunning settings for the product's subscriptions, merged field by field: tenant < product < customer < subscription (the most specific wins). Replaces the whole override; the days must keep their order over the tenant's settings (terminateAfterDays >= suspendAfterDays >= 0, terminationWarningDays <= terminateAfterDays). The next billing run looks at the subscriptions concerned again. Audited.
+         */
+        put: operations["putProductsByIdDunningOverride"];
+        post?: never;
+        /**
+         * Remove a product's dunning override (the layer below applies again)
+         * @description Audited.
+         */
+        delete: operations["deleteProductsByIdDunningOverride"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/products/{id}/prices": {
         parameters: {
             query?: never;
@@ -3128,12 +3206,34 @@ export interface components {
             postalCode?: string;
             region?: string;
         };
+        BillingLogo: {
+            bytes: number;
+            /** @enum {string} */
+            contentType: "image/png" | "image/jpeg";
+            height: number;
+            /** @description Hex SHA-256 of the image */
+            sha256: string;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            updatedAt: string;
+            width: number;
+        };
+        BillingLogoUploadInput: {
+            /**
+             * Format: base64
+             * @description The PNG or JPEG file, base64-encoded (standard alphabet, padded). At most 262144 bytes decoded (413 above), 2048 pixels a side; SVG, interlaced PNG and other formats are refused (400).
+             */
+            image: string;
+        };
         /** @description What the billing run will do to this subscription, and when (a dry run): steps from now on, in order */
         BillingSchedule: {
             billingHoldUntil: string | null;
             /** @enum {string} */
             billingMode: "MPANEL" | "STRIPE";
             cancelAtPeriodEnd: boolean;
+            /** @description The subscription's own override */
             dunningOverride: {
                 /** @description Overdue notices this many days after the due date, e.g. [1, 3] */
                 overdueNoticeDays?: number[];
@@ -3148,6 +3248,37 @@ export interface components {
                 /** @description A final notice this many days after the due date (when termination is enabled) */
                 terminationWarningDays?: number;
             } | null;
+            /** @description The overrides of the subscription's product and customer, under its own (tenant < product < customer < subscription) */
+            dunningOverrides: {
+                customer: {
+                    /** @description Overdue notices this many days after the due date, e.g. [1, 3] */
+                    overdueNoticeDays?: number[];
+                    /** @description Reminders this many days before the due date, e.g. [7, 1] */
+                    reminderDays?: number[];
+                    /** @description NON_PAYMENT suspension this many days after the due date */
+                    suspendAfterDays?: number;
+                    /** @description Termination this many days after the due date (when enabled) */
+                    terminateAfterDays?: number;
+                    /** @description Terminate for non-payment (off by default) */
+                    terminationEnabled?: boolean;
+                    /** @description A final notice this many days after the due date (when termination is enabled) */
+                    terminationWarningDays?: number;
+                } | null;
+                product: {
+                    /** @description Overdue notices this many days after the due date, e.g. [1, 3] */
+                    overdueNoticeDays?: number[];
+                    /** @description Reminders this many days before the due date, e.g. [7, 1] */
+                    reminderDays?: number[];
+                    /** @description NON_PAYMENT suspension this many days after the due date */
+                    suspendAfterDays?: number;
+                    /** @description Termination this many days after the due date (when enabled) */
+                    terminateAfterDays?: number;
+                    /** @description Terminate for non-payment (off by default) */
+                    terminationEnabled?: boolean;
+                    /** @description A final notice this many days after the due date (when termination is enabled) */
+                    terminationWarningDays?: number;
+                } | null;
+            };
             openInvoice: {
                 dueAt: string | null;
                 /** Format: uuid */
@@ -3167,6 +3298,21 @@ export interface components {
                 terminateAfterDays: number;
                 terminationEnabled: boolean;
                 terminationWarningDays: number;
+            };
+            /** @description Where each effective dunning setting comes from: the most specific layer that sets it */
+            settingSources: {
+                /** @enum {string} */
+                overdueNoticeDays: "tenant" | "product" | "customer" | "subscription";
+                /** @enum {string} */
+                reminderDays: "tenant" | "product" | "customer" | "subscription";
+                /** @enum {string} */
+                suspendAfterDays: "tenant" | "product" | "customer" | "subscription";
+                /** @enum {string} */
+                terminateAfterDays: "tenant" | "product" | "customer" | "subscription";
+                /** @enum {string} */
+                terminationEnabled: "tenant" | "product" | "customer" | "subscription";
+                /** @enum {string} */
+                terminationWarningDays: "tenant" | "product" | "customer" | "subscription";
             };
             status: string;
             steps: {
@@ -3531,6 +3677,43 @@ export interface components {
         DomainFeaturesInput: {
             registrationYears?: number;
             tld: string;
+        };
+        DunningOverride: {
+            /** @description null: none (the layer below applies) */
+            dunningOverride: {
+                /** @description Overdue notices this many days after the due date, e.g. [1, 3] */
+                overdueNoticeDays?: number[];
+                /** @description Reminders this many days before the due date, e.g. [7, 1] */
+                reminderDays?: number[];
+                /** @description NON_PAYMENT suspension this many days after the due date */
+                suspendAfterDays?: number;
+                /** @description Termination this many days after the due date (when enabled) */
+                terminateAfterDays?: number;
+                /** @description Terminate for non-payment (off by default) */
+                terminationEnabled?: boolean;
+                /** @description A final notice this many days after the due date (when termination is enabled) */
+                terminationWarningDays?: number;
+            } | null;
+            /**
+             * Format: uuid
+             * @description The product or customer
+             */
+            id: string;
+        };
+        /** @description Replaces the override (fields left out: the layer below's). Merged field by field: tenant < product < customer < subscription, the most specific wins. Same bounds as a subscription's override. */
+        DunningOverrideUpdateInput: {
+            /** @description Overdue notices this many days after the due date, e.g. [1, 3] */
+            overdueNoticeDays?: number[];
+            /** @description Reminders this many days before the due date, e.g. [7, 1] */
+            reminderDays?: number[];
+            /** @description NON_PAYMENT suspension this many days after the due date */
+            suspendAfterDays?: number;
+            /** @description Termination this many days after the due date (when enabled) */
+            terminateAfterDays?: number;
+            /** @description Terminate for non-payment (off by default) */
+            terminationEnabled?: boolean;
+            /** @description A final notice this many days after the due date (when termination is enabled) */
+            terminationWarningDays?: number;
         };
         EmailFeaturesInput: {
             mailboxes: number;
@@ -6218,6 +6401,195 @@ export interface operations {
             };
         };
     };
+    getBillingSettingsLogo: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The image (image/png or image/jpeg) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": string;
+                    "image/png": string;
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putBillingSettingsLogo: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BillingLogoUploadInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BillingLogo"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteBillingSettingsLogo: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getCreditNotes: {
         parameters: {
             query?: {
@@ -6620,6 +6992,193 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CustomerBillingDetails"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getCustomersByIdDunningOverride: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DunningOverride"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putCustomersByIdDunningOverride: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DunningOverrideUpdateInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DunningOverride"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteCustomersByIdDunningOverride: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DunningOverride"];
                 };
             };
             /** @description The request is not valid; `errors` names each offending field */
@@ -13266,6 +13825,193 @@ export interface operations {
             };
             /** @description Conflicts with the current state */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getProductsByIdDunningOverride: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DunningOverride"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putProductsByIdDunningOverride: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DunningOverrideUpdateInput"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DunningOverride"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteProductsByIdDunningOverride: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DunningOverride"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
