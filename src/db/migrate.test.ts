@@ -27,6 +27,7 @@ const TENANT_TABLES = [
   'audit_logs',
   'backups',
   'billing_actions',
+  'billing_logos',
   'billing_settings',
   'credit_notes',
   'customer_link_tokens',
@@ -345,6 +346,7 @@ describe('row-level security', () => {
         queue: 'provisioning',
       });
       await tx.insert(s.billingSettings).values({ tenantId });
+      await tx.insert(s.billingLogos).values({ tenantId, contentType: 'image/png', image: Buffer.from([0x89, 0x50, 0x4e, 0x47]), sha256: 'seed' });
       await tx.insert(s.documentSequences).values({ tenantId, kind: 'INVOICE', period: '2026', lastValue: 1 });
       await tx.insert(s.taxRates).values({ tenantId, name: 'VAT', country: 'FR', rateBps: 2000 });
       const invoiceId = randomUUID();

@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { createRoute, Link } from '@tanstack/react-router';
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { api, must } from '../api/client';
 import type { components } from '../api/schema';
 import { appRoute } from '../routes';
@@ -101,7 +101,77 @@ function BillingSettings() {
       <QueryState query={settings} what="the billing settings">
         {(current) => <SettingsForm key={JSON.stringify(current)} current={current} error={error} saving={save.isPending} saved={saved} onSubmit={submit} />}
       </QueryState>
+      <LogoForm />
     </>
+  );
+}
+
+/** The file's bytes as base64 (the API takes the logo base64 in JSON). */
+function base64Of(file: File): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).replace(/^data:[^,]*,/, ''));
+    reader.onerror = () => reject(reader.error ?? new Error('the file cannot be read'));
+    reader.readAsDataURL(file);
+  });
+}
+
+/**
+ * The logo on invoice and credit note PDFs: shown from the API's bytes (through a blob URL: the
+ * token is not in cookies, so an <img src> could not carry it), replaced by a PNG or JPEG the API
+ * checks, or removed.
+ */
+function LogoForm() {
+  const queryClient = useQueryClient();
+  const logo = useQuery({
+    queryKey: ['billing-logo'],
+    queryFn: async () => {
+      const { data, response } = await api.GET('/api/billing/settings/logo', { parseAs: 'blob' });
+      if (response.status === 404) return null;
+      if (!data) throw new Error(`the logo cannot be read (${response.status})`);
+      return data as Blob;
+    },
+  });
+  const [preview, setPreview] = useState<string | null>(null);
+  useEffect(() => {
+    if (!logo.data) return setPreview(null);
+    const url = URL.createObjectURL(logo.data);
+    setPreview(url);
+    return () => URL.revokeObjectURL(url);
+  }, [logo.data]);
+  const [error, setError] = useState<unknown>(null);
+  const done = () => {
+    setError(null);
+    void queryClient.invalidateQueries({ queryKey: ['billing-logo'] });
+  };
+  const upload = useMutation({
+    mutationFn: async (file: File) => must(api.PUT('/api/billing/settings/logo', { body: { image: await base64Of(file) } })),
+    onSuccess: done,
+    onError: setError,
+  });
+  const remove = useMutation({ mutationFn: () => must(api.DELETE('/api/billing/settings/logo')), onSuccess: done, onError: setError });
+  const submit = (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const file = new FormData(event.currentTarget).get('image');
+    if (file instanceof File && file.size > 0) upload.mutate(file);
+  };
+  return (
+    <form onSubmit={submit} noValidate>
+      <fieldset className="grid-form">
+        <legend>Logo on invoices and credit notes</legend>
+        {preview ? <img src={preview} alt="Current logo" style={{ maxWidth: 200, maxHeight: 40, objectFit: 'contain' }} /> : <p>No logo: the brand name is printed instead.</p>}
+        <Field label="PNG or JPEG file" field="image" type="file" accept="image/png,image/jpeg" error={error} hint="at most 256 KB and 2048 pixels a side; scaled to fit 200 × 40 points" />
+      </fieldset>
+      <FormError error={error} fields={['image']} />
+      <button type="submit" className="primary" disabled={upload.isPending}>
+        {upload.isPending ? 'Uploading…' : 'Upload logo'}
+      </button>{' '}
+      {preview && (
+        <button type="button" onClick={() => remove.mutate()} disabled={remove.isPending}>
+          Remove logo
+        </button>
+      )}
+    </form>
   );
 }
 
