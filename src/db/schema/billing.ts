@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { boolean, check, index, jsonb, pgTable, text, unique, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { amount, createdAt, currency, deletedAt, id, moneyChecks, tstz, updatedAt } from './columns.js';
 import { billingModeEnum, orderStatusEnum, subscriptionStatusEnum, suspensionReasonEnum, webhookEventStatusEnum } from './enums.js';
-import { prices, products } from './catalog.js';
+import { prices, products, type DunningOverride } from './catalog.js';
 import { billingScanPolicy, stripeDunningScanPolicy, stripeReferenceLookupPolicy, customerIsolationPolicy, ownedByCustomer, tenantIsolationPolicy } from './rls.js';
 import { tenantId } from './tenancy.js';
 
@@ -85,16 +85,6 @@ export const orders = pgTable(
     customerIsolationPolicy(ownedByCustomer(t.customerId)),
   ],
 ).enableRLS();
-
-/** Per-subscription dunning settings that replace the tenant's (null fields: the tenant's). */
-export interface DunningOverride {
-  reminderDays?: number[] | undefined;
-  overdueNoticeDays?: number[] | undefined;
-  suspendAfterDays?: number | undefined;
-  terminationEnabled?: boolean | undefined;
-  terminateAfterDays?: number | undefined;
-  terminationWarningDays?: number | undefined;
-}
 
 /** The cause of a subscription's last status change: who or what, and why. */
 export interface SubscriptionStatusReason {

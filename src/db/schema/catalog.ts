@@ -4,7 +4,16 @@ import { amount, createdAt, currency, deletedAt, id, moneyChecks, updatedAt } fr
 import { billingIntervalEnum, productTypeEnum } from './enums.js';
 import { tenantIsolationPolicy } from './rls.js';
 import { tenantId } from './tenancy.js';
-import type { DunningOverride } from './billing.js';
+
+/** Dunning settings over the tenant's, for a product, a customer or a subscription (fields left out or null: the layer below's; modules/billing/dunning-policy.ts). */
+export interface DunningOverride {
+  reminderDays?: number[] | undefined;
+  overdueNoticeDays?: number[] | undefined;
+  suspendAfterDays?: number | undefined;
+  terminationEnabled?: boolean | undefined;
+  terminateAfterDays?: number | undefined;
+  terminationWarningDays?: number | undefined;
+}
 
 export const products = pgTable(
   'products',

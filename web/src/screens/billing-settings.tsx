@@ -110,7 +110,7 @@ function BillingSettings() {
 function base64Of(file: File): Promise<string> {
   return new Promise((resolve, reject) => {
     const reader = new FileReader();
-    reader.onload = () => resolve(String(reader.result).replace(/^data:[^,]*,/, ''));
+    reader.onload = () => (typeof reader.result === 'string' ? resolve(reader.result.replace(/^data:[^,]*,/, '')) : reject(new Error('the file cannot be read')));
     reader.onerror = () => reject(reader.error ?? new Error('the file cannot be read'));
     reader.readAsDataURL(file);
   });
@@ -129,7 +129,7 @@ function LogoForm() {
       const { data, response } = await api.GET('/api/billing/settings/logo', { parseAs: 'blob' });
       if (response.status === 404) return null;
       if (!data) throw new Error(`the logo cannot be read (${response.status})`);
-      return data as Blob;
+      return data;
     },
   });
   const [preview, setPreview] = useState<string | null>(null);
