@@ -15,7 +15,7 @@ import { settingsOf } from './invoices.service.js';
  * subscription's price (`layerColumns`: the billing run reads a whole batch in one query), set and
  * cleared by staff through `PUT|DELETE /api/{products|customers}/:id/dunning-override`. A change
  * sets the run's billing_next_at of the subscriptions concerned back to NULL (triggers, migration
- * 0029_dunning_overrides_logo), so the next run looks at them again.
+ * 0030_dunning_overrides_logo), so the next run looks at them again.
  */
 
 /** The product's and the customer's overrides, for a select joining products and customers. */
