@@ -199,5 +199,14 @@ describe('product and customer dunning overrides', () => {
       return [p?.o, c?.o];
     });
     expect(stored).toEqual([{ suspendAfterDays: 5 }, { suspendAfterDays: 5 }]);
+
+    // Valid over the tenant's settings, but not merged with the customer's override of a subscription of the product.
+    expect((await send('PUT', customerUrl, headers, { terminateAfterDays: 25 })).statusCode).toBe(200);
+    const merged = await send('PUT', productUrl, headers, { suspendAfterDays: 30 });
+    expect(merged.statusCode).toBe(400);
+    expect(merged.json<{ errors: { field: string; message: string }[] }>().errors).toEqual([
+      { field: 'body/terminateAfterDays', message: 'must be at least suspendAfterDays (30), once merged with the customer or subscription overrides of a subscription it applies to' },
+    ]);
+    expect((await send('GET', productUrl, headers)).json<{ dunningOverride: unknown }>().dunningOverride).toEqual({ suspendAfterDays: 5 });
   });
 });

@@ -1,6 +1,6 @@
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, inArray, isNull } from 'drizzle-orm';
 import type { Database } from '../../config/database.js';
-import { customers, prices, products, type DunningOverride, type Subscription } from '../../db/schema/index.js';
+import { customers, prices, products, subscriptions, type DunningOverride, type Subscription } from '../../db/schema/index.js';
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { notFound, validationFailed } from '../../shared/errors/app-error.js';
 import type { AuthContext } from '../auth/auth-context.js';
@@ -73,18 +73,39 @@ export async function getDunningOverride(db: Database, auth: Auth, target: Overr
   });
 }
 
+/** The distinct sets of overrides of the live subscriptions of a product or customer. */
+async function layersInUse(tx: Tx, target: OverrideTarget, id: string): Promise<DunningLayers[]> {
+  const rows = await tx
+    .selectDistinct({ ...layerColumns, subscription: subscriptions.dunningOverride })
+    .from(subscriptions)
+    .innerJoin(prices, eq(prices.id, subscriptions.priceId))
+    .innerJoin(products, eq(products.id, prices.productId))
+    .innerJoin(customers, eq(customers.id, subscriptions.customerId))
+    .where(and(target === 'product' ? eq(prices.productId, id) : eq(subscriptions.customerId, id), inArray(subscriptions.status, ['ACTIVE', 'PAST_DUE', 'SUSPENDED'])));
+  return rows.map((row) => layersOf(row, { dunningOverride: row.subscription }));
+}
+
 /**
  * Sets (a body) or clears (null) a product's or customer's override. The same bounds as a
  * subscription's (the body schema) and the same order of days, checked over the tenant's settings
- * with this override on top. Audited with before and after.
+ * with this override on top, and with the other overrides of each live subscription it applies
+ * to. Audited with before and after.
  */
 export async function setDunningOverride(db: Database, auth: Auth, target: OverrideTarget, id: string, body: DunningOverrideBody | null, actor: AuditActor): Promise<DunningOverrideView> {
   return withTenant(db, auth.tenantId, async (tx) => {
     const before = await lockTarget(tx, target, id);
     const override: DunningOverride | null = body === null ? null : Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined));
     if (override) {
-      const problems = dunningProblems(effectiveSettings(await settingsOf(tx, auth.tenantId), { [target]: override }), 'body');
+      const tenant = await settingsOf(tx, auth.tenantId);
+      const problems = dunningProblems(effectiveSettings(tenant, { [target]: override }), 'body');
       if (problems.length > 0) throw validationFailed(problems);
+      // And with the other layers of the live subscriptions it applies to (a customer's override on
+      // top of this product's, ...): the merged days must keep their order for each of them.
+      for (const layers of await layersInUse(tx, target, id)) {
+        const merged = dunningProblems(effectiveSettings(tenant, { ...layers, [target]: override }), 'body');
+        const other = target === 'product' ? 'customer' : 'product';
+        if (merged.length > 0) throw validationFailed(merged.map((problem) => ({ ...problem, message: `${problem.message}, once merged with the ${other} or subscription overrides of a subscription it applies to` })));
+      }
     }
     const { table, action } = tables[target];
     await tx.update(table).set({ dunningOverride: override }).where(eq(table.id, id));
