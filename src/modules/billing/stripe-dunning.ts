@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNotNull, sql } from 'drizzle-orm';
+import { and, eq, isNotNull, sql } from 'drizzle-orm';
 import type { Database } from '../../config/database.js';
 import { invoices, subscriptions, type Job, type SuspensionReason } from '../../db/schema/index.js';
 import { STRIPE_DUNNING_SCAN_SETTING } from '../../db/schema/rls.js';
