@@ -560,6 +560,27 @@ service anvil {
 protocol imap {
   mail_plugins = \$mail_plugins imap_quota
 }
+# The standard folders of every mailbox, created and subscribed by Dovecot at the mailbox's first
+# access: mPanel's provider then runs no doveadm per new mailbox (README "Mail hosting", folders)
+namespace inbox {
+  inbox = yes
+  mailbox Drafts {
+    auto = subscribe
+    special_use = \\Drafts
+  }
+  mailbox Sent {
+    auto = subscribe
+    special_use = \\Sent
+  }
+  mailbox Trash {
+    auto = subscribe
+    special_use = \\Trash
+  }
+  mailbox Junk {
+    auto = subscribe
+    special_use = \\Junk
+  }
+}
 plugin {
   quota = count:User quota
   quota_vsizes = yes
