@@ -1,6 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
-import { cpuMs, round, type Figure } from './lib.js';
-import { ActiveWatcher, benchDomain, cleanUp, createTenant, placeOrder, removeBenchSites, startApi, startWorker, stopAll, type BenchTenant, type PlacedOrder } from './provisioning.js';
+import { and, inArray, sql } from 'drizzle-orm';
+import { createDatabase } from '../../src/config/database.js';
+import { jobs } from '../../src/db/schema/index.js';
+import { withTenant } from '../../src/db/tenant-tx.js';
+import { cpuMs, percentile, round, type Figure } from './lib.js';
+import { ActiveWatcher, benchDomain, cleanUp, createTenant, env, placeOrder, removeBenchSites, startApi, startWorker, stopAll, type BenchTenant, type PlacedOrder } from './provisioning.js';
 
 /**
  * Provisioning throughput (issues 8 and 9): N signed orders sent to one `mpanel api` as fast as
@@ -36,7 +40,43 @@ async function cpuOf(processes: readonly (ChildProcess | undefined)[]): Promise<
   return times.reduce((sum, ms) => sum + ms, 0);
 }
 
-async function measure(apiUrl: string, api: ChildProcess, tenant: BenchTenant, workers: number): Promise<{ perMinute: number; seconds: number; cpuMsPerOrder: number }> {
+interface StepTimes {
+  readonly type: string;
+  /** Enqueued (handed to BullMQ) → claimed by a worker, p50. */
+  readonly waitMs: number;
+  /** Claimed → finished, p50. */
+  readonly runMs: number;
+}
+
+/**
+ * Where an order's time goes, per step type, from the job rows' own timestamps: waiting in the
+ * queue (the workers are busy) or running (the step's own work and its transactions).
+ */
+async function stepTimes(tenant: BenchTenant, orders: readonly PlacedOrder[]): Promise<StepTimes[]> {
+  const { db, pool } = createDatabase(env.DATABASE_URL, { max: 1 });
+  try {
+    const rows = await withTenant(db, tenant.id, (tx) =>
+      tx
+        .select({
+          type: jobs.type,
+          waitMs: sql<number>`extract(epoch from ${jobs.startedAt} - ${jobs.enqueuedAt}) * 1000`.mapWith(Number),
+          runMs: sql<number>`extract(epoch from ${jobs.finishedAt} - ${jobs.startedAt}) * 1000`.mapWith(Number),
+        })
+        .from(jobs)
+        .where(and(inArray(jobs.subscriptionId, orders.map((order) => order.subscriptionId)), sql`${jobs.finishedAt} is not null`)),
+    );
+    const types = [...new Set(rows.map((row) => row.type))];
+    const p50 = (values: number[]) => percentile(values.toSorted((a, b) => a - b), 50);
+    return types.map((type) => {
+      const ofType = rows.filter((row) => row.type === type);
+      return { type, waitMs: p50(ofType.map((row) => row.waitMs)), runMs: p50(ofType.map((row) => row.runMs)) };
+    });
+  } finally {
+    await pool.end();
+  }
+}
+
+async function measure(apiUrl: string, api: ChildProcess, tenant: BenchTenant, workers: number): Promise<{ perMinute: number; seconds: number; cpuMsPerOrder: number; steps: StepTimes[] }> {
   const children: ChildProcess[] = [];
   // Coarse polling: at this scale 50 ms of resolution is nothing, and the database has work to do.
   const watcher = new ActiveWatcher(tenant, 50);
@@ -50,7 +90,7 @@ async function measure(apiUrl: string, api: ChildProcess, tenant: BenchTenant, w
     const cpuMsPerOrder = ((await cpuOf([api, ...children])) - cpuBefore) / ORDERS;
     const firstAccepted = Math.min(...orders.map((order) => order.acceptedAt));
     const seconds = (Math.max(...active) - firstAccepted) / 1000;
-    return { perMinute: (ORDERS * 60) / seconds, seconds, cpuMsPerOrder };
+    return { perMinute: (ORDERS * 60) / seconds, seconds, cpuMsPerOrder, steps: await stepTimes(tenant, orders) };
   } finally {
     await watcher.close();
     await stopAll(children);
@@ -68,6 +108,11 @@ export async function benchThroughput(): Promise<Figure[]> {
     await removeBenchSites();
     process.stderr.write(`bench: throughput ${ORDERS} orders with 1 worker in ${round(one.seconds, 1)} s; now 2 workers...\n`);
     const two = await measure(started.url, started.child, tenant, 2);
+    const steps = (workers: number, times: readonly StepTimes[]): Figure[] =>
+      times.flatMap((step) => [
+        { section: SECTION, name: `${workers} worker${workers > 1 ? 's' : ''}: ${step.type} queued, p50`, value: Math.round(step.waitMs), unit: 'ms' },
+        { section: SECTION, name: `${workers} worker${workers > 1 ? 's' : ''}: ${step.type} running, p50`, value: Math.round(step.runMs), unit: 'ms' },
+      ]);
     return [
       { section: SECTION, name: `orders provisioned per run`, value: ORDERS, unit: 'orders' },
       { section: SECTION, name: '1 worker: first accepted → last ACTIVE', value: round(one.seconds, 1), unit: 's' },
@@ -77,6 +122,8 @@ export async function benchThroughput(): Promise<Figure[]> {
       { section: SECTION, name: '2 workers vs 1: orders/min', value: round(two.perMinute / one.perMinute), unit: 'x', target: '> 1x', met: two.perMinute > one.perMinute },
       { section: SECTION, name: '2 workers: first accepted → last ACTIVE', value: round(two.seconds, 1), unit: 's' },
       { section: SECTION, name: '2 workers: orders/min', value: Math.round(two.perMinute), unit: 'orders/min', target: `>= ${TARGET_PER_MINUTE} orders/min`, met: two.perMinute >= TARGET_PER_MINUTE },
+      ...steps(1, one.steps),
+      ...steps(2, two.steps),
     ];
   } finally {
     await stopAll([api]);

@@ -157,6 +157,7 @@ export async function benchWebhooks(): Promise<Figure[]> {
     const { p50, p95 } = summary([...latencies].sort((a, b) => a - b));
 
     // Emails: EMAILS staff alerts committed at once, one message each to the tenant's ADMIN.
+    const mailCpuBefore = await cpuNow(db, workers);
     await withTenant(db, tenant.id, async (tx) => {
       const rows = Array.from({ length: EMAILS }, () => {
         const jobId = randomUUID();
@@ -168,11 +169,14 @@ export async function benchWebhooks(): Promise<Figure[]> {
     const mailDeadline = Date.now() + 300_000;
     while (smtp.received.length < EMAILS && Date.now() < mailDeadline) await new Promise((resolve) => setTimeout(resolve, 10));
     const emailsPerSecond = smtp.received.length / ((Math.max(...smtp.received) - mailStarted) / 1000);
+    const mailCpuAfter = await cpuNow(db, workers);
     return [
       { section: SECTION, name: `webhooks delivered per second (${EVENTS} events, ${WORKERS} workers, receiver on loopback)`, value: round(perSecond, 0), unit: '/s', target: '>= 1000/s', met: perSecond >= 1_000 && delivered === EVENTS },
       { section: SECTION, name: 'CPU per webhook delivered: the 2 workers', value: round((cpuAfter.workers - cpuBefore.workers) / delivered, 2), unit: 'ms' },
       { section: SECTION, name: "CPU per webhook delivered: PostgreSQL's backends", value: round((cpuAfter.database - cpuBefore.database) / delivered, 2), unit: 'ms' },
       { section: SECTION, name: `emails delivered per second (${EMAILS} events, ${WORKERS} workers, SMTP listener on loopback)`, value: round(emailsPerSecond, 0), unit: '/s', target: '>= 200/s', met: emailsPerSecond >= 200 && smtp.received.length === EMAILS },
+      { section: SECTION, name: 'CPU per email delivered: the 2 workers', value: round((mailCpuAfter.workers - mailCpuBefore.workers) / smtp.received.length, 2), unit: 'ms' },
+      { section: SECTION, name: "CPU per email delivered: PostgreSQL's backends", value: round((mailCpuAfter.database - mailCpuBefore.database) / smtp.received.length, 2), unit: 'ms' },
       { section: SECTION, name: 'event-to-delivery latency when idle, p50', value: round(p50, 1), unit: 'ms' },
       { section: SECTION, name: 'event-to-delivery latency when idle, p95', value: round(p95, 1), unit: 'ms', target: '<= 1000 ms', met: p95 <= 1_000 },
     ];

@@ -137,15 +137,15 @@ export function billingScanPolicy(status: PgColumn, billingMode: PgColumn): PgPo
 /**
  * subscriptions: SELECT-only, for the billing run's STRIPE-mode pass (modules/billing/stripe-dunning.ts),
  * declared with its own `app.stripe_dunning_scan = 'on'` (the MPANEL scan never sees these rows): only STRIPE-billed subscriptions that are
- * PAST_DUE (the ones that may be due for a NON_PAYMENT suspension) or ACTIVE (a cancellation at
- * the end of the paid period).
+ * PAST_DUE (the ones that may be due for a NON_PAYMENT suspension), ACTIVE (a cancellation at
+ * the end of the paid period) or SUSPENDED (a cancelled one's termination after the retention).
  */
 export function stripeDunningScanPolicy(status: PgColumn, billingMode: PgColumn): PgPolicy {
   return pgPolicy('stripe_dunning_scan', {
     as: 'permissive',
     for: 'select',
     to: 'public',
-    using: sql`${setting(STRIPE_DUNNING_SCAN_SETTING)} = 'on' and ${billingMode} = 'STRIPE' and ${status} in ('ACTIVE', 'PAST_DUE')`,
+    using: sql`${setting(STRIPE_DUNNING_SCAN_SETTING)} = 'on' and ${billingMode} = 'STRIPE' and ${status} in ('ACTIVE', 'PAST_DUE', 'SUSPENDED')`,
   });
 }
 /**

@@ -71,7 +71,7 @@ function read(tenant: Tenant, subscriptionId: string) {
       .orderBy(asc(jobs.createdAt));
     const ledger = await tx.select().from(billingActions).where(eq(billingActions.subscriptionId, subscriptionId)).orderBy(asc(billingActions.createdAt));
     const mine = events.filter((event) => event.subjectId === subscriptionId || bills.some((bill) => bill.id === event.subjectId));
-    return { subscription: subscription!, invoices: bills, events: mine.map((event) => event.type), lifecycle, ledger };
+    return { subscription: subscription!, invoices: bills, events: mine.map((event) => event.type), payloads: mine.map((event) => event.payload), lifecycle, ledger };
   });
 }
 
@@ -171,6 +171,8 @@ describe('billing run: dunning', () => {
       'invoice.overdue',
     ]);
     expect(after.ledger.map((row) => `${row.action}:${row.outcome}`)).toEqual(['issue_renewal:DONE', 'reminder:DONE', 'reminder:DONE', 'overdue:DONE', 'overdue:DONE']);
+    // Each overdue notice names the day the service is suspended if the invoice stays unpaid.
+    expect(after.payloads.slice(-2)).toEqual([expect.objectContaining({ suspendAt: at(s.paidThrough, 7).toISOString() }), expect.objectContaining({ suspendAt: at(s.paidThrough, 7).toISOString() })]);
     expect(after.subscription).toMatchObject({ status: 'PAST_DUE', suspensionReason: 'NON_PAYMENT' });
     expect(after.subscription.statusReason).toMatchObject({ event: 'past_due', rule: 'dunning.past_due', invoiceId: after.invoices[0]!.id, actorType: 'SYSTEM' });
     // One suspension job (the runs after it found it in progress), through the lifecycle jobs.
@@ -291,7 +293,8 @@ describe('billing run: dunning', () => {
     await run(s.tenant, at(s.paidThrough, 23));
     await run(s.tenant, at(s.paidThrough, 24));
     let after = await read(s.tenant, s.subscription.id);
-    expect(after.events.at(-1)).toBe('invoice.overdue');
+    expect(after.events.at(-1)).toBe('invoice.termination_warning');
+    expect(after.payloads.at(-1)).toMatchObject({ invoiceId: after.invoices[0]!.id, terminateAt: at(s.paidThrough, 30).toISOString() });
     expect(after.ledger.map((row) => row.action)).toContain('termination_warning');
     expect(after.lifecycle.map((job) => job.type)).toEqual(['SUSPEND_SITE']);
     await run(s.tenant, at(s.paidThrough, 30));

@@ -25,7 +25,7 @@ import type { DomainEvent } from '../events/domain-events.js';
 import { periodEnd } from '../orders/order-intake.service.js';
 import { createLifecycleJob } from '../subscriptions/lifecycle.service.js';
 import { transition } from '../subscriptions/subscription-state.js';
-import { invoiceEvent, recordBillingEvent, recordBillingEvents } from './billing-events.js';
+import { invoiceEvent, overdueEvent, recordBillingEvent, recordBillingEvents, terminationWarningEvent } from './billing-events.js';
 import { defaultDunningSettings, dueSteps, effectiveSettings, renewalDueAt, timeline, type DunningSettings, type PolicyInvoice, type PolicySubscription, type Step, type StepAction } from './dunning-policy.js';
 import { issueInvoices, settingsOf, type DraftInput } from './invoices.service.js';
 import { settleSubscription } from './payments.service.js';
@@ -244,7 +244,15 @@ async function claim(tx: Tx, ctx: Context, subscriptionId: string, step: Step, i
   return inserted.length > 0;
 }
 
-const noticeEvent = { reminder: 'invoice.reminder', overdue: 'invoice.overdue', termination_warning: 'invoice.overdue' } as const;
+const noticeEvent = { reminder: 'invoice.reminder', overdue: 'invoice.overdue', termination_warning: 'invoice.termination_warning' } as const;
+
+/** A notice's domain event (its email): the overdue notice names the suspension date, the warning the termination date. */
+function noticeOf(step: NoticeStep, invoice: Invoice): DomainEvent {
+  const deadline = step.deadline ?? step.at;
+  if (step.action === 'overdue') return overdueEvent(invoice, deadline);
+  if (step.action === 'termination_warning') return terminationWarningEvent(invoice, deadline);
+  return invoiceEvent('invoice.reminder', invoice);
+}
 
 /** The renewal invoice of the period [start, end), at the price it renews at. */
 function renewalDraft(subscription: Subscription, start: Date, end: Date, billed: { amount: number; currency: string; productName: string }, settings: DunningSettings, asOf: Date): DraftInput {
@@ -335,7 +343,7 @@ async function processSubscription(tx: Tx, ctx: Context, subscription: Subscript
           note(step, 'SKIPPED', 'a later notice of the same kind was due too');
           break;
         }
-        await recordBillingEvent(tx, ctx.tenantId, invoiceEvent(noticeEvent[step.action], invoice));
+        if (isNotice(step)) await recordBillingEvent(tx, ctx.tenantId, noticeOf(step, invoice));
         await recordAudit(tx, {
           tenantId: ctx.tenantId,
           actor: ctx.actor,
@@ -544,7 +552,7 @@ async function sendNotices(tx: Tx, ctx: Context, due: readonly { plan: Plan; ste
       noteOn(ctx, plan, step, 'SKIPPED', 'a later notice of the same kind was due too');
       continue;
     }
-    events.push(invoiceEvent(noticeEvent[step.action], invoice));
+    events.push(noticeOf(step, invoice));
     audits.push({
       tenantId: ctx.tenantId,
       actor: ctx.actor,

@@ -90,6 +90,8 @@ export interface Step {
   /** DONE: act now; SKIPPED: superseded by a later notice of the same kind, recorded, never sent. */
   readonly outcome: 'DONE' | 'SKIPPED';
   readonly rule: string;
+  /** A notice's deadline, which its message names: the due date (reminder), the suspension (overdue), the termination (its warning). */
+  readonly deadline?: Date;
 }
 
 const LIVE: readonly SubscriptionStatus[] = ['ACTIVE', 'PAST_DUE'];
@@ -156,7 +158,7 @@ export function timeline(sub: PolicySubscription, invoice: PolicyInvoice | null,
       const beforeInvoice = open.issuedAt !== null && at.getTime() < open.issuedAt.getTime() - 60_000;
       const tooLate = now.getTime() >= until.getTime();
       const outcome = isDue && (!latest || beforeInvoice || tooLate) ? 'SKIPPED' : 'DONE';
-      dunning.push({ action, at, key, outcome, rule: `dunning.${action}${action === 'termination_warning' ? '' : `.${sign < 0 ? '-' : '+'}${day}d`}` });
+      dunning.push({ action, at, key, outcome, rule: `dunning.${action}${action === 'termination_warning' ? '' : `.${sign < 0 ? '-' : '+'}${day}d`}`, deadline: until });
     }
   };
   if (LIVE.includes(sub.status)) {

@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNotNull, sql } from 'drizzle-orm';
+import { and, eq, isNotNull, sql } from 'drizzle-orm';
 import type { Database } from '../../config/database.js';
 import { invoices, subscriptions, type Job, type SuspensionReason } from '../../db/schema/index.js';
 import { STRIPE_DUNNING_SCAN_SETTING } from '../../db/schema/rls.js';
@@ -19,9 +19,12 @@ import { settingsOf } from './invoices.service.js';
  * - PAST_DUE (set by invoice.payment_failed) → NON_PAYMENT suspension once `suspendAfterDays`
  *   (the tenant's, or the subscription's override) have passed since paidThrough, and never while
  *   a mirrored open invoice still has Stripe's `next_payment_attempt` (a retry) scheduled;
- * - a subscription Stripe cancelled (customer.subscription.deleted) → CANCELLED suspension at paidThrough.
- * Both go through the lifecycle jobs (SUSPEND_SITE, then the state machine), as for MPANEL mode; a
- * staff hold (`billingHoldUntil`) defers them. Payment (invoice.paid) recovers and unsuspends.
+ * - a subscription Stripe cancelled (customer.subscription.deleted) → CANCELLED suspension at
+ *   paidThrough, then termination once `cancellationRetentionDays` have passed since paidThrough
+ *   (TERMINATE_SITE archives the site first), as a cancellation at period end in MPANEL mode; the
+ *   same for one already suspended for non-payment when Stripe cancels it (its retries spent).
+ * All go through the lifecycle jobs (SUSPEND_SITE / TERMINATE_SITE, then the state machine), as for
+ * MPANEL mode; a staff hold (`billingHoldUntil`) defers them. Payment (invoice.paid) recovers and unsuspends.
  */
 
 const MAX_PER_RUN = 5_000;
@@ -54,9 +57,12 @@ async function candidates(db: Database, asOf: Date, tenantId: string | undefined
       .where(
         and(
           eq(subscriptions.billingMode, 'STRIPE'),
-          inArray(subscriptions.status, ['ACTIVE', 'PAST_DUE']),
           sql`${subscriptions.paidThrough} <= ${asOf.toISOString()}::timestamptz`,
-          sql`(${subscriptions.status} = 'PAST_DUE' or ${subscriptions.stripeStatus} = 'canceled')`,
+          // PAST_DUE (suspension), cancelled in Stripe and still live (CANCELLED suspension) or
+          // suspended for it (termination after the retention, which processOne checks).
+          sql`(${subscriptions.status} = 'PAST_DUE'
+               or (${subscriptions.stripeStatus} = 'canceled' and ${subscriptions.status} = 'ACTIVE')
+               or (${subscriptions.stripeStatus} = 'canceled' and ${subscriptions.status} = 'SUSPENDED' and ${subscriptions.suspensionReason} in ('CANCELLED', 'NON_PAYMENT')))`,
           tenantId ? eq(subscriptions.tenantId, tenantId) : undefined,
         ),
       )
@@ -74,6 +80,18 @@ async function processOne(tx: Tx, deps: StripeDunningDeps, tenantId: string, sub
   const planned = (outcome: StripeDunningAction['outcome'], action: StripeDunningAction['action'], at: Date, rule: string, detail?: string): StripeDunningAction => ({ tenantId, subscriptionId, action, at, outcome, rule, detail });
 
   let suspension: { reason: SuspensionReason; rule: string; at: Date; why: string } | null = null;
+  // Cancelled in Stripe (by the customer, or by Stripe once its retries were spent) and suspended
+  // for it or for non-payment: nothing will bill it again. A STAFF or ABUSE suspension is staff's to end.
+  if (subscription.stripeStatus === 'canceled' && subscription.status === 'SUSPENDED' && (subscription.suspensionReason === 'CANCELLED' || subscription.suspensionReason === 'NON_PAYMENT')) {
+    const { cancellationRetentionDays } = effectiveSettings(await settingsOf(tx, tenantId), subscription.dunningOverride);
+    const at = new Date(subscription.paidThrough.getTime() + cancellationRetentionDays * DAY_MS);
+    if (at > asOf) return { action: null, jobs: [] };
+    const rule = 'stripe.cancel.retention';
+    if (dryRun) return { action: planned('DONE', 'cancel_terminate', at, rule), jobs: [] };
+    return lifecycle(tx, deps, tenantId, subscription.id, 'terminate', `the Stripe subscription was cancelled; retention of ${cancellationRetentionDays} days over (rule ${rule})`, 'CANCELLED', (outcome, detail) =>
+      planned(outcome, 'cancel_terminate', at, rule, detail),
+    );
+  }
   if (subscription.stripeStatus === 'canceled' && subscription.paidThrough <= asOf && (subscription.status === 'ACTIVE' || subscription.status === 'PAST_DUE')) {
     suspension = { reason: 'CANCELLED', rule: 'stripe.cancelled', at: subscription.paidThrough, why: 'the Stripe subscription was cancelled; the paid period is over' };
   } else if (subscription.status === 'PAST_DUE') {
@@ -91,13 +109,27 @@ async function processOne(tx: Tx, deps: StripeDunningDeps, tenantId: string, sub
   if (!suspension) return { action: null, jobs: [] };
   const action = suspension.reason === 'CANCELLED' ? 'cancel_suspend' : 'suspend';
   if (dryRun) return { action: planned('DONE', action, suspension.at, suspension.rule), jobs: [] };
+  const { at, rule } = suspension;
+  return lifecycle(tx, deps, tenantId, subscription.id, 'suspend', `${suspension.why} (rule ${rule})`, suspension.reason, (outcome, detail) => planned(outcome, action, at, rule, detail));
+}
+
+/** Plans the lifecycle job; DEFERRED while another lifecycle job of the subscription is in progress (the next run looks again). */
+async function lifecycle(
+  tx: Tx,
+  deps: StripeDunningDeps,
+  tenantId: string,
+  subscriptionId: string,
+  action: 'suspend' | 'terminate',
+  reason: string,
+  suspensionReason: SuspensionReason,
+  planned: (outcome: StripeDunningAction['outcome'], detail: string) => StripeDunningAction,
+): Promise<{ action: StripeDunningAction; jobs: Job[] }> {
   try {
-    const job = await createLifecycleJob(tx, tenantId, subscription.id, 'suspend', systemActor, `${suspension.why} (rule ${suspension.rule})`, deps.maxAttempts, suspension.reason);
-    return { action: planned('DONE', action, suspension.at, suspension.rule, `job ${job.job.id}`), jobs: job.ready };
+    const job = await createLifecycleJob(tx, tenantId, subscriptionId, action, systemActor, reason, deps.maxAttempts, suspensionReason);
+    return { action: planned('DONE', `job ${job.job.id}`), jobs: job.ready };
   } catch (error) {
-    // A lifecycle job of this subscription is in progress: the next run looks again.
     if (!(error instanceof AppError && error.code === 'CONFLICT')) throw error;
-    return { action: planned('DEFERRED', action, suspension.at, suspension.rule, error.message), jobs: [] };
+    return { action: planned('DEFERRED', error.message), jobs: [] };
   }
 }
 

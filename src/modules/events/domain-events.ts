@@ -99,7 +99,10 @@ export const domainEventCatalogue = {
   'invoice.issued': invoiceFacts,
   'invoice.paid': invoiceFacts,
   'invoice.reminder': invoiceFacts,
-  'invoice.overdue': invoiceFacts,
+  /** An overdue notice of the billing run; the service is suspended at `suspendAt` if the invoice is still unpaid. */
+  'invoice.overdue': invoiceFacts.extend({ suspendAt: isoTime }),
+  /** The billing run's warning before a termination for non-payment (when the tenant turned terminations on). */
+  'invoice.termination_warning': invoiceFacts.extend({ terminateAt: isoTime }),
   'invoice.voided': invoiceFacts,
   'payment.failed': paymentFacts,
   'payment.refunded': paymentFacts,

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { dateTimeFormat, numberFormat } from '../../shared/locale.js';
 import { domainEventCatalogue, type DomainEventType } from './domain-events.js';
 
 /**
@@ -73,13 +74,13 @@ function isMoney(value: unknown): value is { amount: number; currency: string } 
 
 /** Money in integer minor units, written in the locale (JPY has none, EUR two, BHD three). */
 export function formatMoney(money: { amount: number; currency: string }, formats: Formats): string {
-  const format = new Intl.NumberFormat(formats.locale, { style: 'currency', currency: money.currency });
+  const format = numberFormat(formats.locale, { style: 'currency', currency: money.currency });
   const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
   return format.format(money.amount / 10 ** digits);
 }
 
 export function formatDate(iso: string, formats: Formats): string {
-  return new Intl.DateTimeFormat(formats.locale, { dateStyle: 'long', timeStyle: 'short', timeZone: formats.timeZone }).format(new Date(iso));
+  return dateTimeFormat(formats.locale, { dateStyle: 'long', timeStyle: 'short', timeZone: formats.timeZone }).format(new Date(iso));
 }
 
 /** A payload value as a person reads it: money and dates in the locale, lists joined. */
@@ -88,7 +89,7 @@ export function formatValue(value: unknown, formats: Formats): string {
   if (isMoney(value)) return formatMoney(value, formats);
   if (Array.isArray(value)) return value.map((item) => formatValue(item, formats)).join(', ');
   if (typeof value === 'string') return ISO_TIME.test(value) && !Number.isNaN(Date.parse(value)) ? formatDate(value, formats) : value;
-  if (typeof value === 'number') return new Intl.NumberFormat(formats.locale).format(value);
+  if (typeof value === 'number') return numberFormat(formats.locale).format(value);
   if (typeof value === 'boolean') return String(value);
   return JSON.stringify(value);
 }

@@ -25,6 +25,7 @@ export const emailAudience: Readonly<Record<DomainEventType, 'customer' | 'staff
   'invoice.paid': 'customer',
   'invoice.reminder': 'customer',
   'invoice.overdue': 'customer',
+  'invoice.termination_warning': 'customer',
   'invoice.voided': 'customer',
   'payment.failed': 'customer',
   'payment.refunded': 'customer',

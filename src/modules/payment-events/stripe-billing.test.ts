@@ -273,6 +273,46 @@ describe('disputes, refunds and subscription events (STRIPE mode)', () => {
     const suspension = await withTenant(db(), tenant.id, (tx) => tx.select().from(jobs).where(and(eq(jobs.subscriptionId, sub.subscription.id), eq(jobs.type, 'SUSPEND_SITE'))));
     expect(suspension).toHaveLength(1);
   });
+
+  it('a subscription Stripe cancelled is terminated once the retention after its paid period is over, not before; a STAFF suspension is left to staff', async () => {
+    const tenant = await buildTenant(db());
+    const paidThrough = new Date(Date.now() - 10 * DAY);
+    const billing = (asOf: Date, dryRun = false) => runBilling({ db: db(), producer: t.container.producer, logger: t.container.logger, maxAttempts: 3 }, { asOf, tenantId: tenant.id, trigger: 'test', dryRun });
+    const terminations = (subscriptionId: string) => withTenant(db(), tenant.id, (tx) => tx.select().from(jobs).where(and(eq(jobs.subscriptionId, subscriptionId), eq(jobs.type, 'TERMINATE_SITE'))));
+    // As the worker leaves them after the cancellation's suspension (CANCELLED), after a non-payment
+    // suspension Stripe then cancelled (its retries spent), and after staff suspended one.
+    const suspended = async (suspensionReason: 'CANCELLED' | 'NON_PAYMENT' | 'STAFF') => {
+      const sub = await stripeSubscription(tenant, paidThrough);
+      await withTenant(db(), tenant.id, (tx) => tx.update(subscriptions).set({ status: 'SUSPENDED', suspensionReason, stripeStatus: 'canceled' }).where(eq(subscriptions.id, sub.subscription.id)));
+      return sub.subscription.id;
+    };
+    const cancelled = await suspended('CANCELLED');
+    const unpaid = await suspended('NON_PAYMENT');
+    const byStaff = await suspended('STAFF');
+
+    // The tenant's default retention is 30 days from paidThrough: day 29 does nothing.
+    expect((await billing(new Date(paidThrough.getTime() + 29 * DAY))).actions).toEqual([]);
+    const due = new Date(paidThrough.getTime() + 30 * DAY);
+    const dry = await billing(due, true);
+    expect(dry.actions).toHaveLength(2);
+    expect(await terminations(cancelled)).toEqual([]);
+
+    const report = await billing(due);
+    expect(report.actions).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ subscriptionId: cancelled, action: 'cancel_terminate', outcome: 'DONE', rule: 'stripe.cancel.retention' }),
+        expect.objectContaining({ subscriptionId: unpaid, action: 'cancel_terminate', outcome: 'DONE', rule: 'stripe.cancel.retention' }),
+      ]),
+    );
+    expect(report.actions).toHaveLength(2);
+    expect(await terminations(cancelled)).toHaveLength(1);
+    expect(await terminations(unpaid)).toHaveLength(1);
+    expect(await terminations(byStaff)).toEqual([]);
+    // A second run while the termination is in progress plans no second one.
+    const again = await billing(due);
+    expect(again.actions.every((action) => action.outcome === 'DEFERRED')).toBe(true);
+    expect(await terminations(cancelled)).toHaveLength(1);
+  });
 });
 
 describe('an mPanel invoice paid through Stripe Checkout (portal → stand-in → signed webhook)', () => {

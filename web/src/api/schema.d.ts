@@ -2754,6 +2754,26 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "invoice.termination_warning": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The invoice.termination_warning event
+         * @description Sent to each enabled endpoint subscribed to invoice.termination_warning (also emailed to the customer). A 2xx answer within 10 seconds acknowledges it; anything else (redirects are not followed) is retried with exponential backoff for up to 3 days.
+         */
+        post: operations["webhookInvoiceTerminationWarning"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "invoice.voided": {
         parameters: {
             query?: never;
@@ -8999,7 +9019,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.termination_warning" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
             };
             cookie?: never;
         };
@@ -9075,7 +9095,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.termination_warning" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
             };
             cookie?: never;
         };
@@ -9162,7 +9182,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.termination_warning" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
             };
             cookie?: never;
         };
@@ -9238,7 +9258,7 @@ export interface operations {
             };
             path: {
                 /** @description A domain event type, e.g. invoice.issued */
-                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
+                event: "order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.termination_warning" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled";
             };
             cookie?: never;
         };
@@ -16013,7 +16033,7 @@ export interface operations {
                     /** @description Default true */
                     enabled?: boolean;
                     /** @description The domain event types this endpoint receives (see the document's `webhooks` for each payload) */
-                    eventTypes: ("order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled")[];
+                    eventTypes: ("order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.termination_warning" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled")[];
                     /** @description https:// URL of the receiver. It must resolve to public addresses only (checked at save and again before every delivery); http:// and loopback only in development and tests. */
                     url: string;
                 };
@@ -16254,7 +16274,7 @@ export interface operations {
                     /** @description true re-enables an endpoint that was disabled after failing */
                     enabled?: boolean;
                     /** @description The domain event types this endpoint receives (see the document's `webhooks` for each payload) */
-                    eventTypes?: ("order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled")[];
+                    eventTypes?: ("order.received" | "subscription.activated" | "subscription.failed" | "subscription.suspended" | "subscription.unsuspended" | "subscription.terminated" | "subscription.past_due" | "subscription.recovered" | "subscription.plan_changed" | "invoice.issued" | "invoice.paid" | "invoice.reminder" | "invoice.overdue" | "invoice.termination_warning" | "invoice.voided" | "payment.failed" | "payment.refunded" | "dispute.opened" | "dispute.closed" | "certificate.issued" | "certificate.renewed" | "certificate.failed" | "certificate.expiring" | "mailbox.created" | "job.failed" | "webhook_endpoint.disabled")[];
                     /** @description https:// URL of the receiver. It must resolve to public addresses only (checked at save and again before every delivery); http:// and loopback only in development and tests. */
                     url?: string;
                 };
@@ -17346,6 +17366,8 @@ export interface operations {
                         invoiceId: string;
                         number: string | null;
                         subscriptionId: string | null;
+                        /** Format: date-time */
+                        suspendAt: string;
                         total: {
                             amount: number;
                             currency: string;
@@ -17497,6 +17519,75 @@ export interface operations {
                     timestamp: string;
                     /** @constant */
                     type: "invoice.reminder";
+                    /**
+                     * @description The payload schema version: a change a receiver would notice is a new version
+                     * @constant
+                     */
+                    version: 1;
+                };
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Any answer outside 2xx (or none) is a failure: the delivery is retried */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    webhookInvoiceTerminationWarning: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id: the same on every attempt of this delivery (use it to drop duplicates). */
+                "webhook-id": string;
+                /** @description Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<raw body>`, keyed with the base64-decoded part of the endpoint secret after `whsec_` (Standard Webhooks). Two signatures for 24 hours after a rotation: accept the message if one matches. */
+                "webhook-signature": string;
+                /** @description Unix seconds when this attempt was signed. Refuse messages too far from your clock (replays). */
+                "webhook-timestamp": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    data: {
+                        /** Format: uuid */
+                        customerId: string;
+                        dueAt: string | null;
+                        /** Format: uuid */
+                        invoiceId: string;
+                        number: string | null;
+                        subscriptionId: string | null;
+                        /** Format: date-time */
+                        terminateAt: string;
+                        total: {
+                            amount: number;
+                            currency: string;
+                        };
+                    };
+                    /**
+                     * Format: uuid
+                     * @description The event id (the same for every endpoint that receives the event)
+                     */
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description When the event happened
+                     */
+                    timestamp: string;
+                    /** @constant */
+                    type: "invoice.termination_warning";
                     /**
                      * @description The payload schema version: a change a receiver would notice is a new version
                      * @constant

@@ -32,6 +32,7 @@ const EVENT_TYPES_SET: Record<EventType, true> = {
   'invoice.paid': true,
   'invoice.reminder': true,
   'invoice.overdue': true,
+  'invoice.termination_warning': true,
   'invoice.voided': true,
   'payment.failed': true,
   'payment.refunded': true,

@@ -10,6 +10,7 @@ import invoiceIssued from './invoice.issued.js';
 import invoiceOverdue from './invoice.overdue.js';
 import invoicePaid from './invoice.paid.js';
 import invoiceReminder from './invoice.reminder.js';
+import invoiceTerminationWarning from './invoice.termination_warning.js';
 import invoiceVoided from './invoice.voided.js';
 import jobFailed from './job.failed.js';
 import mailboxCreated from './mailbox.created.js';
@@ -38,6 +39,7 @@ export const fileTemplates: Readonly<Record<DomainEventType, EmailTemplate>> = {
   'invoice.overdue': invoiceOverdue,
   'invoice.paid': invoicePaid,
   'invoice.reminder': invoiceReminder,
+  'invoice.termination_warning': invoiceTerminationWarning,
   'invoice.voided': invoiceVoided,
   'job.failed': jobFailed,
   'mailbox.created': mailboxCreated,

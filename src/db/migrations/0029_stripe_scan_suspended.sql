@@ -1,0 +1,3 @@
+-- The STRIPE-mode scan of the billing run also sees SUSPENDED subscriptions: one Stripe cancelled
+-- is terminated after the retention (modules/billing/stripe-dunning.ts).
+ALTER POLICY "stripe_dunning_scan" ON "subscriptions" TO public USING (nullif(current_setting('app.stripe_dunning_scan', true), '') = 'on' and "subscriptions"."billing_mode" = 'STRIPE' and "subscriptions"."status" in ('ACTIVE', 'PAST_DUE', 'SUSPENDED'));
