@@ -475,13 +475,18 @@ EOF
 #     file's mtime to max(now, previous mtime + 1 s) before the rename: otherwise a same-size
 #     rewrite (a password change) in the second of the last read is never seen; and (b) when a
 #     change must count at once (a new mailbox verified by a login, a password change, a
-#     suspension, a new quota) runs `doveadm -c $DOVECOT_CONF reload` (SIGHUP: a new auth process
-#     reads the file; open IMAP sessions stay) AND `postfix -c $POSTFIX_CONFIG_DIR reload`: Postfix's
+#     suspension, a new quota) runs `doveadm -c $DOVECOT_CONF reload` or sends what it sends, SIGHUP,
+#     to Dovecot's master (a new auth process reads the file; open IMAP sessions stay), THEN
+#     `postfix -c $POSTFIX_CONFIG_DIR reload`: Postfix's
 #     idle smtpd processes keep their connections to the OLD auth and quota-status processes, which
 #     may not have re-read the file yet (once a second), so without it SMTP AUTH of a just suspended
 #     login was still accepted about 1 run in 5. Otherwise a change shows within about a second.
 # (4) `kill -USR1 $(cat $OPENDKIM_PID_FILE)` makes OpenDKIM re-read its tables; until then the
 #     old ones stay in use (a new domain is not signed).
+# (5) The standard folders (Drafts, Sent, Trash, Junk) are Dovecot's: `auto = subscribe` in the
+#     INBOX namespace below creates and subscribes them at a mailbox's first access, so a writer
+#     creates none (mPanel's provider reads this with `doveconf namespace` and runs `doveadm
+#     mailbox create` per new mailbox only on a server configured without them).
 # Suspending a mailbox removes its login but keeps the line: put `!` right after `{SCHEME}` in the
 # password field (IMAP login and SMTP AUTH refused; the userdb still answers, so inbound mail is
 # accepted and kept). Unsuspend removes the `!`. The passdb field nologin=y is not enough: Postfix's
@@ -559,6 +564,27 @@ service anvil {
 }
 protocol imap {
   mail_plugins = \$mail_plugins imap_quota
+}
+# The standard folders of every mailbox, created and subscribed by Dovecot at the mailbox's first
+# access: mPanel's provider then runs no doveadm per new mailbox (README "Mail hosting", folders)
+namespace inbox {
+  inbox = yes
+  mailbox Drafts {
+    auto = subscribe
+    special_use = \\Drafts
+  }
+  mailbox Sent {
+    auto = subscribe
+    special_use = \\Sent
+  }
+  mailbox Trash {
+    auto = subscribe
+    special_use = \\Trash
+  }
+  mailbox Junk {
+    auto = subscribe
+    special_use = \\Junk
+  }
 }
 plugin {
   quota = count:User quota

@@ -77,7 +77,10 @@ export interface MailServerPort {
    * Writes are atomic and serialised per server (and across processes by the host's lock).
    */
   applyDomain(spec: MailDomainSpec): Promise<ApplyResult>;
-  /** Creates the mailbox's maildir and these folders (existing ones are fine). */
+  /**
+   * Makes these folders exist for the mailbox (existing ones are fine): created now, or by the mail
+   * server itself at the mailbox's first access when it is configured to (Dovecot `auto = subscribe`).
+   */
   ensureFolders(address: string, folders: readonly string[]): Promise<void>;
   /** The mailbox's usage as Dovecot's quota counts it. */
   quota(address: string): Promise<QuotaUsage>;

@@ -22,6 +22,7 @@ import { signMarketingPayload } from '../../src/modules/orders/marketing-signatu
 import { buildOrder, buildServer, buildTenant, buildUser, type BuiltUser } from '../factories.js';
 import { resolverFor } from '../helpers/dns.js';
 import { waitForAnswer } from '../helpers/nginx.js';
+import { buildCustomerLogin } from '../helpers/portal.js';
 import { eventually } from '../helpers/orders.js';
 import { spawnTs, type Spawned } from '../helpers/process.js';
 
@@ -441,8 +442,12 @@ it('the operations screens in Chromium: dashboard figures, certificates, webhook
       const issued = await issueInvoice(tx, tenant.id, draft.id, systemActor);
       return { invoice: issued, note: await issueCreditNote(tx, tenant.id, issued.id, { amount: 300, reason: 'Goodwill for a slow start' }, systemActor) };
     });
-    // The customer's page lists it.
+    const contact = await buildCustomerLogin(database.db, tenant, live.customer, { role: 'BILLING' });
+    // The customer's page lists it, and the customer's portal contacts.
     await page.goto(`${base}/customers/${live.subscription.customerId}`);
+    await page.getByRole('cell', { name: contact.email, exact: true }).waitFor();
+    await page.getByRole('cell', { name: 'BILLING', exact: true }).waitFor();
+    await checkA11y('customer with contacts');
     await page.getByRole('link', { name: invoice.number! }).click();
     await heading(`Invoice ${invoice.number}`).waitFor();
     // Fetched with the in-memory token, opened from a blob URL in a new tab.

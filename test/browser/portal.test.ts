@@ -5,29 +5,32 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDatabase, type DatabaseHandle } from '../../src/config/database.js';
 import { loadEnv } from '../../src/config/env.js';
-import { subscriptions, type Server, type Tenant } from '../../src/db/schema/index.js';
+import { invoices, subscriptions, type Customer, type Server, type Subscription, type Tenant } from '../../src/db/schema/index.js';
 import { systemActor } from '../../src/modules/audit/audit.service.js';
 import { createDraftInvoice, issueInvoice } from '../../src/modules/billing/invoices.service.js';
 import { withTenant } from '../../src/db/tenant-tx.js';
 import { consoleBuilt, DEFAULT_CONSOLE_DIR } from '../../src/modules/console/console.router.js';
 import { signMarketingPayload } from '../../src/modules/orders/marketing-signature.js';
 import { base32Decode, stepAt, totpCode } from '../../src/modules/two-factor/totp.js';
-import { buildServer, buildTenant } from '../factories.js';
+import { stripeTestSignatureHeader } from '../../src/providers/stripe/stripe-webhooks.js';
+import { buildOrder, buildServer, buildTenant, DEFAULT_PASSWORD } from '../factories.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { resolverFor } from '../helpers/dns.js';
 import { buildMailDomain, loginRefused, takeMailStackTurn } from '../helpers/mail.js';
 import { buildOffer, eventually } from '../helpers/orders.js';
-import { CapturingMailer, containerWithMailer } from '../helpers/portal.js';
+import { buildCustomerLogin, CapturingMailer, containerWithMailer } from '../helpers/portal.js';
 import { spawnTs, type Spawned } from '../helpers/process.js';
+import { startStripeStandin, stripeEvent, type StripeStandin } from '../helpers/stripe-standin.js';
 
 /**
  * The customer portal (/portal) in a real browser: Debian's Chromium driven by playwright-core,
  * against the API (in this process, so the invitation link can be captured from its mailer, as
  * test/helpers/portal.ts does) and a real `mpanel worker` on this file's database, PowerDNS and
- * nginx. Each screen is checked with axe-core; a failing step leaves a screenshot in
+ * nginx; payments go to the loopback Stripe stand-in (test/helpers/stripe-standin.ts). Each screen is checked with axe-core; a failing step leaves a screenshot in
  * test-results/portal/.
  */
 const CHROMIUM = process.env.MPANEL_CHROMIUM ?? '/usr/bin/chromium';
@@ -42,6 +45,7 @@ takeMailStackTurn();
 const mailer = new CapturingMailer();
 let database: DatabaseHandle;
 let testApp: TestApp | undefined;
+let standin: StripeStandin | undefined;
 let worker: Spawned | undefined;
 let browser: Browser | undefined;
 let page: Page;
@@ -59,7 +63,8 @@ beforeAll(async () => {
   tenant = await buildTenant(database.db, { slug: `portal-${randomBytes(3).toString('hex')}` });
   await buildServer(database.db, tenant, { hostname: `web-${tenant.slug}.test`, httpPort: env.NGINX_HTTP_PORT });
 
-  testApp = await createTestApp({ container: containerWithMailer(mailer) });
+  standin = await startStripeStandin();
+  testApp = await createTestApp({ container: containerWithMailer(mailer), env: { STRIPE_API_BASE: standin.base, STRIPE_API_KEY: standin.apiKey } });
   worker = spawnTs('bin/mpanel.js', ['worker'], workerEnv);
   const launched = chromium.launch({
     executablePath: CHROMIUM,
@@ -79,6 +84,7 @@ afterAll(async () => {
   worker?.child.kill('SIGTERM');
   await worker?.exited;
   await testApp?.close();
+  await standin?.close();
   for (const zone of zones) {
     await fetch(`${env.POWERDNS_API_URL}/servers/${env.POWERDNS_SERVER_ID}/zones/${zone}.`, { method: 'DELETE', headers: { 'X-API-Key': env.POWERDNS_API_KEY } });
   }
@@ -358,6 +364,88 @@ it('a customer journey in Chromium: invitation, sign-in, the service, a DNS reco
     await page.goto(`${base}/portal/no-such-page`);
     await heading('Not found').waitFor();
     await page.getByRole('link', { name: 'Back to your services' }).waitFor();
+  });
+
+  expect(a11y).toEqual(Object.fromEntries(Object.keys(a11y).map((screen) => [screen, []])));
+});
+
+/** An ISSUED invoice of `amount` (minor units, EUR) for the customer's subscription. */
+const issueInvoiceFor = (built: { customer: Customer; subscription: Subscription }, amount: number) =>
+  withTenant(database.db, tenant.id, async (tx) => {
+    const draft = await createDraftInvoice(tx, tenant.id, { customerId: built.customer.id, subscriptionId: built.subscription.id, currency: 'EUR', lines: [{ description: 'Web hosting', quantity: 1, unitAmount: amount }] }, systemActor);
+    return issueInvoice(tx, tenant.id, draft.id, systemActor);
+  });
+
+it('a customer sees only their own services and invoices, pays one through the Stripe stand-in, and sees it paid', { timeout: 300_000 }, async () => {
+  // Two customers of the tenant, each with a live service and an open invoice; their steps done, so the worker has nothing to run.
+  const done = { PROVISION_DNS: 'SUCCEEDED', PROVISION_HOSTING: 'SUCCEEDED', VERIFY_AND_ACTIVATE: 'SUCCEEDED' } as const;
+  const mine = await buildOrder(database.db, tenant, { subscriptionStatus: 'ACTIVE', jobStatuses: done });
+  const theirs = await buildOrder(database.db, tenant, { subscriptionStatus: 'ACTIVE', jobStatuses: done });
+  const invoice = await issueInvoiceFor(mine, 2500);
+  const foreign = await issueInvoiceFor(theirs, 4200);
+  const number = invoice.number!;
+  const login = await buildCustomerLogin(database.db, tenant, mine.customer);
+  // A browser context of its own: nothing left from the first journey.
+  page = await (await browser!.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  page.setDefaultTimeout(45_000);
+
+  await step('own services only', async () => {
+    await page.goto(`${base}/portal/sign-in`);
+    await signIn(login.email, DEFAULT_PASSWORD);
+    await heading('Your services').waitFor();
+    await page.getByRole('link', { name: mine.domain.name }).waitFor();
+    expect(await page.content()).not.toContain(theirs.domain.name);
+  });
+
+  await step('own invoices only', async () => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Invoices' }).click();
+    await heading('Invoices').waitFor();
+    await page.getByRole('cell', { name: number, exact: true }).waitFor();
+    expect(await page.content()).not.toContain(foreign.number!);
+    await page.getByRole('button', { name: `Pay invoice ${number}` }).waitFor();
+    await checkA11y('invoices with a payable one');
+  });
+
+  const session = await step('pay', async () => {
+    await page.getByRole('button', { name: `Pay invoice ${number}` }).click();
+    // The browser leaves for the provider's page: the stand-in's session URL (not a real page).
+    await page.waitForURL((url) => url.href.startsWith(`${standin!.base}/pay/cs_test_`));
+    const sessionId = new URL(page.url()).pathname.split('/').at(-1)!;
+    const created = standin!.sessions.get(sessionId);
+    expect(created).toMatchObject({ mode: 'payment', amount_total: 2500, metadata: { mpanel_invoice_id: invoice.id } });
+    return created!;
+  });
+
+  await step('back in the portal, payment pending', async () => {
+    // Stripe sends the customer to the success URL; the portal's session was in memory, so they sign in again and land there.
+    const back = new URL(String(session.success_url));
+    expect(`${back.pathname}${back.search}`).toBe(`/portal/invoices/${invoice.id}?checkout=success`);
+    await page.goto(`${base}${back.pathname}${back.search}`);
+    await heading('Customer portal sign-in').waitFor();
+    await signIn(login.email, DEFAULT_PASSWORD);
+    await heading('Invoices').waitFor();
+    expect(new URL(page.url()).pathname).toBe(`/portal/invoices/${invoice.id}`);
+    await page.getByText('(payment pending)').waitFor();
+    const row = page.getByRole('row').filter({ has: page.getByRole('cell', { name: number, exact: true }) });
+    await row.getByText('Payment pending', { exact: true }).waitFor();
+    expect(await page.getByRole('button', { name: `Pay invoice ${number}` }).count()).toBe(0);
+    await checkA11y('invoice payment pending');
+  });
+
+  await step('paid once the provider says so', async () => {
+    // The customer paid on Stripe's page; its signed checkout.session.completed reaches the webhook route.
+    const body = JSON.stringify(stripeEvent('checkout.session.completed', standin!.completeSession(String(session.id))));
+    const delivered = await fetch(`${base}/api/webhooks/stripe`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': stripeTestSignatureHeader(body, testApp!.env.STRIPE_WEBHOOK_SECRET) }, body });
+    expect(delivered.status).toBe(200);
+    expect(await delivered.json()).toMatchObject({ status: 'PROCESSED' });
+    // The screen polls the list: no reload.
+    await page.getByText(`Thank you: invoice ${number} is paid.`).waitFor();
+    const row = page.getByRole('row').filter({ has: page.getByRole('cell', { name: number, exact: true }) });
+    await row.getByText('PAID', { exact: true }).waitFor();
+    expect(await page.getByRole('button', { name: `Pay invoice ${number}` }).count()).toBe(0);
+    const [stored] = await withTenant(database.db, tenant.id, (tx) => tx.select().from(invoices).where(eq(invoices.id, invoice.id)));
+    expect(stored).toMatchObject({ status: 'PAID', amountPaid: 2500 });
+    await checkA11y('invoice paid');
   });
 
   expect(a11y).toEqual(Object.fromEntries(Object.keys(a11y).map((screen) => [screen, []])));

@@ -2,12 +2,20 @@ import { asc, eq } from 'drizzle-orm';
 import { customerLinkTokens, customerLogins } from '../../src/db/schema/index.js';
 import { withTenant } from '../../src/db/tenant-tx.js';
 import { buildOrder } from '../factories.js';
+import { buildCustomerLogin } from '../helpers/portal.js';
 import type { CrossTenantContext, CrossTenantFixture } from './fixture.js';
 
 /** A customer of tenant A (from an order, without a portal login yet). */
 async function createCustomer({ db, tenant }: CrossTenantContext): Promise<Record<string, string>> {
   const { customer } = await buildOrder(db, tenant);
   return { id: customer.id };
+}
+
+/** A customer of tenant A with an owner login: what its contact list would show. */
+async function createCustomerWithLogin(context: CrossTenantContext): Promise<Record<string, string>> {
+  const made = await createCustomer(context);
+  await buildCustomerLogin(context.db, context.tenant, { id: made.id! });
+  return made;
 }
 
 /** The customer's portal logins and links (read as tenant A). */
@@ -19,4 +27,7 @@ async function portalAccess({ db, tenant }: CrossTenantContext, { id }: Record<s
   }));
 }
 
-export const fixtures: CrossTenantFixture[] = [{ route: 'POST /api/customers/:id/invitation', create: createCustomer, snapshot: portalAccess }];
+export const fixtures: CrossTenantFixture[] = [
+  { route: 'POST /api/customers/:id/invitation', create: createCustomer, snapshot: portalAccess },
+  { route: 'GET /api/customers/:id/contacts', create: createCustomerWithLogin, snapshot: portalAccess },
+];

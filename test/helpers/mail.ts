@@ -1,8 +1,9 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll } from 'vitest';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
@@ -45,6 +46,15 @@ export function takeMailStackTurn(): void {
 
 export function imapClient(env: Env, user: string, pass: string): ImapFlow {
   return new ImapFlow({ host: '127.0.0.1', port: env.MPANEL_IMAP_PORT, secure: false, logger: false, auth: { user, pass } });
+}
+
+/**
+ * The mailbox's folders as Dovecot lists them (`doveadm mailbox list`): what a mail client sees,
+ * whether doveadm created them or Dovecot's config creates them at first access (`auto = subscribe`).
+ */
+export async function listedFolders(env: Env, address: string): Promise<string[]> {
+  const { stdout } = await promisify(execFile)('doveadm', ['-c', env.DOVECOT_CONF, 'mailbox', 'list', '-u', address]);
+  return stdout.split('\n').map((line) => line.trim()).filter(Boolean).sort();
 }
 
 export function inboundSmtp(env: Env) {

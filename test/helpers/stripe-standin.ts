@@ -150,3 +150,17 @@ export async function startStripeStandin(options: { apiKey?: string } = {}): Pro
       }),
   };
 }
+
+/** A Stripe event wrapping `object`, as Stripe posts it to the webhook route (sign it with stripeTestSignatureHeader). */
+export function stripeEvent(type: string, object: StripeObject, options: { id?: string; livemode?: boolean } = {}) {
+  return {
+    id: options.id ?? `evt_${hex()}`,
+    object: 'event',
+    api_version: '2026-10-28.endive',
+    created: Math.floor(Date.now() / 1000),
+    livemode: options.livemode ?? false,
+    pending_webhooks: 1,
+    type,
+    data: { object },
+  };
+}

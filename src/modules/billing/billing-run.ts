@@ -31,7 +31,7 @@ import { layerColumns, layersOf, type LayerRow } from './dunning-overrides.js';
 import { defaultDunningSettings, dueSteps, renewalDueAt, resolveDunning, timeline, type DunningSettings, type PolicyInvoice, type PolicySubscription, type Step, type StepAction } from './dunning-policy.js';
 import { issueInvoices, settingsOf, type DraftInput } from './invoices.service.js';
 import { settleSubscription } from './payments.service.js';
-import { applyDuePlanChanges, renewalPriceOf } from './plan-change-schedule.js';
+import { applyDuePlanChanges, renewalPriceOf, type RenewalPrice } from './plan-change-schedule.js';
 import { runStripeDunning } from './stripe-dunning.js';
 
 /**
@@ -264,7 +264,7 @@ function noticeOf(step: NoticeStep, invoice: Invoice): DomainEvent {
 }
 
 /** The renewal invoice of the period [start, end), at the price it renews at. */
-function renewalDraft(subscription: Subscription, start: Date, end: Date, billed: { amount: number; currency: string; productName: string }, settings: DunningSettings, asOf: Date): DraftInput {
+function renewalDraft(subscription: Subscription, start: Date, end: Date, billed: RenewalPrice, settings: DunningSettings, asOf: Date): DraftInput {
   return {
     customerId: subscription.customerId,
     subscriptionId: subscription.id,
@@ -319,9 +319,9 @@ async function processSubscription(tx: Tx, ctx: Context, subscription: Subscript
   const renewal = steps.find((step) => step.action === 'issue_renewal');
   if (renewal) {
     const start = sub.paidThrough;
-    const end = periodEnd(start, price.interval);
-    if (!end) return { actions, jobs: ready };
     const billed = await renewalPriceOf(tx, subscription, start, price);
+    const end = periodEnd(start, billed.interval);
+    if (!end) return { actions, jobs: ready };
     if (ctx.dryRun) {
       note(renewal, 'DONE', `${billed.productName} ${start.toISOString().slice(0, 10)} – ${end.toISOString().slice(0, 10)}: ${billed.amount} ${billed.currency}`);
       steps = steps.filter((step) => step !== renewal);
@@ -518,12 +518,12 @@ async function issueDueRenewals(tx: Tx, ctx: Context, plans: readonly Plan[]): P
     const step = dueSteps(plan.sub, policyInvoice(plan.invoice), plan.settings, ctx.asOf, plan.done).find((candidate) => candidate.action === 'issue_renewal');
     if (!step?.key) continue;
     const start = plan.sub.paidThrough;
-    const end = periodEnd(start, plan.price.interval);
+    const billed = await renewalPriceOf(tx, plan.row, start, plan.price);
+    const end = periodEnd(start, billed.interval);
     if (!end) {
       ended.add(plan);
       continue;
     }
-    const billed = await renewalPriceOf(tx, plan.row, start, plan.price);
     wanted.push({ plan, step, key: step.key, draft: renewalDraft(plan.row, start, end, billed, plan.settings, ctx.asOf) });
   }
   if (wanted.length === 0) return ended;

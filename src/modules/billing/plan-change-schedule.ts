@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Database } from '../../config/database.js';
 import { and, asc, eq, isNotNull, lte, ne, sql } from 'drizzle-orm';
-import { domains, jobs, mailDomains, prices, products, subscriptions, type Job, type Price, type Product, type Subscription } from '../../db/schema/index.js';
+import { domains, jobs, mailDomains, prices, products, subscriptions, type BillingInterval, type Job, type Price, type Product, type Subscription } from '../../db/schema/index.js';
 import { BILLING_SCAN_SETTING } from '../../db/schema/rls.js';
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
 import { historyEntry } from '../../jobs/job-state.js';
@@ -31,6 +31,12 @@ export type Plan = { price: Price; product: Product };
 export async function planOf(tx: Tx, priceId: string): Promise<Plan | undefined> {
   const [row] = await tx.select({ price: prices, product: products }).from(prices).innerJoin(products, eq(products.id, prices.productId)).where(eq(prices.id, priceId));
   return row;
+}
+
+/** Upgrade, downgrade or same price: per interval, or per year across a change of interval (proration.ts). */
+export function kindOf(current: Plan, next: Plan): PlanChangeFacts['kind'] {
+  const recurring = (interval: BillingInterval) => (interval === 'ONE_TIME' ? 'MONTH' : interval);
+  return planChangeKind(current.price.amount, next.price.amount, recurring(current.price.interval), recurring(next.price.interval));
 }
 
 export function facts(current: Plan, next: Plan, kind: PlanChangeFacts['kind'], invoiceId: string | null, effectiveAt: Date): PlanChangeFacts {
@@ -79,11 +85,23 @@ export async function planDependentJobs(tx: Tx, tenantId: string, subscriptionId
 
 // ---- the billing run's side (billing-run.ts calls these two) ----
 
-/** The price the renewal of the period starting at `periodStart` is billed at: a downgrade scheduled by then, else the current one. */
-export async function renewalPriceOf<T extends { amount: number; currency: string; productName: string }>(tx: Tx, subscription: Subscription, periodStart: Date, current: T): Promise<T | { amount: number; currency: string; productName: string }> {
+/** What a renewal is billed at: the amount for one interval, which also gives the period's length. */
+export interface RenewalPrice {
+  readonly amount: number;
+  readonly currency: string;
+  readonly productName: string;
+  readonly interval: BillingInterval;
+}
+
+/**
+ * The price the renewal of the period starting at `periodStart` is billed at: a change scheduled
+ * by then (a downgrade, or a change of interval: the period is then the new interval's), else the
+ * current one.
+ */
+export async function renewalPriceOf<T extends RenewalPrice>(tx: Tx, subscription: Subscription, periodStart: Date, current: T): Promise<T | RenewalPrice> {
   if (!subscription.pendingPriceId || !subscription.pendingPlanChangeAt || subscription.pendingPlanChangeAt.getTime() > periodStart.getTime()) return current;
   const pending = await planOf(tx, subscription.pendingPriceId);
-  return pending ? { amount: pending.price.amount, currency: pending.price.currency, productName: pending.product.name } : current;
+  return pending ? { amount: pending.price.amount, currency: pending.price.currency, productName: pending.product.name, interval: pending.price.interval } : current;
 }
 
 /**
@@ -116,7 +134,7 @@ export async function applyDuePlanChanges(deps: PlanChangeDeps, options: { asOf:
         await changePlan(
           tx,
           { tenantId: candidate.tenantId, subscriptionId: subscription.id },
-          { kind: 'apply', facts: facts(current, next, planChangeKind(current.price.amount, next.price.amount), null, at) },
+          { kind: 'apply', facts: facts(current, next, kindOf(current, next), null, at) },
           { actor: systemActor, reason: `scheduled plan change to ${next.product.name} at the end of the paid period (${at.toISOString()})`, rule: 'plan_change.period_end' },
         );
         return planDependentJobs(tx, candidate.tenantId, subscription.id, current.product, deps.maxAttempts);

@@ -11,8 +11,9 @@ import { openRenewalInvoice } from './billing-run.js';
 import { createDraftInvoice, issueInvoice, taxRateFor, voidInvoice } from './invoices.service.js';
 import { invoiceTotals, lineAmounts } from './money.js';
 import type { PendingPlanChangeCancelled, PlanChangeBody, PlanChangePreview, PlanChangeResult } from './plan-change.types.js';
-import { planChangeKind, prorationOf } from './proration.js';
-import { facts, planDependentJobs, planOf, type Plan, type PlanChangeDeps } from './plan-change-schedule.js';
+import { periodEnd } from '../orders/order-intake.service.js';
+import { prorationOf } from './proration.js';
+import { facts, kindOf, planDependentJobs, planOf, type Plan, type PlanChangeDeps } from './plan-change-schedule.js';
 
 export type { PlanChangeDeps };
 
@@ -26,7 +27,8 @@ export type { PlanChangeDeps };
  *   left is issued (proration.ts), the new plan written through the state machine's
  *   `changePlan` (audited, `subscription.plan_changed` in the events outbox, same transaction)
  *   and the plan-dependent steps re-run through the jobs outbox.
- * - A downgrade is scheduled for paidThrough; the billing run applies it then
+ * - A downgrade, and any change of interval (monthly ↔ yearly, compared per year), is scheduled
+ *   for paidThrough; the billing run applies it then
  *   (`applyDuePlanChanges`), and the renewal invoice of the period that starts then is priced at it
  *   (`renewalPriceOf`). It can be cancelled until it applies.
  * - The unpaid renewal invoice of the next period, already issued at the old price, is voided and
@@ -95,9 +97,8 @@ async function quote(tx: Tx, scope: PlanChangeScope, subscriptionId: string, bod
     throw validationFailed([{ field, message: 'is not an active price of this tenant' }]);
   }
   if (next.product.type !== current.product.type) throw validationFailed([{ field, message: `is a ${next.product.type} plan; this subscription is ${current.product.type}` }]);
-  if (next.price.interval !== current.price.interval || current.price.interval === 'ONE_TIME') {
-    throw validationFailed([{ field, message: `is billed ${next.price.interval}; the subscription is billed ${current.price.interval} (a change of interval is not supported)` }]);
-  }
+  if (current.price.interval === 'ONE_TIME') throw conflict('A one-time purchase has no plan to change');
+  if (next.price.interval === 'ONE_TIME') throw validationFailed([{ field, message: 'is a one-time price; the subscription renews' }]);
   if (next.price.currency !== current.price.currency) throw validationFailed([{ field, message: `is in ${next.price.currency}; the subscription is billed in ${current.price.currency}` }]);
   if (next.price.id === current.price.id) throw conflict('The subscription is already on this plan', [{ field, message: 'is the current price' }]);
   if (subscription.pendingPriceId) {
@@ -113,8 +114,11 @@ async function quote(tx: Tx, scope: PlanChangeScope, subscriptionId: string, bod
     ]);
   }
 
-  const kind = planChangeKind(current.price.amount, next.price.amount);
+  const kind = kindOf(current, next);
   const interval = current.price.interval;
+  // A change of interval takes effect when the paid period ends, whatever it costs: the period
+  // paid for is neither cut short nor prorated, and the next one is the new interval's.
+  const atPeriodEnd = kind === 'downgrade' || next.price.interval !== interval;
   const renewal = await openRenewalInvoice(tx, subscription);
   if (renewal && renewal.status !== 'ISSUED' && renewal.status !== 'DRAFT') throw conflict(`The renewal invoice of the next period is ${renewal.status}`);
   if (renewal && renewal.amountPaid > 0) {
@@ -123,7 +127,7 @@ async function quote(tx: Tx, scope: PlanChangeScope, subscriptionId: string, bod
 
   let proration: PlanChangePreview['proration'] = null;
   let prorationLine: Quote['prorationLine'] = null;
-  if (kind === 'upgrade') {
+  if (kind === 'upgrade' && !atPeriodEnd) {
     const result = prorationOf(current.price.amount, next.price.amount, paidThrough, interval, now);
     if (result.amount > 0) {
       const [customer] = await tx.select({ country: customers.country }).from(customers).where(eq(customers.id, subscription.customerId));
@@ -143,12 +147,12 @@ async function quote(tx: Tx, scope: PlanChangeScope, subscriptionId: string, bod
       };
     }
   }
-  const effectiveAt = kind === 'downgrade' ? paidThrough : now;
+  const effectiveAt = atPeriodEnd ? paidThrough : now;
   const renewalPrice = next.price.amount;
   const preview: PlanChangePreview = {
     subscriptionId: subscription.id,
     kind,
-    effective: kind === 'downgrade' ? 'period_end' : 'now',
+    effective: atPeriodEnd ? 'period_end' : 'now',
     effectiveAt,
     current: planView(current),
     next: planView(next),
@@ -168,7 +172,8 @@ async function quote(tx: Tx, scope: PlanChangeScope, subscriptionId: string, bod
 async function reissueRenewal(tx: Tx, tenantId: string, subscription: Subscription, renewal: Invoice, plan: Plan, actor: AuditActor, reason: string, now: Date): Promise<Invoice> {
   await voidInvoice(tx, tenantId, renewal.id, reason, actor, now);
   const start = renewal.periodStart ?? subscription.paidThrough ?? now;
-  const end = renewal.periodEnd ?? start;
+  // The plan's interval gives the period: a change of interval bills the new one.
+  const end = periodEnd(start, plan.price.interval) ?? renewal.periodEnd ?? start;
   const draft = await createDraftInvoice(
     tx,
     tenantId,
@@ -223,10 +228,10 @@ export async function requestPlanChange(deps: PlanChangeDeps, scope: PlanChangeS
     if (renewal) await reissueRenewal(tx, tenantId, subscription, renewal, next, actor, `replaced at the price of the plan in force for that period (${next.product.name})`, now);
     const cause = { actor, reason, ...(invoice ? { invoiceId: invoice.id } : {}) };
     const after =
-      preview.kind === 'downgrade'
+      preview.effective === 'period_end'
         ? await changePlan(tx, { tenantId, subscriptionId: subscription.id }, { kind: 'schedule', priceId: next.price.id, at: preview.effectiveAt }, cause)
         : await changePlan(tx, { tenantId, subscriptionId: subscription.id }, { kind: 'apply', facts: facts(current, next, preview.kind, invoice?.id ?? null, now) }, cause);
-    if (preview.kind !== 'downgrade') ready = await planDependentJobs(tx, tenantId, subscription.id, current.product, deps.maxAttempts);
+    if (preview.effective === 'now') ready = await planDependentJobs(tx, tenantId, subscription.id, current.product, deps.maxAttempts);
     const result: PlanChangeResult = {
       ...preview,
       subscription: { id: after.id, priceId: after.priceId, productId: after.productId, pendingPriceId: after.pendingPriceId, pendingPlanChangeAt: after.pendingPlanChangeAt },

@@ -44,10 +44,13 @@ describe('the proration rule (pure)', () => {
     expect(prorationOf(1000, 2000, new Date('2031-03-01T00:00:00Z'), 'MONTH', new Date('2031-01-01T00:00:00Z'))).toMatchObject({ remainingSeconds: 59 * 86_400, periodSeconds: 28 * 86_400, amount: expectedProration(1000, 59 * 86_400, 28 * 86_400) });
   });
 
-  it('one interval back, the day clamped to the month; the kind follows the price per interval', () => {
+  it('one interval back, the day clamped to the month; the kind follows the price per interval, or per year across intervals', () => {
     expect(periodStartBefore(new Date('2031-03-31T10:00:00Z'), 'MONTH').toISOString()).toBe('2031-02-28T10:00:00.000Z');
     expect(periodStartBefore(new Date('2032-02-29T00:00:00Z'), 'YEAR').toISOString()).toBe('2031-02-28T00:00:00.000Z');
     expect([planChangeKind(1000, 2000), planChangeKind(2000, 1000), planChangeKind(1000, 1000)]).toEqual(['upgrade', 'downgrade', 'same_price']);
+    // Across intervals, per year: 12 × 1,000 against 15,000, 10,000 and 12,000; and back.
+    expect([planChangeKind(1000, 15_000, 'MONTH', 'YEAR'), planChangeKind(1000, 10_000, 'MONTH', 'YEAR'), planChangeKind(1000, 12_000, 'MONTH', 'YEAR')]).toEqual(['upgrade', 'downgrade', 'same_price']);
+    expect([planChangeKind(12_000, 1100, 'YEAR', 'MONTH'), planChangeKind(12_000, 900, 'YEAR', 'MONTH')]).toEqual(['upgrade', 'downgrade']);
   });
 });
 
@@ -155,6 +158,36 @@ describe('POST /api/subscriptions/:id/plan-change', () => {
     expect((await runBilling(deps, { asOf: new Date(s.paidThrough.getTime() + 120_000), tenantId: s.tenant.id, trigger: 'test' })).counts.plan_changed).toBeUndefined();
   });
 
+  it('a change of interval (monthly → yearly) waits for paidThrough whatever it costs; the renewal then covers a year at the yearly price', async () => {
+    const s = await setup('small'); // 1000 a month
+    const yearly = await buildPrice(db(), s.tenant, { id: s.large.productId, type: 'SHARED_HOSTING' }, { amount: 15_000, interval: 'YEAR' });
+    const cheaperYearly = await buildPrice(db(), s.tenant, { id: s.large.productId, type: 'SHARED_HOSTING' }, { amount: 10_000, interval: 'YEAR' });
+    // Compared per year: 15,000 > 12 × 1,000 is an upgrade, 10,000 a downgrade; both at period end, nothing prorated.
+    const upgrade = await post(s, 'plan-change/preview', { priceId: yearly.id });
+    expect(upgrade.statusCode, upgrade.body).toBe(200);
+    expect(upgrade.json()).toMatchObject({ kind: 'upgrade', effective: 'period_end', proration: null, next: { interval: 'YEAR', amount: 15_000 } });
+    expect((await post(s, 'plan-change/preview', { priceId: cheaperYearly.id })).json()).toMatchObject({ kind: 'downgrade', effective: 'period_end' });
+
+    const res = await post(s, 'plan-change', { priceId: yearly.id });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ invoice: null, jobs: [], subscription: { priceId: s.small.id, pendingPriceId: yearly.id } });
+    expect((await read(s)).invoices).toHaveLength(0);
+
+    const deps = { db: db(), producer: t.container.producer, logger: t.container.logger, maxAttempts: 3 };
+    await runBilling(deps, { asOf: new Date(s.paidThrough.getTime() - 14 * DAY), tenantId: s.tenant.id, trigger: 'test' });
+    const yearLater = new Date(s.paidThrough);
+    yearLater.setUTCFullYear(yearLater.getUTCFullYear() + 1);
+    let now = await read(s);
+    expect(now.invoices).toMatchObject([{ kind: 'RENEWAL', subtotal: 15_000, periodStart: s.paidThrough, periodEnd: yearLater }]);
+
+    const paid = await t.app.inject({ method: 'POST', url: `/api/invoices/${now.invoices[0]!.id}/payments`, headers: s.staff, payload: { amount: now.invoices[0]!.total, currency: 'USD', reference: `bank-${s.subscription.id}` } });
+    expect(paid.statusCode, paid.body).toBeLessThan(300);
+    await runBilling(deps, { asOf: new Date(s.paidThrough.getTime() + 60_000), tenantId: s.tenant.id, trigger: 'test' });
+    now = await read(s);
+    expect(now.subscription).toMatchObject({ priceId: yearly.id, pendingPriceId: null, paidThrough: yearLater });
+    expect(now.events.filter((event) => event.type === 'subscription.plan_changed').map((event) => event.payload)).toMatchObject([{ kind: 'upgrade', toPriceId: yearly.id, invoiceId: null }]);
+  });
+
   it('a downgrade after the renewal was issued replaces it at the new price; cancelling puts the current price back', async () => {
     const s = await setup('large');
     const deps = { db: db(), producer: t.container.producer, logger: t.container.logger, maxAttempts: 3 };
@@ -191,7 +224,7 @@ describe('POST /api/subscriptions/:id/plan-change', () => {
     expect(now.subscription.priceId).toBe(s.large.id);
   });
 
-  it('refuses: Stripe-billed (409), more mailboxes than the new plan allows (409 naming the count), another interval or tenant (400 on priceId)', async () => {
+  it('refuses: Stripe-billed (409), more mailboxes than the new plan allows (409 naming the count), a one-time price or another tenant\'s (400 on priceId)', async () => {
     const s = await setup('large');
     await withTenant(db(), s.tenant.id, async (tx) => {
       const [domain] = await tx.select().from(domains).where(eq(domains.subscriptionId, s.subscription.id));
@@ -206,8 +239,8 @@ describe('POST /api/subscriptions/:id/plan-change', () => {
 
     const other = await buildTenant(db());
     const foreign = await buildPrice(db(), other, await buildProduct(db(), other));
-    const yearly = await buildPrice(db(), s.tenant, { id: s.small.productId, type: 'SHARED_HOSTING' }, { amount: 100, interval: 'YEAR' });
-    for (const priceId of [foreign.id, yearly.id]) {
+    const oneTime = await buildPrice(db(), s.tenant, { id: s.small.productId, type: 'SHARED_HOSTING' }, { amount: 100, interval: 'ONE_TIME' });
+    for (const priceId of [foreign.id, oneTime.id]) {
       const res = await post(s, 'plan-change/preview', { priceId });
       expect(res.statusCode, res.body).toBe(400);
       expect(res.json<{ errors: { field: string }[] }>().errors.map((error) => error.field)).toEqual(['body/priceId']);

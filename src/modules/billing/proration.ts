@@ -14,10 +14,17 @@ import { prorate } from './money.js';
 
 export type PlanChangeKind = 'upgrade' | 'downgrade' | 'same_price';
 
-/** An upgrade costs more per interval, a downgrade less (same interval and currency, checked before). */
-export function planChangeKind(oldAmount: number, newAmount: number): PlanChangeKind {
-  if (newAmount > oldAmount) return 'upgrade';
-  if (newAmount < oldAmount) return 'downgrade';
+type Recurring = Exclude<BillingInterval, 'ONE_TIME'>;
+
+/**
+ * An upgrade costs more, a downgrade less: per interval when both prices share it, per year when
+ * the change is also one of interval (12 × monthly against yearly; same currency, checked before).
+ */
+export function planChangeKind(oldAmount: number, newAmount: number, oldInterval: Recurring = 'MONTH', newInterval: Recurring = oldInterval): PlanChangeKind {
+  const perYear = (amount: number, interval: Recurring) => (oldInterval === newInterval ? amount : interval === 'MONTH' ? amount * 12 : amount);
+  const [before, after] = [perYear(oldAmount, oldInterval), perYear(newAmount, newInterval)];
+  if (after > before) return 'upgrade';
+  if (after < before) return 'downgrade';
   return 'same_price';
 }
 

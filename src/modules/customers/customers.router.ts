@@ -5,8 +5,8 @@ import { resendInvitation } from '../customer-auth/customer-auth.service.js';
 import { invitationResponse } from '../customer-auth/customer-auth.types.js';
 import type { RouterDeps } from '../router-deps.js';
 import { authProblems, idParams, problems } from '../../shared/http/schemas.js';
-import { getCustomer, listCustomers } from './customers.service.js';
-import { customerDetail, customersPage, listCustomersQuery } from './customers.types.js';
+import { getCustomer, listCustomerContacts, listCustomers } from './customers.service.js';
+import { customerContacts, customerDetail, customersPage, listCustomersQuery } from './customers.types.js';
 
 const tags = ['customers'];
 
@@ -34,6 +34,22 @@ export const customersRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, de
       config: { permission: 'customers:read' },
     },
     async (request) => getCustomer(db, authOf(request), request.params.id),
+  );
+
+  app.get(
+    '/customers/:id/contacts',
+    {
+      schema: {
+        tags,
+        summary: "The customer's client portal logins: owner, billing and technical contacts",
+        description:
+          'Oldest first. For each: whether the invitation was accepted (a password set), whether the login is active, whether two-factor sign-in is on, and the last sign-in. No secret is ever part of the answer.',
+        params: idParams,
+        response: { 200: customerContacts, ...authProblems },
+      },
+      config: { permission: 'customers:read' },
+    },
+    async (request) => listCustomerContacts(db, authOf(request), request.params.id),
   );
 
   app.post(

@@ -1,10 +1,11 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { customers, type Customer, type Tenant, type UserRole } from '../../db/schema/index.js';
+import { customerLogins, customers, twoFactorFactors, type Customer, type Tenant, type UserRole } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { buildOrder, buildTenant, buildUser } from '../../../test/factories.js';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
 import { authHeader } from '../../../test/helpers/auth.js';
+import { buildCustomerLogin } from '../../../test/helpers/portal.js';
 
 const ROLES: readonly UserRole[] = ['SUPER_ADMIN', 'ADMIN', 'BILLING', 'SUPPORT', 'READ_ONLY'];
 
@@ -114,5 +115,56 @@ describe('GET /api/customers/:id', () => {
     const [deleted] = await withTenant(db(), tenant.id, (tx) => tx.select().from(customers).where(eq(customers.email, 'gone@deleted.example')));
     expect((await get(`/api/customers/${deleted!.id}`)).statusCode).toBe(404);
     expect((await get('/api/customers/00000000-0000-4000-8000-000000000000')).statusCode).toBe(404);
+  });
+});
+
+describe('GET /api/customers/:id/contacts', () => {
+  it("lists the customer's portal logins with the state of their access, oldest first, and no secret", async () => {
+    const { customer } = await buildOrder(db(), tenant);
+    const lastLoginAt = new Date('2026-11-02T09:30:00.000Z');
+    const owner = await buildCustomerLogin(db(), tenant, customer, { email: 'owner@contacts.example' });
+    const billing = await buildCustomerLogin(db(), tenant, customer, { role: 'BILLING', email: 'billing@contacts.example' });
+    const removed = await buildCustomerLogin(db(), tenant, customer, { role: 'TECHNICAL', email: 'removed@contacts.example' });
+    await withTenant(db(), tenant.id, async (tx) => {
+      await tx.update(customerLogins).set({ lastLoginAt, createdAt: new Date(Date.now() - 2000) }).where(eq(customerLogins.id, owner.id));
+      // Invited, not accepted yet; a factor begun but never confirmed does not count as on.
+      await tx.update(customerLogins).set({ passwordHash: null, createdAt: new Date(Date.now() - 1000) }).where(eq(customerLogins.id, billing.id));
+      await tx.update(customerLogins).set({ deletedAt: new Date(), isActive: false }).where(eq(customerLogins.id, removed.id));
+      await tx.insert(twoFactorFactors).values([
+        { tenantId: tenant.id, customerId: customer.id, customerLoginId: owner.id, secretSealed: 'sealed-owner-secret', confirmedAt: new Date() },
+        { tenantId: tenant.id, customerId: customer.id, customerLoginId: billing.id, secretSealed: 'sealed-billing-secret' },
+      ]);
+    });
+
+    const res = await get(`/api/customers/${customer.id}/contacts`, 'READ_ONLY');
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual({
+      items: [
+        { id: owner.id, name: 'Portal User', email: 'owner@contacts.example', role: 'OWNER', invitation: 'ACCEPTED', active: true, twoFactorEnabled: true, lastLoginAt: lastLoginAt.toISOString(), createdAt: expect.any(String) },
+        { id: billing.id, name: 'Portal User', email: 'billing@contacts.example', role: 'BILLING', invitation: 'PENDING', active: true, twoFactorEnabled: false, lastLoginAt: null, createdAt: expect.any(String) },
+      ],
+    });
+    expect(res.body).not.toMatch(/sealed-|\$2[aby]\$|passwordHash|secret/);
+    for (const role of ROLES) expect((await get(`/api/customers/${customer.id}/contacts`, role)).statusCode, role).toBe(200);
+  });
+
+  it('an empty list for a customer with no portal login; 404 for a deleted, unknown or other tenant’s customer', async () => {
+    const { customer } = await buildOrder(db(), tenant);
+    const res = await get(`/api/customers/${customer.id}/contacts`);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual({ items: [] });
+
+    const [deleted] = await withTenant(db(), tenant.id, (tx) => tx.select().from(customers).where(eq(customers.email, 'gone@deleted.example')));
+    expect((await get(`/api/customers/${deleted!.id}/contacts`)).statusCode).toBe(404);
+    expect((await get('/api/customers/00000000-0000-4000-8000-000000000000/contacts')).statusCode).toBe(404);
+    expect((await get('/api/customers/not-a-uuid/contacts')).statusCode).toBe(400);
+
+    // Staff of another tenant: the customer (with a login) does not exist for them.
+    await buildCustomerLogin(db(), tenant, customer);
+    const other = await buildTenant(db());
+    const outsider = await authHeader(t.env, (await buildUser(db(), other, { role: 'ADMIN' })).user);
+    const denied = await t.app.inject({ method: 'GET', url: `/api/customers/${customer.id}/contacts`, headers: outsider });
+    expect(denied.statusCode).toBe(404);
+    expect(denied.body).not.toContain(customer.email);
   });
 });

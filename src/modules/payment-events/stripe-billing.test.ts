@@ -10,7 +10,7 @@ import { createDraftInvoice, issueInvoice } from '../billing/invoices.service.js
 import { buildOrder, buildTenant } from '../../../test/factories.js';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
 import { buildCustomerLogin, customerAuthHeader } from '../../../test/helpers/portal.js';
-import { startStripeStandin, type StripeStandin } from '../../../test/helpers/stripe-standin.js';
+import { startStripeStandin, stripeEvent, type StripeStandin } from '../../../test/helpers/stripe-standin.js';
 
 // Stripe Billing's events against the real database, the app's signed webhook route, and the real
 // SDK (payment port) talking to a loopback stand-in. Events are signed with the SDK's own helper.
@@ -31,9 +31,7 @@ afterAll(async () => {
   await standin.close();
 });
 
-function event(type: string, object: Record<string, unknown>, options: { id?: string; livemode?: boolean } = {}) {
-  return { id: options.id ?? `evt_${hex()}`, object: 'event', api_version: '2026-10-28.endive', created: unix(new Date()), livemode: options.livemode ?? false, pending_webhooks: 1, type, data: { object } };
-}
+const event = stripeEvent;
 
 async function deliver(payload: object) {
   const body = JSON.stringify(payload);

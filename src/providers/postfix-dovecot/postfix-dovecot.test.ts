@@ -180,6 +180,37 @@ it('20 mailboxes created at once, from two adapters (two processes), all log in'
   await otherHosts.close();
 });
 
+describe('standard folders', () => {
+  // A host whose doveconf prints `namespace`; every other command is recorded and exits 0.
+  const adapterWith = (namespace: string, calls: string[]) =>
+    new PostfixDovecotMail(
+      { ...recordingHost(calls), run: async (argv) => (calls.push(argv.join(' ')), { code: 0, stdout: argv.at(-1) === 'namespace' ? namespace : '', stderr: '' }) },
+      mailSettings(env).layout,
+      (work) => work(),
+      { host: '127.0.0.1', imapPort: 1, smtpInPort: 1 },
+    );
+  const auto = (names: string[]) => `namespace inbox {\n  inbox = yes\n${names.map((name) => `  mailbox ${name} {\n    auto = subscribe\n  }\n`).join('')}  prefix = \n}\n`;
+  const doveadmRuns = (calls: string[]) => calls.filter((call) => call.startsWith('doveadm'));
+
+  it('runs no doveadm when Dovecot auto-subscribes them, and reads its config once for many mailboxes', async () => {
+    const calls: string[] = [];
+    const adapter = adapterWith(auto(['Drafts', 'Sent', 'Trash', 'Junk']), calls);
+    for (const localPart of ['a', 'b', 'c']) await adapter.ensureFolders(`${localPart}@example.test`, ['Drafts', 'Sent', 'Trash', 'Junk']);
+    expect(calls).toEqual([`doveconf -c ${env.DOVECOT_CONF} namespace`]);
+  });
+
+  it('creates them with doveadm when Dovecot does not (no namespace, or one folder missing)', async () => {
+    for (const namespace of ['', auto(['Drafts', 'Sent', 'Trash'])]) {
+      const calls: string[] = [];
+      await adapterWith(namespace, calls).ensureFolders('a@example.test', ['Drafts', 'Sent', 'Trash', 'Junk']);
+      expect(doveadmRuns(calls)).toEqual([
+        `doveadm -c ${env.DOVECOT_CONF} mailbox list -u a@example.test`,
+        `doveadm -c ${env.DOVECOT_CONF} mailbox create -s -u a@example.test Drafts Sent Trash Junk`,
+      ]);
+    }
+  });
+});
+
 describe('hostile input', () => {
   const calls: string[] = [];
   const recording = recordingHost(calls);

@@ -15,6 +15,7 @@ import {
   type MailServerTarget,
   type QuotaUsage,
 } from '../mailserver.port.js';
+import { autoSubscribedFolders } from './dovecot-config.js';
 import { checkAddress, checkDomain, checkSpec, domainLines, keyPath, mailFiles, replaceDomainLines, type MailFile } from './mail-files.js';
 import { sha512Crypt } from './sha512-crypt.js';
 
@@ -27,11 +28,21 @@ import { sha512Crypt } from './sha512-crypt.js';
  * (HostDirectory.exclusive) and across processes by `flock -x $MAIL_PANEL_DIR/.lock` on the host,
  * the lock every writer of these files takes. Files are replaced atomically with their owner and
  * mode set before the rename; a file whose text would not change is not written, and only what
- * must see a change is reloaded:
- * - users file → `doveadm reload` and `postfix reload` (idle smtpd processes keep their old auth
- *   and quota-status connections); its mtime always moves forward by at least a second;
- * - Postfix maps → `postmap hash:` of each changed map, then one `postfix reload`;
+ * must see a change is reloaded (scripts/services.sh, "Mail", says why each is needed):
+ * - users file → SIGHUP to Dovecot's master (what `doveadm reload` sends, without its 0.1–0.2 s of
+ *   process start here): its passwd-file is re-read without it, but at most once a second, so a new
+ *   mailbox or password would count up to a second late; then `postfix reload` (idle smtpd
+ *   processes keep their connections to the old auth and quota-status processes); the file's
+ *   mtime always moves forward by at least a second;
+ * - Postfix maps → one `postmap` for all changed maps, then `postfix reload` (a .db rebuilt within
+ *   the second a process opened it is not noticed; trivial-rewrite looks only every 10 s);
  * - OpenDKIM key or tables → SIGUSR1 to OpenDKIM.
+ * Postfix's reload stays the command, after Dovecot's: a bare SIGHUP to both at once let a message
+ * accepted in that instant get LMTP's "421 Shutting down" from the old Dovecot while Postfix's
+ * queue manager was being replaced, and it then sat deferred for minutes (seen in the provider
+ * test); `postfix reload`'s own checks (~0.2 s) leave Dovecot the time to finish its reload first.
+ * The standard folders cost nothing when Dovecot creates them itself (`auto = subscribe` in the
+ * INBOX namespace, read with doveconf); otherwise doveadm creates them per mailbox.
  */
 
 export interface MailLayout {
@@ -60,6 +71,9 @@ interface Owners {
   readonly opendkim: { readonly uid: number; readonly gid: number };
 }
 
+/** How long the folders Dovecot's config auto-subscribes are trusted before doveconf runs again. */
+const AUTO_FOLDERS_TTL_MS = 60_000;
+
 interface PendingChange {
   readonly domain: string;
   /** null: remove the domain. */
@@ -81,6 +95,9 @@ export class PostfixDovecotMail implements MailServerPort {
   private readonly keysDir: string;
   private readonly timeoutMs: number;
   private owners: Promise<Owners> | null = null;
+  /** Dovecot's master.pid, from its base_dir (read once). */
+  private dovecotPidFile: Promise<string> | null = null;
+  private autoFolders: { readonly at: number; readonly folders: Promise<ReadonlySet<string>> } | null = null;
   private readonly pending: PendingChange[] = [];
 
   constructor(
@@ -125,6 +142,36 @@ export class PostfixDovecotMail implements MailServerPort {
       throw error;
     });
     return this.owners;
+  }
+
+  /**
+   * SIGHUP to Dovecot's master when its pid file names a running `dovecot` (a stale pid file can
+   * name an unrelated process); otherwise `doveadm reload`, which says what is wrong.
+   */
+  private async reloadDovecot(): Promise<void> {
+    this.dovecotPidFile ??= this.run(['doveconf', '-c', this.layout.dovecotConf, '-h', 'base_dir'], 'doveconf base_dir')
+      .then((baseDir) => `${assertAbsolute(baseDir.trim(), "Dovecot's base_dir")}/master.pid`)
+      .catch((error: unknown) => {
+        this.dovecotPidFile = null;
+        throw error;
+      });
+    const pid = Number((await this.host.readFile(await this.dovecotPidFile))?.trim());
+    const running = Number.isInteger(pid) && pid > 1 && (await this.host.readFile(`/proc/${pid}/comm`))?.trim() === 'dovecot';
+    if (running && (await this.host.signal(pid, 'SIGHUP'))) return;
+    await this.run(['doveadm', '-c', this.layout.dovecotConf, 'reload'], 'doveadm reload');
+  }
+
+  /** The folders Dovecot's configuration creates and subscribes itself, read at most once a minute. */
+  private autoSubscribed(): Promise<ReadonlySet<string>> {
+    const now = Date.now();
+    if (!this.autoFolders || now - this.autoFolders.at > AUTO_FOLDERS_TTL_MS) {
+      const folders = this.run(['doveconf', '-c', this.layout.dovecotConf, 'namespace'], 'doveconf namespace').then(autoSubscribedFolders);
+      this.autoFolders = { at: now, folders };
+      folders.catch(() => {
+        if (this.autoFolders?.folders === folders) this.autoFolders = null;
+      });
+    }
+    return this.autoFolders.folders;
   }
 
   private writeOptions(file: MailFile, owners: Owners): { mode: number; options: WriteOptions } {
@@ -196,11 +243,12 @@ export class PostfixDovecotMail implements MailServerPort {
 
     const reloaded: string[] = [];
     if (changed.includes('users')) {
-      await this.run(['doveadm', '-c', this.layout.dovecotConf, 'reload'], 'doveadm reload');
+      // First: Dovecot reloads while postmap and `postfix reload` run.
+      await this.reloadDovecot();
       reloaded.push('dovecot');
     }
     const maps = changed.filter((file) => file === 'vdomains' || file === 'vmailboxes' || file === 'valiases');
-    for (const map of maps) await this.run(['postmap', '-c', this.layout.postfixConfigDir, `hash:${this.paths[map]}`], `postmap ${map}`);
+    if (maps.length > 0) await this.run(['postmap', '-c', this.layout.postfixConfigDir, ...maps.map((map) => `hash:${this.paths[map]}`)], `postmap ${maps.join(' ')}`);
     if (maps.length > 0 || changed.includes('users')) {
       await this.run(['postfix', '-c', this.layout.postfixConfigDir, 'reload'], 'postfix reload');
       reloaded.push('postfix');
@@ -241,6 +289,9 @@ export class PostfixDovecotMail implements MailServerPort {
   async ensureFolders(address: string, folders: readonly string[]): Promise<void> {
     this.maildir(address);
     for (const folder of folders) if (!/^[A-Za-z][A-Za-z0-9 _-]{0,63}$/.test(folder)) throw new MailServerError(`refusing the folder name "${folder}"`, true);
+    // Dovecot shows and makes them at the mailbox's first access (LIST, SELECT, a delivery).
+    const automatic = await this.autoSubscribed();
+    if (folders.every((folder) => automatic.has(folder))) return;
     const doveadm = ['doveadm', '-c', this.layout.dovecotConf];
     const listed = await this.run([...doveadm, 'mailbox', 'list', '-u', address], `doveadm mailbox list for ${address}`);
     const existing = new Set(listed.split('\n').map((line) => line.trim()));

@@ -461,6 +461,26 @@ export interface paths {
         patch: operations["patchCustomersByIdBilling"];
         trace?: never;
     };
+    "/api/customers/{id}/contacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The customer's client portal logins: owner, billing and technical contacts
+         * @description Oldest first. For each: whether the invitation was accepted (a password set), whether the login is active, whether two-factor sign-in is on, and the last sign-in. No secret is ever part of the answer.
+         */
+        get: operations["getCustomersByIdContacts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/customers/{id}/dunning-override": {
         parameters: {
             query?: never;
@@ -3489,6 +3509,35 @@ export interface components {
             billingAddress?: components["schemas"]["BillingAddressInput"] | null;
             country?: string | null;
             taxId?: string | null;
+        };
+        CustomerContact: {
+            /** @description false: the login is disabled and cannot sign in */
+            active: boolean;
+            /**
+             * Format: date-time
+             * @description RFC 3339 date-time
+             */
+            createdAt: string;
+            email: string;
+            /** Format: uuid */
+            id: string;
+            /**
+             * @description PENDING until the login has set its password from the invitation link
+             * @enum {string}
+             */
+            invitation: "PENDING" | "ACCEPTED";
+            /** @description null: never signed in (or before sign-ins were recorded) */
+            lastLoginAt: string | null;
+            name: string;
+            /**
+             * @description OWNER: made with the first order; BILLING and TECHNICAL: invited by the owner
+             * @enum {string}
+             */
+            role: "OWNER" | "BILLING" | "TECHNICAL";
+            twoFactorEnabled: boolean;
+        };
+        CustomerContacts: {
+            items: components["schemas"]["CustomerContact"][];
         };
         CustomerDetail: {
             company: string | null;
@@ -7012,6 +7061,67 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CustomerBillingDetails"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getCustomersByIdContacts: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description SUPER_ADMIN only: the id of the tenant to act in (recorded in that tenant's audit log). Anyone else naming another tenant gets 404. */
+                "X-Mpanel-Tenant"?: components["parameters"]["ActingTenant"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerContacts"];
                 };
             };
             /** @description The request is not valid; `errors` names each offending field */

@@ -1,6 +1,9 @@
 import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
+import { useParams, useSearch } from '@tanstack/react-router';
+import { ApiError } from '../api/problem';
 import type { components } from '../api/schema';
 import { ConfirmButton } from '../ui/confirm';
+import { FormError } from '../ui/form';
 import { dateTime, money } from '../ui/format';
 import { PdfButton } from '../ui/pdf-button';
 import { Empty, ErrorState, Loading } from '../ui/states';
@@ -9,23 +12,41 @@ import { portalMust } from './client';
 import { portalApi, portalSession } from './session';
 
 // ---------------------------------------------------------------------------------------------
-// Invoices: the account's issued invoices, a page at a time, each with its PDF
+// Invoices: the account's issued invoices, a page at a time, each with its PDF; an open one is paid
+// on the payment provider's hosted page, which sends the customer back to /portal/invoices/:id.
 
 type InvoiceSummary = components['schemas']['InvoiceSummary'];
 
+/** Polls after a payment, every 3 s for about 5 minutes: the provider's event usually comes within seconds. */
+const POLL_MS = 3000;
+const MAX_POLLS = 100;
+
 export function Invoices() {
+  // Set on the way back from the payment page (STRIPE_CHECKOUT_SUCCESS_URL / _CANCEL_URL).
+  const { id: returnedId } = useParams({ strict: false });
+  const { checkout } = useSearch({ strict: false });
   const list = useInfiniteQuery({
     queryKey: ['portal', 'invoices'],
     initialPageParam: undefined as string | undefined,
     queryFn: ({ pageParam }) => portalMust(portalApi.GET('/api/portal/invoices', { params: { query: { limit: 25, ...(pageParam ? { cursor: pageParam } : {}) } } })),
     getNextPageParam: (page) => page.nextCursor ?? undefined,
+    // Paid on the provider's page, not yet here: the invoice turns PAID when the provider's event
+    // reaches the API, a moment after the customer is back. Until then the list is fetched again.
+    refetchInterval: (query) => {
+      const returned = query.state.data?.pages.flatMap((page) => page.items).find((invoice) => invoice.id === returnedId);
+      return checkout === 'success' && returned?.status === 'ISSUED' && query.state.dataUpdateCount < MAX_POLLS ? POLL_MS : false;
+    },
   });
   if (list.isPending) return <Loading what="invoices" />;
   if (list.error) return <ErrorState error={list.error} retry={() => void list.refetch()} />;
   const items: InvoiceSummary[] = list.data.pages.flatMap((page) => page.items);
+  const returned = items.find((invoice) => invoice.id === returnedId);
+  // Paid on the provider's page, not confirmed yet: no second Pay button meanwhile.
+  const pending = (invoice: InvoiceSummary) => checkout === 'success' && invoice.id === returnedId && invoice.status === 'ISSUED';
   return (
     <>
       <h1>Invoices</h1>
+      {checkout && <CheckoutOutcome outcome={checkout} invoice={returned} />}
       {items.length === 0 ? (
         <Empty>No invoice yet: invoices appear here once they are issued.</Empty>
       ) : (
@@ -39,6 +60,7 @@ export function Invoices() {
               <th scope="col">Total</th>
               <th scope="col">Amount due</th>
               <th scope="col">PDF</th>
+              <th scope="col">Payment</th>
             </tr>
           </thead>
           <tbody>
@@ -55,6 +77,7 @@ export function Invoices() {
                 <td>
                   <PdfButton path={`/api/portal/invoices/${invoice.id}/pdf`} token={portalSession.token} label={`PDF of invoice ${invoice.number ?? ''}`} />
                 </td>
+                <td>{pending(invoice) ? 'Payment pending' : <PayButton invoice={invoice} />}</td>
               </tr>
             ))}
           </tbody>
@@ -68,6 +91,54 @@ export function Invoices() {
         </p>
       )}
     </>
+  );
+}
+
+/** Open (issued, something due): payable. A paid, void or fully credited one is not. */
+const payable = (invoice: InvoiceSummary) => invoice.status === 'ISSUED' && invoice.amountDue > 0;
+
+/**
+ * Pay: the API makes a payment page at the provider (POST /api/portal/invoices/:id/checkout) and
+ * the browser leaves for it. The portal's session is in memory only, so coming back is a new page
+ * load and the customer signs in again (the success URL is kept as the sign-in's `next`).
+ */
+function PayButton({ invoice }: { invoice: InvoiceSummary }) {
+  const pay = useMutation({
+    mutationFn: async () => {
+      const { url } = await portalMust(portalApi.POST('/api/portal/invoices/{id}/checkout', { params: { path: { id: invoice.id } } }));
+      // Only a web page: never a javascript: or data: URL, whatever the answer says.
+      if (!/^https?:$/.test(new URL(url, window.location.href).protocol)) throw new ApiError(502, { title: 'The payment page address is not a web address' });
+      return url;
+    },
+    onSuccess: (url) => window.location.assign(url),
+  });
+  if (!payable(invoice)) return null;
+  // Still busy once the page is known: the browser is on its way there.
+  const busy = pay.isPending || pay.isSuccess;
+  return (
+    <>
+      <button type="button" className="primary" onClick={() => pay.mutate()} disabled={busy} aria-label={`Pay invoice ${invoice.number ?? ''}`}>
+        {busy ? 'Opening the payment page…' : 'Pay'}
+      </button>
+      <FormError error={pay.error} fields={[]} />
+    </>
+  );
+}
+
+/** Back from the payment page: paid (once the provider's event arrived), still being confirmed, or cancelled. */
+function CheckoutOutcome({ outcome, invoice }: { outcome: string; invoice: InvoiceSummary | undefined }) {
+  const which = invoice?.number ? `invoice ${invoice.number}` : 'the invoice';
+  let message: string;
+  if (outcome !== 'success') message = `Payment cancelled: nothing was charged; ${which} stays open and you can pay it at any time.`;
+  else if (invoice?.status === 'PAID') message = `Thank you: ${which} is paid.`;
+  else
+    message =
+      `Thank you: the payment of ${which} is being confirmed by the payment provider (payment pending). It shows PAID here as soon as the confirmation ` +
+      'arrives, usually within seconds; this page checks again by itself for a few minutes.';
+  return (
+    <p className="state" role="status" aria-live="polite">
+      {message}
+    </p>
   );
 }
 

@@ -63,6 +63,14 @@ const serviceRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '
 const zonesRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/dns', component: lazyRouteComponent(screens, 'Zones') });
 const zoneRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/dns/$id', component: lazyRouteComponent(screens, 'Zone') });
 const invoicesRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/invoices', component: lazyRouteComponent(billing, 'Invoices') });
+/** Where the payment provider sends the customer back after paying, or not (STRIPE_CHECKOUT_SUCCESS_URL / _CANCEL_URL): the invoice list, with the outcome. */
+const invoiceRoute = createRoute({
+  getParentRoute: () => portalAppRoute,
+  path: '/invoices/$id',
+  validateSearch: (search: Record<string, unknown>): { checkout?: 'success' | 'cancelled' } =>
+    defined({ checkout: search.checkout === 'success' || search.checkout === 'cancelled' ? search.checkout : undefined }),
+  component: lazyRouteComponent(billing, 'Invoices'),
+});
 const mailRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/mail', component: lazyRouteComponent(mail, 'Mail') });
 const accountRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/account', component: lazyRouteComponent(account, 'Account') });
 const contactsRoute = createRoute({ getParentRoute: () => portalAppRoute, path: '/contacts', component: lazyRouteComponent(account, 'Contacts') });
@@ -73,5 +81,5 @@ export const portalTree = portalRoute.addChildren([
   portalForgotRoute,
   portalResetRoute,
   portalInvitationRoute,
-  portalAppRoute.addChildren([servicesRoute, serviceRoute, zonesRoute, zoneRoute, invoicesRoute, mailRoute, accountRoute, contactsRoute, securityRoute]),
+  portalAppRoute.addChildren([servicesRoute, serviceRoute, zonesRoute, zoneRoute, invoicesRoute, invoiceRoute, mailRoute, accountRoute, contactsRoute, securityRoute]),
 ]);

@@ -132,10 +132,56 @@ function CustomerScreen() {
               ))}
             </ul>
           )}
+          <CustomerContacts customerId={detail.id} />
           <CustomerInvoices customerId={detail.id} />
         </>
       )}
     </QueryState>
+  );
+}
+
+/** The customer's portal logins (owner, billing and technical contacts) and the state of their access. */
+function CustomerContacts({ customerId }: { customerId: string }) {
+  const list = useQuery({ queryKey: ['customer', customerId, 'contacts'], queryFn: () => must(api.GET('/api/customers/{id}/contacts', { params: { path: { id: customerId } } })) });
+  return (
+    <>
+      <h2>Contacts</h2>
+      <QueryState query={list} what="the customer's contacts">
+        {({ items }) =>
+          items.length === 0 ? (
+            <Empty>No portal login yet: the owner's is made when the first order is accepted.</Empty>
+          ) : (
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Email</th>
+                  <th scope="col">Role</th>
+                  <th scope="col">Invitation</th>
+                  <th scope="col">Two-factor</th>
+                  <th scope="col">Last sign-in</th>
+                </tr>
+              </thead>
+              <tbody>
+                {items.map((contact) => (
+                  <tr key={contact.id}>
+                    <td>{contact.name}</td>
+                    <td>{contact.email}</td>
+                    <td>{contact.role}</td>
+                    <td>
+                      {contact.invitation === 'ACCEPTED' ? 'Accepted' : 'Pending'}
+                      {contact.active ? '' : ' (disabled)'}
+                    </td>
+                    <td>{contact.twoFactorEnabled ? 'On' : 'Off'}</td>
+                    <td>{dateTime(contact.lastLoginAt)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      </QueryState>
+    </>
   );
 }
 
