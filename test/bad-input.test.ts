@@ -182,9 +182,9 @@ function operationsOf(document: Schema): { covered: Operation[]; excluded: { key
         customer: security.some((requirement) => 'customerBearerAuth' in requirement),
         signer: SIGNED[key],
       };
-      // The console's refresh cookie route reads no input (no body, no parameter): nothing to send it badly.
+      // The console's and the portal's refresh cookie routes read no input (no body, no parameter): nothing to send them badly.
       const schemes = security.flatMap((requirement) => Object.keys(requirement));
-      const otherSchemes = schemes.filter((scheme) => scheme !== 'bearerAuth' && scheme !== 'customerBearerAuth' && scheme !== 'refreshCookie');
+      const otherSchemes = schemes.filter((scheme) => !['bearerAuth', 'customerBearerAuth', 'refreshCookie', 'portalRefreshCookie'].includes(scheme));
       if (otherSchemes.length > 0 && !operation.signer) throw new Error(`${key} uses ${otherSchemes.join(', ')}: teach this suite to sign it (SIGNED)`);
 
       const takesInput = operation.body !== undefined || parameters.length > 0;

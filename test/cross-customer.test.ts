@@ -108,6 +108,7 @@ const SELF_ROUTES: Readonly<Record<string, string>> = {
   'POST /api/portal/contacts': "a new login of the caller's customer",
   'POST /api/portal/password': "the caller's own login",
   'POST /api/portal/auth/logout': "the caller's own session",
+  'POST /api/portal/auth/browser/logout': "the caller's own session (and its cookie)",
   'POST /api/portal/auth/2fa/enrol': "the caller's own login's second factor",
   'POST /api/portal/auth/2fa/confirm': "the caller's own login's second factor",
   'POST /api/portal/auth/2fa/disable': "the caller's own login's second factor",

@@ -1,4 +1,3 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError } from '../../shared/errors/app-error.js';
@@ -7,56 +6,31 @@ import type { RouterDeps } from '../router-deps.js';
 import { authOf, clientMeta } from './authenticate.js';
 import { login, logout, refresh } from './auth.service.js';
 import { loginBody, sessionUser, twoFactorChallenge } from './auth.types.js';
+import { presentedRefresh, sameOriginOnly, setRefreshCookie, type RefreshCookie } from './browser-cookie.js';
 import { completeStaffChallenge, staffAuth } from './staff-auth-deps.js';
 import { recoveryCodes, verifyBody } from '../two-factor/two-factor.types.js';
 
 /**
  * Browser sessions (the staff console): the same logins and rotating refresh tokens as
- * /api/auth/login, but the refresh token never reaches JavaScript. It travels in an httpOnly
- * cookie scoped to this prefix, SameSite=Strict, Secure unless the page is on loopback; the
- * access token is answered in the body and kept in memory by the page. CSRF: SameSite=Strict
- * keeps the cookie off cross-site requests, and login and refresh also require an Origin header
- * naming this server (or APP_URL), which browsers send with every POST.
+ * /api/auth/login, but the refresh token never reaches JavaScript (browser-cookie.ts: an httpOnly,
+ * SameSite=Strict cookie scoped to this prefix, and an Origin check); the access token is answered
+ * in the body and kept in memory by the page.
  */
 export const BROWSER_SESSION_PREFIX = '/auth/browser';
 export const REFRESH_COOKIE = 'mpanel_refresh';
 const COOKIE_PATH = `/api${BROWSER_SESSION_PREFIX}`;
-
-const LOOPBACK_HOST = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/i;
+const cookie: RefreshCookie = { name: REFRESH_COOKIE, path: COOKIE_PATH };
 
 const browserToken = z.object({
   token: z.string().meta({ description: 'JWT access token (Authorization: Bearer ...): keep it in memory only' }),
 });
 const browserLogin = browserToken.extend({ user: sessionUser });
 
-/** The cookie's value, from the Cookie header (no other cookie is read, so no parser is needed). */
-export function readCookie(header: string | undefined, name: string): string | undefined {
-  for (const part of (header ?? '').split(';')) {
-    const separator = part.indexOf('=');
-    if (separator > 0 && part.slice(0, separator).trim() === name) return part.slice(separator + 1).trim();
-  }
-  return undefined;
-}
-
-function setRefreshCookie(request: FastifyRequest, reply: FastifyReply, value: string, maxAgeSeconds: number): void {
-  const secure = LOOPBACK_HOST.test(request.host) ? '' : '; Secure';
-  reply.header('set-cookie', `${REFRESH_COOKIE}=${value}; Path=${COOKIE_PATH}; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Strict${secure}`);
-}
-
 export const browserSessionRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, routerDeps) => {
   const { env } = routerDeps;
   const staff = staffAuth(routerDeps);
   const deps = staff.auth;
-  const appOrigin = new URL(env.APP_URL).origin;
-
-  // Only pages of this server may use the cookie: refresh checks before anything else, login
-  // once its body is valid and before any credential work.
-  const checkOrigin = async (request: FastifyRequest): Promise<void> => {
-    const origin = request.headers.origin;
-    if (origin !== `${request.protocol}://${request.host}` && origin !== appOrigin) {
-      throw new AppError('FORBIDDEN', 'Browser sessions are only available to pages of this server (Origin header)');
-    }
-  };
+  const checkOrigin = sameOriginOnly(env.APP_URL);
 
   app.post(
     `${BROWSER_SESSION_PREFIX}/login`,
@@ -74,7 +48,7 @@ export const browserSessionRouter: FastifyPluginAsyncZod<RouterDeps> = async (ap
     async (request, reply) => {
       const result = await login(deps, request.body, clientMeta(request));
       if ('twoFactorRequired' in result) return result;
-      setRefreshCookie(request, reply, result.refreshToken, env.JWT_REFRESH_EXPIRES_IN);
+      setRefreshCookie(request, reply, cookie, result.refreshToken, env.JWT_REFRESH_EXPIRES_IN);
       return { token: result.token, user: result.user };
     },
   );
@@ -94,7 +68,7 @@ export const browserSessionRouter: FastifyPluginAsyncZod<RouterDeps> = async (ap
     },
     async (request, reply) => {
       const { refreshToken, ...session } = await completeStaffChallenge(staff, request.body.challenge, request.body.code, clientMeta(request));
-      setRefreshCookie(request, reply, refreshToken, env.JWT_REFRESH_EXPIRES_IN);
+      setRefreshCookie(request, reply, cookie, refreshToken, env.JWT_REFRESH_EXPIRES_IN);
       return session;
     },
   );
@@ -113,14 +87,14 @@ export const browserSessionRouter: FastifyPluginAsyncZod<RouterDeps> = async (ap
       onRequest: checkOrigin,
     },
     async (request, reply) => {
-      const presented = readCookie(request.headers.cookie, REFRESH_COOKIE);
+      const presented = presentedRefresh(request, cookie);
       try {
-        if (!presented || presented.length < 20 || presented.length > 200) throw new AppError('UNAUTHENTICATED', 'No session: sign in');
+        if (!presented) throw new AppError('UNAUTHENTICATED', 'No session: sign in');
         const pair = await refresh(deps, presented, clientMeta(request));
-        setRefreshCookie(request, reply, pair.refreshToken, env.JWT_REFRESH_EXPIRES_IN);
+        setRefreshCookie(request, reply, cookie, pair.refreshToken, env.JWT_REFRESH_EXPIRES_IN);
         return { token: pair.token };
       } catch (error) {
-        if (error instanceof AppError && error.code === 'UNAUTHENTICATED') setRefreshCookie(request, reply, '', 0);
+        if (error instanceof AppError && error.code === 'UNAUTHENTICATED') setRefreshCookie(request, reply, cookie, '', 0);
         throw error;
       }
     },
@@ -135,7 +109,7 @@ export const browserSessionRouter: FastifyPluginAsyncZod<RouterDeps> = async (ap
     },
     async (request, reply) => {
       await logout(deps, authOf(request), clientMeta(request));
-      setRefreshCookie(request, reply, '', 0);
+      setRefreshCookie(request, reply, cookie, '', 0);
       return { message: 'Logged out' };
     },
   );

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
 import { buildTenant, buildUser } from '../../../test/factories.js';
-import { readCookie, REFRESH_COOKIE } from './browser-session.router.js';
+import { readCookie } from './browser-cookie.js';
+import { REFRESH_COOKIE } from './browser-session.router.js';
 
 let t: TestApp;
 beforeAll(async () => {

@@ -62,7 +62,10 @@ export const customerAuthRouter: FastifyPluginAsyncZod<RouterDeps & { authDeps: 
       schema: { tags, summary: 'Rotate a customer refresh token', description: 'A spent token presented again revokes its whole session (401).', body: customerRefreshBody, response: { 200: customerTokenPair, ...problems(400, 401) } },
       config: { public: true },
     },
-    async (request) => customerRefresh(authDeps, request.body.refreshToken, clientMeta(request)),
+    async (request) => {
+      const { token, refreshToken } = await customerRefresh(authDeps, request.body.refreshToken, clientMeta(request));
+      return { token, refreshToken };
+    },
   );
 
   app.post(

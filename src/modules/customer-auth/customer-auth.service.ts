@@ -255,10 +255,10 @@ export async function signInWithLink(deps: CustomerAuthDeps, token: string, meta
   return finishSignIn(deps, login, meta, 'sign-in link');
 }
 
-type RefreshOutcome = { ok: true; pair: CustomerTokenPair } | { ok: false; message: string };
+type RefreshOutcome = { ok: true; pair: CustomerTokenPair & { login: CustomerSessionLogin } } | { ok: false; message: string };
 
-/** Rotation with reuse detection, as for staff (auth.service.ts refresh). */
-export async function customerRefresh(deps: Pick<CustomerAuthDeps, 'env' | 'db'>, presented: string, meta: ClientMeta): Promise<CustomerTokenPair> {
+/** Rotation with reuse detection, as for staff (auth.service.ts refresh); with the login (a reloaded portal page needs it). */
+export async function customerRefresh(deps: Pick<CustomerAuthDeps, 'env' | 'db'>, presented: string, meta: ClientMeta): Promise<CustomerTokenPair & { login: CustomerSessionLogin }> {
   const { env, db } = deps;
   const hash = hashRefreshToken(presented);
   const outcome = await db.transaction(async (tx): Promise<RefreshOutcome> => {
@@ -301,7 +301,7 @@ export async function customerRefresh(deps: Pick<CustomerAuthDeps, 'env' | 'db'>
     await tx.update(customerRefreshTokens).set({ revokedAt: new Date(), replacedBy: next.id }).where(eq(customerRefreshTokens.id, current.id));
     const { login } = owner;
     const token = await signCustomerToken(env, { loginId: login.id, tenantId: login.tenantId, customerId: login.customerId, sessionId: current.familyId, role: login.role });
-    return { ok: true, pair: { token, refreshToken: next.token } };
+    return { ok: true, pair: { token, refreshToken: next.token, login: sessionLogin(login) } };
   });
   if (!outcome.ok) throw new AppError('UNAUTHENTICATED', outcome.message);
   return outcome.pair;

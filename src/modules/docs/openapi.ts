@@ -314,6 +314,7 @@ export function openapiOptions(env: Env): FastifyDynamicSwaggerOptions {
             description: 't=<unix seconds>,v1=<hex HMAC-SHA256(MARKETING_WEBHOOK_SECRET, t + "." + raw body)>',
           },
           refreshCookie: { type: 'apiKey', in: 'cookie', name: 'mpanel_refresh', description: 'The console session: httpOnly refresh cookie set by POST /api/auth/browser/login.' },
+          portalRefreshCookie: { type: 'apiKey', in: 'cookie', name: 'mpanel_portal_refresh', description: 'The portal session: httpOnly refresh cookie set by POST /api/portal/auth/browser/login.' },
         },
       },
     },

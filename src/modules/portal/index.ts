@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { customerAuthDeps, customerAuthRouter } from '../customer-auth/customer-auth.router.js';
 import { assertPortalRouteDeclaresAccess, createCustomerAuthenticate } from '../customer-auth/customer-authenticate.js';
 import type { RouterDeps } from '../router-deps.js';
+import { portalBrowserSessionRouter } from '../customer-auth/portal-browser-session.router.js';
 import { portalRouter } from './portal.router.js';
 import { portalPaymentsRouter } from './portal-payments.router.js';
 import { portalPlanChangeRouter } from './portal-plan-change.router.js';
@@ -29,6 +30,7 @@ export const portalApi: FastifyPluginAsyncZod<RouterDeps> = async (app, deps) =>
   const authDeps = customerAuthDeps(deps, customerSecondFactor(twoFactor));
   await app.register(customerAuthRouter, { ...deps, authDeps });
   await app.register(portalTwoFactorRouter, { ...deps, authDeps, twoFactor });
+  await app.register(portalBrowserSessionRouter, { ...deps, authDeps, twoFactor });
   await app.register(portalRouter, { ...deps, authDeps });
   await app.register(portalPaymentsRouter, deps);
   await app.register(portalPlanChangeRouter, { ...deps, authDeps });

@@ -5,8 +5,10 @@ import { customerLogins, type CustomerLogin } from '../../db/schema/index.js';
 import { withCustomer } from '../../db/tenant-tx.js';
 import { AppError } from '../../shared/errors/app-error.js';
 import { authProblems, problems } from '../../shared/http/schemas.js';
+import type { Database } from '../../config/database.js';
 import { startCustomerSession, type CustomerAuthDeps, type CustomerSecondFactor } from '../customer-auth/customer-auth.service.js';
-import { customerSession } from '../customer-auth/customer-auth.types.js';
+import { customerSession, type CustomerSession } from '../customer-auth/customer-auth.types.js';
+import type { ClientMeta } from '../auth/auth.types.js';
 import { clientMeta } from '../auth/authenticate.js';
 import { customerActorOf, customerOf } from '../customer-auth/customer-authenticate.js';
 import type { RouterDeps } from '../router-deps.js';
@@ -37,6 +39,30 @@ export function customerSecondFactor(deps: TwoFactorDeps): CustomerSecondFactor 
   };
 }
 
+async function customerOfChallenge(db: Database, { tenantId, id, customerId }: { tenantId: string; id: string; customerId: string | null }): Promise<Principal> {
+  if (!customerId) throw new AppError('UNAUTHENTICATED', 'The sign-in challenge is not valid; log in again');
+  const [login] = await withCustomer(db, tenantId, customerId, (tx) => tx.select().from(customerLogins).where(and(eq(customerLogins.id, id), isNull(customerLogins.deletedAt))));
+  if (!login?.isActive) throw new AppError('UNAUTHENTICATED', 'The sign-in challenge is not valid; log in again');
+  return principalOfLogin(login);
+}
+
+/** The second sign-in step (JSON and cookie routes alike): challenge + code → a new session (with the recovery codes of a factor enrolled just now). */
+export async function completeCustomerChallenge(
+  deps: { authDeps: CustomerAuthDeps; twoFactor: TwoFactorDeps },
+  challenge: string,
+  code: string,
+  meta: ClientMeta,
+): Promise<CustomerSession & { recoveryCodes?: string[] }> {
+  const { db } = deps.authDeps;
+  const actor = { type: 'CUSTOMER' as const, ip: meta.ip, userAgent: meta.userAgent, requestId: meta.requestId };
+  const { principal, recoveryCodes: codes } = await answerChallenge(deps.twoFactor, 'customer', challenge, code, actor, (claims) => customerOfChallenge(db, claims));
+  if (principal.kind !== 'customer') throw new AppError('UNAUTHENTICATED', 'The sign-in challenge is not valid');
+  const [login] = await withCustomer(db, principal.tenantId, principal.customerId, (tx) => tx.select().from(customerLogins).where(eq(customerLogins.id, principal.loginId)));
+  if (!login) throw new AppError('UNAUTHENTICATED', 'The sign-in challenge is not valid');
+  const session = await startCustomerSession(deps.authDeps, login, meta, 'password + second factor');
+  return codes ? { ...session, recoveryCodes: codes } : session;
+}
+
 /** /api/portal/auth/2fa: a customer login's TOTP factor, and the second sign-in step. */
 export const portalTwoFactorRouter: FastifyPluginAsyncZod<RouterDeps & { authDeps: CustomerAuthDeps; twoFactor: TwoFactorDeps }> = async (app, { db, authDeps, twoFactor }) => {
   const tags = ['portal auth'];
@@ -65,12 +91,7 @@ export const portalTwoFactorRouter: FastifyPluginAsyncZod<RouterDeps & { authDep
     },
   );
 
-  const loginOfChallenge = async ({ tenantId, id, customerId }: { tenantId: string; id: string; customerId: string | null }): Promise<Principal> => {
-    if (!customerId) throw new AppError('UNAUTHENTICATED', 'The sign-in challenge is not valid; log in again');
-    const [login] = await withCustomer(db, tenantId, customerId, (tx) => tx.select().from(customerLogins).where(and(eq(customerLogins.id, id), isNull(customerLogins.deletedAt))));
-    if (!login?.isActive) throw new AppError('UNAUTHENTICATED', 'The sign-in challenge is not valid; log in again');
-    return principalOfLogin(login);
-  };
+  const loginOfChallenge = (claims: { tenantId: string; id: string; customerId: string | null }) => customerOfChallenge(db, claims);
   const challengeActor = (request: FastifyRequest) => {
     const meta = clientMeta(request);
     return { type: 'CUSTOMER' as const, ip: meta.ip, userAgent: meta.userAgent, requestId: meta.requestId };
@@ -103,13 +124,6 @@ export const portalTwoFactorRouter: FastifyPluginAsyncZod<RouterDeps & { authDep
       },
       config: { public: true },
     },
-    async (request) => {
-      const { principal, recoveryCodes: codes } = await answerChallenge(twoFactor, 'customer', request.body.challenge, request.body.code, challengeActor(request), loginOfChallenge);
-      if (principal.kind !== 'customer') throw new AppError('UNAUTHENTICATED', 'The sign-in challenge is not valid');
-      const [login] = await withCustomer(db, principal.tenantId, principal.customerId, (tx) => tx.select().from(customerLogins).where(eq(customerLogins.id, principal.loginId)));
-      if (!login) throw new AppError('UNAUTHENTICATED', 'The sign-in challenge is not valid');
-      const session = await startCustomerSession(authDeps, login, clientMeta(request), 'password + second factor');
-      return codes ? { ...session, recoveryCodes: codes } : session;
-    },
+    async (request) => completeCustomerChallenge({ authDeps, twoFactor }, request.body.challenge, request.body.code, clientMeta(request)),
   );
 };
