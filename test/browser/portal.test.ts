@@ -162,9 +162,11 @@ it('a customer journey in Chromium: invitation, sign-in, the service, a DNS reco
     await signIn(email, password);
     await heading('Your services').waitFor();
     await checkA11y('services');
-    // No token anywhere a script could read it back: memory only (no portal cookie mode exists).
+    // No token anywhere a script could read it back: the access token in memory, the refresh token an httpOnly cookie of the portal's own name and path.
     expect(await page.evaluate('[localStorage.length, sessionStorage.length, document.cookie]')).toEqual([0, 0, '']);
-    expect(await page.context().cookies()).toEqual([]);
+    const cookies = await page.context().cookies();
+    expect(cookies.map((c) => c.name)).toEqual(['mpanel_portal_refresh']);
+    expect(cookies[0]).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/api/portal/auth/browser' });
   });
 
   await step('service', async () => {
@@ -335,8 +337,14 @@ it('a customer journey in Chromium: invitation, sign-in, the service, a DNS reco
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Services' }).click();
     await heading('Your services').waitFor();
     expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(360);
-    // The tokens were in memory only: a reload is a new page with no session.
+    // The access token was in memory only, but the refresh cookie resumes the session: a reload stays signed in.
     await page.reload();
+    await heading('Your services').waitFor();
+    expect(await page.getByRole('button', { name: 'Sign in' }).count()).toBe(0);
+    // Signing out clears the cookie: a new page load has no session to resume.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await heading('Customer portal sign-in').waitFor();
+    await page.goto(`${base}/portal/`);
     await heading('Customer portal sign-in').waitFor();
   });
 
@@ -417,13 +425,13 @@ it('a customer sees only their own services and invoices, pays one through the S
   });
 
   await step('back in the portal, payment pending', async () => {
-    // Stripe sends the customer to the success URL; the portal's session was in memory, so they sign in again and land there.
+    // Stripe sends the customer to the success URL: a new page load, and the refresh cookie resumes the session (no sign-in).
     const back = new URL(String(session.success_url));
     expect(`${back.pathname}${back.search}`).toBe(`/portal/invoices/${invoice.id}?checkout=success`);
     await page.goto(`${base}${back.pathname}${back.search}`);
-    await heading('Customer portal sign-in').waitFor();
-    await signIn(login.email, DEFAULT_PASSWORD);
     await heading('Invoices').waitFor();
+    expect(await page.getByRole('button', { name: 'Sign in' }).count()).toBe(0);
+    expect(await page.getByLabel('Password').count()).toBe(0);
     expect(new URL(page.url()).pathname).toBe(`/portal/invoices/${invoice.id}`);
     await page.getByText('(payment pending)').waitFor();
     const row = page.getByRole('row').filter({ has: page.getByRole('cell', { name: number, exact: true }) });

@@ -99,8 +99,8 @@ const payable = (invoice: InvoiceSummary) => invoice.status === 'ISSUED' && invo
 
 /**
  * Pay: the API makes a payment page at the provider (POST /api/portal/invoices/:id/checkout) and
- * the browser leaves for it. The portal's session is in memory only, so coming back is a new page
- * load and the customer signs in again (the success URL is kept as the sign-in's `next`).
+ * the browser leaves for it. Coming back is a new page load: the session resumes from the refresh
+ * cookie (portal/session.ts), so the customer lands on the invoice still signed in.
  */
 function PayButton({ invoice }: { invoice: InvoiceSummary }) {
   const pay = useMutation({

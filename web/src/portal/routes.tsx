@@ -45,15 +45,15 @@ const portalForgotRoute = createRoute({ getParentRoute: () => portalRoute, path:
 const portalResetRoute = createRoute({ getParentRoute: () => portalRoute, path: '/reset-password', validateSearch: tokenSearch, component: lazyRouteComponent(screens, 'ResetPassword') });
 const portalInvitationRoute = createRoute({ getParentRoute: () => portalRoute, path: '/accept-invitation', validateSearch: tokenSearch, component: lazyRouteComponent(screens, 'AcceptInvitation') });
 
-/** Every portal screen but the signed-out ones: needs a customer session (in memory; see portal/session.ts). */
+/** Every portal screen but the signed-out ones: needs a customer session (resumed from the refresh cookie after a reload; see portal/session.ts). */
 const portalAppRoute = createRoute({
   getParentRoute: () => portalRoute,
   id: 'customer',
   beforeLoad: async ({ location }) => {
-    const { portalSession } = await import('./session');
+    const { resume } = await import('./session');
     // TanStack Router's way to redirect from beforeLoad: it throws its redirect object.
     // eslint-disable-next-line @typescript-eslint/only-throw-error
-    if (!portalSession.signedIn()) throw redirect({ to: '/portal/sign-in', search: { next: location.href } });
+    if (!(await resume())) throw redirect({ to: '/portal/sign-in', search: { next: location.href } });
   },
   component: lazyRouteComponent(screens, 'PortalShell'),
 });

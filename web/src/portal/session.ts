@@ -5,23 +5,24 @@ import { portalMust as must } from './client';
 export type CustomerLogin = components['schemas']['CustomerLogin'];
 
 /**
- * The customer's portal session. /api/portal has no browser-cookie mode (only the staff
- * /api/auth/browser routes do), so both tokens live in this module's memory only: never in
- * localStorage, sessionStorage or a cookie, where a later injected script or another tab could read
- * them. The price: a reload or a new tab signs the customer out. The refresh token is single use
- * and rotated by POST /api/portal/auth/refresh a little before the access token expires; one
- * refresh at a time (a spent refresh token presented twice ends the whole session).
+ * The customer's portal session, in the cookie mode of /api/portal/auth/browser: the access token
+ * lives in this module's memory only (never in localStorage, sessionStorage or a readable cookie,
+ * where a later injected script or another tab could read it); the refresh token is an httpOnly
+ * cookie (mpanel_portal_refresh, its own name, so a staff console session in the same browser never
+ * collides) that the page never sees and the browser sends only to /api/portal/auth/browser/*.
+ * A reload, a new tab or the return from the payment page therefore starts with one refresh call
+ * (resume), as the staff console does (api/session.ts). The cookie is single use and rotated by
+ * POST …/refresh a little before the access token expires; one refresh at a time (a spent cookie
+ * presented twice ends the whole session).
  */
 let accessToken: string | null = null;
-let refreshToken: string | null = null;
 let currentLogin: CustomerLogin | null = null;
 let refreshTimer: ReturnType<typeof setTimeout> | undefined;
-let pendingRefresh: Promise<boolean> | undefined;
+let pendingResume: Promise<boolean> | undefined;
 
 export const portalSession = {
   token: (): string | null => accessToken,
   login: (): CustomerLogin | null => currentLogin,
-  signedIn: (): boolean => accessToken !== null,
 };
 
 /** The typed portal client: every /api/portal path checked against the OpenAPI document, with the customer's token. */
@@ -58,18 +59,16 @@ function secondsLeft(token: string): number {
   }
 }
 
-function adopt(tokens: { token: string; refreshToken: string }, login?: CustomerLogin): void {
-  accessToken = tokens.token;
-  refreshToken = tokens.refreshToken;
-  if (login) currentLogin = login;
+function adopt(session: { token: string; login: CustomerLogin }): void {
+  accessToken = session.token;
+  currentLogin = session.login;
   clearTimeout(refreshTimer);
   // Refresh at 80 % of the access token's remaining life, so requests never carry a stale one.
-  refreshTimer = setTimeout(() => void refresh(), Math.max(5, secondsLeft(tokens.token) * 0.8) * 1000);
+  refreshTimer = setTimeout(() => void resume(true), Math.max(5, secondsLeft(session.token) * 0.8) * 1000);
 }
 
 export function forget(): void {
   accessToken = null;
-  refreshToken = null;
   currentLogin = null;
   clearTimeout(refreshTimer);
 }
@@ -77,20 +76,20 @@ export function forget(): void {
 /** The password (or sign-in link) step's answer: signed in, or a second factor to present or set up. */
 export type PortalSignInStep = { signedIn: true } | { signedIn: false; challenge: string; enrolmentRequired: boolean };
 
-type SignInAnswer = components['schemas']['CustomerSession'] | { twoFactorRequired: true; challenge: string; enrolmentRequired: boolean };
+type SignInAnswer = { token: string; login: CustomerLogin } | { twoFactorRequired: true; challenge: string; enrolmentRequired: boolean };
 
 function stepOf(body: SignInAnswer): PortalSignInStep {
   if ('twoFactorRequired' in body) return { signedIn: false, challenge: body.challenge, enrolmentRequired: body.enrolmentRequired };
-  adopt(body, body.login);
+  adopt(body);
   return { signedIn: true };
 }
 
 export async function portalSignIn(tenant: string, email: string, password: string): Promise<PortalSignInStep> {
-  return stepOf(await must(portalApi.POST('/api/portal/auth/login', { body: { tenant, email, password } })));
+  return stepOf(await must(portalApi.POST('/api/portal/auth/browser/login', { body: { tenant, email, password } })));
 }
 
 export async function portalSignInWithLink(token: string): Promise<PortalSignInStep> {
-  return stepOf(await must(portalApi.POST('/api/portal/auth/sign-in-link/confirm', { body: { token } })));
+  return stepOf(await must(portalApi.POST('/api/portal/auth/browser/sign-in-link/confirm', { body: { token } })));
 }
 
 /** An enrolment challenge (the tenant requires a factor): the secret for the authenticator app. */
@@ -100,18 +99,20 @@ export function portalSetUpSecondFactor(challenge: string): Promise<{ secret: st
 
 /** The second step: signs in; a factor set up just now answers its recovery codes (shown once). */
 export async function portalAnswerChallenge(challenge: string, code: string): Promise<{ recoveryCodes?: string[] }> {
-  const body = await must(portalApi.POST('/api/portal/auth/2fa/verify', { body: { challenge, code } }));
-  adopt(body, body.login);
+  const body = await must(portalApi.POST('/api/portal/auth/browser/2fa/verify', { body: { challenge, code } }));
+  adopt(body);
   return body.recoveryCodes ? { recoveryCodes: body.recoveryCodes } : {};
 }
 
-/** Rotates the refresh token for a new access token; false (and signed out) when the session is over. */
-export function refresh(): Promise<boolean> {
-  const spent = refreshToken;
-  if (!spent) return Promise.resolve(false);
-  pendingRefresh ??= (async () => {
+/**
+ * A session from the refresh cookie: on page load (a reload, a new tab, back from the payment
+ * page), and with force before the access token expires. False (and signed out) when there is none.
+ */
+export function resume(force = false): Promise<boolean> {
+  if (accessToken && !force) return Promise.resolve(true);
+  pendingResume ??= (async () => {
     try {
-      const { data, response } = await portalApi.POST('/api/portal/auth/refresh', { body: { refreshToken: spent } });
+      const { data, response } = await portalApi.POST('/api/portal/auth/browser/refresh');
       if (!response.ok || !data) {
         forget();
         return false;
@@ -122,15 +123,15 @@ export function refresh(): Promise<boolean> {
       forget();
       return false;
     } finally {
-      pendingRefresh = undefined;
+      pendingResume = undefined;
     }
   })();
-  return pendingRefresh;
+  return pendingResume;
 }
 
 export async function portalSignOut(): Promise<void> {
   try {
-    if (accessToken) await portalApi.POST('/api/portal/auth/logout');
+    if (accessToken) await portalApi.POST('/api/portal/auth/browser/logout');
   } finally {
     forget();
   }
