@@ -10,6 +10,7 @@ import { createDraftInvoice, issueCreditNote, issueInvoice } from '../src/module
 import { signCustomerToken } from '../src/modules/customer-auth/customer-tokens.js';
 import { withTenant } from '../src/db/tenant-tx.js';
 import { ORDER_BODY_LIMIT_BYTES, signMarketingPayload } from '../src/modules/orders/marketing-signature.js';
+import { LOGO_BODY_LIMIT } from '../src/modules/billing/billing-logo.js';
 import { STRIPE_EVENT_BODY_LIMIT_BYTES } from '../src/modules/payment-events/payment-events.router.js';
 import { STRIPE_SIGNATURE_HEADER, stripeTestSignatureHeader } from '../src/providers/stripe/stripe-webhooks.js';
 import { PROBLEM_CONTENT_TYPE } from '../src/shared/http/problem.js';
@@ -20,6 +21,7 @@ import { powerDns, provisionTestZone, ZoneCleanup } from './helpers/dns.js';
 import { takeMailStackTurn, buildMailDomain } from './helpers/mail.js';
 import { buildOffer } from './helpers/orders.js';
 import { buildCustomerLogin, customerAuthHeader } from './helpers/portal.js';
+import { startStripeStandin } from './helpers/stripe-standin.js';
 import {
   applyMutation,
   BROKEN_JSON_TEXTS,
@@ -96,10 +98,15 @@ const SECURITY_RECORDS: readonly string[] = ['auth.login_failed'];
 
 // Few bcrypt rounds on the dummy hash of unknown e-mails before the throttle answers 429: the
 // throttle's own path is then what later login cases exercise.
-const t = await createTestApp({ env: { LOGIN_MAX_FAILURES_PER_IP: '3' } });
+// The Stripe stand-in answers the payment provider's calls (the portal's checkout): without it they
+// fail to connect, and the route rightly answers 503.
+const stripe = await startStripeStandin();
+afterAll(() => stripe.close());
+const t = await createTestApp({ env: { LOGIN_MAX_FAILURES_PER_IP: '3', STRIPE_API_BASE: stripe.base, STRIPE_API_KEY: stripe.apiKey } });
 const BODY_LIMIT = t.env.BODY_LIMIT_BYTES;
-/** The signed webhooks take 64 KiB at most (their routes' bodyLimit); every other route BODY_LIMIT_BYTES. */
+/** The signed webhooks take 64 KiB at most and the logo upload more (their routes' bodyLimit); every other route BODY_LIMIT_BYTES. */
 const ROUTE_BODY_LIMITS: Readonly<Record<string, number>> = {
+  'PUT /api/billing/settings/logo': LOGO_BODY_LIMIT,
   'POST /api/orders': ORDER_BODY_LIMIT_BYTES,
   'POST /api/payments': ORDER_BODY_LIMIT_BYTES,
   'POST /api/webhooks/stripe': STRIPE_EVENT_BODY_LIMIT_BYTES,

@@ -24,6 +24,8 @@ import type { BillingLogoBody, BillingLogoView } from './billing.types.js';
  */
 
 export const LOGO_MAX_BYTES = 262_144;
+/** The logo route's body limit: room for a base64 logo a little over LOGO_MAX_BYTES, so it gets the 413 that names the field (beyond: the server's own 413). */
+export const LOGO_BODY_LIMIT = Math.ceil((LOGO_MAX_BYTES * 4) / 3) * 2;
 /** Per side: a logo, not a photo (an RGBA PNG of this size decodes to 32 MB at most). */
 const LOGO_MAX_PIXELS_PER_SIDE = 2_048;
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);

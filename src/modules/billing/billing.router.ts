@@ -45,7 +45,7 @@ import { creditNotePdf, invoicePdf } from './invoice-documents.service.js';
 import { pdfFile, sendPdf } from '../../shared/http/send-pdf.js';
 import { receivePaymentWebhook, recordStaffPayment } from './payments.service.js';
 import { getBillingSchedule, updateSubscriptionBilling } from './subscription-billing.service.js';
-import { deleteBillingLogo, getBillingLogo, LOGO_MAX_BYTES, putBillingLogo } from './billing-logo.js';
+import { deleteBillingLogo, getBillingLogo, LOGO_BODY_LIMIT, putBillingLogo } from './billing-logo.js';
 import { getDunningOverride, setDunningOverride, type OverrideTarget } from './dunning-overrides.js';
 import { marketingSignedRoute } from '../orders/marketing-signature.js';
 import {
@@ -66,8 +66,6 @@ const write = { permission: 'billing:write' } as const;
 const deleted = z.null().meta({ description: 'Deleted' });
 /** The logo as stored: a Buffer skips the serializer. */
 const imageFile = z.custom<Buffer>((value) => Buffer.isBuffer(value)).meta({ type: 'string', format: 'binary', description: 'The image (image/png or image/jpeg)' });
-/** Room for a base64 logo a little over the limit, so it gets the 413 that names the field (beyond: the server's own 413). */
-const LOGO_BODY_LIMIT = Math.ceil((LOGO_MAX_BYTES * 4) / 3) * 2;
 
 /** Invoices, credit notes, tax rates and billing settings: BILLING and ADMIN write, everyone reads. */
 export const billingRouter: FastifyPluginAsyncZod<RouterDeps> = async (app, { db, env, producer, logger }) => {
