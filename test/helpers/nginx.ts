@@ -51,15 +51,28 @@ export async function waitForAnswer(port: number, host: string, accept: (answer:
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Whether a listener can bind 127.0.0.1:port right now (it is released at once). */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/**
+ * A TCP port free on 127.0.0.1 for a process the test starts next, chosen below the kernel's
+ * ephemeral range (32768–60999 here). A port from listen(0) lies in that range, and between its
+ * release and the moment the other process binds it, any outgoing connection on the machine may
+ * take it as its source port: a fault world's private nginx, whose HTTPS port is bound only at its
+ * first reload, failed that reload with EADDRINUSE in CI. No service here listens in 20000–31999.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free TCP port between 20000 and 31999 on 127.0.0.1');
 }
 
 export interface PrivateNginx {
