@@ -33,9 +33,33 @@ export function setRefreshCookie(request: FastifyRequest, reply: FastifyReply, c
 }
 
 /** A presented refresh cookie worth looking up (refresh tokens are 20–200 characters), else undefined. */
-export function presentedRefresh(request: FastifyRequest, cookie: RefreshCookie): string | undefined {
+function presentedRefresh(request: FastifyRequest, cookie: RefreshCookie): string | undefined {
   const value = readCookie(request.headers.cookie, cookie.name);
   return value && value.length >= 20 && value.length <= 200 ? value : undefined;
+}
+
+/**
+ * A cookie refresh route's work: the presented cookie goes through `rotate` (the session's own
+ * refresh, which spends it), the new refresh token is set in its place and the rest answered. No,
+ * bad or spent cookie: 401, and the cookie is cleared.
+ */
+export async function rotateRefreshCookie<T extends { refreshToken: string }>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  cookie: RefreshCookie,
+  maxAgeSeconds: number,
+  rotate: (presented: string) => Promise<T>,
+): Promise<Omit<T, 'refreshToken'>> {
+  const presented = presentedRefresh(request, cookie);
+  try {
+    if (!presented) throw new AppError('UNAUTHENTICATED', 'No session: sign in');
+    const { refreshToken, ...rest } = await rotate(presented);
+    setRefreshCookie(request, reply, cookie, refreshToken, maxAgeSeconds);
+    return rest;
+  } catch (error) {
+    if (error instanceof AppError && error.code === 'UNAUTHENTICATED') setRefreshCookie(request, reply, cookie, '', 0);
+    throw error;
+  }
 }
 
 /**

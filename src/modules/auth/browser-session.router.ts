@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AppError } from '../../shared/errors/app-error.js';
 import { authProblems, messageResponse, problems } from '../../shared/http/schemas.js';
 import type { RouterDeps } from '../router-deps.js';
 import { authOf, clientMeta } from './authenticate.js';
 import { login, logout, refresh } from './auth.service.js';
 import { loginBody, sessionUser, twoFactorChallenge } from './auth.types.js';
-import { presentedRefresh, sameOriginOnly, setRefreshCookie, type RefreshCookie } from './browser-cookie.js';
+import { rotateRefreshCookie, sameOriginOnly, setRefreshCookie, type RefreshCookie } from './browser-cookie.js';
 import { completeStaffChallenge, staffAuth } from './staff-auth-deps.js';
 import { recoveryCodes, verifyBody } from '../two-factor/two-factor.types.js';
 
@@ -87,16 +86,8 @@ export const browserSessionRouter: FastifyPluginAsyncZod<RouterDeps> = async (ap
       onRequest: checkOrigin,
     },
     async (request, reply) => {
-      const presented = presentedRefresh(request, cookie);
-      try {
-        if (!presented) throw new AppError('UNAUTHENTICATED', 'No session: sign in');
-        const pair = await refresh(deps, presented, clientMeta(request));
-        setRefreshCookie(request, reply, cookie, pair.refreshToken, env.JWT_REFRESH_EXPIRES_IN);
-        return { token: pair.token };
-      } catch (error) {
-        if (error instanceof AppError && error.code === 'UNAUTHENTICATED') setRefreshCookie(request, reply, cookie, '', 0);
-        throw error;
-      }
+      const { token } = await rotateRefreshCookie(request, reply, cookie, env.JWT_REFRESH_EXPIRES_IN, (presented) => refresh(deps, presented, clientMeta(request)));
+      return { token };
     },
   );
 

@@ -1,11 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AppError } from '../../shared/errors/app-error.js';
 import { authProblems, messageResponse, problems } from '../../shared/http/schemas.js';
 import { twoFactorChallenge } from '../auth/auth.types.js';
 import { clientMeta } from '../auth/authenticate.js';
-import { presentedRefresh, sameOriginOnly, setRefreshCookie, type RefreshCookie } from '../auth/browser-cookie.js';
+import { rotateRefreshCookie, sameOriginOnly, setRefreshCookie, type RefreshCookie } from '../auth/browser-cookie.js';
 import type { RouterDeps } from '../router-deps.js';
 import { completeCustomerChallenge } from '../two-factor/portal-two-factor.router.js';
 import { recoveryCodes, verifyBody } from '../two-factor/two-factor.types.js';
@@ -110,16 +109,8 @@ export const portalBrowserSessionRouter: FastifyPluginAsyncZod<RouterDeps & { au
       onRequest: checkOrigin,
     },
     async (request, reply) => {
-      const presented = presentedRefresh(request, cookie);
-      try {
-        if (!presented) throw new AppError('UNAUTHENTICATED', 'No session: sign in');
-        const { token, refreshToken, login } = await customerRefresh(authDeps, presented, clientMeta(request));
-        setRefreshCookie(request, reply, cookie, refreshToken, env.JWT_REFRESH_EXPIRES_IN);
-        return { token, login };
-      } catch (error) {
-        if (error instanceof AppError && error.code === 'UNAUTHENTICATED') setRefreshCookie(request, reply, cookie, '', 0);
-        throw error;
-      }
+      const { token, login } = await rotateRefreshCookie(request, reply, cookie, env.JWT_REFRESH_EXPIRES_IN, (presented) => customerRefresh(authDeps, presented, clientMeta(request)));
+      return { token, login };
     },
   );
 
