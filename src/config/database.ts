@@ -14,12 +14,19 @@ export interface DatabaseHandle {
 /**
  * The application's pool connects as the app role (DATABASE_URL): it owns nothing and has no
  * BYPASSRLS, so row-level security applies to every query it runs.
+ *
+ * JIT compilation is off for these sessions (`options` in DATABASE_URL, if set, replaces this):
+ * mPanel's statements are short, and PostgreSQL decides to JIT by the planner's cost estimate, which
+ * row-level security and missing statistics (a table autovacuum has not analysed yet) inflate. One
+ * such statement compiled ~18 functions with LLVM on every run, and LLVM was 74% of PostgreSQL's
+ * CPU in the throughput bench (README, "Benchmarks"). GitLab turns JIT off for the same reason.
  */
 export function createDatabase(url: string, options: { max: number; logger?: Logger; applicationName?: string }): DatabaseHandle {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max,
     application_name: options.applicationName ?? 'mpanel',
+    options: '-c jit=off',
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
   });

@@ -59,3 +59,8 @@ it('sets the tenant on a pool that does not go through createDatabase, and rolls
   const { rows } = await handle.db.execute<{ tenant: string | null }>(currentTenant);
   expect(rows[0]?.tenant ?? '').toBe('');
 });
+
+it("runs the app's sessions without JIT compilation (createDatabase's connection options)", async () => {
+  const { rows } = await handle.db.execute<{ jit: string }>(sql`show jit`);
+  expect(rows[0]?.jit).toBe('off');
+});

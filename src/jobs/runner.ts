@@ -1,5 +1,6 @@
 import { UnrecoverableError } from 'bullmq';
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, ne, sql } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Database } from '../config/database.js';
@@ -19,8 +20,8 @@ import type { WorkerMetrics } from './worker-metrics.js';
 export interface JobOutcomes {
   /** The job turned RUNNING (its claim). */
   started(tx: Tx, job: Job): Promise<void>;
-  /** The job SUCCEEDED. */
-  succeeded(tx: Tx, job: Job): Promise<void>;
+  /** The job SUCCEEDED; `waiting` are the PENDING jobs that depend on it (ready to run or not). */
+  succeeded(tx: Tx, job: Job, waiting: readonly Job[]): Promise<void>;
   /** The job FAILED for good (attempts spent, or a permanent error); returns jobs it created that are ready to run. */
   failed(tx: Tx, job: Job, error: string): Promise<readonly Job[]>;
 }
@@ -68,7 +69,10 @@ async function claim(db: Database, outcomes: JobOutcomes, tenantId: string, jobI
     const [row] = await tx.select().from(jobs).where(eq(jobs.id, jobId)).for('update');
     if (!row) return { kind: 'skip', reason: 'no such job row' };
     if (row.status === 'SUCCEEDED' || row.status === 'FAILED') return { kind: 'skip', reason: `already ${row.status}` };
-    if (row.dependsOn.length > 0 && (await readyJobs(tx, [{ ...row, status: 'PENDING' }])).length === 0) {
+    // Only a PENDING row can have unfinished dependencies: a row is handed over (QUEUED) once they
+    // have all SUCCEEDED, which is final. PENDING here: a worker got the job before the hand-over
+    // was recorded, or it was handed over by mistake.
+    if (row.status === 'PENDING' && row.dependsOn.length > 0 && (await readyJobs(tx, [row])).length === 0) {
       return { kind: 'skip', reason: 'dependencies have not all succeeded' };
     }
     const running = await markRunning(tx, row);
@@ -76,6 +80,29 @@ async function claim(db: Database, outcomes: JobOutcomes, tenantId: string, jobI
     await outcomes.started(tx, running);
     return { kind: 'run', job: running };
   });
+}
+
+/**
+ * The PENDING jobs that depend on `job`, each with whether all its dependencies have SUCCEEDED
+ * (`job` itself has, earlier in this transaction), in one statement. A job's dependents belong to
+ * its subscription (every planner creates them together), and the query says so: under row-level
+ * security PostgreSQL may not use `status =` (enum equality) or `@>` in an index scan, as they are
+ * not leakproof, but it may use `subscription_id =`; without it every step's success scanned the
+ * tenant's whole jobs table. A job with no subscription has none.
+ */
+async function waitingOn(tx: Tx, job: Job): Promise<(Job & { ready: boolean })[]> {
+  if (!job.subscriptionId) return [];
+  const unfinished = alias(jobs, 'dependency');
+  return tx
+    .select({
+      ...getTableColumns(jobs),
+      ready: sql<boolean>`not exists (${tx
+        .select({ id: unfinished.id })
+        .from(unfinished)
+        .where(and(sql`${unfinished.id} = any(${jobs.dependsOn})`, ne(unfinished.status, 'SUCCEEDED')))})`,
+    })
+    .from(jobs)
+    .where(and(eq(jobs.subscriptionId, job.subscriptionId), eq(jobs.status, 'PENDING'), sql`${jobs.dependsOn} @> array[${job.id}]::uuid[]`));
 }
 
 function errorMessage(error: unknown): string {
@@ -138,12 +165,9 @@ export async function runStep<Services>(deps: RunnerDeps<Services>, queued: Queu
 
   const released = await withTenant(db, tenantId, async (tx) => {
     await markSucceeded(tx, job, result ?? null);
-    const dependents = await tx
-      .select()
-      .from(jobs)
-      .where(and(eq(jobs.status, 'PENDING'), sql`${jobs.dependsOn} @> array[${job.id}]::uuid[]`));
-    await outcomes.succeeded(tx, job);
-    return readyJobs(tx, dependents);
+    const waiting = await waitingOn(tx, job);
+    await outcomes.succeeded(tx, job, waiting);
+    return waiting.filter((dependent) => dependent.ready).map(({ ready: _ready, ...dependent }) => dependent);
   });
   const seconds = (performance.now() - started) / 1000;
   deps.metrics?.recordStep(job.type, 'succeeded', seconds);

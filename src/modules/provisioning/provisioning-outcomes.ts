@@ -44,17 +44,20 @@ async function orderComplete(tx: Tx, orderId: string): Promise<boolean> {
  */
 export const provisioningOutcomes: JobOutcomes = {
   async started(tx, job) {
+    // A job with dependencies starts after one of them did, so its subscription has left PENDING.
+    if (job.dependsOn.length > 0) return;
     await move(tx, job, 'provisioning_started', 'first provisioning step started');
   },
 
-  async succeeded(tx, job) {
+  async succeeded(tx, job, waiting) {
     if (isSiteHold(job)) return; // the site changed; the subscription stays FAILED (or moves on by its own steps)
     const lifecycleEvent = lifecycleEventOf(job.type);
     if (lifecycleEvent) {
       await move(tx, job, lifecycleEvent, `step ${job.type} succeeded`);
       return;
     }
-    if (!job.orderId || !(await orderComplete(tx, job.orderId))) return;
+    // A job of the order still waits on this one: the order is not complete.
+    if (!job.orderId || waiting.some((next) => next.orderId === job.orderId) || !(await orderComplete(tx, job.orderId))) return;
     if (!(await move(tx, job, 'activated', 'every provisioning step succeeded'))) return;
     await fulfilOrder(tx, job.orderId);
     if (job.subscriptionId) await activateSubscriptionDomains(tx, job.subscriptionId);
