@@ -29,6 +29,7 @@ const snapshot: CrossCustomerFixture['snapshot'] = ({ db, tenant }, { id }) =>
 const body = (params: Readonly<Record<string, string>>) => ({ priceId: params.priceId });
 
 export const fixtures: CrossCustomerFixture[] = [
+  { route: 'GET /api/portal/services/:id/plan-change', create: (c) => service(c, true), snapshot, readOnly: 'a read writes nothing' },
   { route: 'POST /api/portal/services/:id/plan-change/preview', create: (c) => service(c), body, snapshot, readOnly: 'a preview writes nothing' },
   { route: 'POST /api/portal/services/:id/plan-change', create: (c) => service(c), body, snapshot },
   { route: 'DELETE /api/portal/services/:id/plan-change', create: (c) => service(c, true), snapshot },

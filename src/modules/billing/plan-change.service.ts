@@ -1,6 +1,6 @@
-import { and, count, eq, ne } from 'drizzle-orm';
+import { and, asc, count, eq, isNull, ne } from 'drizzle-orm';
 import type { Database } from '../../config/database.js';
-import { billingActions, customers, mailboxes, subscriptions, type Invoice, type Job, type Product, type Subscription } from '../../db/schema/index.js';
+import { billingActions, customers, mailboxes, prices, products, subscriptions, type Invoice, type Job, type Product, type Subscription } from '../../db/schema/index.js';
 import { withCustomer, withTenant, type Tx } from '../../db/tenant-tx.js';
 import { enqueue } from '../../jobs/outbox.js';
 import { AppError, conflict, notFound, validationFailed } from '../../shared/errors/app-error.js';
@@ -10,7 +10,7 @@ import { changePlan } from '../subscriptions/subscription-state.js';
 import { openRenewalInvoice } from './billing-run.js';
 import { createDraftInvoice, issueInvoice, taxRateFor, voidInvoice } from './invoices.service.js';
 import { invoiceTotals, lineAmounts } from './money.js';
-import type { PendingPlanChangeCancelled, PlanChangeBody, PlanChangePreview, PlanChangeResult } from './plan-change.types.js';
+import type { PendingPlanChangeCancelled, PlanChangeBody, PlanChangeOptions, PlanChangePreview, PlanChangeResult } from './plan-change.types.js';
 import { periodEnd } from '../orders/order-intake.service.js';
 import { prorationOf } from './proration.js';
 import { facts, kindOf, planDependentJobs, planOf, type Plan, type PlanChangeDeps } from './plan-change-schedule.js';
@@ -192,6 +192,47 @@ async function reissueRenewal(tx: Tx, tenantId: string, subscription: Subscripti
   const issued = await issueInvoice(tx, tenantId, draft.id, actor, now);
   await tx.update(billingActions).set({ invoiceId: issued.id }).where(and(eq(billingActions.subscriptionId, subscription.id), eq(billingActions.invoiceId, renewal.id)));
   return issued;
+}
+
+/**
+ * GET .../plan-change: the current plan, the change scheduled (if any) and the plans the service may
+ * move to — the prices `quote` would take: active, recurring, of an active product of the same type,
+ * in the same currency, public for a customer. Nothing is checked beyond that (mailbox counts,
+ * renewal invoices): the preview says why a given plan is refused.
+ */
+export async function listPlanChangeOptions(db: Database, scope: PlanChangeScope, subscriptionId: string): Promise<PlanChangeOptions> {
+  return inScope(db, scope, async (tx) => {
+    const subscription = await lockSubscription(tx, scope, subscriptionId, false);
+    const current = await planOf(tx, subscription.priceId);
+    if (!current) throw new Error(`subscription ${subscription.id} has no price`);
+    const pending = subscription.pendingPriceId ? await planOf(tx, subscription.pendingPriceId) : undefined;
+    const rows = await tx
+      .select({ price: prices, product: products })
+      .from(prices)
+      .innerJoin(products, eq(products.id, prices.productId))
+      .where(
+        and(
+          eq(prices.tenantId, scope.tenantId),
+          eq(prices.isActive, true),
+          ne(prices.interval, 'ONE_TIME'),
+          eq(prices.currency, current.price.currency),
+          ne(prices.id, current.price.id),
+          eq(products.isActive, true),
+          isNull(products.deletedAt),
+          eq(products.type, current.product.type),
+          scope.customerId !== undefined ? eq(products.isPublic, true) : undefined,
+        ),
+      )
+      .orderBy(asc(products.name), asc(prices.amount), asc(prices.id));
+    return {
+      subscriptionId: subscription.id,
+      billingMode: subscription.billingMode,
+      current: planView(current),
+      paidThrough: subscription.paidThrough,
+      pending: pending && subscription.pendingPlanChangeAt ? { plan: planView(pending), at: subscription.pendingPlanChangeAt } : null,
+      plans: rows.map(planView),
+    };
+  });
 }
 
 /** POST .../plan-change/preview: what the change would do, checked exactly as the change is; nothing written. */

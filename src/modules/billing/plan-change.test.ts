@@ -277,4 +277,33 @@ describe('POST /api/portal/services/:id/plan-change (the same service, the custo
     const [invoice] = await withTenant(db(), s.tenant.id, (tx) => tx.select().from(invoices).where(and(eq(invoices.subscriptionId, s.subscription.id), eq(invoices.kind, 'PRORATION'))));
     expect(invoice?.total).toBeGreaterThan(0);
   });
+
+  it('GET lists the public plans of the same type and currency it may move to, and the change scheduled', async () => {
+    const s = await setup('large');
+    const owner = await buildCustomerLogin(db(), s.tenant, { id: s.subscription.customerId });
+    const headers = await customerAuthHeader(t.env, db(), owner);
+    const options = (id = s.subscription.id) => t.app.inject({ method: 'GET', url: `/api/portal/services/${id}/plan-change`, headers });
+    // Not offered: a hidden product, another currency, a one-time price, an inactive price, another type.
+    const hidden = await buildProduct(db(), s.tenant, { isPublic: false });
+    await buildPrice(db(), s.tenant, hidden, { amount: 500 });
+    const euro = await buildPrice(db(), s.tenant, await buildProduct(db(), s.tenant), { amount: 700, currency: 'EUR' });
+    const once = await buildPrice(db(), s.tenant, await buildProduct(db(), s.tenant), { amount: 800, interval: 'ONE_TIME' });
+    const retired = await buildPrice(db(), s.tenant, await buildProduct(db(), s.tenant), { amount: 900, isActive: false });
+    const vps = await buildProduct(db(), s.tenant, { type: 'VPS' });
+    await buildPrice(db(), s.tenant, vps, { amount: 600 });
+
+    const before = await options();
+    expect(before.statusCode, before.body).toBe(200);
+    const body = before.json<{ current: { priceId: string }; pending: unknown; billingMode: string; plans: { priceId: string; amount: number }[] }>();
+    expect(body).toMatchObject({ current: { priceId: s.large.id, amount: 3000 }, pending: null, billingMode: 'MPANEL' });
+    expect(body.plans.map((plan) => plan.priceId)).toEqual([s.small.id]);
+    for (const refused of [euro.id, once.id, retired.id]) expect(body.plans.some((plan) => plan.priceId === refused)).toBe(false);
+
+    const scheduled = await t.app.inject({ method: 'POST', url: `/api/portal/services/${s.subscription.id}/plan-change`, headers: { ...headers, 'content-type': 'application/json' }, payload: JSON.stringify({ priceId: s.small.id }) });
+    expect(scheduled.statusCode, scheduled.body).toBe(200);
+    expect((await options()).json()).toMatchObject({ pending: { plan: { priceId: s.small.id, amount: 1000 }, at: s.paidThrough.toISOString() } });
+
+    const stranger = await buildOrder(db(), s.tenant, { subscriptionStatus: 'ACTIVE' });
+    expect((await options(stranger.subscription.id)).statusCode).toBe(404);
+  });
 });

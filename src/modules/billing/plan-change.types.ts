@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { billingIntervals } from '../../db/schema/index.js';
+import { billingIntervals, billingModes } from '../../db/schema/index.js';
 import { timestamp } from '../../shared/http/schemas.js';
 
 /** POST .../plan-change and .../plan-change/preview: the new plan, as one of the tenant's prices. */
@@ -10,7 +10,7 @@ export const planChangeBody = z
   .meta({ id: 'PlanChangeBody' });
 export type PlanChangeBody = z.output<typeof planChangeBody>;
 
-const plan = z
+export const planRef = z
   .object({
     priceId: z.uuid(),
     productId: z.uuid(),
@@ -29,8 +29,8 @@ export const planChangePreview = z
     kind: z.enum(['upgrade', 'downgrade', 'same_price']).meta({ description: 'upgrade: a higher price per interval; downgrade: a lower one' }),
     effective: z.enum(['now', 'period_end']).meta({ description: 'An upgrade (or the same price) applies now; a downgrade at the end of the paid period (paidThrough)' }),
     effectiveAt: timestamp,
-    current: plan,
-    next: plan,
+    current: planRef,
+    next: planRef,
     paidThrough: timestamp,
     proration: z
       .object({
@@ -73,3 +73,21 @@ export const pendingPlanChangeCancelled = z
   })
   .meta({ id: 'PendingPlanChangeCancelled' });
 export type PendingPlanChangeCancelled = z.output<typeof pendingPlanChangeCancelled>;
+
+/** GET .../plan-change: where a change stands and what the service may move to (the portal's "Change plan"). */
+export const planChangeOptions = z
+  .object({
+    subscriptionId: z.uuid(),
+    billingMode: z.enum(billingModes).meta({ description: 'STRIPE: Stripe owns the schedule, a change here is refused (409)' }),
+    current: planRef,
+    paidThrough: timestamp.nullable(),
+    pending: z
+      .object({ plan: planRef, at: timestamp })
+      .nullable()
+      .meta({ description: 'The downgrade (or change of interval) scheduled for the end of the paid period; DELETE .../plan-change cancels it' }),
+    plans: z
+      .array(planRef)
+      .meta({ description: 'The plans it may move to: active recurring prices of active products of the same type and currency (public ones only, for a customer), the current price left out; sorted by product name then amount' }),
+  })
+  .meta({ id: 'PlanChangeOptions' });
+export type PlanChangeOptions = z.output<typeof planChangeOptions>;

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { authProblems, idParams, problems } from '../../shared/http/schemas.js';
 import { planChangeDescription } from '../billing/plan-change.router.js';
-import { cancelPlanChange, previewPlanChange, requestPlanChange, type PlanChangeScope } from '../billing/plan-change.service.js';
-import { pendingPlanChangeCancelled, planChangeBody, planChangePreview, planChangeResult } from '../billing/plan-change.types.js';
+import { cancelPlanChange, listPlanChangeOptions, previewPlanChange, requestPlanChange, type PlanChangeScope } from '../billing/plan-change.service.js';
+import { pendingPlanChangeCancelled, planChangeBody, planChangeOptions, planChangePreview, planChangeResult } from '../billing/plan-change.types.js';
 import { customerActorOf, customerOf } from '../customer-auth/customer-authenticate.js';
 import type { CustomerAuthDeps } from '../customer-auth/customer-auth.service.js';
 import type { RouterDeps } from '../router-deps.js';
@@ -17,9 +17,24 @@ const scopeOf = (request: FastifyRequest): PlanChangeScope => {
 /**
  * /api/portal/services/:id/plan-change: the customer's door of the staff plan-change service
  * (modules/billing/plan-change.service.ts), scoped to the customer's own subscriptions (another
- * customer's is 404) and to the tenant's public plans. The owner and billing contacts may use it.
+ * customer's is 404) and to the tenant's public plans; GET lists those plans and the change scheduled.
+ * The owner and billing contacts may use it.
  */
 export const portalPlanChangeRouter: FastifyPluginAsyncZod<RouterDeps & { authDeps: CustomerAuthDeps }> = async (app, { db, env, producer, logger }) => {
+  app.get(
+    '/services/:id/plan-change',
+    {
+      schema: {
+        tags,
+        summary: 'The plans a service may move to, and the change scheduled for the end of the paid period, if any',
+        params: idParams,
+        response: { 200: planChangeOptions, ...authProblems },
+      },
+      config: { portal: 'portal:billing' },
+    },
+    async (request) => listPlanChangeOptions(db, scopeOf(request), request.params.id),
+  );
+
   app.post(
     '/services/:id/plan-change/preview',
     {

@@ -1846,7 +1846,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** The plans a service may move to, and the change scheduled for the end of the paid period, if any */
+        get: operations["getPortalServicesByIdPlanChange"];
         put?: never;
         /**
          * Change the plan of a service (confirm what the preview showed)
@@ -4428,6 +4429,28 @@ export interface components {
              * @description An active price of an active product of the same type, billed at the same interval and in the same currency
              */
             priceId: string;
+        };
+        PlanChangeOptions: {
+            /**
+             * @description STRIPE: Stripe owns the schedule, a change here is refused (409)
+             * @enum {string}
+             */
+            billingMode: "MPANEL" | "STRIPE";
+            current: components["schemas"]["PlanRef"];
+            paidThrough: string | null;
+            /** @description The downgrade (or change of interval) scheduled for the end of the paid period; DELETE .../plan-change cancels it */
+            pending: {
+                /**
+                 * Format: date-time
+                 * @description RFC 3339 date-time
+                 */
+                at: string;
+                plan: components["schemas"]["PlanRef"];
+            } | null;
+            /** @description The plans it may move to: active recurring prices of active products of the same type and currency (public ones only, for a customer), the current price left out; sorted by product name then amount */
+            plans: components["schemas"]["PlanRef"][];
+            /** Format: uuid */
+            subscriptionId: string;
         };
         PlanChangePreview: {
             current: components["schemas"]["PlanRef"];
@@ -13439,6 +13462,64 @@ export interface operations {
             };
             /** @description Conflicts with the current state */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPortalServicesByIdPlanChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanChangeOptions"];
+                };
+            };
+            /** @description The request is not valid; `errors` names each offending field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (an object of another tenant is not found either) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

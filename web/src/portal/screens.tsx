@@ -11,6 +11,7 @@ import { Empty, QueryState } from '../ui/states';
 import { Status } from '../ui/status';
 import { CancelService } from './billing';
 import { portalMust } from './client';
+import { ChangePlan } from './plan-change';
 import {
   onSessionEnded,
   portalAnswerChallenge,
@@ -400,6 +401,7 @@ export function ServiceDetail() {
           <p>
             <Link to="/portal/dns">Manage DNS records</Link> · <Link to="/portal">All services</Link>
           </p>
+          <ChangePlan service={service} />
           <CancelService service={service} />
         </>
       )}
