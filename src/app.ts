@@ -19,7 +19,7 @@ import { emailCustomerLinkMailer, type CustomerLinkMailer } from './modules/cust
 import { emailStaffInvitationMailer, type StaffInvitationMailer } from './modules/users/staff-invitation-mailer.js';
 import { AppError } from './shared/errors/app-error.js';
 import './shared/http/fastify-augment.js';
-import { assertRouteDeclaresAccess, createAuthenticate } from './modules/auth/authenticate.js';
+import { authenticateRoutes } from './modules/auth/authenticate.js';
 import { startSessionCache } from './modules/auth/session-cache.js';
 import { errorHandler, sendProblem, writeClientErrorProblem } from './shared/http/problem.js';
 import type { RouterDeps } from './modules/router-deps.js';
@@ -178,10 +178,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // an operator needs: they are logged at debug; everything else at info. Synchronous: an async
   // hook costs a promise per request.
   app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
+    const { url, config } = request.routeOptions; // a getter that builds a new object each time
+    const route = url ?? 'unmatched';
     const status = reply.statusCode;
     metrics.observeRequest(request.method, route, status, reply.elapsedTime / 1000);
-    const routine = status < 400 && (request.method === 'GET' || request.method === 'HEAD') && request.routeOptions.config.public === true;
+    const routine = status < 400 && (request.method === 'GET' || request.method === 'HEAD') && config.public === true;
     const level = routine ? 'debug' : 'info';
     if (logger.isLevelEnabled(level)) {
       request.log[level]({ method: request.method, url: request.url, route, status, ms: Math.round(reply.elapsedTime * 10) / 10 }, `${request.method} ${request.url} ${status}`);
@@ -217,8 +218,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   };
   await app.register(
     async (api) => {
-      api.addHook('onRoute', assertRouteDeclaresAccess);
-      api.addHook('onRequest', createAuthenticate({ env, db: database.db, sessions }));
+      api.addHook('onRoute', authenticateRoutes({ env, db: database.db, sessions }));
       for (const router of apiRouters) await api.register(router, routerDeps);
     },
     { prefix: '/api' },

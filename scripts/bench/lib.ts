@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
 export interface Figure {
@@ -110,6 +111,29 @@ export function startProcess(command: string, args: string[], env: NodeJS.Proces
       clearTimeout(timer);
       reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${output}`));
     });
+  });
+}
+
+/** The headers the node:http floor does not set itself (node:http's own and the body's are left out). */
+const FLOOR_SETS = new Set(['date', 'connection', 'keep-alive', 'content-length', 'content-type', 'transfer-encoding']);
+
+/**
+ * The response headers of one GET of `url` that a floor answering "the same bytes" must send as
+ * well: mPanel's security headers, request id, cache headers. (Headers cost both sides of the
+ * load: a node:http server sending mPanel's five security headers and a request id answers about
+ * a fifth fewer requests per second here than one sending none.)
+ */
+export async function responseHeaders(url: string): Promise<Record<string, string>> {
+  const response = await fetch(url);
+  await response.arrayBuffer();
+  return Object.fromEntries([...response.headers].filter(([name]) => !FLOOR_SETS.has(name)));
+}
+
+/** The node:http floor (scripts/bench/http-floor.ts) answering `body`, with `headers` if given. */
+export function startFloor(body: string, headers?: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+  return startServer(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./http-floor.ts', import.meta.url))], {
+    BENCH_BODY: body,
+    ...(headers ? { BENCH_HEADERS: JSON.stringify(headers) } : {}),
   });
 }
 

@@ -34,7 +34,7 @@ export function authOf(request: FastifyRequest): AuthContext {
  * Every /api route declares either `config.public` or `config.permission`; a route with neither
  * is a mistake caught when the app starts, not a route left open.
  */
-export function assertRouteDeclaresAccess(route: RouteOptions): void {
+function assertRouteDeclaresAccess(route: RouteOptions): void {
   const config: { public?: boolean; permission?: Permission } = route.config ?? {};
   if (!config.public && !config.permission) {
     throw new Error(`route ${String(route.method)} ${route.url} declares neither config.public nor config.permission`);
@@ -44,14 +44,28 @@ export function assertRouteDeclaresAccess(route: RouteOptions): void {
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
 
 /**
+ * The staff API's access, wired per route (an onRoute hook for the /api scope): every route must
+ * declare config.public or config.permission; a public route gets no hook at all (the catalog and
+ * the probes pay nothing for authentication, not even a hook that returns at once), any other
+ * one the authenticate hook for its permission, first among its onRequest hooks.
+ */
+export function authenticateRoutes(deps: { env: Env; db: Database; sessions: SessionCache }): (route: RouteOptions) => void {
+  return (route) => {
+    assertRouteDeclaresAccess(route);
+    const config: { public?: boolean; permission?: Permission } = route.config ?? {};
+    if (config.public || !config.permission) return;
+    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [authenticate(deps, config.permission), ...own];
+  };
+}
+
+/**
  * onRequest hook: verifies the bearer token, then checks the caller's user, tenant and session
  * (session-cache.ts: in memory, at most AUTH_CACHE_TTL_MS old, dropped on every change), so a
  * disabled user, a changed role, a deactivated tenant or an ended session takes effect at once.
  */
-export function createAuthenticate(deps: { env: Env; db: Database; sessions: SessionCache }) {
+function authenticate(deps: { env: Env; db: Database; sessions: SessionCache }, permission: Permission) {
   return async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    const config = request.routeOptions.config;
-    if (config.public) return;
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? BEARER.exec(header) : null;
     if (!match?.[1]) throw new AppError('UNAUTHENTICATED', 'A bearer token is required (Authorization: Bearer <token>)');
@@ -63,8 +77,7 @@ export function createAuthenticate(deps: { env: Env; db: Database; sessions: Ses
     if (!current.userActive) throw new AppError('UNAUTHENTICATED', 'This user is disabled');
     if (!current.tenantActive) throw new AppError('UNAUTHENTICATED', 'This tenant is deactivated');
 
-    const permission = config.permission;
-    if (!permission || !roleHas(current.role, permission)) {
+    if (!roleHas(current.role, permission)) {
       throw new AppError('FORBIDDEN', `Your role (${current.role}) may not do this`);
     }
 

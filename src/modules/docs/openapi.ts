@@ -81,7 +81,7 @@ export const TAGS: readonly { name: string; description: string }[] = [
   { name: 'portal mail', description: "The customer's mail domains, mailboxes and aliases, through the same service (plan limits, mail server writes) as the staff mail API." },
 ];
 
-/** The access a route declares (see assertRouteDeclaresAccess in shared/http/authenticate.ts). */
+/** The access a route declares (see authenticateRoutes in modules/auth/authenticate.ts). */
 function accessOf(route: RouteOptions): { public: boolean; permission: string | undefined; portal: string | undefined } {
   const config: { public?: boolean; permission?: string; portal?: string } = route.config ?? {};
   return { public: config.public === true, permission: config.permission, portal: config.portal };
