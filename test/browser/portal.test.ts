@@ -16,7 +16,7 @@ import { withTenant } from '../../src/db/tenant-tx.js';
 import { consoleBuilt, DEFAULT_CONSOLE_DIR } from '../../src/modules/console/console.router.js';
 import { signMarketingPayload } from '../../src/modules/orders/marketing-signature.js';
 import { base32Decode, stepAt, totpCode } from '../../src/modules/two-factor/totp.js';
-import { stripeTestSignatureHeader } from '../../src/providers/stripe/stripe-webhooks.js';
+import { stripeTestSignatureHeader } from '../helpers/stripe-signature.js';
 import { buildOrder, buildServer, buildTenant, DEFAULT_PASSWORD } from '../factories.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { resolverFor } from '../helpers/dns.js';

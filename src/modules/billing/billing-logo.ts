@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 import { eq } from 'drizzle-orm';
-import PDFDocument from 'pdfkit';
 import type { Database } from '../../config/database.js';
 import { billingLogos } from '../../db/schema/index.js';
 import { withTenant, type Tx } from '../../db/tenant-tx.js';
@@ -65,11 +64,12 @@ function pngScanlinesValid(image: NonNullable<OpenedImage['image']>, width: numb
 }
 
 /** The image's type, checked as pdfkit will read it; an AppError naming body/image otherwise. */
-export function inspectLogo(bytes: Buffer): { contentType: LogoType; width: number; height: number } {
+export async function inspectLogo(bytes: Buffer): Promise<{ contentType: LogoType; width: number; height: number }> {
   if (bytes.length > LOGO_MAX_BYTES) throw new AppError('PAYLOAD_TOO_LARGE', `The logo is larger than ${LOGO_MAX_BYTES} bytes`, { fields: [{ field: FIELD, message: `at most ${LOGO_MAX_BYTES} bytes` }] });
   if (bytes.length === 0) throw invalid('must not be empty');
   const contentType = typeOf(bytes);
   let opened: OpenedImage;
+  const { default: PDFDocument } = await import('pdfkit'); // at first use (invoice-pdf.ts says why)
   try {
     opened = (new PDFDocument({ autoFirstPage: false }) as unknown as { openImage(src: Buffer): OpenedImage }).openImage(bytes);
   } catch {
@@ -97,7 +97,7 @@ type Auth = Pick<AuthContext, 'tenantId'>;
 /** PUT /api/billing/settings/logo: replaces the logo; audited with the old and new image digests. */
 export async function putBillingLogo(db: Database, auth: Auth, body: BillingLogoBody, actor: AuditActor): Promise<BillingLogoView> {
   const bytes = Buffer.from(body.image, 'base64');
-  const { contentType, width, height } = inspectLogo(bytes);
+  const { contentType, width, height } = await inspectLogo(bytes);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   return withTenant(db, auth.tenantId, async (tx) => {
     const [before] = await tx.select({ sha256: billingLogos.sha256, contentType: billingLogos.contentType }).from(billingLogos).where(eq(billingLogos.tenantId, auth.tenantId)).for('update');

@@ -1,4 +1,3 @@
-import PDFDocument from 'pdfkit';
 import type { BillingAddress, CustomerSnapshot, SellerSnapshot } from '../../db/schema/index.js';
 import { formatMoney, type Formats } from '../events/email-template.js';
 
@@ -81,7 +80,9 @@ export function documentTitle(data: Pick<PdfDocumentData, 'kind' | 'number' | 's
   return data.number ? `${what} ${data.number}` : `${what} (${data.status.toLowerCase()})`;
 }
 
-export function renderDocumentPdf(data: PdfDocumentData): Promise<Buffer> {
+export async function renderDocumentPdf(data: PdfDocumentData): Promise<Buffer> {
+  // Loaded at the first PDF, not at start-up: pdfkit and its fonts are ~29 MB of the API's RSS.
+  const { default: PDFDocument } = await import('pdfkit');
   const { branding } = data;
   const draft = data.status === 'DRAFT';
   const doc = new PDFDocument({

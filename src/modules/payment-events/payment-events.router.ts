@@ -50,7 +50,7 @@ export const paymentEventsRouter: FastifyPluginAsyncZod<RouterDeps> = async (app
       // Before body validation: an unsigned request is 400 whatever its body.
       preValidation: async (request) => {
         const header = request.headers[STRIPE_SIGNATURE_HEADER];
-        request.stripeEvent = verifyStripeEvent(request.rawBody, typeof header === 'string' ? header : undefined, env.STRIPE_WEBHOOK_SECRET);
+        request.stripeEvent = await verifyStripeEvent(request.rawBody, typeof header === 'string' ? header : undefined, env.STRIPE_WEBHOOK_SECRET);
       },
     },
     async (request) => {

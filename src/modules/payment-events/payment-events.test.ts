@@ -4,7 +4,7 @@ import { and, count, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLogs, customers, domains, jobs, orders, prices, subscriptions, webhookEvents, type Price, type Tenant } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
-import { stripeTestSignatureHeader } from '../../providers/stripe/stripe-webhooks.js';
+import { stripeTestSignatureHeader } from '../../../test/helpers/stripe-signature.js';
 import { buildTenant } from '../../../test/factories.js';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
 import { buildOffer, orderPayload, signedHeaders } from '../../../test/helpers/orders.js';

@@ -3,7 +3,7 @@ import { and, eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLogs, creditNotes, domainEvents, invoices, jobs, payments, subscriptions, webhookEvents, type Tenant } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
-import { stripeTestSignatureHeader } from '../../providers/stripe/stripe-webhooks.js';
+import { stripeTestSignatureHeader } from '../../../test/helpers/stripe-signature.js';
 import { systemActor } from '../audit/audit.service.js';
 import { runBilling } from '../billing/billing-run.js';
 import { createDraftInvoice, issueInvoice } from '../billing/invoices.service.js';

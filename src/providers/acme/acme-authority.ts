@@ -1,5 +1,5 @@
 import { generateKeyPair } from 'node:crypto';
-import * as acme from 'acme-client';
+import type * as acme from 'acme-client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { certificateErrorFromProblem, parseProblem, sanitizeCaMessage, type AcmeProblem } from './acme-problems.js';
@@ -67,6 +67,9 @@ const settingsSchema = z.strictObject({
 export type AcmeAuthoritySettings = z.input<typeof settingsSchema> & { readonly logger?: Logger };
 
 const USER_AGENT = 'mPanel (acme-client 5)';
+
+/** acme-client is loaded at the first ACME request, not at start-up: ~28 MB of RSS in every process that builds the authority. */
+const loadAcme = (): Promise<typeof acme> => import('acme-client');
 
 /** A new ECDSA P-256 account key (PKCS#8 PEM): create once per install, store encrypted. */
 /** A new private key, PKCS#8 PEM (node:crypto, off the main thread). */
@@ -187,9 +190,10 @@ export class AcmeAuthority implements CertificateAuthority {
   }
 
   /** An acme-client Client whose every request goes through this authority's transport, observed by `log`. */
-  private client(accountKeyPem: string, accountUrl: string | null, log: OperationLog): acme.Client {
+  private async client(accountKeyPem: string, accountUrl: string | null, log: OperationLog): Promise<acme.Client> {
     const { settings } = this;
-    const client = new acme.Client({
+    const { Client } = await loadAcme();
+    const client = new Client({
       directoryUrl: settings.directoryUrl,
       accountKey: accountKeyPem,
       ...(accountUrl ? { accountUrl } : {}),
@@ -240,7 +244,7 @@ export class AcmeAuthority implements CertificateAuthority {
 
   private async register(accountKeyPem: string): Promise<CertificateAccount> {
     const log = new OperationLog();
-    const client = this.client(accountKeyPem, null, log);
+    const client = await this.client(accountKeyPem, null, log);
     try {
       await client.createAccount({ termsOfServiceAgreed: true, ...(this.settings.contactEmail ? { contact: [`mailto:${this.settings.contactEmail}`] } : {}) });
       return { accountKeyPem, accountUrl: client.getAccountUrl() };
@@ -261,13 +265,13 @@ export class AcmeAuthority implements CertificateAuthority {
     const account = await this.currentAccount();
     const privateKeyPem = checked.privateKeyPem ?? (await generateKeyPem(checked.keyType));
     const [commonName] = checked.names;
-    const [, csr] = await acme.crypto.createCsr(
+    const [, csr] = await (await loadAcme()).crypto.createCsr(
       { ...(commonName && commonName.length <= MAX_COMMON_NAME ? { commonName } : {}), altNames: [...checked.names] },
       privateKeyPem,
     );
 
     const log = new OperationLog();
-    const client = this.client(account.accountKeyPem, account.accountUrl, log);
+    const client = await this.client(account.accountKeyPem, account.accountUrl, log);
     const what = `issuing a certificate for ${checked.names.join(', ')}`;
     let chainPem: string;
     try {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Client, type SFTPWrapper, type ServerHostKeyAlgorithm, type Stats } from 'ssh2';
+import type { Client, SFTPWrapper, ServerHostKeyAlgorithm, Stats } from 'ssh2';
 import { hostKeyFingerprint, parseHostKey, type HostKeyType, type PinnedHostKey } from './ssh-host-key.js';
 import { HostError, HostKeyMismatchError, type HostTransport, type RunResult, type WriteOptions } from './host.port.js';
 
@@ -72,6 +72,8 @@ export class SshHost implements HostTransport {
     const privateKey = await readFile(this.target.privateKeyPath).catch((error: unknown) => {
       throw new HostError(`cannot read the SSH private key ${this.target.privateKeyPath}: ${error instanceof Error ? error.message : String(error)}`, true, { cause: error });
     });
+    // ssh2 is loaded at the first connection, not at start-up (~16 MB of RSS in every process).
+    const { Client } = await import('ssh2');
     return new Promise<Session>((resolve, reject) => {
       const client = new Client();
       let offered: Buffer | null = null;

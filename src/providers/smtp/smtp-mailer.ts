@@ -1,4 +1,4 @@
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import { MailerError, type MailerPort, type MailReceipt, type OutgoingEmail } from '../mailer.port.js';
 
@@ -22,28 +22,39 @@ function replyCode(error: unknown): number | null {
  * connection may pass later.
  */
 export class SmtpMailer implements MailerPort {
-  private readonly transport: Transporter<SMTPPool.SentMessageInfo>;
+  /**
+   * Created at the first message, not at start-up: nodemailer is ~16 MB of RSS, and the API sends
+   * mail only now and then (sign-in links, invitations).
+   */
+  private transport: Promise<Transporter<SMTPPool.SentMessageInfo>> | null = null;
 
-  constructor(settings: SmtpSettings) {
-    this.transport = nodemailer.createTransport({
-      pool: true,
-      host: settings.host,
-      port: settings.port,
-      secure: false,
-      // A relay on loopback rarely offers STARTTLS; one that does gets it.
-      ignoreTLS: false,
-      maxConnections: settings.maxConnections,
-      maxMessages: Infinity,
-      connectionTimeout: settings.timeoutMs,
-      greetingTimeout: settings.timeoutMs,
-      socketTimeout: settings.timeoutMs,
-      ...(settings.user ? { auth: { user: settings.user, pass: settings.password ?? '' } } : {}),
-    });
+  constructor(private readonly settings: SmtpSettings) {}
+
+  private pool(): Promise<Transporter<SMTPPool.SentMessageInfo>> {
+    const { settings } = this;
+    this.transport ??= import('nodemailer').then(({ default: nodemailer }) =>
+      nodemailer.createTransport({
+        pool: true,
+        host: settings.host,
+        port: settings.port,
+        secure: false,
+        // A relay on loopback rarely offers STARTTLS; one that does gets it.
+        ignoreTLS: false,
+        maxConnections: settings.maxConnections,
+        maxMessages: Infinity,
+        connectionTimeout: settings.timeoutMs,
+        greetingTimeout: settings.timeoutMs,
+        socketTimeout: settings.timeoutMs,
+        ...(settings.user ? { auth: { user: settings.user, pass: settings.password ?? '' } } : {}),
+      }),
+    );
+    return this.transport;
   }
 
   async send(email: OutgoingEmail): Promise<MailReceipt> {
     try {
-      const info = await this.transport.sendMail({
+      const transport = await this.pool();
+      const info = await transport.sendMail({
         from: { name: email.from.name, address: email.from.address },
         to: email.to,
         ...(email.replyTo ? { replyTo: email.replyTo } : {}),
@@ -64,6 +75,7 @@ export class SmtpMailer implements MailerPort {
   }
 
   close(): void {
-    this.transport.close();
+    void this.transport?.then((transport) => transport.close());
+    this.transport = null;
   }
 }

@@ -1,4 +1,4 @@
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import { invoiceOf, subscriptionOf } from './stripe-objects.js';
 import { INVOICE_CHECKOUT_METADATA, PaymentProviderError, StripePayloadError, type HostedCheckout, type InvoiceCheckoutRequest, type PaymentPort, type StripeInvoice, type StripeSubscription } from './stripe.port.js';
 
@@ -15,36 +15,44 @@ export interface StripePaymentsSettings {
  * status it added is a PaymentProviderError here, not a crash in a handler.
  */
 export class StripePayments implements PaymentPort {
-  private readonly stripe: Stripe;
+  /** The SDK, loaded and configured at the first call, not at start-up (~21 MB of RSS). */
+  private client: Promise<{ sdk: typeof Stripe; stripe: Stripe }> | null = null;
 
-  constructor(settings: StripePaymentsSettings) {
-    const base = new URL(settings.apiBase);
-    const protocol = base.protocol === 'http:' ? 'http' : 'https';
-    this.stripe = new Stripe(settings.apiKey, {
-      host: base.hostname,
-      port: base.port || (protocol === 'http' ? 80 : 443),
-      protocol,
-      timeout: settings.timeoutMs ?? 20_000,
-      // One retry on a network error or a 409/5xx, with the same idempotency key (the SDK's rule).
-      maxNetworkRetries: 1,
-      telemetry: false,
-      appInfo: { name: 'mPanel' },
+  constructor(private readonly settings: StripePaymentsSettings) {}
+
+  private connect(): Promise<{ sdk: typeof Stripe; stripe: Stripe }> {
+    const { settings } = this;
+    this.client ??= import('stripe').then(({ default: sdk }) => {
+      const base = new URL(settings.apiBase);
+      const protocol = base.protocol === 'http:' ? 'http' : 'https';
+      const stripe = new sdk(settings.apiKey, {
+        host: base.hostname,
+        port: base.port || (protocol === 'http' ? 80 : 443),
+        protocol,
+        timeout: settings.timeoutMs ?? 20_000,
+        // One retry on a network error or a 409/5xx, with the same idempotency key (the SDK's rule).
+        maxNetworkRetries: 1,
+        telemetry: false,
+        appInfo: { name: 'mPanel' },
+      });
+      return { sdk, stripe };
     });
+    return this.client;
   }
 
   async retrieveSubscription(id: string): Promise<StripeSubscription> {
-    return this.call(`retrieve subscription ${id}`, async () => subscriptionOf(await this.stripe.subscriptions.retrieve(id)));
+    return this.call(`retrieve subscription ${id}`, async (stripe) => subscriptionOf(await stripe.subscriptions.retrieve(id)));
   }
 
   async retrieveInvoice(id: string): Promise<StripeInvoice> {
     // `payments` is not in the invoice unless expanded: it names the PaymentIntent that paid it.
-    return this.call(`retrieve invoice ${id}`, async () => invoiceOf(await this.stripe.invoices.retrieve(id, { expand: ['payments'] })));
+    return this.call(`retrieve invoice ${id}`, async (stripe) => invoiceOf(await stripe.invoices.retrieve(id, { expand: ['payments'] })));
   }
 
   async createInvoiceCheckout(request: InvoiceCheckoutRequest): Promise<HostedCheckout> {
     const metadata = { [INVOICE_CHECKOUT_METADATA.tenant]: request.tenantSlug, [INVOICE_CHECKOUT_METADATA.invoiceId]: request.invoiceId };
-    return this.call(`create a Checkout Session for invoice ${request.invoiceNumber}`, async () => {
-      const session = await this.stripe.checkout.sessions.create(
+    return this.call(`create a Checkout Session for invoice ${request.invoiceNumber}`, async (stripe) => {
+      const session = await stripe.checkout.sessions.create(
         {
           mode: 'payment',
           line_items: [{ quantity: 1, price_data: { currency: request.currency.toLowerCase(), unit_amount: request.amount, product_data: { name: `Invoice ${request.invoiceNumber}` } } }],
@@ -63,12 +71,13 @@ export class StripePayments implements PaymentPort {
     });
   }
 
-  private async call<T>(what: string, run: () => Promise<T>): Promise<T> {
+  private async call<T>(what: string, run: (stripe: Stripe) => Promise<T>): Promise<T> {
+    const { sdk, stripe } = await this.connect();
     try {
-      return await run();
+      return await run(stripe);
     } catch (error) {
       if (error instanceof PaymentProviderError) throw error;
-      if (error instanceof Stripe.errors.StripeError) {
+      if (error instanceof sdk.errors.StripeError) {
         throw new PaymentProviderError(`Stripe could not ${what}: ${error.message}`, error.statusCode ?? null, { cause: error });
       }
       if (error instanceof StripePayloadError) {

@@ -1,4 +1,3 @@
-import Stripe from 'stripe';
 import { z } from 'zod';
 import { AppError } from '../../shared/errors/app-error.js';
 import { StripePayloadError, type CheckoutSession, type StripeEvent } from './stripe.port.js';
@@ -41,9 +40,11 @@ const eventEnvelope = z.looseObject({
  * the SDK's 300 s tolerance) and returns it in our own type. A missing or wrong signature is a
  * 400, as Stripe expects; nothing about the body is trusted before this returns.
  */
-export function verifyStripeEvent(rawBody: Buffer | undefined, signatureHeader: string | undefined, secret: string): StripeEvent {
+export async function verifyStripeEvent(rawBody: Buffer | undefined, signatureHeader: string | undefined, secret: string): Promise<StripeEvent> {
   if (!signatureHeader) throw new AppError('BAD_REQUEST', 'Invalid Stripe-Signature: the header is missing');
   if (!rawBody) throw new AppError('BAD_REQUEST', 'Invalid Stripe-Signature: the request has no JSON body');
+  // The SDK is loaded at the first delivery, not at start-up: it is ~21 MB of the API's RSS.
+  const { default: Stripe } = await import('stripe');
   let verified: unknown;
   try {
     verified = Stripe.webhooks.constructEvent(rawBody, signatureHeader, secret, STRIPE_SIGNATURE_TOLERANCE_SECONDS);
@@ -117,12 +118,4 @@ export function checkoutSessionOf(event: StripeEvent): CheckoutSession {
     stripeSubscriptionId: session.subscription,
     metadata: session.metadata ?? {},
   };
-}
-
-/**
- * A valid Stripe-Signature header for `payload`, made by the SDK's own test helper: for tests and
- * for replaying an event against a local API by hand.
- */
-export function stripeTestSignatureHeader(payload: string, secret: string, timestamp?: number): string {
-  return Stripe.webhooks.generateTestHeaderString({ payload, secret, ...(timestamp === undefined ? {} : { timestamp }) });
 }
