@@ -48,6 +48,9 @@ export async function benchAuth(): Promise<Figure[]> {
     const { token } = (await first.json()) as { token: string };
 
     const me = await load(`${started.url}/api/auth/me`, { headers: { authorization: `Bearer ${token}` } });
+    // The same API's own liveness route, right after: the target is a ratio to it (issue 18).
+    const health = await load(`${started.url}/health`);
+    const meVsHealth = me.requestsPerSecond / health.requestsPerSecond;
     const login = await load(`${started.url}/api/auth/login`, {
       connections: LOGIN_CONNECTIONS,
       method: 'POST',
@@ -61,6 +64,8 @@ export async function benchAuth(): Promise<Figure[]> {
     return [
       { section: SECTION, name: 'GET /api/auth/me req/s (bearer token)', value: Math.round(me.requestsPerSecond), unit: 'req/s' },
       { section: SECTION, name: 'GET /api/auth/me p99', value: me.p99Ms, unit: 'ms' },
+      { section: SECTION, name: 'GET /health req/s (the same API, just after)', value: Math.round(health.requestsPerSecond), unit: 'req/s' },
+      { section: SECTION, name: 'GET /api/auth/me vs GET /health', value: meVsHealth, unit: 'x', target: '>= 0.5x', met: meVsHealth >= 0.5 },
       { section: SECTION, name: 'GET /api/auth/me non-2xx + errors', value: me.non2xx + me.errors, unit: 'responses', target: '0', met: me.non2xx + me.errors === 0 },
       { section: SECTION, name: `bcrypt floor: compare/s (cost 12, ${LOGIN_CONNECTIONS} in flight)`, value: round(floor, 1), unit: '/s' },
       { section: SECTION, name: `POST /api/auth/login logins/s (${LOGIN_CONNECTIONS} connections)`, value: round(login.requestsPerSecond, 1), unit: '/s' },
