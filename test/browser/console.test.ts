@@ -3,11 +3,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
 import { base32Decode, stepAt, totpCode } from '../../src/modules/two-factor/totp.js';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDatabase, type DatabaseHandle } from '../../src/config/database.js';
 import { loadEnv } from '../../src/config/env.js';
@@ -24,6 +23,7 @@ import { resolverFor } from '../helpers/dns.js';
 import { waitForAnswer } from '../helpers/nginx.js';
 import { buildCustomerLogin } from '../helpers/portal.js';
 import { eventually } from '../helpers/orders.js';
+import { CHROMIUM, launchChromium, screenshotOnFailure, seriousA11yViolations } from '../helpers/browser.js';
 import { spawnTs, type Spawned } from '../helpers/process.js';
 
 /**
@@ -32,7 +32,6 @@ import { spawnTs, type Spawned } from '../helpers/process.js';
  * screen visited is checked with axe-core (no serious or critical violation); a failing step
  * leaves a screenshot in test-results/console/.
  */
-const CHROMIUM = process.env.MPANEL_CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOTS = path.resolve('test-results', 'console');
 const env = loadEnv();
 const resolver = resolverFor(env);
@@ -60,11 +59,7 @@ beforeAll(async () => {
 
   api = spawnTs('bin/mpanel.js', ['api'], processEnv);
   worker = spawnTs('bin/mpanel.js', ['worker'], processEnv);
-  const launched = chromium.launch({
-    executablePath: CHROMIUM,
-    // Root in CI needs --no-sandbox; nothing may leave loopback (the resolver answers nothing else).
-    args: ['--no-sandbox', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1', '--disable-dev-shm-usage'],
-  });
+  const launched = launchChromium();
   [[, base = ''], browser] = await Promise.all([api.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 150_000), launched, worker.waitFor(/worker consuming provisioning, server-/, 150_000)]);
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   page = await context.newPage();
@@ -84,20 +79,11 @@ afterAll(async () => {
 });
 
 /** One journey step: on failure, a screenshot named after it, then the error. */
-async function step<T>(name: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    await mkdir(SCREENSHOTS, { recursive: true });
-    await page.screenshot({ path: path.join(SCREENSHOTS, `${name.replace(/[^a-z0-9]+/gi, '-')}.png`), fullPage: true }).catch(() => undefined);
-    throw error;
-  }
-}
+const step = <T>(name: string, run: () => Promise<T>): Promise<T> => screenshotOnFailure(page, SCREENSHOTS, name, run);
 
 /** axe-core on the page as it is now: serious and critical violations are kept for the final check. */
 async function checkA11y(screen: string): Promise<void> {
-  const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
-  a11y[screen] = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`);
+  a11y[screen] = await seriousA11yViolations(page);
 }
 
 const heading = (name: string | RegExp) => page.getByRole('heading', { level: 1, name });

@@ -1,11 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { AxeBuilder } from '@axe-core/playwright';
 import { and, eq } from 'drizzle-orm';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDatabase, type DatabaseHandle } from '../../src/config/database.js';
 import { loadEnv } from '../../src/config/env.js';
@@ -14,6 +12,7 @@ import { withTenant } from '../../src/db/tenant-tx.js';
 import { consoleBuilt, DEFAULT_CONSOLE_DIR } from '../../src/modules/console/console.router.js';
 import { buildOrder, buildPrice, buildProduct, buildTenant, DEFAULT_PASSWORD, type BuiltOrder } from '../factories.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { CHROMIUM, launchChromium, screenshotOnFailure, seriousA11yViolations } from '../helpers/browser.js';
 import { buildCustomerLogin } from '../helpers/portal.js';
 
 /**
@@ -24,7 +23,6 @@ import { buildCustomerLogin } from '../helpers/portal.js';
  * No worker: the service has no mail domain, so a change plans no job. axe-core on each state; a
  * failing step leaves a screenshot in test-results/portal-plan-change/.
  */
-const CHROMIUM = process.env.MPANEL_CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOTS = path.resolve('test-results', 'portal-plan-change');
 const env = loadEnv();
 const DAY = 86_400_000;
@@ -44,11 +42,7 @@ beforeAll(async () => {
   database = createDatabase(env.DATABASE_URL, { max: 2 });
   tenant = await buildTenant(database.db, { slug: `plans-${randomBytes(3).toString('hex')}` });
   testApp = await createTestApp();
-  const launched = chromium.launch({
-    executablePath: CHROMIUM,
-    // Root in CI needs --no-sandbox; nothing may leave loopback.
-    args: ['--no-sandbox', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1', '--disable-dev-shm-usage'],
-  });
+  const launched = launchChromium();
   [base, browser] = await Promise.all([testApp.app.listen({ host: '127.0.0.1', port: 0 }), launched]);
 }, 240_000);
 
@@ -58,19 +52,12 @@ afterAll(async () => {
   await database?.pool.end();
 });
 
-async function step<T>(name: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    await mkdir(SCREENSHOTS, { recursive: true });
-    await page.screenshot({ path: path.join(SCREENSHOTS, `${name.replace(/[^a-z0-9]+/gi, '-')}.png`), fullPage: true }).catch(() => undefined);
-    throw error;
-  }
-}
+/** One journey step: on failure, a screenshot named after it, then the error. */
+const step = <T>(name: string, run: () => Promise<T>): Promise<T> => screenshotOnFailure(page, SCREENSHOTS, name, run);
 
+/** axe-core on the page as it is now: serious and critical violations are kept for the final check. */
 async function checkA11y(screen: string): Promise<void> {
-  const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
-  a11y[screen] = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`);
+  a11y[screen] = await seriousA11yViolations(page);
 }
 
 const heading = (name: string | RegExp, level = 1) => page.getByRole('heading', { level, name });

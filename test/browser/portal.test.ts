@@ -1,10 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { AxeBuilder } from '@axe-core/playwright';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDatabase, type DatabaseHandle } from '../../src/config/database.js';
@@ -24,6 +22,7 @@ import { buildMailDomain, loginRefused, takeMailStackTurn } from '../helpers/mai
 import { buildOffer, eventually } from '../helpers/orders.js';
 import { buildCustomerLogin, CapturingMailer, containerWithMailer } from '../helpers/portal.js';
 import { spawnTs, type Spawned } from '../helpers/process.js';
+import { CHROMIUM, launchChromium, screenshotOnFailure, seriousA11yViolations } from '../helpers/browser.js';
 import { startStripeStandin, stripeEvent, type StripeStandin } from '../helpers/stripe-standin.js';
 
 /**
@@ -33,7 +32,6 @@ import { startStripeStandin, stripeEvent, type StripeStandin } from '../helpers/
  * nginx; payments go to the loopback Stripe stand-in (test/helpers/stripe-standin.ts). Each screen is checked with axe-core; a failing step leaves a screenshot in
  * test-results/portal/.
  */
-const CHROMIUM = process.env.MPANEL_CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOTS = path.resolve('test-results', 'portal');
 const env = loadEnv();
 const resolver = resolverFor(env);
@@ -66,11 +64,7 @@ beforeAll(async () => {
   standin = await startStripeStandin();
   testApp = await createTestApp({ container: containerWithMailer(mailer), env: { STRIPE_API_BASE: standin.base, STRIPE_API_KEY: standin.apiKey } });
   worker = spawnTs('bin/mpanel.js', ['worker'], workerEnv);
-  const launched = chromium.launch({
-    executablePath: CHROMIUM,
-    // Root in CI needs --no-sandbox; nothing may leave loopback.
-    args: ['--no-sandbox', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1', '--disable-dev-shm-usage'],
-  });
+  const launched = launchChromium();
   [base, browser] = await Promise.all([testApp.app.listen({ host: '127.0.0.1', port: 0 }), launched, worker.waitFor(/worker consuming provisioning, server-/, 150_000)]);
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   page = await context.newPage();
@@ -92,20 +86,11 @@ afterAll(async () => {
 });
 
 /** One journey step: on failure, a screenshot named after it, then the error. */
-async function step<T>(name: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    await mkdir(SCREENSHOTS, { recursive: true });
-    await page.screenshot({ path: path.join(SCREENSHOTS, `${name.replace(/[^a-z0-9]+/gi, '-')}.png`), fullPage: true }).catch(() => undefined);
-    throw error;
-  }
-}
+const step = <T>(name: string, run: () => Promise<T>): Promise<T> => screenshotOnFailure(page, SCREENSHOTS, name, run);
 
 /** axe-core on the page as it is now: serious and critical violations are kept for the final check. */
 async function checkA11y(screen: string): Promise<void> {
-  const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
-  a11y[screen] = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join('; ')})`);
+  a11y[screen] = await seriousA11yViolations(page);
 }
 
 const heading = (name: string | RegExp) => page.getByRole('heading', { level: 1, name });
