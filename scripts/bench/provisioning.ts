@@ -7,7 +7,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, gte, inArray, sql } from 'drizzle-orm';
 import { loadEnv, type Env } from '../../src/config/env.js';
 import { createDatabase, type DatabaseHandle } from '../../src/config/database.js';
 import { createRedis } from '../../src/config/redis.js';
@@ -272,12 +272,16 @@ export class ActiveWatcher {
   }
 }
 
-/** Subscriptions of the tenant by status. */
-export async function subscriptionCounts(tenant: BenchTenant): Promise<Record<string, number>> {
+/** Subscriptions of the tenant by status (those created since `since`, if given). */
+export async function subscriptionCounts(tenant: BenchTenant, since?: Date): Promise<Record<string, number>> {
   const { db, pool } = createDatabase(env.DATABASE_URL, { max: 1 });
   try {
     const rows = await withTenant(db, tenant.id, (tx) =>
-      tx.select({ status: subscriptions.status, count: sql<number>`count(*)::int` }).from(subscriptions).groupBy(subscriptions.status),
+      tx
+        .select({ status: subscriptions.status, count: sql<number>`count(*)::int` })
+        .from(subscriptions)
+        .where(since ? gte(subscriptions.createdAt, since) : undefined)
+        .groupBy(subscriptions.status),
     );
     return Object.fromEntries(rows.map((row) => [row.status, row.count]));
   } finally {
