@@ -5,7 +5,7 @@ import { fieldError } from '../api/problem';
 import type { components } from '../api/schema';
 import { text } from '../search';
 import { ConfirmButton } from '../ui/confirm';
-import { FormError } from '../ui/form';
+import { FieldMessage, FormError } from '../ui/form';
 import { dateTime, money } from '../ui/format';
 import { Empty, QueryState } from '../ui/states';
 import { portalMust } from './client';
@@ -208,11 +208,7 @@ function PlanChoices({ plans, current, chosen, error }: { plans: readonly PlanRe
           <input type="radio" name="priceId" value={plan.priceId} required defaultChecked={chosen ? chosen === plan.priceId : index === 0} /> {plan.productName}, {priceOf(plan)}
         </label>
       ))}
-      {message && (
-        <small id={`${id}-error`} className="field-error" role="alert">
-          {message}
-        </small>
-      )}
+      <FieldMessage id={id} message={message} />
     </fieldset>
   );
 }

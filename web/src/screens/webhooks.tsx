@@ -7,7 +7,7 @@ import { fieldError, messageOf } from '../api/problem';
 import { appRoute } from '../routes';
 import { defined, str, text } from '../search';
 import { ConfirmButton } from '../ui/confirm';
-import { Field, FormError, StatusFilter } from '../ui/form';
+import { Field, FieldMessage, FormError, StatusFilter } from '../ui/form';
 import { dateTime } from '../ui/format';
 import { Pager } from '../ui/pager';
 import { Empty, QueryState } from '../ui/states';
@@ -123,11 +123,7 @@ function EventTypesField({ selected, error }: { selected: readonly string[]; err
           <input type="checkbox" name="eventTypes" value={type} defaultChecked={selected.includes(type)} /> {type}
         </label>
       ))}
-      {message && (
-        <small id={`${id}-error`} className="field-error" role="alert">
-          {message}
-        </small>
-      )}
+      <FieldMessage id={id} message={message} />
     </fieldset>
   );
 }

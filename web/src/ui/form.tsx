@@ -1,6 +1,15 @@
 import { useId, type InputHTMLAttributes, type ReactNode, type SelectHTMLAttributes, type TextareaHTMLAttributes } from 'react';
 import { fieldError, messageOf } from '../api/problem';
 
+/** The API's message for a field, under it: `${id}-error`, which the field's aria-describedby names. */
+export function FieldMessage({ id, message }: { id: string; message: string | undefined }) {
+  return message ? (
+    <small id={`${id}-error`} className="field-error" role="alert">
+      {message}
+    </small>
+  ) : null;
+}
+
 /** A labelled input with the API's message for its field shown next to it (problem+json `errors`). */
 export function Field({ label, field, error, hint, ...input }: { label: string; field: string; error: unknown; hint?: ReactNode } & InputHTMLAttributes<HTMLInputElement>) {
   const id = useId();
@@ -10,11 +19,7 @@ export function Field({ label, field, error, hint, ...input }: { label: string; 
       <label htmlFor={id}>{label}</label>
       <input id={id} name={field} aria-invalid={message ? true : undefined} aria-describedby={message ? `${id}-error` : undefined} {...input} />
       {hint && !message && <small>{hint}</small>}
-      {message && (
-        <small id={`${id}-error`} className="field-error" role="alert">
-          {message}
-        </small>
-      )}
+      <FieldMessage id={id} message={message} />
     </div>
   );
 }
@@ -26,11 +31,7 @@ export function TextAreaField({ label, field, error, ...area }: { label: string;
     <div className="field">
       <label htmlFor={id}>{label}</label>
       <textarea id={id} name={field} rows={8} aria-invalid={message ? true : undefined} aria-describedby={message ? `${id}-error` : undefined} {...area} />
-      {message && (
-        <small id={`${id}-error`} className="field-error" role="alert">
-          {message}
-        </small>
-      )}
+      <FieldMessage id={id} message={message} />
     </div>
   );
 }
@@ -48,11 +49,7 @@ export function SelectField({ label, field, error, options, ...select }: { label
           </option>
         ))}
       </select>
-      {message && (
-        <small id={`${id}-error`} className="field-error" role="alert">
-          {message}
-        </small>
-      )}
+      <FieldMessage id={id} message={message} />
     </div>
   );
 }
