@@ -1,4 +1,5 @@
-import { and, eq, inArray, lt, or, sql } from 'drizzle-orm';
+import { and, eq, inArray, lt, ne, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
+import { alias, QueryBuilder } from 'drizzle-orm/pg-core';
 import type { Logger } from 'pino';
 import type { Database } from '../config/database.js';
 import { jobs, type Job } from '../db/schema/index.js';
@@ -15,16 +16,30 @@ import type { JobProducer } from './queue.js';
  * job handed over twice still runs once.
  */
 
+/**
+ * The rule for a job to be handed to the queue, as SQL on its `depends_on` (a uuid[] column or
+ * expression): every job it names has SUCCEEDED. One definition for readyJobs and for the
+ * runner, which asks it of a finished job's dependents in the statement that finds them.
+ */
+export function dependenciesSucceeded(dependsOn: SQLWrapper): SQL<boolean> {
+  const dependency = alias(jobs, 'dependency');
+  return sql<boolean>`not exists (${new QueryBuilder()
+    .select({ id: dependency.id })
+    .from(dependency)
+    .where(and(sql`${dependency.id} = any(${dependsOn})`, ne(dependency.status, 'SUCCEEDED')))})`;
+}
+
 /** PENDING jobs among `candidates` whose dependencies have all SUCCEEDED (in the tx's tenant). */
 export async function readyJobs(tx: DbOrTx, candidates: readonly Job[]): Promise<Job[]> {
   const pending = candidates.filter((job) => job.status === 'PENDING');
-  const depIds = [...new Set(pending.flatMap((job) => job.dependsOn))];
-  const succeeded = new Set<string>();
-  if (depIds.length > 0) {
-    const rows = await tx.select({ id: jobs.id }).from(jobs).where(and(inArray(jobs.id, depIds), eq(jobs.status, 'SUCCEEDED')));
-    for (const row of rows) succeeded.add(row.id);
-  }
-  return pending.filter((job) => job.dependsOn.every((id) => succeeded.has(id)));
+  const waiting = pending.filter((job) => job.dependsOn.length > 0);
+  if (waiting.length === 0) return pending;
+  const rows = await tx
+    .select({ id: jobs.id })
+    .from(jobs)
+    .where(and(inArray(jobs.id, waiting.map((job) => job.id)), dependenciesSucceeded(jobs.dependsOn)));
+  const ready = new Set(rows.map((row) => row.id));
+  return pending.filter((job) => job.dependsOn.length === 0 || ready.has(job.id));
 }
 
 /**

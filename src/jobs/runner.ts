@@ -1,13 +1,12 @@
 import { UnrecoverableError } from 'bullmq';
-import { and, eq, getTableColumns, ne, sql } from 'drizzle-orm';
-import { alias } from 'drizzle-orm/pg-core';
+import { and, eq, getTableColumns, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Database } from '../config/database.js';
 import { jobs, type Job } from '../db/schema/index.js';
 import { withTenant, type Tx } from '../db/tenant-tx.js';
 import { markAttemptFailed, markRunning, markSucceeded } from './job-state.js';
-import { enqueue, readyJobs } from './outbox.js';
+import { dependenciesSucceeded, enqueue, readyJobs } from './outbox.js';
 import type { JobProducer, QueuedJobData } from './queue.js';
 import type { StepRegistry } from './registry.js';
 import type { WorkerMetrics } from './worker-metrics.js';
@@ -92,15 +91,8 @@ async function claim(db: Database, outcomes: JobOutcomes, tenantId: string, jobI
  */
 async function waitingOn(tx: Tx, job: Job): Promise<(Job & { ready: boolean })[]> {
   if (!job.subscriptionId) return [];
-  const unfinished = alias(jobs, 'dependency');
   return tx
-    .select({
-      ...getTableColumns(jobs),
-      ready: sql<boolean>`not exists (${tx
-        .select({ id: unfinished.id })
-        .from(unfinished)
-        .where(and(sql`${unfinished.id} = any(${jobs.dependsOn})`, ne(unfinished.status, 'SUCCEEDED')))})`,
-    })
+    .select({ ...getTableColumns(jobs), ready: dependenciesSucceeded(jobs.dependsOn) })
     .from(jobs)
     .where(and(eq(jobs.subscriptionId, job.subscriptionId), eq(jobs.status, 'PENDING'), sql`${jobs.dependsOn} @> array[${job.id}]::uuid[]`));
 }
