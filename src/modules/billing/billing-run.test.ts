@@ -16,7 +16,7 @@ import {
 } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
-import { buildOrder, buildTenant, buildUser } from '../../../test/factories.js';
+import { buildTenant, buildUser } from '../../../test/factories.js';
 import { authHeader } from '../../../test/helpers/auth.js';
 import { systemActor } from '../audit/audit.service.js';
 import { runBilling, type BillingRunOptions } from './billing-run.js';
@@ -25,6 +25,7 @@ import { registerBillingRunMetrics } from './billing-run-metrics.js';
 import { Registry } from 'prom-client';
 import { spawnTs } from '../../../test/helpers/process.js';
 import { applyPayment } from './payments.service.js';
+import { at, monthlyPeriodEnds, subscribedThrough } from '../../../test/helpers/billing.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -36,19 +37,8 @@ afterAll(async () => {
 const db = () => t.container.database.db;
 const deps = () => ({ db: db(), producer: t.container.producer, logger: t.container.logger, maxAttempts: 3 });
 const DAY = 86_400_000;
-const at = (base: Date, days: number) => new Date(base.getTime() + days * DAY);
-/** Each test bills in its own month, far from the real clock: only the injected clock moves. */
-let month = 0;
-function periodEnd(): Date {
-  month += 1;
-  return new Date(Date.UTC(2031, month, 15));
-}
-
-async function subscribed(tenant: Tenant, paidThrough: Date, options: { status?: Subscription['status']; customer?: { id: string } } = {}) {
-  const built = await buildOrder(db(), tenant, { subscriptionStatus: options.status ?? 'ACTIVE', ...(options.customer ? { customer: options.customer } : {}) });
-  await withTenant(db(), tenant.id, (tx) => tx.update(subscriptions).set({ paidThrough, currentPeriodEnd: paidThrough }).where(eq(subscriptions.id, built.subscription.id)));
-  return built;
-}
+const periodEnd = monthlyPeriodEnds(2031);
+const subscribed = (tenant: Tenant, paidThrough: Date, options: { status?: Subscription['status']; customer?: { id: string } } = {}) => subscribedThrough(db(), tenant, paidThrough, options);
 
 async function setup(options: { status?: Subscription['status'] } = {}) {
   const tenant = await buildTenant(db());

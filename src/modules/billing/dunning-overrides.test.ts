@@ -3,9 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLogs, customers, jobs, products, subscriptions, type Subscription, type Tenant } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
-import { buildOrder, buildTenant, buildUser } from '../../../test/factories.js';
+import { buildTenant, buildUser } from '../../../test/factories.js';
 import { authHeader } from '../../../test/helpers/auth.js';
 import { runBilling } from './billing-run.js';
+import { at, monthlyPeriodEnds, subscribedThrough } from '../../../test/helpers/billing.js';
 
 // Product and customer dunning overrides (tenant < product < customer < subscription): the API that
 // sets them, the billing run (both passes) and the billing schedule that follow them.
@@ -20,20 +21,10 @@ afterAll(async () => {
 const db = () => t.container.database.db;
 const deps = () => ({ db: db(), producer: t.container.producer, logger: t.container.logger, maxAttempts: 3 });
 const DAY = 86_400_000;
-const at = (base: Date, days: number) => new Date(base.getTime() + days * DAY);
-let month = 0;
-/** Each test bills in its own month, far from the real clock: only the injected clock moves. */
-function periodEnd(): Date {
-  month += 1;
-  return new Date(Date.UTC(2033, month, 15));
-}
+const periodEnd = monthlyPeriodEnds(2033);
 const run = (tenant: Tenant, asOf: Date) => runBilling(deps(), { asOf, tenantId: tenant.id, trigger: 'test' });
-
-async function subscribed(tenant: Tenant, paidThrough: Date, customer?: { id: string }, extra: Partial<Subscription> = {}) {
-  const built = await buildOrder(db(), tenant, { subscriptionStatus: 'ACTIVE', ...(customer ? { customer } : {}) });
-  await withTenant(db(), tenant.id, (tx) => tx.update(subscriptions).set({ paidThrough, currentPeriodEnd: paidThrough, ...extra }).where(eq(subscriptions.id, built.subscription.id)));
-  return built;
-}
+const subscribed = (tenant: Tenant, paidThrough: Date, customer?: { id: string }, set: Partial<Subscription> = {}) =>
+  subscribedThrough(db(), tenant, paidThrough, { ...(customer ? { customer } : {}), set });
 
 /** The subscriptions among `ids` the run has asked to suspend (a SUSPEND_SITE job). */
 async function suspended(tenant: Tenant, ids: readonly string[]): Promise<string[]> {
