@@ -1,8 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
 import { base32Decode, stepAt, totpCode } from '../../src/modules/two-factor/totp.js';
@@ -16,14 +14,13 @@ import { systemActor } from '../../src/modules/audit/audit.service.js';
 import { createDraftInvoice, issueCreditNote, issueInvoice } from '../../src/modules/billing/invoices.service.js';
 import { recordEvent } from '../../src/modules/events/domain-events.js';
 import { withTenant } from '../../src/db/tenant-tx.js';
-import { consoleBuilt, DEFAULT_CONSOLE_DIR } from '../../src/modules/console/console.router.js';
 import { signMarketingPayload } from '../../src/modules/orders/marketing-signature.js';
 import { buildOrder, buildServer, buildTenant, buildUser, type BuiltUser } from '../factories.js';
 import { resolverFor } from '../helpers/dns.js';
 import { waitForAnswer } from '../helpers/nginx.js';
 import { buildCustomerLogin } from '../helpers/portal.js';
 import { eventually } from '../helpers/orders.js';
-import { CHROMIUM, launchChromium, screenshotOnFailure, seriousA11yViolations } from '../helpers/browser.js';
+import { launchChromium, prepareBrowserJourney, screenshotOnFailure, seriousA11yViolations } from '../helpers/browser.js';
 import { spawnTs, type Spawned } from '../helpers/process.js';
 
 /**
@@ -49,9 +46,7 @@ const zones: string[] = [];
 const a11y: Record<string, string[]> = {};
 
 beforeAll(async () => {
-  // CI builds first (.ci/run); a checkout that never built gets one build here.
-  if (!consoleBuilt(DEFAULT_CONSOLE_DIR)) execFileSync('npm', ['run', '-s', 'build:web'], { stdio: 'inherit' });
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/services.sh up installs Debian's chromium`);
+  prepareBrowserJourney();
   database = createDatabase(env.DATABASE_URL, { max: 2 });
   tenant = await buildTenant(database.db, { slug: `console-${randomBytes(3).toString('hex')}` });
   staff = await buildUser(database.db, tenant, { role: 'SUPER_ADMIN' });

@@ -1,6 +1,4 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import type { Browser, Page } from 'playwright-core';
@@ -9,10 +7,9 @@ import { createDatabase, type DatabaseHandle } from '../../src/config/database.j
 import { loadEnv } from '../../src/config/env.js';
 import { invoices, prices, products, subscriptions, type Price, type Tenant } from '../../src/db/schema/index.js';
 import { withTenant } from '../../src/db/tenant-tx.js';
-import { consoleBuilt, DEFAULT_CONSOLE_DIR } from '../../src/modules/console/console.router.js';
 import { buildOrder, buildPrice, buildProduct, buildTenant, DEFAULT_PASSWORD, type BuiltOrder } from '../factories.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { CHROMIUM, launchChromium, screenshotOnFailure, seriousA11yViolations } from '../helpers/browser.js';
+import { launchChromium, prepareBrowserJourney, screenshotOnFailure, seriousA11yViolations } from '../helpers/browser.js';
 import { buildCustomerLogin } from '../helpers/portal.js';
 
 /**
@@ -36,9 +33,7 @@ let tenant: Tenant;
 const a11y: Record<string, string[]> = {};
 
 beforeAll(async () => {
-  // CI builds first (.ci/run); a checkout that never built gets one build here.
-  if (!consoleBuilt(DEFAULT_CONSOLE_DIR)) execFileSync('npm', ['run', '-s', 'build:web'], { stdio: 'inherit' });
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/services.sh up installs Debian's chromium`);
+  prepareBrowserJourney();
   database = createDatabase(env.DATABASE_URL, { max: 2 });
   tenant = await buildTenant(database.db, { slug: `plans-${randomBytes(3).toString('hex')}` });
   testApp = await createTestApp();

@@ -1,6 +1,4 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { eq } from 'drizzle-orm';
@@ -11,7 +9,6 @@ import { invoices, subscriptions, type Customer, type Server, type Subscription,
 import { systemActor } from '../../src/modules/audit/audit.service.js';
 import { createDraftInvoice, issueInvoice } from '../../src/modules/billing/invoices.service.js';
 import { withTenant } from '../../src/db/tenant-tx.js';
-import { consoleBuilt, DEFAULT_CONSOLE_DIR } from '../../src/modules/console/console.router.js';
 import { signMarketingPayload } from '../../src/modules/orders/marketing-signature.js';
 import { base32Decode, stepAt, totpCode } from '../../src/modules/two-factor/totp.js';
 import { stripeTestSignatureHeader } from '../helpers/stripe-signature.js';
@@ -22,7 +19,7 @@ import { buildMailDomain, loginRefused, takeMailStackTurn } from '../helpers/mai
 import { buildOffer, eventually } from '../helpers/orders.js';
 import { buildCustomerLogin, CapturingMailer, containerWithMailer } from '../helpers/portal.js';
 import { spawnTs, type Spawned } from '../helpers/process.js';
-import { CHROMIUM, launchChromium, screenshotOnFailure, seriousA11yViolations } from '../helpers/browser.js';
+import { launchChromium, prepareBrowserJourney, screenshotOnFailure, seriousA11yViolations } from '../helpers/browser.js';
 import { startStripeStandin, stripeEvent, type StripeStandin } from '../helpers/stripe-standin.js';
 
 /**
@@ -54,9 +51,7 @@ const mailDomainsMade: { server: Server; domain: string }[] = [];
 const a11y: Record<string, string[]> = {};
 
 beforeAll(async () => {
-  // CI builds first (.ci/run); a checkout that never built gets one build here.
-  if (!consoleBuilt(DEFAULT_CONSOLE_DIR)) execFileSync('npm', ['run', '-s', 'build:web'], { stdio: 'inherit' });
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/services.sh up installs Debian's chromium`);
+  prepareBrowserJourney();
   database = createDatabase(env.DATABASE_URL, { max: 2 });
   tenant = await buildTenant(database.db, { slug: `portal-${randomBytes(3).toString('hex')}` });
   await buildServer(database.db, tenant, { hostname: `web-${tenant.slug}.test`, httpPort: env.NGINX_HTTP_PORT });

@@ -1,10 +1,22 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { consoleBuilt, DEFAULT_CONSOLE_DIR } from '../../src/modules/console/console.router.js';
 
 /** Debian's chromium package (Playwright's own browser download cannot work here), or MPANEL_CHROMIUM. */
 export const CHROMIUM = process.env.MPANEL_CHROMIUM ?? '/usr/bin/chromium';
+
+/**
+ * Before a journey starts its app: the web app built (CI builds first, in .ci/run; a checkout that
+ * never built gets one build here), and Chromium installed.
+ */
+export function prepareBrowserJourney(): void {
+  if (!consoleBuilt(DEFAULT_CONSOLE_DIR)) execFileSync('npm', ['run', '-s', 'build:web'], { stdio: 'inherit' });
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/services.sh up installs Debian's chromium`);
+}
 
 /** Chromium for a browser journey: root in CI needs --no-sandbox; nothing may leave loopback (the resolver answers nothing else). */
 export function launchChromium(): Promise<Browser> {
