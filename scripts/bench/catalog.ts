@@ -4,7 +4,7 @@ import { loadEnv } from '../../src/config/env.js';
 import { createDatabase } from '../../src/config/database.js';
 import { prices, products, tenants } from '../../src/db/schema/index.js';
 import { withTenant } from '../../src/db/tenant-tx.js';
-import { load, responseHeaders, startFloor, startServer, stop, type Figure } from './lib.js';
+import { load, loadFloor, responseHeaders, startServer, stop, type Figure } from './lib.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const TENANT = 'bench-catalog';
@@ -71,9 +71,4 @@ export async function benchCatalog(): Promise<Figure[]> {
     { section: 'catalog', name: 'plans vs the floor with the same headers (req/s)', value: mpanel.requestsPerSecond / headedResult.requestsPerSecond, unit: 'x' },
     { section: 'catalog', name: 'non-2xx + errors', value: mpanel.non2xx + mpanel.errors, unit: 'responses', target: '0', met: mpanel.non2xx + mpanel.errors === 0 },
   ];
-}
-
-async function loadFloor(body: string, headers?: Record<string, string>) {
-  const floor = await startFloor(body, headers);
-  return load(`${floor.url}/`).finally(() => stop(floor.child));
 }

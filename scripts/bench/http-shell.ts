@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { load, responseHeaders, rssMb, startFloor, startServer, stop, type Figure, type LoadResult } from './lib.js';
+import { load, loadFloor, responseHeaders, rssMb, startServer, stop, type Figure, type LoadResult } from './lib.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -10,14 +10,12 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
  */
 export async function benchHttpShell(): Promise<Figure[]> {
   const body = '{"status":"ok","uptimeSeconds":1}';
-  const floor = await startFloor(body);
-  const floorResult = await load(`${floor.url}/`).finally(() => stop(floor.child));
+  const floorResult = await loadFloor(body);
 
   const compiled = await loadHealth('dist');
   const fromSources = await loadHealth('sources');
   const mpanelResult = compiled.result;
-  const headed = await startFloor(body, compiled.headers);
-  const headedResult = await load(`${headed.url}/`).finally(() => stop(headed.child));
+  const headedResult = await loadFloor(body, compiled.headers);
   const headedRatio = mpanelResult.requestsPerSecond / headedResult.requestsPerSecond;
 
   const ratio = mpanelResult.requestsPerSecond / floorResult.requestsPerSecond;

@@ -129,12 +129,13 @@ export async function responseHeaders(url: string): Promise<Record<string, strin
   return Object.fromEntries([...response.headers].filter(([name]) => !FLOOR_SETS.has(name)));
 }
 
-/** The node:http floor (scripts/bench/http-floor.ts) answering `body`, with `headers` if given. */
-export function startFloor(body: string, headers?: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
-  return startServer(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./http-floor.ts', import.meta.url))], {
+/** The node:http floor (scripts/bench/http-floor.ts) answering `body`, with `headers` if given, under the same load as mPanel. */
+export async function loadFloor(body: string, headers?: Record<string, string>): Promise<LoadResult> {
+  const floor = await startServer(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./http-floor.ts', import.meta.url))], {
     BENCH_BODY: body,
     ...(headers ? { BENCH_HEADERS: JSON.stringify(headers) } : {}),
   });
+  return load(`${floor.url}/`).finally(() => stop(floor.child));
 }
 
 /** Starts a process and resolves with the URL it prints ("listening on http://..."). */
