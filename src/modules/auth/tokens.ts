@@ -46,7 +46,6 @@ export async function signAccessToken(
     .sign(keyFor(settings.JWT_SECRET));
 }
 
-/** Verifies signature, algorithm, issuer, audience and expiry; any failure is a 401. */
 /**
  * Tokens already verified, by their exact text, with the settings they were verified under: jose's
  * HS256 check costs 50-90 µs here (WebCrypto, a thread-pool round trip), most of an authenticated
@@ -57,6 +56,7 @@ export async function signAccessToken(
 const verified = new Map<string, { claims: AccessClaims; settings: TokenSettings }>();
 const MAX_VERIFIED = 10_000;
 
+/** Verifies signature, algorithm, issuer, audience and expiry; any failure is a 401. */
 export async function verifyAccessToken(settings: TokenSettings, token: string): Promise<AccessClaims> {
   const known = verified.get(token);
   if (known && known.claims.exp * 1000 > Date.now() && sameSettings(known.settings, settings)) return known.claims;

@@ -71,7 +71,6 @@ const USER_AGENT = 'mPanel (acme-client 5)';
 /** acme-client is loaded at the first ACME request, not at start-up: ~28 MB of RSS in every process that builds the authority. */
 const loadAcme = (): Promise<typeof acme> => import('acme-client');
 
-/** A new ECDSA P-256 account key (PKCS#8 PEM): create once per install, store encrypted. */
 /** A new private key, PKCS#8 PEM (node:crypto, off the main thread). */
 function generateKeyPem(keyType: CertificateKeyType): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -75,7 +75,8 @@ export class SmtpMailer implements MailerPort {
   }
 
   close(): void {
-    void this.transport?.then((transport) => transport.close());
+    // A pool that never came (nodemailer failed to load) has nothing to close.
+    void this.transport?.then((transport) => transport.close(), () => undefined);
     this.transport = null;
   }
 }
