@@ -90,6 +90,17 @@ async function createDatabase(): Promise<string> {
   return name;
 }
 
+/**
+ * A pool on a test database that is dropped WITH (FORCE) after: pool.end() resolves before its
+ * socket closes, and a connection terminated in that window emits 'error' on the pool, which
+ * without a listener is an uncaught exception (seen once on Node 24). migrate.ts does the same.
+ */
+function poolOn(url: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max });
+  pool.on('error', () => undefined);
+  return pool;
+}
+
 async function dropDatabase(name: string): Promise<void> {
   const client = new pg.Client({ connectionString: SUPERUSER_URL });
   await client.connect();
@@ -175,7 +186,7 @@ describe('assertMigrated', () => {
   let appPool: pg.Pool | undefined;
   beforeAll(async () => {
     database = await createDatabase();
-    appPool = new pg.Pool({ connectionString: urlFor('mpanel_app', database), max: 2 });
+    appPool = poolOn(urlFor('mpanel_app', database), 2);
   }, TIMEOUT);
   afterAll(async () => {
     await appPool?.end();
@@ -376,8 +387,8 @@ describe('row-level security', () => {
   beforeAll(async () => {
     database = await createDatabase();
     await runMigrations(urlFor('mpanel', database));
-    appPool = new pg.Pool({ connectionString: urlFor('mpanel_app', database), max: 1 });
-    ownerPool = new pg.Pool({ connectionString: urlFor('mpanel', database), max: 1 });
+    appPool = poolOn(urlFor('mpanel_app', database), 1);
+    ownerPool = poolOn(urlFor('mpanel', database), 1);
     await seedTenant(tenantA);
     await seedTenant(tenantB);
   }, TIMEOUT);
