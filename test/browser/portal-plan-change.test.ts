@@ -164,7 +164,9 @@ it('an upgrade previewed, confirmed and invoiced; a downgrade scheduled and take
     await page.getByRole('button', { name: 'Keep current plan' }).click();
     const dialog = page.getByRole('dialog', { name: 'Keep the current plan?' });
     await dialog.getByRole('button', { name: 'Keep the current plan' }).click();
-    await page.getByText(`The change to ${starterName} is cancelled`).waitFor();
+    // The dialog says the same words until it closes: wait for the notice itself.
+    await page.getByRole('status').getByText(`The change to ${starterName} is cancelled`).waitFor();
+    await dialog.waitFor({ state: 'hidden' });
     await page.getByRole('button', { name: 'Preview the change' }).waitFor();
     expect(await readSubscription(mine.subscription.id)).toMatchObject({ priceId: business.id, pendingPriceId: null, pendingPlanChangeAt: null });
   });
