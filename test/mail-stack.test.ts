@@ -3,16 +3,13 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { ImapFlow } from 'imapflow';
 import { authenticate } from 'mailauth';
-import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadEnv } from '../src/config/env.js';
 import { quoteTxt } from '../src/modules/dns/dns-records.js';
 import { powerDns, randomLabel, resolverFor } from './helpers/dns.js';
-import { takeMailStackTurn } from './helpers/mail.js';
+import { inboundSmtp, loginRefused as imapLoginRefused, receive as receiveMail, smtpRefusal, submissionSmtp, takeMailStackTurn } from './helpers/mail.js';
 
 // This file changes the real mail stack: it takes its turn (test/helpers/mail.ts).
 takeMailStackTurn();
@@ -128,63 +125,10 @@ async function editUser(address: string, edit: (line: string) => string): Promis
   });
 }
 
-const inbound = nodemailer.createTransport({ host: '127.0.0.1', port: env.MPANEL_SMTP_IN_PORT, secure: false, ignoreTLS: true });
-const submission = (auth?: { user: string; pass: string }) =>
-  nodemailer.createTransport({ host: '127.0.0.1', port: env.MPANEL_SUBMISSION_PORT, secure: false, ignoreTLS: true, ...(auth ? { auth } : {}) });
-
-function imap(user: string, pass: string): ImapFlow {
-  return new ImapFlow({ host: '127.0.0.1', port: env.MPANEL_IMAP_PORT, secure: false, logger: false, auth: { user, pass } });
-}
-
-/** The raw message with this subject in the mailbox's INBOX, polled until it arrives (10 s at most). */
-async function receive(user: string, subject: string): Promise<string> {
-  const client = imap(user, password[user]!);
-  await client.connect();
-  try {
-    const lock = await client.getMailboxLock('INBOX');
-    try {
-      for (const deadline = Date.now() + 10_000; ; await sleep(25)) {
-        await client.noop(); // lets Dovecot announce what LMTP delivered since the last command
-        const uids = await client.search({ subject }, { uid: true });
-        const uid = uids ? uids[0] : undefined;
-        if (uid !== undefined) {
-          const message = await client.fetchOne(String(uid), { source: true }, { uid: true });
-          if (message && message.source) return message.source.toString('utf8');
-        }
-        if (Date.now() > deadline) throw new Error(`"${subject}" did not reach ${user}'s INBOX within 10 s`);
-      }
-    } finally {
-      lock.release();
-    }
-  } finally {
-    await client.logout();
-  }
-}
-
-/** The SMTP reply code and command of a refused send (fails when the send succeeds). */
-async function refusal(send: Promise<unknown>): Promise<{ code: number | undefined; command: string | undefined }> {
-  try {
-    await send;
-  } catch (error) {
-    if (!(error instanceof Error)) throw error;
-    const code = 'responseCode' in error && typeof error.responseCode === 'number' ? error.responseCode : undefined;
-    const command = 'command' in error && typeof error.command === 'string' ? error.command : undefined;
-    return { code, command };
-  }
-  throw new Error('the SMTP server accepted a message it should have refused');
-}
-
-async function loginRefused(user: string, pass: string): Promise<boolean> {
-  const client = imap(user, pass);
-  try {
-    await client.connect();
-  } catch (error) {
-    if (error instanceof Error && 'authenticationFailed' in error && error.authenticationFailed === true) return true;
-    throw error;
-  }
-  await client.logout();
-  return false;
-}
+const inbound = inboundSmtp(env);
+const submission = (auth?: { user: string; pass: string }) => submissionSmtp(env, auth);
+const receive = (user: string, subject: string) => receiveMail(env, user, password[user]!, subject);
+const loginRefused = (user: string, pass: string) => imapLoginRefused(env, user, pass);
 
 const subject = (what: string) => `${what} ${randomBytes(4).toString('hex')}`;
 
@@ -271,9 +215,9 @@ it('signs mail submitted with AUTH to another hosted domain, and mailauth verifi
 });
 
 it('refuses at RCPT an unknown user (550) and a domain it does not host', async () => {
-  const unknown = await refusal(inbound.sendMail({ from: 'someone@elsewhere.test', to: `nobody@${domainA}`, subject: 'x', text: 'x' }));
+  const unknown = await smtpRefusal(inbound.sendMail({ from: 'someone@elsewhere.test', to: `nobody@${domainA}`, subject: 'x', text: 'x' }));
   expect(unknown).toEqual({ code: 550, command: 'RCPT TO' });
-  const notHosted = await refusal(inbound.sendMail({ from: 'someone@elsewhere.test', to: `info@not-${domainA}`, subject: 'x', text: 'x' }));
+  const notHosted = await smtpRefusal(inbound.sendMail({ from: 'someone@elsewhere.test', to: `info@not-${domainA}`, subject: 'x', text: 'x' }));
   expect(notHosted).toEqual({ code: 554, command: 'RCPT TO' });
 });
 
@@ -284,21 +228,21 @@ it('refuses at RCPT (552) mail for a mailbox that is already full', async () => 
   // A plan downgrade below what the mailbox holds: it is full from now on.
   await editUser(small, (line) => line.replace(/userdb_quota_rule=\S+/, 'userdb_quota_rule=*:storage=1K'));
 
-  const full = await refusal(inbound.sendMail({ from: 'someone@elsewhere.test', to: small, subject: 'x', text: 'x' }));
+  const full = await smtpRefusal(inbound.sendMail({ from: 'someone@elsewhere.test', to: small, subject: 'x', text: 'x' }));
   expect(full).toEqual({ code: 552, command: 'RCPT TO' });
 });
 
 it('refuses submission without AUTH, and sending as an address the login does not own', async () => {
-  const anonymous = await refusal(submission().sendMail({ from: info, to: inboxB, subject: 'x', text: 'x' }));
+  const anonymous = await smtpRefusal(submission().sendMail({ from: info, to: inboxB, subject: 'x', text: 'x' }));
   expect(anonymous).toEqual({ code: 554, command: 'RCPT TO' });
-  const forged = await refusal(submission({ user: info, pass: password[info]! }).sendMail({ from: inboxB, to: info, subject: 'x', text: 'x' }));
+  const forged = await smtpRefusal(submission({ user: info, pass: password[info]! }).sendMail({ from: inboxB, to: info, subject: 'x', text: 'x' }));
   expect(forged).toEqual({ code: 553, command: 'RCPT TO' });
 });
 
 it('suspends a mailbox by removing its login: IMAP and SMTP AUTH refused, inbound mail still kept', async () => {
   await editUser(inboxB, (line) => line.replace(/^([^:]+:\{[A-Z0-9-]+\})/, '$1!'));
   expect(await loginRefused(inboxB, password[inboxB]!)).toBe(true);
-  const auth = await refusal(submission({ user: inboxB, pass: password[inboxB]! }).sendMail({ from: inboxB, to: info, subject: 'x', text: 'x' }));
+  const auth = await smtpRefusal(submission({ user: inboxB, pass: password[inboxB]! }).sendMail({ from: inboxB, to: info, subject: 'x', text: 'x' }));
   expect(auth.code).toBe(535);
   const title = subject('while suspended');
   await inbound.sendMail({ from: 'someone@elsewhere.test', to: inboxB, subject: title, text: 'kept for later' });

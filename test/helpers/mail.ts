@@ -15,6 +15,7 @@ import { mailDomains, products, type Customer, type MailboxStatus, type MailDoma
 import { withTenant } from '../../src/db/tenant-tx.js';
 import { dkimKeyAad, domainSpec, lockMailDomain, secretBoxOf } from '../../src/modules/mail/mail-state.js';
 import type { MailProvider } from '../../src/providers/mailserver.port.js';
+import { connectImap } from '../../src/providers/postfix-dovecot/imap-connect.js';
 import { buildOrder, buildServer } from '../factories.js';
 
 /**
@@ -44,7 +45,7 @@ export function takeMailStackTurn(): void {
 
 /** Clients of the real mail stack (scripts/services.sh): IMAP, inbound SMTP and submission. */
 
-export function imapClient(env: Env, user: string, pass: string): ImapFlow {
+function imapClient(env: Env, user: string, pass: string): ImapFlow {
   return new ImapFlow({ host: '127.0.0.1', port: env.MPANEL_IMAP_PORT, secure: false, logger: false, auth: { user, pass } });
 }
 
@@ -66,31 +67,30 @@ export function submissionSmtp(env: Env, auth?: { user: string; pass: string }) 
 }
 
 /**
- * true when IMAP refuses the login, false when it accepts it. A connection that closes before
- * an answer is asked again (5 times at most): every users-file change anywhere on the stack runs
- * `doveadm reload`, which closes Dovecot's auth connections, and a login at that moment from a
- * test file running beside it fails with "Unexpected close" (README, "Pitfalls": the reload).
+ * A logged-in IMAP client. A login that a Dovecot reload interrupts is tried again, as the
+ * provider does (connectImap): every users-file change reloads Dovecot, and the reload returns
+ * before Dovecot has restarted its login processes (README, "Pitfalls": the reload).
  */
+export function loggedIn(env: Env, user: string, pass: string): Promise<ImapFlow> {
+  return connectImap(() => imapClient(env, user, pass));
+}
+
+/** true when IMAP refuses the login, false when it accepts it. */
 export async function loginRefused(env: Env, user: string, pass: string): Promise<boolean> {
-  for (let attempt = 1; ; attempt += 1) {
-    const client = imapClient(env, user, pass);
-    try {
-      await client.connect();
-    } catch (error) {
-      if (error instanceof Error && 'authenticationFailed' in error && error.authenticationFailed === true) return true;
-      if (attempt >= 5) throw error;
-      await sleep(200 * attempt);
-      continue;
-    }
-    await client.logout();
-    return false;
+  let client: ImapFlow;
+  try {
+    client = await loggedIn(env, user, pass);
+  } catch (error) {
+    if (error instanceof Error && 'authenticationFailed' in error && error.authenticationFailed === true) return true;
+    throw error;
   }
+  await client.logout();
+  return false;
 }
 
 /** The raw message with this subject in the mailbox's INBOX, polled until it arrives (10 s at most). */
 export async function receive(env: Env, user: string, pass: string, subject: string): Promise<string> {
-  const client = imapClient(env, user, pass);
-  await client.connect();
+  const client = await loggedIn(env, user, pass);
   try {
     const lock = await client.getMailboxLock('INBOX');
     try {

@@ -7,7 +7,7 @@ import { loadEnv } from '../../config/env.js';
 import { mailSettings } from '../../container.js';
 import { quoteTxt } from '../../modules/dns/dns-records.js';
 import { powerDns, randomLabel, resolverFor } from '../../../test/helpers/dns.js';
-import { takeMailStackTurn, imapClient, inboundSmtp, loginRefused, receive, smtpRefusal, submissionSmtp } from '../../../test/helpers/mail.js';
+import { takeMailStackTurn, inboundSmtp, loggedIn, loginRefused, receive, smtpRefusal, submissionSmtp } from '../../../test/helpers/mail.js';
 import { HostDirectory } from '../host/host-directory.js';
 import { recordingHost } from '../../../test/helpers/recording-host.js';
 import { InvalidMailInputError, type MailboxSpec, type MailDomainSpec } from '../mailserver.port.js';
@@ -137,8 +137,7 @@ describe('applyDomain', () => {
   it('creates the standard folders', async () => {
     await mail.ensureFolders(`info@${domain}`, ['Drafts', 'Sent', 'Trash', 'Junk']);
     await mail.ensureFolders(`info@${domain}`, ['Drafts', 'Sent', 'Trash', 'Junk']);
-    const client = imapClient(env, `info@${domain}`, pass.info);
-    await client.connect();
+    const client = await loggedIn(env, `info@${domain}`, pass.info);
     const names = (await client.list()).map((entry) => entry.path).sort();
     await client.logout();
     expect(names).toEqual(['Drafts', 'INBOX', 'Junk', 'Sent', 'Trash']);

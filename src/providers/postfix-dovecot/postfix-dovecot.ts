@@ -15,6 +15,7 @@ import {
   type QuotaUsage,
 } from '../mailserver.port.js';
 import { autoSubscribedFolders } from './dovecot-config.js';
+import { connectImap } from './imap-connect.js';
 import { checkAddress, checkDomain, checkSpec, domainLines, keyPath, mailFiles, replaceDomainLines, type MailFile } from './mail-files.js';
 import { sha512Crypt } from './sha512-crypt.js';
 
@@ -354,9 +355,9 @@ export class PostfixDovecotMail implements MailServerPort {
 
   async checkLogin(address: string, password: string): Promise<boolean> {
     this.maildir(address);
-    const client = await this.imap(address, password);
+    let client: ImapFlow;
     try {
-      await client.connect();
+      client = await connectImap(() => this.imap(address, password));
     } catch (error) {
       if (error instanceof Error && 'authenticationFailed' in error && error.authenticationFailed === true) return false;
       throw new MailServerError(`IMAP on ${this.endpoint.host}:${this.endpoint.imapPort} failed: ${error instanceof Error ? error.message : String(error)}`, false, { cause: error });
@@ -380,8 +381,7 @@ export class PostfixDovecotMail implements MailServerPort {
 
   async inboxHas(address: string, password: string, subject: string, timeoutMs: number): Promise<boolean> {
     this.maildir(address);
-    const client = await this.imap(address, password);
-    await client.connect();
+    const client = await connectImap(() => this.imap(address, password));
     try {
       const lock = await client.getMailboxLock('INBOX');
       try {
