@@ -17,8 +17,10 @@ export async function serve(app: App, container: Container, metrics: HttpMetrics
   // after closing started, and the server would wait for it until the keep-alive timeout: tell
   // those clients to close once their response is sent.
   let closing = false;
-  app.addHook('onSend', async (_request, reply) => {
+  // Runs on every response: a callback hook, nothing to await.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
   const address = await app.listen({ host: env.HOST, port: env.PORT });
   let metricsServer: Awaited<ReturnType<typeof serveMetrics>>;
