@@ -164,9 +164,10 @@ it('an upgrade previewed, confirmed and invoiced; a downgrade scheduled and take
     await page.getByRole('button', { name: 'Keep current plan' }).click();
     const dialog = page.getByRole('dialog', { name: 'Keep the current plan?' });
     await dialog.getByRole('button', { name: 'Keep the current plan' }).click();
-    // The dialog says the same words until it closes: wait for the notice itself.
+    // The dialog says the same words: wait for the notice itself, which takes the focus once the dialog is gone.
     await page.getByRole('status').getByText(`The change to ${starterName} is cancelled`).waitFor();
     await dialog.waitFor({ state: 'hidden' });
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toMatch(new RegExp(`^The change to ${starterName} is cancelled`));
     await page.getByRole('button', { name: 'Preview the change' }).waitFor();
     expect(await readSubscription(mine.subscription.id)).toMatchObject({ priceId: business.id, pendingPriceId: null, pendingPlanChangeAt: null });
   });

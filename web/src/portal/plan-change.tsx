@@ -80,8 +80,10 @@ function ScheduledChange({ service, pending, focusOnShow, onKept }: { service: S
   const status = useFocusOn<HTMLParagraphElement>(focusOnShow);
   const keep = async () => {
     await portalMust(portalApi.DELETE('/api/portal/services/{id}/plan-change', { params: { path: { id: service.id } } }));
-    onKept(`The change to ${pending.plan.productName} is cancelled: the service stays on ${service.plan.name}.`);
+    // The plans read again, this part (and its open dialog) gives way to the choice; the notice
+    // comes with that render, not before: nothing outside an open modal dialog can take the focus.
     await client.invalidateQueries({ queryKey: ['portal'] });
+    onKept(`The change to ${pending.plan.productName} is cancelled: the service stays on ${service.plan.name}.`);
   };
   return (
     <>
