@@ -167,7 +167,7 @@ it('an upgrade previewed, confirmed and invoiced; a downgrade scheduled and take
     // The dialog says the same words: wait for the notice itself, which takes the focus once the dialog is gone.
     await page.getByRole('status').getByText(`The change to ${starterName} is cancelled`).waitFor();
     await dialog.waitFor({ state: 'hidden' });
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toMatch(new RegExp(`^The change to ${starterName} is cancelled`));
+    await expect.poll(() => page.evaluate<string>("document.activeElement?.textContent ?? ''")).toMatch(new RegExp(`^The change to ${starterName} is cancelled`));
     await page.getByRole('button', { name: 'Preview the change' }).waitFor();
     expect(await readSubscription(mine.subscription.id)).toMatchObject({ priceId: business.id, pendingPriceId: null, pendingPlanChangeAt: null });
   });
