@@ -4,6 +4,9 @@ import type { ImapFlow } from 'imapflow';
 /** How often a connection closed by a Dovecot reload is opened again, and the pause before each. */
 const RELOAD_RETRIES = [100, 200, 400, 800] as const;
 
+/** imapflow's codes for a connection closed under it, and the socket's. */
+const CLOSED = new Set(['ClosedAfterConnectText', 'ClosedAfterConnectTLS', 'EConnectionClosed', 'NoConnection', 'ECONNRESET', 'EPIPE']);
+
 /**
  * True for what a Dovecot reload does to a login in flight. The SIGHUP that applies a users-file
  * change returns at once; the master then restarts its login and auth processes, and a connection
@@ -12,9 +15,9 @@ const RELOAD_RETRIES = [100, 200, 400, 800] as const;
  * (a plain NO, or [AUTHENTICATIONFAILED]) is not one of these.
  */
 function interruptedByReload(error: unknown): boolean {
-  if (!(error instanceof Error) || !('code' in error || 'serverResponseCode' in error)) return false;
+  if (!(error instanceof Error)) return false;
   if ('serverResponseCode' in error && error.serverResponseCode === 'UNAVAILABLE') return true;
-  return 'code' in error && ['ClosedAfterConnectText', 'ClosedAfterConnectTLS', 'EConnectionClosed', 'NoConnection', 'ECONNRESET'].includes(String(error.code));
+  return 'code' in error && CLOSED.has(String(error.code));
 }
 
 /**
