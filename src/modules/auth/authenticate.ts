@@ -31,14 +31,15 @@ export function authOf(request: FastifyRequest): AuthContext {
 }
 
 /**
- * Every /api route declares either `config.public` or `config.permission`; a route with neither
- * is a mistake caught when the app starts, not a route left open.
+ * The permission a route asks for, or null for a public one. Every /api route declares either
+ * `config.public` or `config.permission`; a route with neither is a mistake caught when the app
+ * starts, not a route left open.
  */
-function assertRouteDeclaresAccess(route: RouteOptions): void {
+function declaredPermission(route: RouteOptions): Permission | null {
   const config: { public?: boolean; permission?: Permission } = route.config ?? {};
-  if (!config.public && !config.permission) {
-    throw new Error(`route ${String(route.method)} ${route.url} declares neither config.public nor config.permission`);
-  }
+  if (config.public) return null;
+  if (!config.permission) throw new Error(`route ${String(route.method)} ${route.url} declares neither config.public nor config.permission`);
+  return config.permission;
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
@@ -51,11 +52,10 @@ const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
  */
 export function authenticateRoutes(deps: { env: Env; db: Database; sessions: SessionCache }): (route: RouteOptions) => void {
   return (route) => {
-    assertRouteDeclaresAccess(route);
-    const config: { public?: boolean; permission?: Permission } = route.config ?? {};
-    if (config.public || !config.permission) return;
+    const permission = declaredPermission(route);
+    if (permission === null) return;
     const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
-    route.onRequest = [authenticate(deps, config.permission), ...own];
+    route.onRequest = [authenticate(deps, permission), ...own];
   };
 }
 

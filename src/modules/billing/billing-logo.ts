@@ -8,6 +8,7 @@ import { AppError, notFound, validationFailed } from '../../shared/errors/app-er
 import type { AuthContext } from '../auth/auth-context.js';
 import { recordAudit, type AuditActor } from '../audit/audit.service.js';
 import type { BillingLogoBody, BillingLogoView } from './billing.types.js';
+import { loadPdfKit } from './invoice-pdf.js';
 
 /**
  * The tenant's logo on invoice and credit note PDFs (invoice-pdf.ts): uploaded as bytes
@@ -69,7 +70,7 @@ export async function inspectLogo(bytes: Buffer): Promise<{ contentType: LogoTyp
   if (bytes.length === 0) throw invalid('must not be empty');
   const contentType = typeOf(bytes);
   let opened: OpenedImage;
-  const { default: PDFDocument } = await import('pdfkit'); // at first use (invoice-pdf.ts says why)
+  const PDFDocument = await loadPdfKit();
   try {
     opened = (new PDFDocument({ autoFirstPage: false }) as unknown as { openImage(src: Buffer): OpenedImage }).openImage(bytes);
   } catch {

@@ -1,3 +1,4 @@
+import type PDFKitDocument from 'pdfkit';
 import type { BillingAddress, CustomerSnapshot, SellerSnapshot } from '../../db/schema/index.js';
 import { formatMoney, type Formats } from '../events/email-template.js';
 
@@ -80,9 +81,13 @@ export function documentTitle(data: Pick<PdfDocumentData, 'kind' | 'number' | 's
   return data.number ? `${what} ${data.number}` : `${what} (${data.status.toLowerCase()})`;
 }
 
+/** pdfkit, loaded at its first use, not at start-up: it and its fonts are ~29 MB of the API's RSS. */
+export async function loadPdfKit(): Promise<typeof PDFKitDocument> {
+  return (await import('pdfkit')).default;
+}
+
 export async function renderDocumentPdf(data: PdfDocumentData): Promise<Buffer> {
-  // Loaded at the first PDF, not at start-up: pdfkit and its fonts are ~29 MB of the API's RSS.
-  const { default: PDFDocument } = await import('pdfkit');
+  const PDFDocument = await loadPdfKit();
   const { branding } = data;
   const draft = data.status === 'DRAFT';
   const doc = new PDFDocument({
